@@ -1,0 +1,22 @@
+"""The typer application object shared by the command modules."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="scalefit",
+    help="Fit neural scaling laws and predict language-model loss curves.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+state = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show the Python traceback on errors."),
+) -> None:
+    state["debug"] = debug

@@ -1,0 +1,1 @@
+"""`scalefit ingest` and `scalefit runs` (owned by the readers)."""

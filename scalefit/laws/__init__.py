@@ -1,0 +1,11 @@
+"""The model zoo: every law registers itself on import.
+
+>>> from scalefit.laws import get_law
+>>> get_law("chinchilla").param_names
+['E', 'A', 'B', 'alpha', 'beta']
+"""
+
+from scalefit.laws import chinchilla  # noqa: F401  (registers)
+from scalefit.laws.base import Input, Law, Param, get_law, list_laws, register
+
+__all__ = ["Input", "Law", "Param", "get_law", "list_laws", "register"]

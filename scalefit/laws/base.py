@@ -1,0 +1,281 @@
+"""The ``Law`` base: a pure vectorised prediction plus a thin declaration.
+
+A law declares its inputs (``N``, ``D``, ``C`` ...), its parameters (name, bounds, whether the
+optimiser works on the log of the value, a grid of starting values in the optimiser's space) and
+implements ``_predict`` and ``_jacobian`` in natural parameters, vectorised over a leading batch
+of parameter vectors so that thousands of starts are evaluated at once.
+
+Shapes: ``X`` maps each input name to a 1-D array of length n. ``theta`` is (P,) or (S, P).
+``_predict`` returns (n,) or (S, n); ``_jacobian`` returns (n, P) or (S, n, P): the derivative of
+the prediction with respect to each natural parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from scalefit.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a law.
+
+    ``lower``/``upper`` bound the natural value. With ``log=True`` the optimiser works on
+    ``log(value)`` (amplitudes, scales: anything positive over many decades), and ``grid`` is
+    given in that log space, as Hoffmann et al.'s grid is. ``linear=True`` marks a parameter the
+    prediction depends on linearly (variable projection may solve it exactly).
+    """
+
+    name: str
+    lower: float = -np.inf
+    upper: float = np.inf
+    log: bool = False
+    grid: tuple[float, ...] = ()
+    linear: bool = False
+    doc: str = ""
+
+    def to_internal(self, value):
+        return np.log(value) if self.log else value
+
+    def to_natural(self, u):
+        return np.exp(u) if self.log else u
+
+    @property
+    def internal_bounds(self) -> tuple[float, float]:
+        if self.log:
+            lo = np.log(self.lower) if self.lower > 0 else -np.inf
+            hi = np.log(self.upper) if np.isfinite(self.upper) else np.inf
+            return lo, hi
+        return self.lower, self.upper
+
+
+@dataclass(frozen=True)
+class Input:
+    """An input of a law: its canonical name, a description with units, and the run column."""
+
+    name: str
+    doc: str
+    column: str | None = None  # runs-table column it comes from by default
+    positive: bool = True
+
+
+# canonical inputs shared by the final-loss laws
+N = Input("N", "non-embedding parameters", "params")
+D = Input("D", "training tokens", "tokens_total")
+C = Input("C", "training compute (FLOPs)", "flops_total")
+U = Input("U", "unique tokens in the data", "unique_tokens")
+
+
+class Law:
+    """Base class of every scaling law. Subclasses set the class attributes and the two kernels."""
+
+    name: ClassVar[str] = ""
+    #: formula as text, e.g. "L = E + A/N^alpha + B/D^beta"
+    formula: ClassVar[str] = ""
+    source: ClassVar[str] = ""
+    inputs: ClassVar[tuple[Input, ...]] = ()
+    params: ClassVar[tuple[Param, ...]] = ()
+    #: what the law predicts: "loss" for most, else e.g. "lr", "accuracy"
+    output: ClassVar[str] = "loss"
+    #: "final" for laws of final loss against size; "curve" for laws of a loss curve
+    kind: ClassVar[str] = "final"
+
+    # ------------------------------------------------------------ declaration helpers
+    @property
+    def param_names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.inputs]
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise UsageError(f"law {self.name!r} has no parameter {name!r}; it has {self.param_names}")
+
+    def start_grid(self) -> np.ndarray:
+        """Starting points in the optimiser's (internal) space, shape (S, P): the product grid."""
+        axes = [np.asarray(p.grid if p.grid else (self._default_start(p),), dtype=float)
+                for p in self.params]
+        mesh = np.meshgrid(*axes, indexing="ij")
+        return np.stack([m.ravel() for m in mesh], axis=-1)
+
+    @staticmethod
+    def _default_start(p: Param) -> float:
+        lo, hi = p.internal_bounds
+        if np.isfinite(lo) and np.isfinite(hi):
+            return 0.5 * (lo + hi)
+        if np.isfinite(lo):
+            return lo + 1.0
+        if np.isfinite(hi):
+            return hi - 1.0
+        return 0.0
+
+    def to_internal(self, theta: np.ndarray) -> np.ndarray:
+        theta = np.asarray(theta, dtype=float)
+        return np.stack([p.to_internal(theta[..., i]) for i, p in enumerate(self.params)], -1)
+
+    def to_natural(self, u: np.ndarray) -> np.ndarray:
+        u = np.asarray(u, dtype=float)
+        return np.stack([p.to_natural(u[..., i]) for i, p in enumerate(self.params)], -1)
+
+    # ------------------------------------------------------------ public, validating
+    def predict(self, X: Mapping[str, np.ndarray], theta: Sequence[float] | np.ndarray
+                | Mapping[str, float]) -> np.ndarray:
+        """Prediction at inputs ``X`` for parameters ``theta`` (array or name -> value)."""
+        return self._predict(self.check_inputs(X), self._theta(theta))
+
+    def jacobian(self, X: Mapping[str, np.ndarray], theta) -> np.ndarray:
+        return self._jacobian(self.check_inputs(X), self._theta(theta))
+
+    def check_inputs(self, X: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = {}
+        n = None
+        for inp in self.inputs:
+            if inp.name not in X:
+                raise UsageError(
+                    f"law {self.name!r} needs input {inp.name!r} ({inp.doc}); got {sorted(X)}")
+            a = np.atleast_1d(np.asarray(X[inp.name], dtype=float))
+            if n is not None and a.shape != (n,):
+                a = np.broadcast_to(a, (n,)) if a.size == 1 else a
+                if a.shape != (n,):
+                    raise UsageError(f"law {self.name!r}: input {inp.name!r} has shape {a.shape}, "
+                                     f"expected ({n},) like the other inputs")
+            n = a.shape[0] if n is None else n
+            out[inp.name] = a
+        # scalars broadcast against the longest input
+        m = max((a.shape[0] for a in out.values()), default=1)
+        return {k: (np.broadcast_to(v, (m,)) if v.shape[0] == 1 else v) for k, v in out.items()}
+
+    def _theta(self, theta) -> np.ndarray:
+        if isinstance(theta, Mapping):
+            missing = [p for p in self.param_names if p not in theta]
+            if missing:
+                raise UsageError(f"law {self.name!r}: parameter(s) {missing} missing")
+            return np.array([float(theta[p]) for p in self.param_names])
+        t = np.asarray(theta, dtype=float)
+        if t.shape[-1] != len(self.params):
+            raise UsageError(f"law {self.name!r} has {len(self.params)} parameters "
+                             f"{self.param_names}; got an array of shape {t.shape}")
+        return t
+
+    # ------------------------------------------------------------ kernels (override)
+    def _predict(self, X: dict[str, np.ndarray], theta: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _jacobian(self, X: dict[str, np.ndarray], theta: np.ndarray) -> np.ndarray:
+        """Analytic Jacobian; the default is central finite differences (override when possible)."""
+        theta = np.asarray(theta, dtype=float)
+        cols = []
+        for i in range(theta.shape[-1]):
+            h = 1e-6 * np.maximum(np.abs(theta[..., i]), 1e-3)
+            tp, tm = theta.copy(), theta.copy()
+            tp[..., i] += h
+            tm[..., i] -= h
+            cols.append((self._predict(X, tp) - self._predict(X, tm)) / (2 * h)[..., None])
+        return np.stack(cols, axis=-1)
+
+    # ------------------------------------------------------------ optional structure
+    def linear_basis(self, X: dict[str, np.ndarray], nonlinear: np.ndarray) -> np.ndarray | None:
+        """For variable projection: basis functions (S, n, K) such that the prediction equals
+        ``basis @ c`` for the linear parameters ``c`` (those with ``linear=True``, in order),
+        given the nonlinear ones (S, P - K) in natural units. ``None`` if the law has no such form.
+        """
+        return None
+
+    def derived(self, params: Mapping[str, float]) -> dict[str, float]:
+        """Quantities derived from the parameters (e.g. compute-optimal exponents)."""
+        return {}
+
+    def optimal(self, params: Mapping[str, float], C: np.ndarray | float) -> dict[str, np.ndarray] | None:
+        """Compute-optimal allocation at compute budget ``C``; ``None`` if the law defines none."""
+        return None
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "formula": self.formula,
+            "source": self.source,
+            "inputs": [{"name": i.name, "doc": i.doc, "column": i.column} for i in self.inputs],
+            "params": [{"name": p.name, "lower": p.lower, "upper": p.upper, "log": p.log,
+                        "linear": p.linear, "doc": p.doc} for p in self.params],
+            "output": self.output,
+        }
+
+    def __repr__(self) -> str:
+        return f"<law {self.name}: {self.formula}>"
+
+
+# ---------------------------------------------------------------------- registry
+_REGISTRY: dict[str, type[Law] | object] = {}
+
+
+@dataclass
+class _Factory:
+    """A registry entry that builds a law with options (e.g. ``kaplan`` on N, D or C)."""
+
+    build: object
+    doc: str = ""
+    options: dict = field(default_factory=dict)
+
+
+def register(cls_or_name, factory=None):
+    """Register a Law subclass (as a decorator) or a name with a factory ``f(**options) -> Law``."""
+    if isinstance(cls_or_name, str):
+        _REGISTRY[cls_or_name] = _Factory(factory)
+        return factory
+    cls = cls_or_name
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_law(name: str | Law, **options) -> Law:
+    """Look a law up by name (``"chinchilla"``, ``"kaplan:x=C"``, ``"bnsl:breaks=2"``)."""
+    if isinstance(name, Law):
+        return name
+    base, _, opts = str(name).partition(":")
+    for item in filter(None, opts.split(",")):
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise UsageError(f"law option {item!r} in {name!r} must look like key=value")
+        options[k.strip()] = _parse_value(v.strip())
+    _ensure_loaded()
+    if base not in _REGISTRY:
+        raise UsageError(f"unknown law {base!r}; known laws: {', '.join(sorted(_REGISTRY))}",
+                         hint="see `scalefit laws`")
+    entry = _REGISTRY[base]
+    try:
+        if isinstance(entry, _Factory):
+            return entry.build(**options)
+        return entry(**options)
+    except TypeError as exc:
+        raise UsageError(f"law {base!r} does not take options {options}: {exc}") from None
+
+
+def list_laws() -> list[str]:
+    _ensure_loaded()
+    return sorted(_REGISTRY)
+
+
+def _parse_value(v: str):
+    for conv in (int, float):
+        try:
+            return conv(v)
+        except ValueError:
+            pass
+    return v
+
+
+def _ensure_loaded() -> None:
+    # importing the package registers every built-in law
+    import scalefit.laws  # noqa: F401

@@ -1,0 +1,74 @@
+"""Chinchilla's parametric loss (Hoffmann et al. 2022, approach 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from scalefit.laws.base import D, Law, N, Param, register
+
+_AB_GRID = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)
+_EXP_GRID = (0.0, 0.5, 1.0, 1.5, 2.0)
+_E_GRID = (-1.0, -0.5, 0.0, 0.5, 1.0)
+
+
+@register
+class Chinchilla(Law):
+    """L(N, D) = E + A / N^alpha + B / D^beta.
+
+    Compute-optimal allocation under C = 6·N·D: N_opt = G·(C/6)^a, D_opt = (C/6)^b / G with
+    a = beta/(alpha+beta), b = alpha/(alpha+beta), G = (alpha·A / (beta·B))^(1/(alpha+beta)).
+
+    Source: Hoffmann et al. 2022, "Training Compute-Optimal Large Language Models", eq. (2) and
+    appendix D.2; start grid of their approach 3 (4,500 points, in log space for E, A, B).
+    """
+
+    name = "chinchilla"
+    formula = "L = E + A/N^alpha + B/D^beta"
+    source = "Hoffmann et al. 2022 (approach 3); Besiroglu et al. 2024 (replication)"
+    inputs = (N, D)
+    params = (
+        Param("E", 0.0, np.inf, log=True, grid=_E_GRID, linear=True, doc="irreducible loss"),
+        Param("A", 0.0, np.inf, log=True, grid=_AB_GRID, linear=True, doc="parameter-term amplitude"),
+        Param("B", 0.0, np.inf, log=True, grid=_AB_GRID, linear=True, doc="data-term amplitude"),
+        Param("alpha", 0.0, 5.0, grid=_EXP_GRID, doc="parameter exponent"),
+        Param("beta", 0.0, 5.0, grid=_EXP_GRID, doc="data exponent"),
+    )
+
+    def _terms(self, X, theta):
+        E, A, B, alpha, beta = np.moveaxis(np.asarray(theta, float), -1, 0)
+        lN, lD = np.log(X["N"]), np.log(X["D"])
+        # (..., n): broadcast parameter batch against points
+        pn = np.exp(-np.multiply.outer(alpha, lN))
+        pd = np.exp(-np.multiply.outer(beta, lD))
+        return E, A, B, pn, pd, lN, lD
+
+    def _predict(self, X, theta):
+        E, A, B, pn, pd, _, _ = self._terms(X, theta)
+        return E[..., None] + A[..., None] * pn + B[..., None] * pd
+
+    def _jacobian(self, X, theta):
+        E, A, B, pn, pd, lN, lD = self._terms(X, theta)
+        ones = np.ones_like(pn)
+        return np.stack([ones, pn, pd, -A[..., None] * pn * lN, -B[..., None] * pd * lD], -1)
+
+    def linear_basis(self, X, nonlinear):
+        alpha, beta = np.moveaxis(np.asarray(nonlinear, float), -1, 0)
+        pn = np.exp(-np.multiply.outer(alpha, np.log(X["N"])))
+        pd = np.exp(-np.multiply.outer(beta, np.log(X["D"])))
+        return np.stack([np.ones_like(pn), pn, pd], -1)
+
+    def derived(self, params: Mapping[str, float]) -> dict[str, float]:
+        A, B, alpha, beta = (params[k] for k in ("A", "B", "alpha", "beta"))
+        s = alpha + beta
+        return {"a": beta / s, "b": alpha / s, "G": (alpha * A / (beta * B)) ** (1.0 / s)}
+
+    def optimal(self, params: Mapping[str, float], C):
+        d = self.derived(params)
+        C = np.asarray(C, dtype=float)
+        n_opt = d["G"] * (C / 6.0) ** d["a"]
+        d_opt = (C / 6.0) ** d["b"] / d["G"]
+        loss = self._predict({"N": np.atleast_1d(n_opt), "D": np.atleast_1d(d_opt)},
+                             np.array([params[p] for p in self.param_names]))
+        return {"N": n_opt, "D": d_opt, "loss": loss.reshape(np.shape(C))}

@@ -1,0 +1,152 @@
+"""The canonical tables of the store and their units.
+
+``points``: one row per (run, metric, step), long format so any number of metrics fits.
+``runs``: one row per run with its size, budget and provenance.
+
+Conventions (recorded per run in ``meta``):
+- ``params`` is the non-embedding parameter count (Kaplan: 12·L·d² for a standard
+  transformer) unless ``params_convention`` says otherwise.
+- ``flops_total`` counts training FLOPs; when derived from N and D it is 6·N·D.
+- ``step`` is nullable: a final-loss table (one row per run) has no step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from scalefit.errors import SchemaError
+
+#: points: column -> pandas dtype
+POINT_COLUMNS: dict[str, str] = {
+    "run": "string",
+    "step": "Int64",
+    "tokens": "float64",
+    "flops": "float64",
+    "lr": "float64",
+    "metric": "string",
+    "value": "float64",
+}
+
+#: runs: column -> pandas dtype. ``tags``, ``schedule`` and ``meta`` hold JSON text.
+RUN_COLUMNS: dict[str, str] = {
+    "run": "string",
+    "params": "float64",
+    "params_total": "float64",
+    "tokens_total": "float64",
+    "flops_total": "float64",
+    "unique_tokens": "float64",
+    "batch_size": "float64",
+    "seq_len": "float64",
+    "lr_max": "float64",
+    "schedule": "string",
+    "params_convention": "string",
+    "tags": "string",
+    "meta": "string",
+    "source": "string",
+    "source_hash": "string",
+    "ingested_at": "string",
+}
+
+#: numeric run columns a reader may fill and a law may use as input
+RUN_NUMERIC = [c for c, t in RUN_COLUMNS.items() if t == "float64"]
+
+#: the key that identifies one point
+POINT_KEY = ["run", "metric", "step"]
+
+
+def empty_points() -> pd.DataFrame:
+    return _empty(POINT_COLUMNS)
+
+
+def empty_runs() -> pd.DataFrame:
+    return _empty(RUN_COLUMNS)
+
+
+def _empty(columns: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in columns.items()})
+
+
+def _coerce(df: pd.DataFrame, columns: dict[str, str], table: str, where: str | None) -> pd.DataFrame:
+    missing = [c for c in ("run",) if c not in df.columns]
+    if table == "points":
+        missing += [c for c in ("metric", "value") if c not in df.columns]
+    if missing:
+        raise SchemaError(
+            f"{table} table lacks column(s) {missing}; expected {list(columns)}",
+            where=where,
+        )
+    out = {}
+    n = len(df)
+    for col, dtype in columns.items():
+        if col not in df.columns:
+            out[col] = pd.Series([pd.NA] * n if dtype in ("string", "Int64") else [np.nan] * n,
+                                 dtype=dtype, index=df.index)
+            continue
+        s = df[col]
+        try:
+            if dtype == "float64":
+                s = pd.to_numeric(s, errors="raise").astype("float64")
+            elif dtype == "Int64":
+                num = pd.to_numeric(s, errors="raise")
+                frac = np.asarray(num, dtype="float64")
+                fin = np.isfinite(frac)
+                if np.any(fin & (frac != np.round(frac))):
+                    raise ValueError("non-integer step")
+                if np.any(np.isinf(frac)):
+                    raise ValueError("infinite step")
+                s = num.round().astype("Int64")
+            else:
+                s = s.astype("string")
+        except (ValueError, TypeError) as exc:
+            raise SchemaError(
+                f"column {col!r} of the {table} table must be {dtype}: {exc}", where=where
+            ) from None
+        out[col] = s
+    res = pd.DataFrame(out, index=df.index)
+    if res["run"].isna().any():
+        raise SchemaError(f"{table} table has rows with no run name", where=where)
+    return res.reset_index(drop=True)
+
+
+def validate_points(df: pd.DataFrame, where: str | None = None) -> pd.DataFrame:
+    """Return ``df`` coerced to the points schema; raise :class:`SchemaError` if it cannot be."""
+    res = _coerce(df, POINT_COLUMNS, "points", where)
+    if res["metric"].isna().any():
+        raise SchemaError("points table has rows with no metric name", where=where)
+    return res
+
+
+def validate_runs(df: pd.DataFrame, where: str | None = None) -> pd.DataFrame:
+    """Return ``df`` coerced to the runs schema; raise :class:`SchemaError` if it cannot be."""
+    res = _coerce(df, RUN_COLUMNS, "runs", where)
+    if res["run"].duplicated().any():
+        dup = res.loc[res["run"].duplicated(), "run"].iloc[0]
+        raise SchemaError(f"runs table lists run {dup!r} more than once", where=where)
+    for col in ("params", "params_total", "tokens_total", "flops_total"):
+        v = res[col].to_numpy(dtype="float64")
+        bad = np.isfinite(v) & (v <= 0)
+        if bad.any():
+            run = res.loc[bad, "run"].iloc[0]
+            raise SchemaError(
+                f"run {run!r} has {col} = {v[bad][0]!r}; it must be positive", where=where
+            )
+    return res
+
+
+def is_missing(x: object) -> bool:
+    """True for None, NaN and pandas NA."""
+    if x is None or x is pd.NA:
+        return True
+    try:
+        return isinstance(x, float) and math.isnan(x)
+    except TypeError:
+        return False
+
+
+def metrics_of(points: pd.DataFrame, runs: Iterable[str] | None = None) -> list[str]:
+    sel = points if runs is None else points[points["run"].isin(list(runs))]
+    return sorted(sel["metric"].dropna().unique().tolist())
