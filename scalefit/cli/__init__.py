@@ -12,7 +12,7 @@ import typer
 from typer.exceptions import TyperException
 
 from scalefit.cli.app import app, state
-from scalefit.cli import ingest  # noqa: F401, E402  (registers commands)
+from scalefit.cli import curves, fit, ingest, ladder  # noqa: F401, E402  (register commands)
 from scalefit.errors import ScalefitError
 
 __all__ = ["app", "main", "run"]

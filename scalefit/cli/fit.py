@@ -1,0 +1,1 @@
+"""`scalefit fit` commands."""

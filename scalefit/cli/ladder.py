@@ -1,0 +1,1 @@
+"""`scalefit ladder` commands."""
