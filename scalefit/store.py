@@ -158,8 +158,7 @@ class Store:
                 self._load()  # another process may have written since we opened
             runs, points = self._runs, self._points
             report = IngestReport()
-            for b in batches:
-                runs, points = _merge(runs, points, b, report)
+            runs, points = _merge(runs, points, batches, report)
             if report.changed:
                 self._write(runs, points)
                 self._runs, self._points = runs, points
@@ -196,7 +195,7 @@ class Store:
     def _join(self, name: str) -> str:
         return self._root.rstrip("/") + "/" + name
 
-    def _load(self) -> None:
+    def _load(self, retries: int = 3) -> None:
         mpath = self._join(MANIFEST)
         if not self._fs.exists(mpath):
             self._runs, self._points, self._version = empty_runs(), empty_points(), None
@@ -209,6 +208,11 @@ class Store:
                 return
             runs = _read_parquet(self._fs, self._join(f"runs-{version}.parquet"), RUN_COLUMNS)
             points = _read_parquet(self._fs, self._join(f"points-{version}.parquet"), POINT_COLUMNS)
+        except FileNotFoundError:
+            if retries > 0:  # a writer replaced the snapshot between our two reads
+                return self._load(retries - 1)
+            raise StoreError("the store's manifest names files that are missing", where=self.path,
+                             hint="the folder was changed by hand or is damaged") from None
         except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
             raise StoreError(f"cannot read the store: {exc}", where=self.path,
                              hint="the folder is not a scalefit store or is damaged") from None
@@ -230,10 +234,16 @@ class Store:
                 _silent_rm(self._fs, p)
             raise StoreError(f"cannot write the store: {exc}", where=self.path,
                              hint="nothing was changed; check free space and permissions") from None
-        old = self._version
         self._version = version
-        if old is not None:
-            for name in (f"runs-{old}.parquet", f"points-{old}.parquet"):
+        # under the lock: drop older snapshots and temporary files of writers that were killed
+        keep = {f"runs-{version}.parquet", f"points-{version}.parquet", MANIFEST}
+        try:
+            names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self._fs.ls(self._root, detail=False)]
+        except OSError:
+            names = []
+        for name in names:
+            stale = name.startswith(("runs-", "points-")) or ".tmp-" in name
+            if stale and name not in keep:
                 _silent_rm(self._fs, self._join(name))
 
 
@@ -281,81 +291,74 @@ def _atomic_write_bytes(fs, path: str, data: bytes) -> None:
         fs.mv(tmp, path)
 
 
-def _frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> bool:
-    if len(a) != len(b):
-        return False
-    try:
-        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True),
-                                      check_dtype=False)
-        return True
-    except AssertionError:
-        return False
-
-
-def _merge(runs: pd.DataFrame, points: pd.DataFrame, batch: LogData,
+def _merge(runs: pd.DataFrame, points: pd.DataFrame, batches: list[LogData],
            report: IngestReport) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Merge validated batches into (runs, points); later batches and later rows win."""
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    new_runs = batch.runs.copy()
-    if batch.source:
-        new_runs["source"] = new_runs["source"].fillna(batch.source)
-    # runs named only in points get a row too
-    extra = sorted(set(batch.points["run"].unique()) - set(new_runs["run"]))
-    if extra:
-        new_runs = validate_runs(pd.concat([new_runs, pd.DataFrame({"run": extra})],
-                                           ignore_index=True))
-        new_runs["source"] = new_runs["source"].fillna(batch.source or pd.NA)
 
-    # ---- runs: new non-missing values win, other fields are kept
-    existing = runs.set_index("run")
-    merged_rows = []
-    for row in new_runs.itertuples(index=False):
-        d = row._asdict()
-        name = d["run"]
-        if name in existing.index:
-            old = existing.loc[name].to_dict()
-            upd = {k: (v if not _missing(v) else old.get(k)) for k, v in d.items() if k != "run"}
-            upd["ingested_at"] = old.get("ingested_at")
-            changed = any(not _same(upd[k], old.get(k)) for k in upd)
-            if changed:
-                upd["ingested_at"] = now
-                report.runs_updated.append(name)
-            upd["run"] = name
-            merged_rows.append(upd)
-        else:
-            d["ingested_at"] = now
-            merged_rows.append(d)
-            report.runs_added.append(name)
-    touched = {r["run"] for r in merged_rows}
-    out_runs = pd.concat(
-        [runs[~runs["run"].isin(touched)], validate_runs(pd.DataFrame(merged_rows))],
-        ignore_index=True,
-    ) if merged_rows else runs
-    out_runs = validate_runs(out_runs)
+    # ---- runs: one row per run name; a later non-missing value wins, others are kept
+    parts = []
+    for b in batches:
+        r = b.runs
+        named = set(r["run"])
+        extra = [x for x in pd.unique(b.points["run"]) if x not in named]
+        if extra:
+            r = pd.concat([r, pd.DataFrame({"run": pd.array(extra, dtype="string")})],
+                          ignore_index=True)
+        if b.source:
+            r = r.assign(source=r["source"].fillna(b.source))
+        parts.append(r)
+    incoming = pd.concat(parts, ignore_index=True) if parts else empty_runs()
+    out_runs = runs
+    if len(incoming):
+        # combine duplicates within the incoming rows: last non-missing value per column
+        incoming = incoming.groupby("run", sort=False, dropna=False).last().reset_index()
+        existing = runs.set_index("run")
+        rows = []
+        for d in incoming.to_dict("records"):
+            name = d["run"]
+            if name in existing.index:
+                old = existing.loc[name].to_dict()
+                upd = {k: (old.get(k) if _missing(v) else v) for k, v in d.items() if k != "run"}
+                upd["ingested_at"] = old.get("ingested_at")
+                if any(not _same(upd[k], old.get(k)) for k in upd):
+                    upd["ingested_at"] = now
+                    report.runs_updated.append(name)
+                rows.append({"run": name, **upd})
+            else:
+                d["ingested_at"] = now
+                rows.append(d)
+                report.runs_added.append(name)
+        touched = set(incoming["run"])
+        out_runs = validate_runs(pd.concat(
+            [runs[~runs["run"].isin(touched)], pd.DataFrame(rows)], ignore_index=True))
 
     # ---- points: the later value of a (run, metric, step) wins
-    newp = batch.points
+    newp = pd.concat([b.points for b in batches], ignore_index=True) if batches else empty_points()
     if len(newp):
-        old_sel = points[points["run"].isin(newp["run"].unique())]
-        both = pd.concat([points, newp], ignore_index=True)
-        before = len(points)
-        both = both.drop_duplicates(POINT_KEY, keep="last")
-        both = both.sort_values(["run", "metric", "step"], kind="stable", na_position="last")
-        both = both.reset_index(drop=True)
-        added = len(both) - before
-        # compare only the touched runs to decide whether anything changed
-        new_sel = both[both["run"].isin(newp["run"].unique())]
-        if not _frames_equal(_canon(old_sel), _canon(new_sel)):
+        newp = newp.drop_duplicates(POINT_KEY, keep="last")
+        cols = [c for c in POINT_COLUMNS if c not in POINT_KEY]
+        joined = newp.merge(points, on=POINT_KEY, how="left", suffixes=("", "_old"),
+                            indicator=True)
+        is_new = (joined["_merge"] == "left_only").to_numpy()
+        differs = np.zeros(len(joined), dtype=bool)
+        for c in cols:
+            a, o = joined[c], joined[c + "_old"]
+            both_na = a.isna() & o.isna()
+            neq = (a != o).fillna(True)
+            differs |= (neq & ~both_na).to_numpy(dtype=bool)
+        changed = ~is_new & differs
+        if is_new.any() or changed.any():
+            report.points_added += int(is_new.sum())
+            report.points_replaced += int(changed.sum())
+            both = pd.concat([points, newp], ignore_index=True)
+            both = both.drop_duplicates(POINT_KEY, keep="last")
+            points = both.sort_values(["run", "metric", "step"], kind="stable",
+                                      na_position="last").reset_index(drop=True)
             report.changed = True
-            report.points_added += max(added, 0)
-            report.points_replaced += len(newp) - max(added, 0)
-            points = both
     if report.runs_added or report.runs_updated:
         report.changed = True
     return out_runs, points
-
-
-def _canon(df: pd.DataFrame) -> pd.DataFrame:
-    return df.sort_values(["run", "metric", "step"], kind="stable", na_position="last")
 
 
 def _missing(v) -> bool:
