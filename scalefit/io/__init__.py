@@ -1,0 +1,348 @@
+"""Readers for the training logs people already have, into the store's two tables.
+
+``read_logs(paths)`` picks a reader per file by looking at its content and its name (or takes
+``format=``), and returns one :class:`~scalefit.store.LogData` for all of them, so that a caller can
+read everything first and ingest once: a bad file then leaves the store untouched.
+
+Every failure to read is an :class:`~scalefit.errors.InputError` that names the file.
+
+Conventions:
+
+- Run names: a file's stem (``190M-5xC.csv`` -> ``190M-5xC``); if two files in one call share a
+  stem, ``parent/stem``. ``run=`` names the run instead; several files given with one ``run=``
+  are parts of one run (a resumed run), read in the order given.
+- Sizes in a run name are read: ``190M-5xC`` gives params = 1.9e8 and tokens_total =
+  5 x 20 x N (Chinchilla-optimal tokens, marked as derived), ``nlayers12_nembd768`` gives
+  12*L*d^2 non-embedding params. A tokens column (``throughput/total_tokens``), a config file
+  beside the log and options (``params=``, ``tokens=``, ``flops=``) take precedence, in that
+  order of increasing priority. ``meta["sources"]`` of each run says where each value came from.
+- Duplicated and decreasing steps: the later row wins, per (run, metric). A step logged again
+  replaces the earlier value; a step that goes back (a restart from a checkpoint) replaces all
+  earlier points at or after it. The counts are kept in ``meta`` (``restarts``,
+  ``superseded_points``, ``duplicate_steps``) and in ``LogData.notes``. The store applies the
+  same rule when a later ingest overlaps an earlier one.
+- An empty cell means "not logged at this step" and gives no point; a logged NaN or inf is kept
+  (``scalefit.clean`` counts and drops it when a law's data set is built).
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib
+import json
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import pandas as pd
+
+from scalefit.errors import InputError, ScalefitError, UsageError
+from scalefit.io._common import Options, Parsed, RunInfo, file_hash, resolve_restarts
+from scalefit.schema import empty_points, validate_points, validate_runs
+from scalefit.store import LogData
+
+
+@dataclass(frozen=True)
+class Format:
+    """One log format: where its reader lives and what it reads."""
+
+    name: str
+    module: str
+    func: str
+    description: str
+    suffixes: tuple[str, ...] = ()
+    folder: bool = False  # reads a folder (or a file inside one)
+
+    @property
+    def reader(self) -> Callable[[Path, Options, str], Parsed]:
+        return getattr(importlib.import_module(f"scalefit.io.{self.module}"), self.func)
+
+
+FORMATS: dict[str, Format] = {f.name: f for f in [
+    Format("csv", "tables", "read_csv",
+           "CSV/TSV: wide (a step column plus metric columns), long (run, step, metric, value) "
+           "or a final-loss table, told apart by the header", (".csv", ".tsv", ".tab")),
+    Format("final", "tables", "read_final",
+           "final-loss table: one row per run with N, D and/or C and the loss", (".csv",)),
+    Format("wandb", "tables", "read_wandb_history",
+           "W&B run-history CSV export (_step plus metric columns), one run per file", (".csv",)),
+    Format("wandb-panel", "wandb", "read_panel",
+           "W&B panel CSV export (Step, '<run> - <metric>' columns)", (".csv",)),
+    Format("wandb-run", "wandb", "read_run_folder",
+           "W&B run folder (wandb-summary.json, config.yaml)", (".json",), folder=True),
+    Format("jsonl", "jsonl", "read_jsonl", "JSON Lines, one object per logged step",
+           (".jsonl", ".ndjson", ".json")),
+    Format("tensorboard", "tensorboard", "read_events",
+           "TensorBoard event files (scalars and scalar tensors)", (), folder=True),
+    Format("hf", "hf", "read_trainer_state", "Hugging Face Trainer trainer_state.json",
+           (".json",), folder=True),
+    Format("lightning", "lightning", "read_lightning",
+           "PyTorch Lightning CSVLogger metrics.csv (+ hparams.yaml)", (".csv",), folder=True),
+    Format("mlflow", "mlflow", "read_mlflow", "MLflow file store (mlruns/<exp>/<run>/metrics)",
+           (), folder=True),
+    Format("nanogpt", "stdout", "read_nanogpt", "nanoGPT stdout ('iter 100: loss 3.2100, ...')",
+           (".log", ".txt", ".out")),
+    Format("megatron", "stdout", "read_megatron",
+           "Megatron-LM stdout ('iteration 100/ 1000 | ... lm loss: 3.210E+00 |')",
+           (".log", ".txt", ".out")),
+    Format("regex", "stdout", "read_regex",
+           "any text log, with a regex whose named groups are step and metric names (regex=)",
+           (".log", ".txt", ".out")),
+]}
+
+_OPTION_NAMES = {f.name for f in fields(Options)}
+
+
+def read_logs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, format: str | None = None,
+              run: str | None = None, params: float | None = None, **options) -> LogData:
+    """Read training logs into the store schema.
+
+    Parameters
+    ----------
+    paths : path, glob, or a list of them
+        Files or folders (a TensorBoard log dir, an ``mlruns`` folder, a W&B run folder, ...).
+    format : str, optional
+        A name from :data:`FORMATS`; by default each file's format is sniffed.
+    run : str, optional
+        Run name (default: the file stem). Several files with one name are parts of one run.
+    params : float, optional
+        Non-embedding parameter count for every run read.
+    **options
+        ``tokens``, ``flops``, ``step_col``, ``loss_col``, ``tokens_col``, ``lr_col``,
+        ``flops_col``, ``params_col``, ``run_col``, ``metric_col``, ``value_col``, ``metrics``,
+        ``regex``, ``preset`` (``nanogpt`` or ``megatron``), ``delimiter``.
+
+    Returns
+    -------
+    LogData
+        ``runs`` (one row per run, ``meta`` JSON with the source of each value) and ``points``.
+    """
+    unknown = sorted(set(options) - _OPTION_NAMES)
+    if unknown:
+        raise UsageError(f"unknown read option {unknown[0]!r}",
+                         hint=f"known options: {sorted(_OPTION_NAMES)}")
+    opts = Options(run=run, params=params, **options)
+    if opts.preset is not None:
+        if opts.preset not in ("nanogpt", "megatron"):
+            raise UsageError(f"unknown preset {opts.preset!r}", where="--preset",
+                             hint="use nanogpt or megatron, or give --regex")
+        format = format or opts.preset
+    if format is not None and format not in FORMATS:
+        raise UsageError(f"unknown format {format!r}", where="--format",
+                         hint=f"one of {', '.join(FORMATS)}")
+    if opts.regex is not None and format is None:
+        format = "regex"
+
+    files = _expand(paths, format)
+    jobs = [(p, format or sniff(p)) for p in files]
+    names = _default_names([p for p, _ in jobs], opts.run)
+
+    infos: dict[str, RunInfo] = {}
+    frames: list[pd.DataFrame] = []
+    notes: list[str] = []
+    for (path, fmt), name in zip(jobs, names, strict=True):
+        parsed = _read_one(path, fmt, opts, name)
+        digest = file_hash(path)
+        for info in parsed.infos:
+            info.source = info.source or str(path)
+            info.source_hash = info.source_hash or digest
+            info.meta.setdefault("files", [str(path)])
+            if info.name in infos:
+                infos[info.name].merge(info)
+            else:
+                infos[info.name] = info
+        frames.extend(f for f in parsed.points if len(f))
+        notes.extend(parsed.notes)
+
+    points = pd.concat(frames, ignore_index=True) if frames else empty_points()
+    for r in pd.unique(points["run"]):
+        if r not in infos:
+            infos[r] = RunInfo(str(r))
+    points = resolve_restarts(points, infos, notes)
+    for info in infos.values():
+        if opts.params is not None:
+            info.set("params", opts.params, "option params")
+        if opts.tokens is not None:
+            info.set("tokens_total", opts.tokens, "option tokens")
+        if opts.flops is not None:
+            info.set("flops_total", opts.flops, "option flops")
+        info.derive()
+    source = str(files[0]) if len(files) == 1 else f"{files[0]} (+{len(files) - 1} more)"
+    runs = pd.DataFrame([i.row() for i in infos.values()])
+    try:
+        runs = validate_runs(runs, where=source)
+        points = validate_points(points, where=source)
+    except ScalefitError:
+        raise
+    return LogData(runs, points, source, notes)
+
+
+def _read_one(path: Path, fmt: str, opts: Options, name: str) -> Parsed:
+    try:
+        return FORMATS[fmt].reader(path, opts, name)
+    except ScalefitError:
+        raise
+    except (OSError, UnicodeError) as exc:
+        raise InputError(f"cannot read as {fmt}: {exc}", where=str(path)) from None
+    except Exception as exc:  # a reader bug or a file shape no reader foresaw: still name the file
+        raise InputError(f"cannot read as {fmt}: {type(exc).__name__}: {exc}",
+                         where=str(path)) from None
+
+
+# ----------------------------------------------------------------------------- paths
+def _expand(paths, format: str | None) -> list[Path]:
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out: list[Path] = []
+    for p in paths:
+        s = os.fspath(p)
+        if not os.path.exists(s) and any(ch in s for ch in "*?["):
+            hits = sorted(glob.glob(s))
+            if not hits:
+                raise InputError("no file matches this pattern", where=s)
+            out.extend(Path(h) for h in hits)
+        elif not os.path.exists(s):
+            raise InputError("no such file or folder", where=s)
+        else:
+            out.append(Path(s))
+    res: list[Path] = []
+    for p in out:
+        if p.is_dir() and not (format and FORMATS[format].folder) and _sniff_dir(p) is None:
+            inner = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+            if not inner:
+                raise InputError("the folder holds no log files", where=str(p))
+            res.extend(inner)
+        else:
+            res.append(p)
+    if not res:
+        raise InputError("no input files given")
+    return res
+
+
+def _default_names(paths: list[Path], run: str | None) -> list[str]:
+    if run is not None:
+        return [run] * len(paths)
+    names = [_stem(p) for p in paths]
+    counts = pd.Series(names).value_counts()
+    return [f"{_stem(p.parent)}/{n}" if counts[n] > 1 and _stem(p.parent) else n
+            for p, n in zip(paths, names, strict=True)]
+
+
+def _stem(p: Path) -> str:
+    name = p.name
+    for suf in (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".log", ".txt", ".out"):
+        if name.lower().endswith(suf):
+            return name[: -len(suf)]
+    return name
+
+
+# ----------------------------------------------------------------------------- sniffing
+_MEGATRON = re.compile(r"iteration\s+\d+\s*/\s*\d+\s*\|.*loss", re.I)
+_NANOGPT = re.compile(r"^(iter \d+: loss [-+0-9.eEnaif]+|step \d+: train loss)", re.M)
+
+
+def sniff(path: Path) -> str:
+    """The format of one file or folder, from its content and name."""
+    where = str(path)
+    if path.is_dir():
+        fmt = _sniff_dir(path)
+        if fmt is None:
+            raise InputError("no known log layout in this folder", where=where)
+        return fmt
+    name = path.name.lower()
+    if "tfevents" in name:
+        return "tensorboard"
+    if name == "trainer_state.json":
+        return "hf"
+    if name == "wandb-summary.json":
+        return "wandb-run"
+    if name == "metrics.csv" and (path.parent / "hparams.yaml").exists():
+        return "lightning"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror or exc}", where=where) from None
+    if not head.strip():
+        raise InputError("the file is empty", where=where)
+    if b"brain.Event" in head[:200]:
+        return "tensorboard"
+    text = _decode_head(head)
+    if text is None:
+        raise InputError("binary content that is not a known log format", where=where,
+                         hint="give a CSV, JSON Lines, TensorBoard, W&B, HF, Lightning, MLflow "
+                              "or stdout log, or pick --format")
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    if first.startswith("{") or first.startswith("["):
+        if "log_history" in text:
+            return "hf"
+        return "jsonl"
+    if _MEGATRON.search(text):
+        return "megatron"
+    if _NANOGPT.search(text):
+        return "nanogpt"
+    from scalefit.io.tables import classify
+
+    delim = "\t" if first.count("\t") > first.count(",") else ","
+    import csv
+
+    try:
+        header = next(csv.reader([first], delimiter=delim))
+    except csv.Error:
+        header = []
+    kind = classify([h.strip() for h in header]) if len(header) > 1 else None
+    if kind in ("wandb", "wandb-panel", "final"):
+        return kind
+    if kind in ("wide", "long") or path.suffix.lower() in (".csv", ".tsv", ".tab"):
+        return "csv"
+    raise InputError("not a known log format", where=where,
+                     hint=f"pick one with --format ({', '.join(FORMATS)}) or give --regex")
+
+
+def _decode_head(head: bytes) -> str | None:
+    if b"\x00" in head:
+        return None
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 4:  # a character cut by the 64 KiB window
+            return head[: exc.start].decode("utf-8")
+        return None
+
+
+def _sniff_dir(path: Path) -> str | None:
+    if (path / "meta.yaml").exists() and (path / "metrics").is_dir():
+        return "mlflow"
+    try:
+        children = [c for c in path.iterdir() if c.is_dir()]
+    except OSError:
+        return None
+    for c in children:
+        if (c / "meta.yaml").exists() and ((c / "metrics").is_dir() or any(
+                (g / "metrics").is_dir() for g in c.iterdir() if g.is_dir())):
+            return "mlflow"
+    if (path / "wandb-summary.json").exists() or (path / "files" / "wandb-summary.json").exists():
+        return "wandb-run"
+    if (path / "trainer_state.json").exists():
+        return "hf"
+    if (path / "metrics.csv").exists():
+        return "lightning"
+    if next(iter(path.rglob("*tfevents*")), None) is not None:
+        return "tensorboard"
+    return None
+
+
+def load_json(path: Path):
+    """JSON from a file; an error names it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", where=str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON: {exc.msg} at line {exc.lineno}", where=str(path)) from None
+
+
+__all__ = ["FORMATS", "Format", "read_logs", "sniff"]

@@ -1,0 +1,506 @@
+"""Shared pieces of the readers: column names, run metadata, wide-to-long melting, CSV parsing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scalefit.errors import InputError
+
+POINT_FIELDS = ["run", "step", "tokens", "flops", "lr", "metric", "value"]
+
+
+def norm(name: str) -> str:
+    """Lower-case a column name and collapse punctuation: ``Model Size`` -> ``model_size``."""
+    return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_")
+
+
+# Common column names (compared after `norm`), most specific first.
+STEP_NAMES = ["_step", "step", "global_step", "trainer/global_step", "train/global_step",
+              "iter", "iteration", "iterations", "steps", "train/step", "optimizer_step"]
+TOKEN_NAMES = ["throughput/total_tokens", "tokens", "total_tokens", "train/tokens", "tokens_seen",
+               "num_tokens", "n_tokens", "consumed_tokens", "train/tokens_seen", "num_input_tokens_seen"]
+LR_NAMES = ["lr", "learning_rate", "optim/lr", "optim/learning_rate_group0", "optim/learning_rate",
+            "train/lr", "train/learning_rate", "lr_0", "lr/group0", "lr-adamw", "lr-adam", "lr-sgd"]
+#: per-step FLOPs columns and the factor to FLOPs
+FLOPS_NAMES = {"flops": 1.0, "total_flops": 1.0, "train/flops": 1.0,
+               "throughput/total_training_flops": 1.0, "throughput/total_training_gflops": 1e9}
+LOSS_NAMES = ["loss", "train/loss", "train_loss", "train/CrossEntropyLoss", "lm_loss", "lm loss",
+              "val_loss", "val/loss", "eval/loss", "eval_loss", "validation_loss", "valid/loss"]
+#: columns that are not metrics (counters, clocks)
+SYSTEM_NAMES = {"_runtime", "_timestamp", "timestamp", "time", "wall_time", "walltime", "runtime",
+                "epoch", "_wandb", "created_at", "relative_time"}
+#: per-run constants that may appear as columns: normalised name -> (runs field or meta key)
+RUN_LEVEL = {"learning_rate_peak": "lr_max", "lr_max": "lr_max", "peak_lr": "lr_max",
+             "batch_size_in_tokens": "meta:batch_size_tokens", "seq_len": "seq_len",
+             "sequence_length": "seq_len"}
+
+# Final-loss tables: synonyms of N, D, C (normalised).
+N_NAMES = ["params", "n", "model_size", "n_params", "num_params", "parameters", "nparams",
+           "model_params", "non_embedding_params", "params_non_embedding", "size", "param_count",
+           "n_parameters", "num_parameters"]
+D_NAMES = ["tokens", "t", "d", "n_tokens", "num_tokens", "training_tokens", "train_tokens",
+           "dataset_size", "data", "tokens_total", "total_tokens", "data_size"]
+C_NAMES = ["flops", "c", "compute", "training_flop", "training_flops", "flop", "total_flops",
+           "flops_total", "training_compute", "train_flops"]
+
+
+def find_column(columns: Iterable[str], candidates: Iterable[str]) -> str | None:
+    """The first of ``candidates`` present in ``columns``, exact match first, then normalised."""
+    cols = list(columns)
+    for c in candidates:
+        if c in cols:
+            return c
+    by_norm: dict[str, str] = {}
+    for c in cols:
+        by_norm.setdefault(norm(c), c)
+    for c in candidates:
+        hit = by_norm.get(norm(c))
+        if hit is not None:
+            return hit
+    return None
+
+
+def pick_column(columns: Iterable[str], option: str | None, candidates: Iterable[str],
+                what: str, where: str) -> str | None:
+    """A column named by an option (must exist) or found by its common names."""
+    cols = list(columns)
+    if option is not None:
+        if option in cols:
+            return option
+        hit = find_column(cols, [option])
+        if hit is None:
+            raise InputError(f"no {what} column {option!r}; columns are {_short(cols)}", where=where,
+                             hint=f"name an existing column with --{what}-col")
+        return hit
+    return find_column(cols, candidates)
+
+
+def flops_scale(name: str) -> float:
+    """Factor from a FLOPs column's unit to FLOPs (``Gflops`` columns count 1e9)."""
+    return {norm(k): v for k, v in FLOPS_NAMES.items()}.get(norm(name), 1.0)
+
+
+def lr_like(name: str) -> bool:
+    n = norm(name)
+    return n in {norm(x) for x in LR_NAMES} or bool(re.fullmatch(r"lr_[a-z]+(_\d+)?", n))
+
+
+def _short(cols: list[str], k: int = 8) -> str:
+    shown = ", ".join(repr(c) for c in cols[:k])
+    return f"[{shown}{', ...' if len(cols) > k else ''}]"
+
+
+# ----------------------------------------------------------------------------- run metadata
+_UNITS = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
+_SEP = r"(?:^|(?<=[-_/ .:=]))"
+_END = r"(?=$|[-_/ .:,])"
+# model sizes in names are M or B ("190M", "1.3b"); k and T usually mean steps and tokens
+SIZE_RE = re.compile(_SEP + r"(\d+(?:\.\d+)?)([mMbB])" + _END)
+MULT_RE = re.compile(_SEP + r"(\d+(?:\.\d+)?)x[cC]" + _END)
+LAYER_RE = re.compile(r"(?:n_?layers?|num_?layers|depth)[=_-]?(\d+)", re.I)
+WIDTH_RE = re.compile(r"(?:n_?embd|d_?model|hidden(?:_?size)?|width)[=_-]?(\d+)", re.I)
+
+#: config keys (normalised) -> runs field; the first found wins
+CONFIG_KEYS: dict[str, list[str]] = {
+    "params": ["non_embedding_params", "n_params", "num_params", "params", "model_params",
+               "num_parameters", "n_parameters"],
+    "params_total": ["params_total", "total_params", "n_params_total"],
+    "tokens_total": ["tokens_total", "train_tokens", "max_tokens", "total_tokens", "num_tokens"],
+    "flops_total": ["flops_total", "total_flops", "total_flos"],
+    "batch_size": ["global_batch_size", "batch_size", "train_batch_size", "total_batch_size"],
+    "seq_len": ["seq_len", "sequence_length", "max_seq_len", "block_size", "seq_length",
+                "max_sequence_length", "context_length"],
+    "lr_max": ["lr_max", "peak_lr", "max_lr", "learning_rate", "lr", "learning_rate_peak"],
+}
+LAYER_KEYS = ["n_layer", "n_layers", "num_layers", "num_hidden_layers", "nlayers", "layers", "depth"]
+WIDTH_KEYS = ["n_embd", "d_model", "hidden_size", "dim", "model_dim", "emb_dim", "width", "n_embed"]
+STEPS_KEYS = ["max_steps", "max_iters", "total_steps", "train_steps", "num_train_steps", "max_iter"]
+
+
+def as_number(v: Any) -> float | None:
+    """A finite float from a config value (numbers, numeric strings like ``1.9e8`` or ``190M``)."""
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, str):
+        s = v.strip().replace("_", "")
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmMbBtT])", s)
+        if m:
+            return float(m.group(1)) * _UNITS[m.group(2).lower()]
+        try:
+            f = float(s)
+        except ValueError:
+            return None
+        return f if math.isfinite(f) else None
+    return None
+
+
+def flatten_config(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to ``a.b.c`` keys; W&B's ``{"key": {"value": v, "desc": ...}}`` unwrapped."""
+    out: dict[str, Any] = {}
+    if not isinstance(cfg, Mapping):
+        return out
+    for k, v in cfg.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and "value" in v and set(v) <= {"value", "desc"}:
+            v = v["value"]
+        if isinstance(v, Mapping):
+            out.update(flatten_config(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+@dataclass
+class RunInfo:
+    """What a reader learnt about one run, with the source of each value."""
+
+    name: str
+    values: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+    source_hash: str | None = None
+    params_convention: str | None = None
+
+    def set(self, key: str, value: Any, source: str, *, overwrite: bool = True) -> None:
+        v = as_number(value)
+        if v is None or v <= 0:
+            return
+        if key in self.values and not overwrite:
+            return
+        self.values[key] = v
+        self.sources[key] = source
+
+    def from_name(self, text: str | None = None) -> None:
+        """Sizes in a run name: ``190M-5xC`` (params, tokens = mult x 20 x N), ``nlayers12_nembd768``."""
+        text = self.name if text is None else text
+        lay, wid = LAYER_RE.search(text), WIDTH_RE.search(text)
+        if lay and wid:
+            L, d = int(lay.group(1)), int(wid.group(1))
+            self.set("params", 12 * L * d * d, f"run name {text!r} (12*L*d^2, L={L}, d={d})",
+                     overwrite=False)
+            self.params_convention = self.params_convention or "non-embedding 12*L*d^2"
+        else:
+            m = SIZE_RE.search(text)
+            if m:
+                n = float(m.group(1)) * _UNITS[m.group(2).lower()]
+                self.set("params", n, f"run name {text!r}", overwrite=False)
+                self.params_convention = self.params_convention or "nominal size from run name"
+        mult = MULT_RE.search(text)
+        if mult and "params" in self.values:
+            k = float(mult.group(1))
+            self.set("tokens_total", k * 20 * self.values["params"],
+                     f"derived: {mult.group(1)}xC x 20 x N (Chinchilla-optimal tokens) from run name",
+                     overwrite=False)
+            self.meta["chinchilla_multiplier"] = k
+
+    def from_config(self, cfg: Mapping[str, Any], source: str, *, overwrite: bool = True) -> None:
+        flat = flatten_config(cfg)
+        by_norm: dict[str, Any] = {}
+        for k, v in flat.items():
+            by_norm.setdefault(norm(k.rsplit(".", 1)[-1]), v)
+        explicit = set()
+        for fld, keys in CONFIG_KEYS.items():
+            for k in keys:
+                if k in by_norm and as_number(by_norm[k]) is not None:
+                    self.set(fld, by_norm[k], f"{source}:{k}", overwrite=overwrite)
+                    explicit.add(fld)
+                    break
+        L = next((as_number(by_norm[k]) for k in LAYER_KEYS if k in by_norm), None)
+        d = next((as_number(by_norm[k]) for k in WIDTH_KEYS if k in by_norm), None)
+        if L and d and "params" not in explicit:
+            before = self.values.get("params")
+            self.set("params", 12 * L * d * d, f"{source}: 12*L*d^2 (L={L:g}, d={d:g})",
+                     overwrite=overwrite)
+            if self.values.get("params") != before:
+                self.params_convention = "non-embedding 12*L*d^2"
+            self.meta.setdefault("n_layer", L)
+            self.meta.setdefault("d_model", d)
+        steps = next((as_number(by_norm[k]) for k in STEPS_KEYS if k in by_norm), None)
+        if steps:
+            self.meta.setdefault("total_steps", steps)
+
+    def merge(self, other: RunInfo) -> None:
+        """Fold in a later part of the same run (later non-missing values win)."""
+        self.values.update(other.values)
+        self.sources.update(other.sources)
+        for k, v in other.meta.items():
+            if k == "files":
+                self.meta.setdefault("files", [])
+                self.meta["files"] += [f for f in v if f not in self.meta["files"]]
+            else:
+                self.meta[k] = v
+        self.tags.update(other.tags)
+        if other.source and other.source not in self.source.split(";"):
+            self.source = f"{self.source};{other.source}" if self.source else other.source
+            self.source_hash = _combine_hash(self.source_hash, other.source_hash)
+        self.params_convention = other.params_convention or self.params_convention
+
+    def derive(self) -> None:
+        v, s = self.values, self.sources
+        if "tokens_total" not in v and "flops_total" in v and "params" in v:
+            v["tokens_total"] = v["flops_total"] / (6 * v["params"])
+            s["tokens_total"] = "derived: D = C/(6N)"
+            self.meta["flops_convention"] = "C = 6*N*D"
+        elif "flops_total" not in v and "tokens_total" in v and "params" in v:
+            v["flops_total"] = 6 * v["params"] * v["tokens_total"]
+            s["flops_total"] = "derived: C = 6*N*D"
+            self.meta["flops_convention"] = "C = 6*N*D"
+
+    def row(self) -> dict[str, Any]:
+        meta = dict(self.meta)
+        meta["sources"] = dict(self.sources)
+        return {
+            "run": self.name,
+            **self.values,
+            "params_convention": self.params_convention,
+            "tags": json.dumps(self.tags, ensure_ascii=False, default=str) if self.tags else None,
+            "meta": json.dumps(meta, ensure_ascii=False, default=str),
+            "source": self.source or None,
+            "source_hash": self.source_hash,
+        }
+
+
+def _combine_hash(a: str | None, b: str | None) -> str | None:
+    if not a or not b:
+        return a or b
+    return hashlib.sha256(f"{a}{b}".encode()).hexdigest()
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    if path.is_dir():
+        for p in sorted(path.rglob("*")):
+            if p.is_file():
+                h.update(str(p.relative_to(path)).encode())
+                h.update(p.read_bytes())
+    else:
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- points
+def points_frame(run: str | np.ndarray, step, metric, value, tokens=None, flops=None,
+                 lr=None) -> pd.DataFrame:
+    """A points frame from arrays (scalars broadcast)."""
+    value = np.asarray(value, dtype="float64")
+    n = len(value)
+
+    def col(x, dtype="float64"):
+        if x is None:
+            return np.full(n, np.nan)
+        a = np.asarray(x, dtype=dtype)
+        return np.broadcast_to(a, (n,)).copy() if a.ndim == 0 else a
+
+    step = col(step)
+    return pd.DataFrame({
+        "run": pd.array(np.broadcast_to(np.asarray(run, dtype=object), (n,)), dtype="string"),
+        "step": pd.array(np.where(np.isnan(step), 0, step).astype("int64"), dtype="Int64")
+        if not np.isnan(step).any() else pd.array(
+            [pd.NA if np.isnan(x) else int(x) for x in step], dtype="Int64"),
+        "tokens": col(tokens),
+        "flops": col(flops),
+        "lr": col(lr),
+        "metric": pd.array(np.broadcast_to(np.asarray(metric, dtype=object), (n,)), dtype="string"),
+        "value": value,
+    })
+
+
+def melt(run: str, step: np.ndarray, names: list[str], values: np.ndarray, present: np.ndarray,
+         tokens: np.ndarray | None = None, flops: np.ndarray | None = None,
+         lr: np.ndarray | None = None) -> pd.DataFrame:
+    """Wide (rows x metrics) to long points, without Python loops over rows.
+
+    ``present`` marks logged cells: an empty cell is "not logged at this step" and is dropped,
+    while a logged NaN or inf stays (cleaning counts and drops it later).
+    """
+    k, r = np.nonzero(present.T)  # metric-major: each metric's points stay together, in row order
+    if len(r) == 0:
+        return points_frame(run, [], [], [])
+    names_arr = np.asarray(names, dtype=object)
+    return points_frame(
+        run, step[r], names_arr[k], values[r, k],
+        None if tokens is None else tokens[r],
+        None if flops is None else flops[r],
+        None if lr is None else lr[r],
+    )
+
+
+def check_steps(step: np.ndarray, where: str, col: str) -> np.ndarray:
+    """Steps as float (NaN = missing); non-integer or infinite steps are an error."""
+    fin = np.isfinite(step)
+    if np.any(np.isinf(step)):
+        raise InputError(f"column {col!r} holds an infinite step", where=where)
+    bad = fin & (step != np.round(step))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"column {col!r} holds a non-integer step {step[i]!r} (row {i + 1})",
+                         where=where, hint="name the step column with --step-col")
+    return step
+
+
+# ----------------------------------------------------------------------------- restarts
+def resolve_restarts(points: pd.DataFrame, infos: dict[str, RunInfo],
+                     notes: list[str]) -> pd.DataFrame:
+    """Apply "the later row wins" per (run, metric), in log order.
+
+    A step logged again (a duplicate) replaces the earlier value; a step that goes back
+    (a restart from a checkpoint) replaces every earlier point at or after that step, since
+    those belong to the abandoned part of the run. Counts go into the run's meta and notes.
+    """
+    if len(points) < 2:
+        return points
+    codes = points.groupby(["run", "metric"], sort=False, dropna=False).ngroup().to_numpy()
+    step = points["step"].to_numpy(dtype="float64", na_value=-np.inf)
+    order = np.argsort(codes, kind="stable")
+    c, s = codes[order], step[order]
+    same = c[1:] == c[:-1]
+    if not np.any(same & (s[1:] <= s[:-1])):
+        return points
+    keep_sorted = superseded_mask(c, s)
+    back = same & (s[1:] < s[:-1])
+    dup = same & (s[1:] == s[:-1])
+    drop = order[~keep_sorted]
+    runs_col = points["run"].to_numpy(dtype=object)
+    for name in pd.unique(runs_col[drop]):
+        sel = runs_col[order[1:]] == name
+        n_back = int(np.sum(back & sel))
+        n_drop = int(np.sum(runs_col[drop] == name))
+        info = infos.get(name)
+        if info is not None:
+            info.meta["restarts"] = info.meta.get("restarts", 0) + n_back
+            info.meta["superseded_points"] = info.meta.get("superseded_points", 0) + n_drop
+            info.meta["duplicate_steps"] = info.meta.get("duplicate_steps", 0) + int(
+                np.sum(dup & sel))
+        what = f"{n_back} restart(s) (step went back)" if n_back else "duplicate steps"
+        notes.append(f"run {name!r}: {what}; {n_drop} earlier point(s) replaced by later ones")
+    keep = np.ones(len(points), bool)
+    keep[drop] = False
+    return points[keep].reset_index(drop=True)
+
+
+def superseded_mask(codes: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """For rows grouped by ``codes`` (contiguous, in log order): True where no later row of the
+    same group has a step at or below this row's step."""
+    n = len(steps)
+    rev_c, rev_s = codes[::-1], steps[::-1]
+    # suffix minimum of later rows within each group: cummin over the reversed order, shifted
+    cm = pd.Series(rev_s).groupby(rev_c).cummin().to_numpy()
+    later = np.full(n, np.inf)
+    later[1:] = cm[:-1]
+    later[1:][rev_c[1:] != rev_c[:-1]] = np.inf
+    later = later[::-1]
+    return ~(later <= steps)
+
+
+# ----------------------------------------------------------------------------- options
+@dataclass
+class Options:
+    """Reader options; every reader ignores the ones that do not concern it."""
+
+    run: str | None = None
+    params: float | None = None
+    tokens: float | None = None
+    flops: float | None = None
+    step_col: str | None = None
+    loss_col: str | None = None
+    tokens_col: str | None = None
+    lr_col: str | None = None
+    flops_col: str | None = None
+    params_col: str | None = None
+    run_col: str | None = None
+    metric_col: str | None = None
+    value_col: str | None = None
+    metrics: list[str] | None = None
+    regex: str | None = None
+    preset: str | None = None
+    delimiter: str | None = None
+
+
+@dataclass
+class Parsed:
+    """A reader's result before the runs table is assembled."""
+
+    infos: list[RunInfo]
+    points: list[pd.DataFrame]
+    notes: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- CSV
+def read_csv_table(path: Path, delimiter: str | None = None):
+    """Parse a CSV/TSV with pyarrow (multi-threaded C++); every failure is an InputError."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    where = str(path)
+    if delimiter is None:
+        delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else sniff_delimiter(path)
+    try:
+        return pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False),
+            convert_options=pacsv.ConvertOptions(null_values=[""], strings_can_be_null=True,
+                                                 quoted_strings_can_be_null=True),
+        )
+    except pa.ArrowInvalid as exc:
+        msg = str(exc).splitlines()[0]
+        if "Empty CSV file" in msg:
+            raise InputError("the file is empty", where=where) from None
+        if "Expected" in msg and "columns" in msg:
+            msg += " (a truncated or ragged file?)"
+        raise InputError(f"cannot parse as CSV: {msg}", where=where) from None
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"cannot read: {exc}", where=where) from None
+
+
+def sniff_delimiter(path: Path) -> str:
+    with open(path, "rb") as f:
+        head = f.readline(65536)
+    return "\t" if head.count(b"\t") > head.count(b",") else ","
+
+
+def numeric_column(col, name: str, where: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(values as float64 with NaN where empty, present mask) or None for a text column.
+
+    A text column with some numbers and some words is an error: a number was expected.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pac
+
+    t = col.type
+    present = col.is_valid().to_numpy(zero_copy_only=False)
+    if pa.types.is_null(t):
+        return np.full(len(col), np.nan), present
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
+        vals = pac.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+        return vals.astype("float64", copy=False), present
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return None
+    s = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)
+    num = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    txt = s.astype("string").str.strip().str.lower()
+    literal_nan = txt.isin(["nan", "-nan", "+nan", "none", "null", "na", "n/a"]).to_numpy(dtype=bool,
+                                                                                          na_value=False)
+    bad = present & np.isnan(num) & ~literal_nan
+    if not bad.any():
+        return num, present
+    good = present & ~bad
+    if not good.any():
+        return None  # a text column (names, phases): not a metric
+    i = int(np.argmax(bad))
+    raise InputError(f"column {name!r} holds a non-numeric value {s.iloc[i]!r} at data row {i + 1}",
+                     where=where, hint="fix or remove that row")

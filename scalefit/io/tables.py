@@ -1,0 +1,346 @@
+"""Delimited tables: wide and long CSV/TSV, W&B run-history exports, final-loss tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scalefit.errors import InputError
+from scalefit.io._common import (
+    C_NAMES,
+    D_NAMES,
+    FLOPS_NAMES,
+    LOSS_NAMES,
+    N_NAMES,
+    RUN_LEVEL,
+    STEP_NAMES,
+    SYSTEM_NAMES,
+    TOKEN_NAMES,
+    Options,
+    Parsed,
+    RunInfo,
+    check_steps,
+    find_column,
+    flops_scale,
+    lr_like,
+    melt,
+    norm,
+    numeric_column,
+    pick_column,
+    points_frame,
+    read_csv_table,
+)
+
+RUN_NAMES = ["run", "run_name", "name", "Name", "experiment"]
+METRIC_NAMES = ["metric", "key", "tag", "series"]
+VALUE_NAMES = ["value", "val", "y"]
+
+
+def classify(columns: list[str]) -> str | None:
+    """Which table kind a header announces: wandb, wandb-panel, long, wide, final (or None)."""
+    if "_step" in columns:
+        return "wandb"
+    step = find_column(columns, STEP_NAMES)
+    if step is not None and any(" - " in c for c in columns if c != step):
+        return "wandb-panel"
+    if find_column(columns, METRIC_NAMES) and find_column(columns, VALUE_NAMES):
+        return "long"
+    if step is not None:
+        return "wide"
+    if find_column(columns, N_NAMES) and any("loss" in norm(c) for c in columns):
+        return "final"
+    if find_column(columns, TOKEN_NAMES) is not None:
+        return "wide"  # a tokens axis without steps
+    if find_column(columns, N_NAMES) and any("loss" in norm(c) for c in columns):
+        return "final"
+    return None
+
+
+def read_csv(path: Path, opts: Options, name: str) -> Parsed:
+    """CSV/TSV of any table kind, chosen from the header."""
+    tbl = read_csv_table(path, opts.delimiter)
+    kind = "wide" if opts.step_col else classify(tbl.column_names)
+    if kind in ("wide", "wandb"):
+        return _wide(tbl, path, opts, name)
+    if kind == "long":
+        return _long(tbl, path, opts, name)
+    if kind == "final":
+        return _final(tbl, path, opts, name)
+    if kind == "wandb-panel":
+        from scalefit.io.wandb import panel_from_table
+
+        return panel_from_table(tbl, path, opts, name)
+    raise InputError(
+        f"cannot tell the table kind from its columns {tbl.column_names[:8]}: no step column "
+        "(step, _step, iter, global_step ...) and no final-loss columns (N and loss)",
+        where=str(path), hint="name the step column with --step-col or pick --format",
+    )
+
+
+def read_wandb_history(path: Path, opts: Options, name: str) -> Parsed:
+    return _wide(read_csv_table(path, opts.delimiter), path, opts, name)
+
+
+def read_final(path: Path, opts: Options, name: str) -> Parsed:
+    return _final(read_csv_table(path, opts.delimiter), path, opts, name)
+
+
+# ----------------------------------------------------------------------------- wide
+def _wide(tbl, path: Path, opts: Options, name: str) -> Parsed:
+    where = str(path)
+    cols = tbl.column_names
+    if tbl.num_rows == 0:
+        raise InputError("the table has a header but no rows", where=where)
+    step_col = pick_column(cols, opts.step_col, STEP_NAMES, "step", where)
+    tok_col = pick_column(cols, opts.tokens_col, TOKEN_NAMES, "tokens", where)
+    if step_col is None and tok_col is None:
+        raise InputError(f"no step column among {cols[:8]}", where=where,
+                         hint="name it with --step-col")
+    lr_col = pick_column(cols, opts.lr_col, [], "lr", where) or next(
+        (c for c in cols if lr_like(c)), None)
+    fl_col = pick_column(cols, opts.flops_col, list(FLOPS_NAMES), "flops", where)
+    run_col = pick_column(cols, opts.run_col, [], "run", where)
+    if opts.loss_col is not None:
+        pick_column(cols, opts.loss_col, [], "loss", where)
+    special = {step_col, tok_col, lr_col, fl_col}
+    if run_col is None:
+        cand = find_column(cols, RUN_NAMES)
+        if cand is not None and cand not in special:
+            run_col = cand
+
+    num: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    notes: list[str] = []
+    for c in cols:
+        if c == run_col:
+            continue
+        res = numeric_column(tbl.column(c), c, where)
+        if res is None:
+            if c in special:
+                raise InputError(f"column {c!r} is not numeric", where=where)
+            notes.append(f"{path.name}: text column {c!r} ignored")
+            continue
+        num[c] = res
+
+    step_note = None
+    if step_col is None:
+        # only a tokens axis: one row has no step; several rows are numbered in file order
+        n = tbl.num_rows
+        step = np.full(1, np.nan) if n == 1 else np.arange(n, dtype="float64")
+        step_note = None if n == 1 else "row number (the file has a tokens column but no steps)"
+        step_ok = np.ones(n, bool)
+    else:
+        step_raw, step_ok = num[step_col]
+        step = check_steps(np.where(step_ok, step_raw, np.nan), where, step_col)
+    if step_col is not None and np.isnan(step).any():
+        notes.append(f"{path.name}: {int(np.isnan(step).sum())} row(s) without a step skipped")
+
+    run_level = {c: RUN_LEVEL[norm(c)] for c in num if norm(c) in RUN_LEVEL and c not in special}
+    keep = [c for c in num
+            if c not in special and c not in run_level and c != run_col
+            and norm(c) not in SYSTEM_NAMES and not c.startswith("_")]
+    if opts.metrics:
+        missing = [m for m in opts.metrics if m not in num]
+        if missing:
+            raise InputError(f"no column {missing[0]!r}", where=where)
+        keep = [c for c in keep if c in opts.metrics]
+    if not keep:
+        raise InputError(f"no metric columns besides the step column {step_col!r}", where=where,
+                         hint="a loss column such as 'loss' or 'train/loss' is expected")
+    values = np.column_stack([num[c][0] for c in keep])
+    present = np.column_stack([num[c][1] for c in keep])
+    if step_col is not None:
+        present &= ~np.isnan(step)[:, None]
+    tokens = num[tok_col][0] if tok_col else None
+    lr = num[lr_col][0] if lr_col else None
+    flops = num[fl_col][0] * flops_scale(fl_col) if fl_col else None
+
+    if run_col is None:
+        groups = [(name, np.ones(len(step), bool))]
+    else:
+        labels = pd.Series(tbl.column(run_col).to_pandas(), dtype="string")
+        if labels.isna().any():
+            raise InputError(f"column {run_col!r} has rows with no run name", where=where)
+        groups = [(str(r), (labels == r).to_numpy(dtype=bool)) for r in pd.unique(labels)]
+
+    infos, frames = [], []
+    loss_metric = opts.loss_col or find_column(keep, LOSS_NAMES)
+    for run, rows in groups:
+        info = RunInfo(run, source=where)
+        info.meta["format"] = "csv"
+        if step_note:
+            info.meta["step_from"] = step_note
+        if loss_metric:
+            info.meta["loss_metric"] = loss_metric
+        info.from_name(run)
+        for c, fld in run_level.items():
+            v = _last(num[c][0][rows])
+            if v is not None:
+                if fld.startswith("meta:"):
+                    info.meta[fld[5:]] = v
+                else:
+                    info.set(fld, v, f"column {c!r}")
+        if tok_col:
+            v = _max(tokens[rows])
+            if v is not None:
+                info.set("tokens_total", v, f"column {tok_col!r} (last value)")
+        if fl_col:
+            v = _max(flops[rows])
+            if v is not None:
+                info.set("flops_total", v, f"column {fl_col!r} (last value)")
+        if lr_col:
+            v = _max(lr[rows])
+            if v is not None and "lr_max" not in info.values:
+                info.set("lr_max", v, f"column {lr_col!r} (max)")
+        sel = np.flatnonzero(rows)
+        frames.append(melt(
+            run, step[sel], keep, values[sel], present[sel],
+            None if tokens is None else tokens[sel],
+            None if flops is None else flops[sel],
+            None if lr is None else lr[sel],
+        ))
+        infos.append(info)
+    return Parsed(infos, frames, notes)
+
+
+def _last(a: np.ndarray) -> float | None:
+    fin = a[np.isfinite(a)]
+    return float(fin[-1]) if len(fin) else None
+
+
+def _max(a: np.ndarray) -> float | None:
+    fin = a[np.isfinite(a)]
+    return float(fin.max()) if len(fin) else None
+
+
+# ----------------------------------------------------------------------------- long
+def _long(tbl, path: Path, opts: Options, name: str) -> Parsed:
+    where = str(path)
+    cols = tbl.column_names
+    if tbl.num_rows == 0:
+        raise InputError("the table has a header but no rows", where=where)
+    metric_col = pick_column(cols, opts.metric_col, METRIC_NAMES, "metric", where)
+    value_col = pick_column(cols, opts.value_col, VALUE_NAMES, "value", where)
+    step_col = pick_column(cols, opts.step_col, STEP_NAMES, "step", where)
+    run_col = pick_column(cols, opts.run_col, RUN_NAMES, "run", where)
+    if metric_col is None or value_col is None:
+        raise InputError("a long table needs metric and value columns", where=where)
+    vals = numeric_column(tbl.column(value_col), value_col, where)
+    if vals is None:
+        raise InputError(f"column {value_col!r} is not numeric", where=where)
+    value, ok = vals
+    n = tbl.num_rows
+    if step_col:
+        s, sok = numeric_column(tbl.column(step_col), step_col, where) or (None, None)
+        if s is None:
+            raise InputError(f"column {step_col!r} is not numeric", where=where)
+        step = check_steps(np.where(sok, s, np.nan), where, step_col)
+    else:
+        step = np.full(n, np.nan)
+    extra = {}
+    for key, option, cands in (("tokens", opts.tokens_col, TOKEN_NAMES),
+                               ("lr", opts.lr_col, ["lr", "learning_rate"]),
+                               ("flops", opts.flops_col, ["flops"])):
+        c = pick_column(cols, option, cands, key, where)
+        if c is not None:
+            res = numeric_column(tbl.column(c), c, where)
+            extra[key] = None if res is None else res[0]
+    metric = pd.Series(tbl.column(metric_col).to_pandas(), dtype="string")
+    if metric.isna().any():
+        raise InputError(f"column {metric_col!r} has rows with no metric name", where=where)
+    runs = (pd.Series(tbl.column(run_col).to_pandas(), dtype="string") if run_col
+            else pd.Series([name] * n, dtype="string"))
+    if runs.isna().any():
+        raise InputError(f"column {run_col!r} has rows with no run name", where=where)
+    keep = ok
+    pts = points_frame(runs.to_numpy(dtype=object)[keep], step[keep],
+                       metric.to_numpy(dtype=object)[keep], value[keep],
+                       *(None if extra.get(k) is None else extra[k][keep]
+                         for k in ("tokens", "flops", "lr")))
+    infos = []
+    for r in pd.unique(runs):
+        info = RunInfo(str(r), source=where)
+        info.meta["format"] = "csv-long"
+        info.from_name()
+        infos.append(info)
+    return Parsed(infos, [pts])
+
+
+# ----------------------------------------------------------------------------- final-loss table
+def _final(tbl, path: Path, opts: Options, name: str) -> Parsed:
+    """One row per run: N, D and/or C, and one or more losses; each row becomes a run."""
+    where = str(path)
+    cols = tbl.column_names
+    if tbl.num_rows == 0:
+        raise InputError("the table has a header but no rows", where=where)
+    numeric: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    text: dict[str, pd.Series] = {}
+    for c in cols:
+        res = numeric_column(tbl.column(c), c, where) if not _is_text(tbl.column(c)) else None
+        if res is None:
+            text[c] = pd.Series(tbl.column(c).to_pandas(), dtype="string")
+        else:
+            numeric[c] = res
+    ncols = list(numeric)
+    n_col = pick_column(ncols, opts.params_col, N_NAMES, "params", where)
+    d_col = pick_column(ncols, opts.tokens_col, D_NAMES, "tokens", where)
+    c_col = pick_column(ncols, opts.flops_col, C_NAMES, "flops", where)
+    if opts.loss_col:
+        loss_cols = [pick_column(ncols, opts.loss_col, [], "loss", where)]
+    else:
+        loss_cols = [c for c in ncols if "loss" in norm(c) and c not in (n_col, d_col, c_col)]
+    if not loss_cols:
+        raise InputError(f"no numeric loss column among {cols[:8]}", where=where,
+                         hint="name it with --loss-col")
+    if n_col is None and opts.params is None:
+        raise InputError("no parameter-count column (N, params, Model Size ...)", where=where,
+                         hint="name it with --params-col or give --params")
+    run_col = pick_column(cols, opts.run_col, RUN_NAMES, "run", where)
+    n = tbl.num_rows
+    prefix = opts.run or name
+    if run_col is not None:
+        names = pd.Series(tbl.column(run_col).to_pandas(), dtype="string").astype(object).tolist()
+        names = [f"{prefix}-{i}" if v is None or v is pd.NA else str(v) for i, v in enumerate(names)]
+    else:
+        names = [f"{prefix}-{i}" for i in range(n)]
+    used = {n_col, d_col, c_col, run_col, *loss_cols}
+    tag_cols = [c for c in cols if c not in used]
+    tag_vals = {c: (numeric[c][0] if c in numeric else text[c].astype(object).to_numpy())
+                for c in tag_cols}
+    infos = []
+    for i, run in enumerate(names):
+        info = RunInfo(run, source=where)
+        info.meta["format"] = "final"
+        info.meta["row"] = i
+        if n_col:
+            info.set("params", numeric[n_col][0][i], f"column {n_col!r}")
+        if d_col:
+            info.set("tokens_total", numeric[d_col][0][i], f"column {d_col!r}")
+        if c_col:
+            info.set("flops_total", numeric[c_col][0][i], f"column {c_col!r}")
+        for c in tag_cols:
+            v = tag_vals[c][i]
+            if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+                continue
+            info.tags[c] = v.item() if isinstance(v, np.generic) else v
+        infos.append(info)
+    frames = []
+    run_arr = np.asarray(names, dtype=object)
+    for lc in loss_cols:
+        v, ok = numeric[lc]
+        frames.append(points_frame(run_arr[ok], np.full(int(ok.sum()), np.nan), lc, v[ok]))
+    return Parsed(infos, frames)
+
+
+def _is_text(col) -> bool:
+    import pyarrow as pa
+
+    t = col.type
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        return pa.types.is_binary(t)
+    # hex colours, config names: text columns that must not be parsed as numbers
+    s = pd.Series(col.to_pandas(), dtype="string").dropna()
+    if len(s) == 0:
+        return False
+    return bool(pd.to_numeric(s, errors="coerce").isna().all())

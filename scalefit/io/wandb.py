@@ -1,0 +1,144 @@
+"""Weights & Biases: panel CSV exports and run folders (history exports are in tables.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from scalefit.errors import InputError
+from scalefit.io._common import (
+    STEP_NAMES,
+    Options,
+    Parsed,
+    RunInfo,
+    as_number,
+    check_steps,
+    melt,
+    numeric_column,
+    pick_column,
+    points_frame,
+    read_csv_table,
+)
+
+
+def read_panel(path: Path, opts: Options, name: str) -> Parsed:
+    return panel_from_table(read_csv_table(path, opts.delimiter), path, opts, name)
+
+
+def panel_from_table(tbl, path: Path, opts: Options, name: str) -> Parsed:
+    """``Step, <run> - <metric>, <run> - <metric>__MIN, <run> - <metric>__MAX``: one run per prefix.
+
+    The __MIN/__MAX columns are the min/max of the points W&B merged into one displayed point;
+    the plain column is the value, so only it is kept.
+    """
+    where = str(path)
+    cols = tbl.column_names
+    if tbl.num_rows == 0:
+        raise InputError("the table has a header but no rows", where=where)
+    step_col = pick_column(cols, opts.step_col, ["Step", *STEP_NAMES], "step", where)
+    if step_col is None:
+        raise InputError("no Step column", where=where)
+    res = numeric_column(tbl.column(step_col), step_col, where)
+    if res is None:
+        raise InputError(f"column {step_col!r} is not numeric", where=where)
+    step = check_steps(np.where(res[1], res[0], np.nan), where, step_col)
+    by_run: dict[str, list[tuple[str, str]]] = {}
+    skipped = 0
+    for c in cols:
+        if c == step_col or " - " not in c:
+            continue
+        if c.endswith("__MIN") or c.endswith("__MAX"):
+            skipped += 1
+            continue
+        run, metric = c.rsplit(" - ", 1)
+        by_run.setdefault(run.strip(), []).append((metric.strip(), c))
+    if not by_run:
+        raise InputError("no '<run> - <metric>' columns", where=where)
+    infos, frames = [], []
+    for run, pairs in by_run.items():
+        vals, pres, names = [], [], []
+        for metric, c in pairs:
+            r = numeric_column(tbl.column(c), c, where)
+            if r is None:
+                continue
+            vals.append(r[0])
+            pres.append(r[1] & ~np.isnan(step))
+            names.append(metric)
+        if not names:
+            continue
+        info = RunInfo(run, source=where)
+        info.meta["format"] = "wandb-panel"
+        info.from_name()
+        infos.append(info)
+        frames.append(melt(run, step, names, np.column_stack(vals), np.column_stack(pres)))
+    notes = [f"{path.name}: {skipped} __MIN/__MAX column(s) ignored"] if skipped else []
+    return Parsed(infos, frames, notes)
+
+
+def read_run_folder(path: Path, opts: Options, name: str) -> Parsed:
+    """A W&B run folder (``wandb/run-*/`` or its ``files/``): summary metrics and config.
+
+    The summary holds each metric's last value, which becomes one point at the summary's
+    ``_step``; the full history lives in the binary ``.wandb`` file, which needs the wandb
+    client: export it as CSV instead.
+    """
+    import yaml
+
+    from scalefit.io import load_json
+
+    folder = path if path.is_dir() else path.parent
+    files = folder / "files" if (folder / "files" / "wandb-summary.json").exists() else folder
+    summary_path = files / "wandb-summary.json"
+    if not summary_path.exists():
+        raise InputError("no wandb-summary.json in this W&B run folder", where=str(folder))
+    summary = load_json(summary_path)
+    if not isinstance(summary, dict):
+        raise InputError("wandb-summary.json is not a JSON object", where=str(summary_path))
+    run = opts.run or _run_name(folder)
+    info = RunInfo(run, source=str(folder))
+    info.meta["format"] = "wandb-run"
+    cfg_path = files / "config.yaml"
+    if cfg_path.exists():
+        try:
+            cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise InputError(f"invalid YAML: {str(exc).splitlines()[0]}",
+                             where=str(cfg_path)) from None
+        if isinstance(cfg, dict):
+            info.from_config(cfg, "config.yaml")
+    meta_path = files / "wandb-metadata.json"
+    if meta_path.exists():
+        md = load_json(meta_path)
+        if isinstance(md, dict):
+            for k in ("host", "startedAt", "program", "gpu"):
+                if k in md:
+                    info.meta[f"wandb_{k}"] = md[k]
+    info.from_name()
+    step = as_number(summary.get("_step"))
+    metrics, values = [], []
+    for k, v in summary.items():
+        if k.startswith("_") or isinstance(v, (dict, list, bool)):
+            continue
+        x = as_number(v) if not isinstance(v, str) else None
+        if x is None and not (isinstance(v, float)):
+            continue
+        metrics.append(k)
+        values.append(float(v))
+    if not metrics:
+        raise InputError("wandb-summary.json holds no numeric metrics", where=str(summary_path))
+    notes = [f"{folder.name}: W&B summary gives only final values; export the run history as CSV "
+             "for whole curves"]
+    pts = points_frame(run, np.full(len(values), np.nan if step is None else step),
+                       np.asarray(metrics, dtype=object), values)
+    return Parsed([info], [pts], notes)
+
+
+def _run_name(folder: Path) -> str:
+    n = folder.name
+    if n == "files":
+        n = folder.parent.name
+    # offline-run-20240101_120000-abc123 -> abc123
+    if n.startswith(("run-", "offline-run-")) and "-" in n:
+        return n.rsplit("-", 1)[-1]
+    return n
