@@ -504,3 +504,42 @@ def numeric_column(col, name: str, where: str) -> tuple[np.ndarray, np.ndarray] 
     i = int(np.argmax(bad))
     raise InputError(f"column {name!r} holds a non-numeric value {s.iloc[i]!r} at data row {i + 1}",
                      where=where, hint="fix or remove that row")
+
+
+def records_table(records: list[dict[str, Any]], where: str):
+    """A pyarrow table from logged records (dicts); nested dicts become ``a/b`` columns.
+
+    A key whose values mix numbers and text becomes a text column, so that the usual checks
+    report the bad value with its row.
+    """
+    import pyarrow as pa
+
+    flat = [_flatten_record(r) for r in records]
+    keys: dict[str, None] = {}
+    for r in flat:
+        keys.update(dict.fromkeys(r))
+    cols = {}
+    for k in keys:
+        vals = [r.get(k) for r in flat]
+        vals = [None if isinstance(v, (dict, list)) else v for v in vals]
+        try:
+            arr = pa.array(vals)
+            if pa.types.is_integer(arr.type) or pa.types.is_boolean(arr.type):
+                arr = arr.cast(pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            arr = pa.array([None if v is None else str(v) for v in vals], type=pa.string())
+        cols[k] = arr
+    if not cols:
+        raise InputError("no values in the records", where=where)
+    return pa.table(cols)
+
+
+def _flatten_record(r: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in r.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flatten_record(v, key + "/"))
+        else:
+            out[key] = v
+    return out

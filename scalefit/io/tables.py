@@ -63,7 +63,7 @@ def read_csv(path: Path, opts: Options, name: str) -> Parsed:
     tbl = read_csv_table(path, opts.delimiter)
     kind = "wide" if opts.step_col else classify(tbl.column_names)
     if kind in ("wide", "wandb"):
-        return _wide(tbl, path, opts, name)
+        return wide_from_table(tbl, path, opts, name, "wandb" if kind == "wandb" else "csv")
     if kind == "long":
         return _long(tbl, path, opts, name)
     if kind == "final":
@@ -80,7 +80,7 @@ def read_csv(path: Path, opts: Options, name: str) -> Parsed:
 
 
 def read_wandb_history(path: Path, opts: Options, name: str) -> Parsed:
-    return _wide(read_csv_table(path, opts.delimiter), path, opts, name)
+    return wide_from_table(read_csv_table(path, opts.delimiter), path, opts, name, "wandb")
 
 
 def read_final(path: Path, opts: Options, name: str) -> Parsed:
@@ -88,7 +88,8 @@ def read_final(path: Path, opts: Options, name: str) -> Parsed:
 
 
 # ----------------------------------------------------------------------------- wide
-def _wide(tbl, path: Path, opts: Options, name: str) -> Parsed:
+def wide_from_table(tbl, path: Path, opts: Options, name: str, fmt: str = "csv") -> Parsed:
+    """One row per logged step (per run if a run column is present), one column per metric."""
     where = str(path)
     cols = tbl.column_names
     if tbl.num_rows == 0:
@@ -152,9 +153,10 @@ def _wide(tbl, path: Path, opts: Options, name: str) -> Parsed:
     present = np.column_stack([num[c][1] for c in keep])
     if step_col is not None:
         present &= ~np.isnan(step)[:, None]
-    tokens = num[tok_col][0] if tok_col else None
-    lr = num[lr_col][0] if lr_col else None
-    flops = num[fl_col][0] * flops_scale(fl_col) if fl_col else None
+    # tokens, lr and FLOPs attach to every point of their step, also on rows that lack them
+    tokens = by_step(step, num[tok_col][0]) if tok_col else None
+    lr = by_step(step, num[lr_col][0]) if lr_col else None
+    flops = by_step(step, num[fl_col][0] * flops_scale(fl_col)) if fl_col else None
 
     if run_col is None:
         groups = [(name, np.ones(len(step), bool))]
@@ -168,7 +170,7 @@ def _wide(tbl, path: Path, opts: Options, name: str) -> Parsed:
     loss_metric = opts.loss_col or find_column(keep, LOSS_NAMES)
     for run, rows in groups:
         info = RunInfo(run, source=where)
-        info.meta["format"] = "csv"
+        info.meta["format"] = fmt
         if step_note:
             info.meta["step_from"] = step_note
         if loss_metric:
@@ -202,6 +204,21 @@ def _wide(tbl, path: Path, opts: Options, name: str) -> Parsed:
         ))
         infos.append(info)
     return Parsed(infos, frames, notes)
+
+
+def by_step(step: np.ndarray, aux: np.ndarray) -> np.ndarray:
+    """``aux`` spread to every row of the same step (the last logged value of that step)."""
+    ok = np.isfinite(aux)
+    if ok.all() or step_col_missing(step):
+        return aux
+    fin = ok & np.isfinite(step)
+    s = pd.Series(aux[fin], index=step[fin])
+    s = s[~s.index.duplicated(keep="last")]
+    return s.reindex(step).to_numpy(dtype="float64")
+
+
+def step_col_missing(step: np.ndarray) -> bool:
+    return len(step) == 1 and np.isnan(step[0])
 
 
 def _last(a: np.ndarray) -> float | None:

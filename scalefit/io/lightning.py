@@ -1,0 +1,33 @@
+"""PyTorch Lightning CSVLogger: ``metrics.csv`` and ``hparams.yaml`` in one version folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scalefit.errors import InputError
+from scalefit.io._common import Options, Parsed, read_csv_table
+from scalefit.io.tables import wide_from_table
+
+
+def read_lightning(path: Path, opts: Options, name: str) -> Parsed:
+    import yaml
+
+    file = path / "metrics.csv" if path.is_dir() else path
+    if not file.exists():
+        raise InputError("no metrics.csv here", where=str(path))
+    folder = file.parent
+    run = opts.run or (f"{folder.parent.name}/{folder.name}" if folder.name.startswith("version_")
+                       else folder.name)
+    parsed = wide_from_table(read_csv_table(file, opts.delimiter), file, opts, run, "lightning")
+    hp = folder / "hparams.yaml"
+    if hp.exists():
+        try:
+            cfg = yaml.safe_load(hp.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            # Lightning may write Python-object tags that safe_load refuses; the curves still count
+            parsed.notes.append(f"{hp}: not read ({str(exc).splitlines()[0]})")
+            cfg = None
+        if isinstance(cfg, dict):
+            for info in parsed.infos:
+                info.from_config(cfg, "hparams.yaml")
+    return parsed
