@@ -27,6 +27,7 @@ Conventions:
 
 from __future__ import annotations
 
+import csv
 import glob
 import importlib
 import json
@@ -36,11 +37,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, ScalefitError, UsageError
 from scalefit.io._common import Options, Parsed, RunInfo, file_hash, resolve_restarts
-from scalefit.schema import empty_points, validate_points, validate_runs
+from scalefit.schema import POINT_COLUMNS, empty_points, validate_points, validate_runs
 from scalefit.store import LogData
 
 
@@ -156,11 +158,7 @@ def read_logs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, format:
         frames.extend(f for f in parsed.points if len(f))
         notes.extend(parsed.notes)
 
-    points = pd.concat(frames, ignore_index=True) if frames else empty_points()
-    for r in pd.unique(points["run"]):
-        if r not in infos:
-            infos[r] = RunInfo(str(r))
-    points = resolve_restarts(points, infos, notes)
+    points = _combine(frames, infos, notes)
     for info in infos.values():
         if opts.params is not None:
             info.set("params", opts.params, "option params")
@@ -170,13 +168,56 @@ def read_logs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, format:
             info.set("flops_total", opts.flops, "option flops")
         info.derive()
     source = str(files[0]) if len(files) == 1 else f"{files[0]} (+{len(files) - 1} more)"
-    runs = pd.DataFrame([i.row() for i in infos.values()])
-    try:
-        runs = validate_runs(runs, where=source)
+    runs = validate_runs(pd.DataFrame([i.row() for i in infos.values()]), where=source)
+    if any(str(points[c].dtype) != t for c, t in POINT_COLUMNS.items()):
         points = validate_points(points, where=source)
-    except ScalefitError:
-        raise
     return LogData(runs, points, source, notes)
+
+
+def _combine(frames: list[pd.DataFrame], infos: dict[str, RunInfo],
+             notes: list[str]) -> pd.DataFrame:
+    """Concatenate the readers' points; resolve repeated steps where a run may have them.
+
+    A frame whose steps strictly increase per (run, metric) needs no work, and most logs are
+    like that: checking it per frame is cheap, grouping 10^5-10^6 rows is not.
+    """
+    if not frames:
+        return empty_points()
+    seen: dict[str, int] = {}
+    runs_of = []
+    for f in frames:
+        known = f.attrs.get("monotone_runs")
+        rs = list(known) if known is not None else [str(r) for r in pd.unique(f["run"])]
+        runs_of.append((rs, known is not None or _monotone(f)))
+        for r in rs:
+            seen[r] = seen.get(r, 0) + 1
+            if r not in infos:
+                infos[r] = RunInfo(r)
+    simple, rest = [], []
+    for f, (rs, ok) in zip(frames, runs_of, strict=True):
+        (simple if ok and all(seen[r] == 1 for r in rs) else rest).append(f)
+    if rest:
+        rest = [resolve_restarts(pd.concat(rest, ignore_index=True), infos, notes)]
+    out = pd.concat(simple + rest, ignore_index=True)
+    out.attrs = {}
+    return out
+
+
+def _monotone(f: pd.DataFrame) -> bool:
+    """Steps strictly increase within each contiguous (run, metric) block, and no block repeats."""
+    if len(f) < 2:
+        return True
+    st = f["step"].to_numpy(dtype="float64", na_value=np.nan)
+    if np.isnan(st).any():
+        return False
+    run, met = f["run"].array, f["metric"].array
+    new_block = np.ones(len(f), bool)
+    new_block[1:] = (run[1:] != run[:-1]) | (met[1:] != met[:-1])
+    if not np.all((np.diff(st) > 0) | new_block[1:]):
+        return False
+    starts = np.flatnonzero(new_block)
+    keys = pd.MultiIndex.from_arrays([run.take(starts), met.take(starts)])
+    return not keys.duplicated().any()
 
 
 def _read_one(path: Path, fmt: str, opts: Options, name: str) -> Parsed:
@@ -279,15 +320,9 @@ def sniff(path: Path) -> str:
         if "log_history" in text:
             return "hf"
         return "jsonl"
-    if _MEGATRON.search(text):
-        return "megatron"
-    if _NANOGPT.search(text):
-        return "nanogpt"
     from scalefit.io.tables import classify
 
     delim = "\t" if first.count("\t") > first.count(",") else ","
-    import csv
-
     try:
         header = next(csv.reader([first], delimiter=delim))
     except csv.Error:
@@ -295,7 +330,13 @@ def sniff(path: Path) -> str:
     kind = classify([h.strip() for h in header]) if len(header) > 1 else None
     if kind in ("wandb", "wandb-panel", "final"):
         return kind
-    if kind in ("wide", "long") or path.suffix.lower() in (".csv", ".tsv", ".tab"):
+    if kind in ("wide", "long"):
+        return "csv"
+    if _MEGATRON.search(text):
+        return "megatron"
+    if _NANOGPT.search(text):
+        return "nanogpt"
+    if path.suffix.lower() in (".csv", ".tsv", ".tab"):
         return "csv"
     raise InputError("not a known log format", where=where,
                      hint=f"pick one with --format ({', '.join(FORMATS)}) or give --regex")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -19,6 +20,7 @@ from scalefit.errors import InputError
 POINT_FIELDS = ["run", "step", "tokens", "flops", "lr", "metric", "value"]
 
 
+@functools.lru_cache(maxsize=65536)
 def norm(name: str) -> str:
     """Lower-case a column name and collapse punctuation: ``Model Size`` -> ``model_size``."""
     return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_")
@@ -85,14 +87,18 @@ def pick_column(columns: Iterable[str], option: str | None, candidates: Iterable
     return find_column(cols, candidates)
 
 
+_LR_NORM = frozenset(norm(x) for x in LR_NAMES)
+
+
 def flops_scale(name: str) -> float:
     """Factor from a FLOPs column's unit to FLOPs (``Gflops`` columns count 1e9)."""
     return {norm(k): v for k, v in FLOPS_NAMES.items()}.get(norm(name), 1.0)
 
 
+@functools.lru_cache(maxsize=65536)
 def lr_like(name: str) -> bool:
     n = norm(name)
-    return n in {norm(x) for x in LR_NAMES} or bool(re.fullmatch(r"lr_[a-z]+(_\d+)?", n))
+    return n in _LR_NORM or bool(re.fullmatch(r"lr_[a-z]+(_\d+)?", n))
 
 
 def _short(cols: list[str], k: int = 8) -> str:
@@ -294,28 +300,47 @@ def file_hash(path: Path) -> str:
 
 
 # ----------------------------------------------------------------------------- points
-def points_frame(run: str | np.ndarray, step, metric, value, tokens=None, flops=None,
-                 lr=None) -> pd.DataFrame:
-    """A points frame from arrays (scalars broadcast)."""
+def strings(x, n: int) -> pd.api.extensions.ExtensionArray:
+    """A pandas string array of length ``n`` from a scalar, a ``(codes, names)`` pair or values.
+
+    The first two go through an Arrow dictionary, which is much faster than boxing one Python
+    string per row.
+    """
+    import pyarrow as pa
+
+    if isinstance(x, tuple):
+        codes, names = x
+        d = pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, dtype="int32")),
+                                           pa.array([str(v) for v in names], pa.string()))
+        return pd.array(d.cast(pa.string()), dtype="string")
+    if isinstance(x, str):
+        return strings((np.zeros(n, dtype="int32"), [x]), n)
+    return pd.array(np.asarray(x, dtype=object), dtype="string")
+
+
+def points_frame(run, step, metric, value, tokens=None, flops=None, lr=None) -> pd.DataFrame:
+    """A points frame in the store schema from arrays (scalars broadcast).
+
+    ``run`` and ``metric`` may be a string, an array of strings, or ``(codes, names)``.
+    """
     value = np.asarray(value, dtype="float64")
     n = len(value)
 
-    def col(x, dtype="float64"):
+    def col(x):
         if x is None:
             return np.full(n, np.nan)
-        a = np.asarray(x, dtype=dtype)
+        a = np.asarray(x, dtype="float64")
         return np.broadcast_to(a, (n,)).copy() if a.ndim == 0 else a
 
-    step = col(step)
+    st = col(step)
+    miss = np.isnan(st)
     return pd.DataFrame({
-        "run": pd.array(np.broadcast_to(np.asarray(run, dtype=object), (n,)), dtype="string"),
-        "step": pd.array(np.where(np.isnan(step), 0, step).astype("int64"), dtype="Int64")
-        if not np.isnan(step).any() else pd.array(
-            [pd.NA if np.isnan(x) else int(x) for x in step], dtype="Int64"),
+        "run": strings(run, n),
+        "step": pd.arrays.IntegerArray(np.where(miss, 0, st).astype("int64"), miss),
         "tokens": col(tokens),
         "flops": col(flops),
         "lr": col(lr),
-        "metric": pd.array(np.broadcast_to(np.asarray(metric, dtype=object), (n,)), dtype="string"),
+        "metric": strings(metric, n),
         "value": value,
     })
 
@@ -331,13 +356,16 @@ def melt(run: str, step: np.ndarray, names: list[str], values: np.ndarray, prese
     k, r = np.nonzero(present.T)  # metric-major: each metric's points stay together, in row order
     if len(r) == 0:
         return points_frame(run, [], [], [])
-    names_arr = np.asarray(names, dtype=object)
-    return points_frame(
-        run, step[r], names_arr[k], values[r, k],
+    out = points_frame(
+        run, step[r], (k, names), values[r, k],
         None if tokens is None else tokens[r],
         None if flops is None else flops[r],
         None if lr is None else lr[r],
     )
+    if len(set(names)) == len(names) and np.all(np.diff(step) > 0):
+        # steps increase, so every metric's block does: the frame needs no restart handling
+        out.attrs["monotone_runs"] = [run]
+    return out
 
 
 def check_steps(step: np.ndarray, where: str, col: str) -> np.ndarray:
@@ -440,31 +468,61 @@ class Parsed:
     notes: list[str] = field(default_factory=list)
 
 
-# ----------------------------------------------------------------------------- CSV
-def read_csv_table(path: Path, delimiter: str | None = None):
-    """Parse a CSV/TSV with pyarrow (multi-threaded C++); every failure is an InputError."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
+# ----------------------------------------------------------------------------- tables
+class Table:
+    """A parsed table: a thin view of a DataFrame with the few accessors the readers use."""
 
+    def __init__(self, df: pd.DataFrame):
+        self.df = df
+        raw = df.columns.tolist()
+        self.column_names = [str(c) for c in raw]
+        if self.column_names != raw:
+            self.df = df.set_axis(self.column_names, axis=1)
+        self.num_rows = len(df)
+
+    def column(self, name: str) -> pd.Series:
+        return self.df[name]
+
+
+def read_csv_table(path: Path, delimiter: str | None = None) -> Table:
+    """Parse a CSV/TSV with pandas' C parser; every failure is an InputError.
+
+    Only an empty cell is missing: a literal ``nan`` or ``inf`` stays a logged value.
+    """
     where = str(path)
     if delimiter is None:
         delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else sniff_delimiter(path)
     try:
-        return pacsv.read_csv(
-            path,
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False),
-            convert_options=pacsv.ConvertOptions(null_values=[""], strings_can_be_null=True,
-                                                 quoted_strings_can_be_null=True),
-        )
-    except pa.ArrowInvalid as exc:
-        msg = str(exc).splitlines()[0]
-        if "Empty CSV file" in msg:
-            raise InputError("the file is empty", where=where) from None
-        if "Expected" in msg and "columns" in msg:
-            msg += " (a truncated or ragged file?)"
-        raise InputError(f"cannot parse as CSV: {msg}", where=where) from None
-    except (OSError, pa.ArrowException) as exc:
+        df = pd.read_csv(path, sep=delimiter, engine="c", na_values=[""], keep_default_na=False,
+                         encoding="utf-8", encoding_errors="strict", low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise InputError("the file is empty", where=where) from None
+    except pd.errors.ParserError as exc:
+        msg = str(exc).strip().splitlines()[-1].replace("Error tokenizing data. C error: ", "")
+        raise InputError(f"cannot parse as CSV: {msg} (a corrupt or ragged file?)",
+                         where=where) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", where=where) from None
+    except (OSError, ValueError) as exc:
         raise InputError(f"cannot read: {exc}", where=where) from None
+    _check_last_line(path, len(df.columns), delimiter)
+    return Table(df)
+
+
+def _check_last_line(path: Path, n_cols: int, delimiter: str) -> None:
+    """A file cut in the middle of its last row: fewer fields and no final newline."""
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - 65536))
+        tail = f.read()
+    if not tail or tail.endswith(b"\n") or n_cols < 2:
+        return
+    last = tail.rsplit(b"\n", 1)[-1]
+    if b'"' not in last and last.count(delimiter.encode()) + 1 < n_cols:
+        raise InputError(f"the last line has {last.count(delimiter.encode()) + 1} of {n_cols} "
+                         "fields and no line end: the file is truncated", where=str(path),
+                         hint="re-export it or remove the partial last line")
 
 
 def sniff_delimiter(path: Path) -> str:
@@ -473,65 +531,63 @@ def sniff_delimiter(path: Path) -> str:
     return "\t" if head.count(b"\t") > head.count(b",") else ","
 
 
-def numeric_column(col, name: str, where: str) -> tuple[np.ndarray, np.ndarray] | None:
+_LITERAL_NAN = {"nan", "-nan", "+nan", "none", "null", "na", "n/a"}
+
+
+def numeric_column(col: pd.Series, name: str, where: str) -> tuple[np.ndarray, np.ndarray] | None:
     """(values as float64 with NaN where empty, present mask) or None for a text column.
 
     A text column with some numbers and some words is an error: a number was expected.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pac
-
-    t = col.type
-    present = col.is_valid().to_numpy(zero_copy_only=False)
-    if pa.types.is_null(t):
+    kind = col.dtype.kind
+    if kind in "fiub":
+        vals = col.to_numpy(dtype="float64", na_value=np.nan)
+        return vals, ~np.isnan(vals) if kind == "f" else col.notna().to_numpy(dtype=bool)
+    present = col.notna().to_numpy(dtype=bool)
+    if not present.any():
         return np.full(len(col), np.nan), present
-    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
-        vals = pac.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
-        return vals.astype("float64", copy=False), present
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return None
-    s = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)
+    s = col.astype(object)
     num = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    txt = s.astype("string").str.strip().str.lower()
-    literal_nan = txt.isin(["nan", "-nan", "+nan", "none", "null", "na", "n/a"]).to_numpy(dtype=bool,
-                                                                                          na_value=False)
-    bad = present & np.isnan(num) & ~literal_nan
-    if not bad.any():
+    unparsed = present & np.isnan(num)
+    if unparsed.any():
+        txt = s[unparsed].astype(str).str.strip().str.lower()
+        lit = txt.isin(_LITERAL_NAN).to_numpy(dtype=bool)
+        bad_idx = np.flatnonzero(unparsed)[~lit]
+    else:
+        bad_idx = np.array([], int)
+    if len(bad_idx) == 0:
         return num, present
-    good = present & ~bad
-    if not good.any():
+    if len(bad_idx) == int(present.sum()):
         return None  # a text column (names, phases): not a metric
-    i = int(np.argmax(bad))
+    i = int(bad_idx[0])
     raise InputError(f"column {name!r} holds a non-numeric value {s.iloc[i]!r} at data row {i + 1}",
                      where=where, hint="fix or remove that row")
 
 
-def records_table(records: list[dict[str, Any]], where: str):
-    """A pyarrow table from logged records (dicts); nested dicts become ``a/b`` columns.
+def records_table(records: list[dict[str, Any]], where: str) -> Table:
+    """A table from logged records (dicts); nested dicts become ``a/b`` columns.
 
-    A key whose values mix numbers and text becomes a text column, so that the usual checks
-    report the bad value with its row.
+    Missing keys are empty cells; a logged NaN/inf is kept as the text ``nan``/``inf`` so that
+    it stays a logged value, and text mixed with numbers is reported by the usual checks.
     """
-    import pyarrow as pa
-
     flat = [_flatten_record(r) for r in records]
     keys: dict[str, None] = {}
     for r in flat:
         keys.update(dict.fromkeys(r))
+    if not keys:
+        raise InputError("no values in the records", where=where)
     cols = {}
     for k in keys:
         vals = [r.get(k) for r in flat]
-        vals = [None if isinstance(v, (dict, list)) else v for v in vals]
-        try:
-            arr = pa.array(vals)
-            if pa.types.is_integer(arr.type) or pa.types.is_boolean(arr.type):
-                arr = arr.cast(pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            arr = pa.array([None if v is None else str(v) for v in vals], type=pa.string())
-        cols[k] = arr
-    if not cols:
-        raise InputError("no values in the records", where=where)
-    return pa.table(cols)
+        numeric = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                    and math.isfinite(v)) for v in vals)
+        if numeric:
+            cols[k] = pd.Series([np.nan if v is None else float(v) for v in vals], dtype="float64")
+        else:
+            cols[k] = pd.Series([None if v is None or isinstance(v, (dict, list))
+                                 else (repr(v) if isinstance(v, float) else v) for v in vals],
+                                dtype=object)
+    return Table(pd.DataFrame(cols))
 
 
 def _flatten_record(r: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -8,14 +8,12 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.io._common import Options, Parsed
+from scalefit.io._common import Options, Parsed, Table
 from scalefit.io.tables import wide_from_table
 
 
 def read_mlflow(path: Path, opts: Options, name: str) -> Parsed:
     """Every run under ``path`` (a store root, an experiment folder or one run folder)."""
-    import pyarrow as pa
-
     run_dirs = _run_dirs(path)
     if not run_dirs:
         raise InputError("no MLflow runs (folders with meta.yaml and metrics/)", where=str(path))
@@ -30,7 +28,7 @@ def read_mlflow(path: Path, opts: Options, name: str) -> Parsed:
             continue
         frame = pd.concat(series, axis=1)  # aligned on step
         frame.index.name = "step"
-        tbl = pa.Table.from_pandas(frame.reset_index(), preserve_index=False)
+        tbl = Table(frame.reset_index())
         params = _kv_folder(rd / "params")
         tags = _kv_folder(rd / "tags")
         run = opts.run if opts.run and len(run_dirs) == 1 else tags.get("mlflow.runName") or rd.name

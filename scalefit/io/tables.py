@@ -111,18 +111,7 @@ def wide_from_table(tbl, path: Path, opts: Options, name: str, fmt: str = "csv")
         if cand is not None and cand not in special:
             run_col = cand
 
-    num: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    notes: list[str] = []
-    for c in cols:
-        if c == run_col:
-            continue
-        res = numeric_column(tbl.column(c), c, where)
-        if res is None:
-            if c in special:
-                raise InputError(f"column {c!r} is not numeric", where=where)
-            notes.append(f"{path.name}: text column {c!r} ignored")
-            continue
-        num[c] = res
+    num, notes = numeric_block(tbl, path, exclude={run_col}, required=special)
 
     step_note = None
     if step_col is None:
@@ -161,7 +150,7 @@ def wide_from_table(tbl, path: Path, opts: Options, name: str, fmt: str = "csv")
     if run_col is None:
         groups = [(name, np.ones(len(step), bool))]
     else:
-        labels = pd.Series(tbl.column(run_col).to_pandas(), dtype="string")
+        labels = pd.Series(tbl.column(run_col), dtype="string")
         if labels.isna().any():
             raise InputError(f"column {run_col!r} has rows with no run name", where=where)
         groups = [(str(r), (labels == r).to_numpy(dtype=bool)) for r in pd.unique(labels)]
@@ -204,6 +193,37 @@ def wide_from_table(tbl, path: Path, opts: Options, name: str, fmt: str = "csv")
         ))
         infos.append(info)
     return Parsed(infos, frames, notes)
+
+
+def numeric_block(tbl, path: Path, exclude=(), required=()) -> tuple[dict, list[str]]:
+    """Numeric columns as ``{name: (values, present)}``; text columns are skipped with a note.
+
+    The numeric dtypes are converted in one block (one copy for the whole table), the rest
+    column by column.
+    """
+    where = str(path)
+    df = tbl.df
+    kinds = [dt.kind for dt in df.dtypes]
+    fast = [c for c, k in zip(tbl.column_names, kinds, strict=True) if k in "fiub" and c not in exclude]
+    num: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    notes: list[str] = []
+    if fast:
+        sub = df if len(fast) == len(tbl.column_names) else df[fast]  # no copy when all numeric
+        block = sub.to_numpy(dtype="float64", na_value=np.nan)
+        pres = ~np.isnan(block)
+        for j, c in enumerate(fast):
+            num[c] = (block[:, j], pres[:, j])
+    for c, k in zip(tbl.column_names, kinds, strict=True):
+        if k in "fiub" or c in exclude:
+            continue
+        res = numeric_column(tbl.column(c), c, where)
+        if res is None:
+            if c in required:
+                raise InputError(f"column {c!r} is not numeric", where=where)
+            notes.append(f"{path.name}: text column {c!r} ignored")
+            continue
+        num[c] = res
+    return {c: num[c] for c in tbl.column_names if c in num}, notes
 
 
 def by_step(step: np.ndarray, aux: np.ndarray) -> np.ndarray:
@@ -263,10 +283,10 @@ def _long(tbl, path: Path, opts: Options, name: str) -> Parsed:
         if c is not None:
             res = numeric_column(tbl.column(c), c, where)
             extra[key] = None if res is None else res[0]
-    metric = pd.Series(tbl.column(metric_col).to_pandas(), dtype="string")
+    metric = pd.Series(tbl.column(metric_col), dtype="string")
     if metric.isna().any():
         raise InputError(f"column {metric_col!r} has rows with no metric name", where=where)
-    runs = (pd.Series(tbl.column(run_col).to_pandas(), dtype="string") if run_col
+    runs = (pd.Series(tbl.column(run_col), dtype="string") if run_col
             else pd.Series([name] * n, dtype="string"))
     if runs.isna().any():
         raise InputError(f"column {run_col!r} has rows with no run name", where=where)
@@ -296,7 +316,7 @@ def _final(tbl, path: Path, opts: Options, name: str) -> Parsed:
     for c in cols:
         res = numeric_column(tbl.column(c), c, where) if not _is_text(tbl.column(c)) else None
         if res is None:
-            text[c] = pd.Series(tbl.column(c).to_pandas(), dtype="string")
+            text[c] = pd.Series(tbl.column(c), dtype="string")
         else:
             numeric[c] = res
     ncols = list(numeric)
@@ -317,7 +337,7 @@ def _final(tbl, path: Path, opts: Options, name: str) -> Parsed:
     n = tbl.num_rows
     prefix = opts.run or name
     if run_col is not None:
-        names = pd.Series(tbl.column(run_col).to_pandas(), dtype="string").astype(object).tolist()
+        names = pd.Series(tbl.column(run_col), dtype="string").astype(object).tolist()
         names = [f"{prefix}-{i}" if v is None or v is pd.NA else str(v) for i, v in enumerate(names)]
     else:
         names = [f"{prefix}-{i}" for i in range(n)]
@@ -350,14 +370,11 @@ def _final(tbl, path: Path, opts: Options, name: str) -> Parsed:
     return Parsed(infos, frames)
 
 
-def _is_text(col) -> bool:
-    import pyarrow as pa
-
-    t = col.type
-    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
-        return pa.types.is_binary(t)
-    # hex colours, config names: text columns that must not be parsed as numbers
-    s = pd.Series(col.to_pandas(), dtype="string").dropna()
+def _is_text(col: pd.Series) -> bool:
+    """Hex colours, config names: text columns that must not be parsed as numbers."""
+    if col.dtype.kind in "fiub":
+        return False
+    s = col.dropna()
     if len(s) == 0:
         return False
-    return bool(pd.to_numeric(s, errors="coerce").isna().all())
+    return bool(pd.to_numeric(s.astype(object), errors="coerce").isna().all())
