@@ -61,8 +61,9 @@ def clean_points(points: pd.DataFrame, *, skip_steps: int = 0, skip_frac: float 
     drop_nonfinite : bool
         Drop NaN and inf values (counted in the report).
     spike_z : float, optional
-        Flag (not drop) points whose value exceeds a rolling median of their curve by more than
-        ``spike_z`` robust standard deviations (MAD x 1.4826) of the residuals.
+        Flag (not drop) points that stand above the chord of their two neighbours by more than
+        ``spike_z`` robust standard deviations (MAD x 1.4826 of that height over the curve, with
+        a floor of 1e-4 of the value).
     ema : float, optional
         Exponential moving average with weight ``ema`` on the past (0 < ema < 1), per curve,
         applied last. Flagged spikes do not enter the average.
@@ -108,13 +109,15 @@ def clean_points(points: pd.DataFrame, *, skip_steps: int = 0, skip_frac: float 
 
     df = df.assign(_k=key, _s=step).sort_values(["_k", "_s"], kind="stable")
     if spike_z is not None:
-        v = df["value"].astype("float64")
-        g = v.groupby(df["_k"].to_numpy())
-        med = g.transform(lambda x: x.rolling(9, center=True, min_periods=1).median())
-        resid = (v - med).to_numpy()
-        mad = pd.Series(np.abs(resid)).groupby(df["_k"].to_numpy()).transform("median").to_numpy()
-        scale = 1.4826 * np.where(mad > 0, mad, np.inf)
-        is_spike = resid / scale > spike_z
+        v = df["value"].to_numpy(dtype="float64")
+        g = pd.Series(v).groupby(df["_k"].to_numpy())
+        # height above the chord of the two neighbours: a smooth convex loss curve sits below
+        # it, a spike far above; the curve's ends have one neighbour and are not judged
+        d = v - 0.5 * (g.shift(1).to_numpy() + g.shift(-1).to_numpy())
+        mad = pd.Series(np.abs(d)).groupby(df["_k"].to_numpy()).transform("median").to_numpy()
+        # a perfectly smooth curve has MAD ~0: a floor of 1e-4 of the level keeps z finite
+        scale = np.maximum(1.4826 * np.nan_to_num(mad), 1e-4 * np.abs(v) + 1e-12)
+        is_spike = np.nan_to_num(d / scale, nan=-np.inf) > spike_z
         for row in df[is_spike].itertuples(index=False):
             report.spikes.append({"run": row.run, "metric": row.metric,
                                   "step": None if pd.isna(row.step) else int(row.step),

@@ -479,6 +479,7 @@ class Table:
         if self.column_names != raw:
             self.df = df.set_axis(self.column_names, axis=1)
         self.num_rows = len(df)
+        self.notes: list[str] = []
 
     def column(self, name: str) -> pd.Series:
         return self.df[name]
@@ -505,24 +506,34 @@ def read_csv_table(path: Path, delimiter: str | None = None) -> Table:
         raise InputError(f"not UTF-8 text (byte {exc.start})", where=where) from None
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read: {exc}", where=where) from None
-    _check_last_line(path, len(df.columns), delimiter)
-    return Table(df)
+    tbl = Table(df)
+    if _check_last_line(path, len(df.columns), delimiter):
+        tbl.notes.append(f"{path.name}: the last line has no line end; if the file was cut, "
+                         "its last value may be partial")
+    return tbl
 
 
-def _check_last_line(path: Path, n_cols: int, delimiter: str) -> None:
-    """A file cut in the middle of its last row: fewer fields and no final newline."""
+def _check_last_line(path: Path, n_cols: int, delimiter: str) -> bool:
+    """A file cut in the middle of its last row (fewer fields, no line end) is an error.
+
+    Returns True when the last line is complete but has no line end (hand-written files often
+    lack it; a cut file may too).
+    """
     with open(path, "rb") as f:
         f.seek(0, 2)
         size = f.tell()
         f.seek(max(0, size - 65536))
         tail = f.read()
-    if not tail or tail.endswith(b"\n") or n_cols < 2:
-        return
+    if not tail or tail.endswith((b"\n", b"\r")):
+        return False
     last = tail.rsplit(b"\n", 1)[-1]
+    if n_cols < 2:
+        return True
     if b'"' not in last and last.count(delimiter.encode()) + 1 < n_cols:
         raise InputError(f"the last line has {last.count(delimiter.encode()) + 1} of {n_cols} "
                          "fields and no line end: the file is truncated", where=str(path),
                          hint="re-export it or remove the partial last line")
+    return True
 
 
 def sniff_delimiter(path: Path) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.io._common import Options, Parsed, Table
+from scalefit.io._common import Options, Parsed, Table, superseded_mask
 from scalefit.io.tables import wide_from_table
 
 
@@ -19,10 +19,12 @@ def read_mlflow(path: Path, opts: Options, name: str) -> Parsed:
         raise InputError("no MLflow runs (folders with meta.yaml and metrics/)", where=str(path))
     out = Parsed([], [], [])
     for rd in run_dirs:
-        series = {}
+        series, superseded, restarts = {}, 0, 0
         for mf in sorted(p for p in (rd / "metrics").rglob("*") if p.is_file()):
             key = mf.relative_to(rd / "metrics").as_posix()
-            series[key] = _metric_file(mf)
+            series[key], n_sup, n_back = _metric_file(mf)
+            superseded += n_sup
+            restarts += n_back
         if not series:
             out.notes.append(f"{rd}: no metrics")
             continue
@@ -37,6 +39,11 @@ def read_mlflow(path: Path, opts: Options, name: str) -> Parsed:
         for info in parsed.infos:
             info.from_config(params, "params")
             info.meta["mlflow_run_id"] = rd.name
+            if superseded:
+                info.meta["restarts"] = restarts
+                info.meta["superseded_points"] = superseded
+                out.notes.append(f"run {info.name!r}: {restarts} restart(s) (step went back); "
+                                 f"{superseded} earlier point(s) replaced by later ones")
             info.tags.update({k: v for k, v in tags.items() if not k.startswith("mlflow.")})
         out.infos += parsed.infos
         out.points += parsed.points
@@ -57,8 +64,8 @@ def _run_dirs(path: Path) -> list[Path]:
     return found
 
 
-def _metric_file(mf: Path) -> pd.Series:
-    """Lines ``timestamp value step``; a repeated step keeps its last value."""
+def _metric_file(mf: Path) -> tuple[pd.Series, int, int]:
+    """Lines ``timestamp value step``, the later line winning (see :mod:`scalefit.io`)."""
     where = str(mf)
     try:
         text = mf.read_text(encoding="utf-8")
@@ -67,17 +74,20 @@ def _metric_file(mf: Path) -> pd.Series:
     rows = [ln.split() for ln in text.splitlines() if ln.strip()]
     if not rows:
         raise InputError("the metric file is empty", where=where)
-    bad = next((i for i, r in enumerate(rows) if len(r) not in (2, 3)), None)
+    if not text.endswith("\n"):
+        raise InputError("the last line has no line end: the file is truncated", where=where)
+    bad = next((i for i, r in enumerate(rows) if len(r) != 3), None)
     if bad is not None:
         raise InputError(f"line {bad + 1}: expected 'timestamp value step', got {' '.join(rows[bad])!r}",
                          where=where)
     try:
         value = np.array([float(r[1]) for r in rows])
-        step = np.array([int(r[2]) if len(r) == 3 else 0 for r in rows])
+        step = np.array([int(r[2]) for r in rows])
     except ValueError as exc:
         raise InputError(f"non-numeric value: {exc}", where=where) from None
-    s = pd.Series(value, index=step)
-    return s[~s.index.duplicated(keep="last")]
+    keep = superseded_mask(np.zeros(len(step), int), step.astype("float64"))
+    n_back = int(np.sum(np.diff(step) < 0))
+    return pd.Series(value[keep], index=step[keep]), int((~keep).sum()), n_back
 
 
 def _kv_folder(folder: Path) -> dict[str, str]:

@@ -24,13 +24,17 @@ _MEGATRON_SKIP = {"consumed samples", "consumed tokens", "elapsed time per itera
 
 
 def _text(path: Path) -> list[str]:
+    """The complete lines of a log; a last line without a line end may be cut, so it is left out."""
     try:
         text = path.read_text(encoding="utf-8", errors="strict")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (byte {exc.start})", where=str(path)) from None
     if not text.strip():
         raise InputError("the file is empty", where=str(path))
-    return text.splitlines()
+    lines = text.splitlines()
+    if not text.endswith(("\n", "\r")) and len(lines) > 1:
+        lines = lines[:-1]
+    return lines
 
 
 def _finish(records: list[dict], path: Path, opts: Options, name: str, fmt: str,

@@ -112,6 +112,7 @@ def wide_from_table(tbl, path: Path, opts: Options, name: str, fmt: str = "csv")
             run_col = cand
 
     num, notes = numeric_block(tbl, path, exclude={run_col}, required=special)
+    notes = getattr(tbl, "notes", []) + notes
 
     step_note = None
     if step_col is None:
@@ -301,7 +302,7 @@ def _long(tbl, path: Path, opts: Options, name: str) -> Parsed:
         info.meta["format"] = "csv-long"
         info.from_name()
         infos.append(info)
-    return Parsed(infos, [pts])
+    return Parsed(infos, [pts], list(getattr(tbl, "notes", [])))
 
 
 # ----------------------------------------------------------------------------- final-loss table
@@ -367,7 +368,7 @@ def _final(tbl, path: Path, opts: Options, name: str) -> Parsed:
     for lc in loss_cols:
         v, ok = numeric[lc]
         frames.append(points_frame(run_arr[ok], np.full(int(ok.sum()), np.nan), lc, v[ok]))
-    return Parsed(infos, frames)
+    return Parsed(infos, frames, list(getattr(tbl, "notes", [])))
 
 
 def _is_text(col: pd.Series) -> bool:

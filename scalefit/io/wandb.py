@@ -72,7 +72,9 @@ def panel_from_table(tbl, path: Path, opts: Options, name: str) -> Parsed:
         info.from_name()
         infos.append(info)
         frames.append(melt(run, step, names, np.column_stack(vals), np.column_stack(pres)))
-    notes = [f"{path.name}: {skipped} __MIN/__MAX column(s) ignored"] if skipped else []
+    notes = list(getattr(tbl, "notes", []))
+    if skipped:
+        notes.append(f"{path.name}: {skipped} __MIN/__MAX column(s) ignored")
     return Parsed(infos, frames, notes)
 
 
