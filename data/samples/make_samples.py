@@ -1,6 +1,7 @@
 """Rebuild the sample logs in this folder from the real curves in ../shared/data.
 
-Run from the repository root: ``python data/samples/make_samples.py [SHARED_DATA]``.
+Run from the repository root: ``python data/samples/make_samples.py [SHARED_DATA]``
+(SHARED_DATA defaults to ``../shared/data`` beside the clone).
 The TensorBoard sample is written by torch's SummaryWriter (the real writer); every other sample
 renders real values (MultiPowerLaw curves, OLMo ladder W&B exports, Porian et al. IsoFLOP points)
 in the layout the named tool writes.
