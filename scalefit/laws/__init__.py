@@ -5,7 +5,14 @@
 ['E', 'A', 'B', 'alpha', 'beta']
 """
 
-from scalefit.laws import chinchilla  # noqa: F401  (registers)
+from scalefit.laws import (  # noqa: F401  (each module registers its laws)
+    chinchilla,
+    data_constrained,
+    kaplan,
+    loss_to_loss,
+    power,
+    task_sigmoid,
+)
 from scalefit.laws.base import Input, Law, Param, get_law, list_laws, register
 
 __all__ = ["Input", "Law", "Param", "get_law", "list_laws", "register"]

@@ -56,12 +56,18 @@ class Param:
 
 @dataclass(frozen=True)
 class Input:
-    """An input of a law: its canonical name, a description with units, and the run column."""
+    """An input of a law: its canonical name, a description with units, and where it comes from.
+
+    ``column`` names the runs-table column it is read from by default; inputs that have no
+    column of their own (steps, experts, encoder parameters ...) name the key of the run's
+    ``tags`` JSON in ``tag`` instead.
+    """
 
     name: str
     doc: str
     column: str | None = None  # runs-table column it comes from by default
     positive: bool = True
+    tag: str | None = None  # key in the runs table's ``tags`` JSON when there is no column
 
 
 # canonical inputs shared by the final-loss laws
@@ -69,6 +75,8 @@ N = Input("N", "non-embedding parameters", "params")
 D = Input("D", "training tokens", "tokens_total")
 C = Input("C", "training compute (FLOPs)", "flops_total")
 U = Input("U", "unique tokens in the data", "unique_tokens")
+S = Input("S", "optimizer steps", tag="steps")
+BATCH = Input("B", "batch size in tokens", "batch_size")
 
 
 class Law:
@@ -84,6 +92,10 @@ class Law:
     output: ClassVar[str] = "loss"
     #: "final" for laws of final loss against size; "curve" for laws of a loss curve
     kind: ClassVar[str] = "final"
+    #: typical parameters and input ranges, for examples and synthetic tests:
+    #: ``{"params": {name: value}, "inputs": {name: (low, high)}}`` (inputs drawn log-uniformly).
+    #: A plain ``{name: value}`` mapping is read as the parameters alone.
+    example: ClassVar[dict] = {}
 
     # ------------------------------------------------------------ declaration helpers
     @property
@@ -198,13 +210,33 @@ class Law:
         """Compute-optimal allocation at compute budget ``C``; ``None`` if the law defines none."""
         return None
 
+    def example_params(self) -> dict[str, float]:
+        """Typical parameter values (``example["params"]``), e.g. a published fit."""
+        ex = self.example
+        return dict(ex["params"]) if "params" in ex else dict(ex)
+
+    def example_inputs(self, n: int, rng: np.random.Generator | int | None = None
+                       ) -> dict[str, np.ndarray]:
+        """``n`` input points drawn log-uniformly from ``example["inputs"]`` ranges.
+
+        Laws whose inputs are coupled (unique tokens below tokens, ...) override this.
+        """
+        rng = np.random.default_rng(rng)
+        ranges = self.example.get("inputs", {}) if "params" in self.example else {}
+        missing = [i for i in self.input_names if i not in ranges]
+        if missing:
+            raise UsageError(f"law {self.name!r} declares no example range for {missing}")
+        return {k: np.exp(rng.uniform(np.log(ranges[k][0]), np.log(ranges[k][1]), n))
+                for k in self.input_names}
+
     def describe(self) -> dict:
         return {
             "name": self.name,
             "kind": self.kind,
             "formula": self.formula,
             "source": self.source,
-            "inputs": [{"name": i.name, "doc": i.doc, "column": i.column} for i in self.inputs],
+            "inputs": [{"name": i.name, "doc": i.doc, "column": i.column, "tag": i.tag}
+                       for i in self.inputs],
             "params": [{"name": p.name, "lower": p.lower, "upper": p.upper, "log": p.log,
                         "linear": p.linear, "doc": p.doc} for p in self.params],
             "output": self.output,
@@ -279,3 +311,15 @@ def _parse_value(v: str):
 def _ensure_loaded() -> None:
     # importing the package registers every built-in law
     import scalefit.laws  # noqa: F401
+
+
+#: the size inputs a single-variable law may be written in (``power:x=C``, ``kaplan:x=D`` ...)
+SIZE_INPUTS: dict[str, Input] = {"N": N, "D": D, "C": C, "S": S}
+
+
+def size_input(x: str, law: str) -> Input:
+    """The input named by a law's ``x=`` option, with a clear error for an unknown name."""
+    if x not in SIZE_INPUTS:
+        raise UsageError(f"law {law!r}: x={x!r} is not one of {sorted(SIZE_INPUTS)}",
+                         where="law option x", hint=f"e.g. {law}:x=N")
+    return SIZE_INPUTS[x]

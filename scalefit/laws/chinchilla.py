@@ -35,6 +35,9 @@ class Chinchilla(Law):
         Param("alpha", 0.0, 5.0, grid=_EXP_GRID, doc="parameter exponent"),
         Param("beta", 0.0, 5.0, grid=_EXP_GRID, doc="data exponent"),
     )
+    #: Epoch's replication fit (Besiroglu et al. 2024) over the range of Hoffmann's runs
+    example = {"params": {"E": 1.8172, "A": 477.8, "B": 2143.0, "alpha": 0.3473, "beta": 0.3672},
+               "inputs": {"N": (4e7, 1.6e10), "D": (5e9, 5e11)}}
 
     def _terms(self, X, theta):
         E, A, B, alpha, beta = np.moveaxis(np.asarray(theta, float), -1, 0)
