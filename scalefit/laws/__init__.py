@@ -6,11 +6,15 @@
 """
 
 from scalefit.laws import (  # noqa: F401  (each module registers its laws)
+    bnsl,
     chinchilla,
     data_constrained,
     kaplan,
     loss_to_loss,
+    moe,
+    nmt,
     power,
+    steplaw,
     task_sigmoid,
 )
 from scalefit.laws.base import Input, Law, Param, get_law, list_laws, register

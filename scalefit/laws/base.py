@@ -112,8 +112,12 @@ class Law:
                 return p
         raise UsageError(f"law {self.name!r} has no parameter {name!r}; it has {self.param_names}")
 
-    def start_grid(self) -> np.ndarray:
-        """Starting points in the optimiser's (internal) space, shape (S, P): the product grid."""
+    def start_grid(self, X: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """Starting points in the optimiser's (internal) space, shape (S, P): the product grid.
+
+        ``X`` (the data's inputs) is optional; laws whose good starts depend on the range of
+        the data (break points of ``bnsl``) use it when given.
+        """
         axes = [np.asarray(p.grid if p.grid else (self._default_start(p),), dtype=float)
                 for p in self.params]
         mesh = np.meshgrid(*axes, indexing="ij")
