@@ -60,10 +60,12 @@ class BNSL(Law):
         self.params = tuple(ps)
         lo, hi = _RANGES[self.x]
         ld = np.linspace(np.log(lo), np.log(hi), k + 2)[1:-1]
-        c0 = 0.3
-        ex = {"a": 1.5, "b": float(3.0 * lo ** c0), "c0": c0}
+        c0 = 0.2
+        # slopes 0.2 -> 0.7 -> 0.4 -> 0.8: breaks sharp and far enough apart to be identified
+        ex = {"a": 0.2, "b": float(3.0 * lo ** c0), "c0": c0}
         for i in range(k):
-            ex.update({f"c{i + 1}": (0.3, -0.2, 0.2)[i], f"d{i + 1}": float(np.exp(ld[i])), f"f{i + 1}": 0.3})
+            ex.update({f"c{i + 1}": (0.5, -0.3, 0.4)[i], f"d{i + 1}": float(np.exp(ld[i])),
+                       f"f{i + 1}": 0.1})
         self.example = {"params": ex, "inputs": {self.x: (lo, hi)}}
 
     def start_grid(self, X=None):
