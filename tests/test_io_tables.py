@@ -161,3 +161,18 @@ def test_lr_logged_on_other_rows_attaches_by_step(tmp_path):
 def test_formats_registry_lists_every_family():
     assert {"csv", "final", "wandb", "wandb-panel", "wandb-run", "jsonl", "tensorboard", "hf",
             "lightning", "mlflow", "nanogpt", "megatron", "regex"} <= set(FORMATS)
+
+
+def test_folder_of_logs_skips_non_logs_and_config_files_sniff(tmp_path):
+    import shutil
+
+    shutil.copy(SAMPLES / "wide.csv", tmp_path / "a.csv")
+    shutil.copy(SAMPLES / "log.jsonl", tmp_path / "b.jsonl")
+    (tmp_path / "README.md").write_text("# notes\n")
+    (tmp_path / "plot.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(50))
+    d = read_logs(tmp_path)
+    assert sorted(d.runs["run"]) == ["a", "b"]
+    run = SAMPLES / "wandb_run" / "offline-run-20240101_000000-190M1xC" / "files"
+    assert sniff(run / "config.yaml") == "wandb-run"
+    assert sniff(SAMPLES / "lightning" / "100M-wsd" / "version_0" / "hparams.yaml") == "lightning"
+    assert len(read_logs(SAMPLES / "lightning" / "100M-wsd" / "version_0" / "hparams.yaml").points)

@@ -41,7 +41,15 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, ScalefitError, UsageError
-from scalefit.io._common import Options, Parsed, RunInfo, file_hash, resolve_restarts
+from scalefit.io._common import (
+    Chunk,
+    Options,
+    Parsed,
+    RunInfo,
+    file_hash,
+    frame_from_chunks,
+    resolve_restarts,
+)
 from scalefit.schema import POINT_COLUMNS, empty_points, validate_points, validate_runs
 from scalefit.store import LogData
 
@@ -174,21 +182,22 @@ def read_logs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, format:
     return LogData(runs, points, source, notes)
 
 
-def _combine(frames: list[pd.DataFrame], infos: dict[str, RunInfo],
-             notes: list[str]) -> pd.DataFrame:
-    """Concatenate the readers' points; resolve repeated steps where a run may have them.
+def _combine(frames: list, infos: dict[str, RunInfo], notes: list[str]) -> pd.DataFrame:
+    """Join the readers' points (chunks and frames); resolve repeated steps where needed.
 
-    A frame whose steps strictly increase per (run, metric) needs no work, and most logs are
-    like that: checking it per frame is cheap, grouping 10^5-10^6 rows is not.
+    A chunk whose steps strictly increase per metric needs no work, and most logs are like
+    that: checking it per chunk is cheap, grouping 10^5-10^6 rows is not.
     """
     if not frames:
         return empty_points()
     seen: dict[str, int] = {}
     runs_of = []
     for f in frames:
-        known = f.attrs.get("monotone_runs")
-        rs = list(known) if known is not None else [str(r) for r in pd.unique(f["run"])]
-        runs_of.append((rs, known is not None or _monotone(f)))
+        if isinstance(f, Chunk):
+            rs, ok = [f.run], f.monotone
+        else:
+            rs, ok = [str(r) for r in pd.unique(f["run"])], _monotone(f)
+        runs_of.append((rs, ok))
         for r in rs:
             seen[r] = seen.get(r, 0) + 1
             if r not in infos:
@@ -196,11 +205,18 @@ def _combine(frames: list[pd.DataFrame], infos: dict[str, RunInfo],
     simple, rest = [], []
     for f, (rs, ok) in zip(frames, runs_of, strict=True):
         (simple if ok and all(seen[r] == 1 for r in rs) else rest).append(f)
+
+    def join(parts):
+        chunks = [p for p in parts if isinstance(p, Chunk)]
+        dfs = [p for p in parts if not isinstance(p, Chunk)]
+        if chunks:
+            dfs.insert(0, frame_from_chunks(chunks))
+        return dfs
+
+    out = join(simple)
     if rest:
-        rest = [resolve_restarts(pd.concat(rest, ignore_index=True), infos, notes)]
-    out = pd.concat(simple + rest, ignore_index=True)
-    out.attrs = {}
-    return out
+        out += [resolve_restarts(pd.concat(join(rest), ignore_index=True), infos, notes)]
+    return out[0] if len(out) == 1 else pd.concat(out, ignore_index=True)
 
 
 def _monotone(f: pd.DataFrame) -> bool:
@@ -251,7 +267,9 @@ def _expand(paths, format: str | None) -> list[Path]:
     res: list[Path] = []
     for p in out:
         if p.is_dir() and not (format and FORMATS[format].folder) and _sniff_dir(p) is None:
-            inner = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+            # a plain folder of logs: take the files that look like logs, skip READMEs and images
+            inner = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")
+                           and (f.suffix.lower() in _LOG_SUFFIXES or "tfevents" in f.name))
             if not inner:
                 raise InputError("the folder holds no log files", where=str(p))
             res.extend(inner)
@@ -260,6 +278,9 @@ def _expand(paths, format: str | None) -> list[Path]:
     if not res:
         raise InputError("no input files given")
     return res
+
+
+_LOG_SUFFIXES = {".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".log", ".txt", ".out"}
 
 
 def _default_names(paths: list[Path], run: str | None) -> list[str]:
@@ -297,8 +318,13 @@ def sniff(path: Path) -> str:
         return "tensorboard"
     if name == "trainer_state.json":
         return "hf"
-    if name == "wandb-summary.json":
+    if name == "wandb-summary.json" or (
+            name == "config.yaml" and (path.parent / "wandb-summary.json").exists()):
         return "wandb-run"
+    if name == "hparams.yaml" and (path.parent / "metrics.csv").exists():
+        return "lightning"
+    if name == "meta.yaml" and (path.parent / "metrics").is_dir():
+        return "mlflow"
     if name == "metrics.csv" and (path.parent / "hparams.yaml").exists():
         return "lightning"
     try:

@@ -58,18 +58,30 @@ C_NAMES = ["flops", "c", "compute", "training_flop", "training_flops", "flop", "
 
 def find_column(columns: Iterable[str], candidates: Iterable[str]) -> str | None:
     """The first of ``candidates`` present in ``columns``, exact match first, then normalised."""
-    cols = list(columns)
+    cols = tuple(columns)
+    present = _column_set(cols)
     for c in candidates:
-        if c in cols:
+        if c in present:
             return c
-    by_norm: dict[str, str] = {}
-    for c in cols:
-        by_norm.setdefault(norm(c), c)
+    by_norm = _norm_map(cols)
     for c in candidates:
         hit = by_norm.get(norm(c))
         if hit is not None:
             return hit
     return None
+
+
+@functools.lru_cache(maxsize=256)
+def _column_set(cols: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(cols)
+
+
+@functools.lru_cache(maxsize=256)
+def _norm_map(cols: tuple[str, ...]) -> dict[str, str]:
+    by_norm: dict[str, str] = {}
+    for c in cols:
+        by_norm.setdefault(norm(c), c)
+    return by_norm
 
 
 def pick_column(columns: Iterable[str], option: str | None, candidates: Iterable[str],
@@ -345,27 +357,76 @@ def points_frame(run, step, metric, value, tokens=None, flops=None, lr=None) -> 
     })
 
 
+@dataclass
+class Chunk:
+    """Points of one run as plain arrays; many chunks become one frame in a single step.
+
+    Building a DataFrame (and its string columns) per file costs more than parsing a small
+    file, so readers of wide tables hand back chunks and :func:`frame_from_chunks` joins them.
+    """
+
+    run: str
+    step: np.ndarray
+    metric_codes: np.ndarray
+    metric_names: list[str]
+    value: np.ndarray
+    tokens: np.ndarray | None = None
+    flops: np.ndarray | None = None
+    lr: np.ndarray | None = None
+    monotone: bool = False  # steps strictly increase within each metric, one block per metric
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+
 def melt(run: str, step: np.ndarray, names: list[str], values: np.ndarray, present: np.ndarray,
          tokens: np.ndarray | None = None, flops: np.ndarray | None = None,
-         lr: np.ndarray | None = None) -> pd.DataFrame:
+         lr: np.ndarray | None = None) -> Chunk:
     """Wide (rows x metrics) to long points, without Python loops over rows.
 
     ``present`` marks logged cells: an empty cell is "not logged at this step" and is dropped,
     while a logged NaN or inf stays (cleaning counts and drops it later).
     """
     k, r = np.nonzero(present.T)  # metric-major: each metric's points stay together, in row order
-    if len(r) == 0:
-        return points_frame(run, [], [], [])
-    out = points_frame(
-        run, step[r], (k, names), values[r, k],
-        None if tokens is None else tokens[r],
-        None if flops is None else flops[r],
-        None if lr is None else lr[r],
-    )
-    if len(set(names)) == len(names) and np.all(np.diff(step) > 0):
-        # steps increase, so every metric's block does: the frame needs no restart handling
-        out.attrs["monotone_runs"] = [run]
-    return out
+    monotone = len(set(names)) == len(names) and bool(np.all(np.diff(step) > 0))
+    return Chunk(run, step[r], k, list(names), values[r, k],
+                 None if tokens is None else tokens[r],
+                 None if flops is None else flops[r],
+                 None if lr is None else lr[r], monotone)
+
+
+def frame_from_chunks(chunks: list[Chunk]) -> pd.DataFrame:
+    """One points frame from many chunks: arrays concatenated once, strings built once.
+
+    Rows come out sorted by (run, metric) name and, for monotone chunks, by step: the store's
+    own order, so that merging them into a store moves no strings around.
+    """
+    if not chunks:
+        return points_frame("", [], "", [])
+    chunks = sorted(chunks, key=lambda c: c.run)  # stable: parts of one run keep their order
+    metric_names = sorted({m for c in chunks for m in c.metric_names})
+    metric_ids = {m: i for i, m in enumerate(metric_names)}
+    run_names = sorted({c.run for c in chunks})
+    run_ids = {r: i for i, r in enumerate(run_names)}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in
+                                          ("run", "metric", "step", "value", "tokens", "flops", "lr")}
+    for c in chunks:
+        n = len(c)
+        if n == 0:
+            continue
+        remap = np.array([metric_ids[m] for m in c.metric_names], dtype="int32")
+        codes = remap[c.metric_codes]
+        order = np.argsort(codes, kind="stable")  # metric blocks in name order, steps kept
+        parts["metric"].append(codes[order])
+        parts["run"].append(np.full(n, run_ids[c.run], dtype="int32"))
+        for k in ("step", "value", "tokens", "flops", "lr"):
+            a = getattr(c, k)
+            parts[k].append(np.full(n, np.nan) if a is None else a[order])
+    if not parts["value"]:
+        return points_frame("", [], "", [])
+    cat = {k: np.concatenate(v) for k, v in parts.items()}
+    return points_frame((cat["run"], run_names), cat["step"], (cat["metric"], metric_names),
+                        cat["value"], cat["tokens"], cat["flops"], cat["lr"])
 
 
 def check_steps(step: np.ndarray, where: str, col: str) -> np.ndarray:

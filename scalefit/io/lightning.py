@@ -13,6 +13,8 @@ def read_lightning(path: Path, opts: Options, name: str) -> Parsed:
     import yaml
 
     file = path / "metrics.csv" if path.is_dir() else path
+    if file.name == "hparams.yaml":
+        file = file.parent / "metrics.csv"
     if not file.exists():
         raise InputError("no metrics.csv here", where=str(path))
     folder = file.parent

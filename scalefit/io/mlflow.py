@@ -14,6 +14,8 @@ from scalefit.io.tables import wide_from_table
 
 def read_mlflow(path: Path, opts: Options, name: str) -> Parsed:
     """Every run under ``path`` (a store root, an experiment folder or one run folder)."""
+    if path.is_file():  # meta.yaml of a run or an experiment
+        path = path.parent
     run_dirs = _run_dirs(path)
     if not run_dirs:
         raise InputError("no MLflow runs (folders with meta.yaml and metrics/)", where=str(path))
