@@ -54,12 +54,16 @@ def main() -> None:
     bare(files[:2])
     t_bare, rows = best_of(lambda: bare(files), args.repeat)
     t_sf, (points, runs) = best_of(lambda: scalefit_ingest(files), args.repeat)
+    t_read, data = best_of(lambda: read_logs(files), args.repeat)
+    t_store, _ = best_of(lambda: Store().ingest(data), args.repeat)
     mb = sum(Path(f).stat().st_size for f in files) / 1e6
     print(f"OLMo ladder exports: {len(files)} files, {mb:.1f} MB, {rows} rows -> {runs} runs, "
           f"{points} points (best of {args.repeat})")
     print(f"pandas.read_csv      : {t_bare * 1e3:8.1f} ms  {rows / t_bare:12,.0f} rows/s")
     print(f"scalefit read+ingest : {t_sf * 1e3:8.1f} ms  {rows / t_sf:12,.0f} rows/s  "
           f"({points / t_sf:,.0f} points/s)")
+    print(f"  of which read_logs : {t_read * 1e3:8.1f} ms  ({t_bare / t_read:.2f}x the bare read)")
+    print(f"  of which Store.ingest: {t_store * 1e3:6.1f} ms")
     print(f"ratio scalefit/pandas: {t_bare / t_sf:.2f}x (target >= 0.5x)")
 
 
