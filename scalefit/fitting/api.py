@@ -1,0 +1,339 @@
+"""``scalefit.fit``: one call from data to a :class:`~scalefit.result.FitResult`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+
+from scalefit.errors import FitError, UsageError
+from scalefit.fitting.bootstrap import bootstrap as run_bootstrap
+from scalefit.fitting.bootstrap import delta_interval_params, delta_method, percentile_interval
+from scalefit.fitting.dataset import Dataset, build_dataset
+from scalefit.fitting.objective import check_positive, make_objective
+from scalefit.fitting.optimize import Problem, make_parameters, multistart
+from scalefit.laws import get_law
+from scalefit.result import FitResult
+
+__all__ = ["fit", "fit_dataset", "prepare", "blas_threads"]
+
+_DERIVED_DOCS = {"a": "N_opt ∝ C^a", "b": "D_opt ∝ C^b", "G": "N_opt = G·(C/6)^a"}
+
+
+@contextmanager
+def blas_threads(n: int = 1):
+    """Limit BLAS threads: the fits are many small operations, where threads only contend."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
+def _resolve_law(law):
+    if isinstance(law, str):
+        base = law.partition(":")[0]
+        try:
+            from scalefit.curves import CURVE_LAWS
+        except ImportError:  # pragma: no cover
+            CURVE_LAWS = {}
+        if base in CURVE_LAWS:
+            raise UsageError(f"{base!r} is a loss-curve law; fit it with scalefit.curves.fit_curves "
+                             "(or `scalefit fit FILE --law " + base + "`)", where="law")
+    lw = get_law(law)
+    if getattr(lw, "kind", "final") == "curve":
+        raise UsageError(f"{lw.name!r} is a loss-curve law; fit it with scalefit.curves.fit_curves",
+                         where="law")
+    return lw
+
+
+def prepare(data, law="chinchilla", *, metric=None, checkpoints=False, inputs=None, runs=None,
+            warmup_frac=0.1, fix=None, bounds=None, expr=None, params=None, objective="huber",
+            delta=1e-3, penalty=4.0, keep=8, starts=None, vp=True, **_ignored):
+    """Law, data set and fit settings, checked (used by ``fit``, backtests and ``compare``)."""
+    lw = _resolve_law(law)
+    ds = data if isinstance(data, Dataset) else build_dataset(
+        data, lw, metric=metric, checkpoints=checkpoints, inputs=inputs, runs=runs,
+        warmup_frac=warmup_frac)
+    obj = make_objective(objective, delta=delta, penalty=penalty)
+    parameters = make_parameters(lw, fix=fix, bounds=bounds, expr=expr, params=params)
+    n_free = sum(1 for p in parameters.values() if p.vary and not p.expr)
+    if ds.n < n_free + 1:
+        raise FitError(f"{ds.n} point(s) cannot determine the {n_free} free parameters of "
+                       f"{lw.name!r}", hint="add runs, fix parameters (--fix P=V) or use a law "
+                       "with fewer parameters")
+    check_positive(ds.y, obj, where=f"metric {ds.metric!r}")
+    return lw, ds, {"parameters": parameters, "objective": obj, "keep": keep,
+                    "starts": starts, "vp": vp}
+
+
+def _fit_kw(fkw: dict) -> dict:
+    return {k: fkw[k] for k in ("parameters", "objective", "keep", "starts", "vp")}
+
+
+def fit_dataset(ds: Dataset, law, *, parameters=None, objective=None, keep: int = 8,
+                starts=None, vp: bool = True) -> dict:
+    """The point fit on a data set: multi-start + L-BFGS-B. Returns the pieces as a dict."""
+    law = get_law(law)
+    parameters = make_parameters(law) if parameters is None else parameters
+    objective = make_objective("huber") if objective is None else objective
+    problem = Problem(law, ds.X, ds.y, objective, parameters)
+    if starts is None:
+        try:
+            starts = law.start_grid(ds.X)
+        except TypeError:
+            starts = law.start_grid()
+    with blas_threads(1):
+        opt = multistart(problem, starts=starts, keep=keep, vp=vp)
+    theta = law.to_natural(opt.u)
+    return {"law": law, "problem": problem, "opt": opt, "theta": theta}
+
+
+def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: int = 0,
+        holdout: str | None = None, fix: Mapping[str, float] | None = None,
+        bounds: Mapping[str, tuple[float, float]] | None = None,
+        expr: Mapping[str, str] | None = None, params=None, objective: str = "huber",
+        delta: float = 1e-3, penalty: float = 4.0, checkpoints: bool = False, seed: int = 0,
+        predict: Mapping | Sequence[Mapping] | None = None,
+        optimal: float | Sequence[float] | None = None, inputs: Mapping[str, str] | None = None,
+        runs: Sequence[str] | None = None, level: float = 0.95, keep: int = 8, starts=None,
+        warmup_frac: float = 0.1, candidates: Sequence[str] | None = None) -> FitResult:
+    """Fit a scaling law.
+
+    Parameters
+    ----------
+    data : path, list of paths, DataFrame, Store or LogData
+        Logs (read with :func:`scalefit.read_logs`), a final-loss table (one row per run: N, D
+        and/or C and a loss column), a points table, or a store.
+    law : str
+        A registered law (``"chinchilla"``, ``"kaplan:x=C"`` ...) or ``"auto"`` (the candidate
+        with the smallest backtest error; ``holdout`` defaults to ``largest:20%``).
+    metric : str, optional
+        The metric to fit; by default the only loss-like metric (``loss`` for final tables).
+    bootstrap : int
+        Number of run resamples for percentile intervals (0: delta-method errors only).
+    holdout : str, optional
+        ``largest:K``: also refit without the K largest-compute runs and report their errors.
+    fix, bounds, expr, params
+        Fixed values (``{"alpha": 0.34}``), bounds (``{"E": (1.5, 2)}``), expressions
+        (``{"beta": "alpha"}``), or a whole :class:`lmfit.Parameters`.
+    objective, delta, penalty
+        ``huber`` (default, delta 1e-3 on log residuals, summed), ``mse``, ``mse_linear``,
+        ``asymmetric`` (over-predictions cost ``penalty`` times more).
+    checkpoints : bool
+        Fit every logged checkpoint (tokens seen so far as D) instead of each run's final value.
+    predict : mapping or list of mappings
+        Inputs to predict at, e.g. ``{"N": 7e10, "D": 1.4e12}``.
+    optimal : float or list
+        Compute budgets C for the compute-optimal allocation (laws that define one).
+    """
+    if not 0 < level < 1:
+        raise UsageError(f"level must be in (0, 1), got {level}", where="level")
+    if int(bootstrap) < 0:
+        raise UsageError(f"bootstrap must be >= 0, got {bootstrap}", where="--bootstrap")
+    kw = dict(metric=metric, checkpoints=checkpoints, inputs=inputs, runs=runs,
+              warmup_frac=warmup_frac, fix=fix, bounds=bounds, expr=expr, params=params,
+              objective=objective, delta=delta, penalty=penalty, keep=keep, starts=starts)
+    auto = None
+    if isinstance(law, str) and law == "auto":
+        from scalefit.fitting.backtest import AUTO_LAWS, compare
+
+        holdout = holdout or "largest:20%"
+        auto = compare(data, list(candidates or AUTO_LAWS), holdout, **kw)
+        if auto["best"] is None:
+            raise FitError("no candidate law could be fitted for law='auto'",
+                           hint="; ".join(f"{r['law']}: {r.get('error')}" for r in auto["ranking"]))
+        law = auto["best"]
+    lw, ds, fkw = prepare(data, law, **kw)
+    core = fit_dataset(ds, lw, **_fit_kw(fkw))
+    problem, opt, theta = core["problem"], core["opt"], core["theta"]
+    names = lw.param_names
+    params_ = {k: float(v) for k, v in zip(names, theta, strict=True)}
+
+    # delta method: always (cheap); used for intervals when there is no bootstrap
+    dm = delta_method(problem, opt.v)
+    stderr = {k: se for k, (se, _, _) in delta_interval_params(problem, opt.v, dm["cov"],
+                                                                level).items()}
+
+    boot = None
+    ci = None
+    samples = None
+    if bootstrap:
+        with blas_threads(1):
+            boot = run_bootstrap(problem, opt.v, ds.groups, int(bootstrap), seed=seed)
+        samples = boot.samples
+        lo, hi = percentile_interval(samples, level)
+        ci = {k: (float(lo[i]), float(hi[i])) for i, k in enumerate(names)
+              if problem.parameters[k].vary or problem.parameters[k].expr}
+
+    derived = _derived(lw, params_, samples, problem, opt.v, dm["cov"], level)
+    result = FitResult(
+        law=_law_spec(law, lw), params_=params_, objective_=float(opt.fun), n_points=ds.n,
+        ci_=ci, stderr_=stderr, n_runs=ds.n_runs, metric=ds.metric, derived=derived,
+        settings=_settings(lw, ds, fkw, bootstrap, seed, level, holdout, fix, expr, bounds,
+                           opt, checkpoints),
+        data_hash=ds.hash(), samples=samples, dataset=ds, _problem=problem, _v=opt.v,
+        _cov=dm["cov"])
+    if holdout:
+        from scalefit.fitting.backtest import backtest
+
+        result.backtest = backtest(ds, lw, holdout, fit_kw=_fit_kw(fkw))
+        if auto is not None:
+            result.backtest["ranking"] = auto["ranking"]
+    result.diagnostics = _diagnostics(lw, ds, problem, opt, dm, boot, n_free=problem.F)
+    for p in _as_list_of_maps(predict):
+        pr = result.predict(**p)
+        recs = pr.to_records()
+        result.predictions.extend(recs)
+    for c in _as_list(optimal):
+        result.predictions.append(_optimal_record(result, float(c)))
+    return result
+
+
+# ---------------------------------------------------------------------- helpers
+def _law_spec(requested, law) -> str:
+    if isinstance(requested, str):
+        return requested
+    return law.name
+
+
+def _as_list(x) -> list:
+    if x is None:
+        return []
+    if isinstance(x, (int, float, np.floating, np.integer)):
+        return [x]
+    return list(x)
+
+
+def _as_list_of_maps(x) -> list[dict]:
+    if x is None:
+        return []
+    if isinstance(x, Mapping):
+        return [dict(x)]
+    return [dict(m) for m in x]
+
+
+def _optimal_record(result: FitResult, C: float) -> dict:
+    o = result.optimal(C)
+    rec = {"kind": "optimal", "label": "compute-optimal loss", "inputs": {"C": C},
+           "value": float(o["loss"]), "lo": _opt(o, "loss_lo"), "hi": _opt(o, "loss_hi")}
+    for k in ("N", "D"):
+        if k in o:
+            rec[k] = {"value": float(o[k]), "lo": _opt(o, f"{k}_lo"), "hi": _opt(o, f"{k}_hi")}
+    return rec
+
+
+def _opt(o: dict, k: str):
+    return float(o[k]) if k in o and np.isfinite(o[k]) else None
+
+
+def _derived(law, params: dict, samples, problem, v, cov, level) -> dict:
+    d0 = law.derived(params)
+    if not d0:
+        return {}
+    out = {}
+    draws = None
+    if samples is not None:
+        names = law.param_names
+        try:
+            dd = law.derived({k: samples[:, i] for i, k in enumerate(names)})
+            draws = {k: np.broadcast_to(np.asarray(x, float), (len(samples),)) for k, x in dd.items()}
+        except Exception:  # noqa: BLE001 (a law written for scalars: one call per sample)
+            rows = [law.derived(dict(zip(names, s, strict=True))) for s in samples]
+            draws = {k: np.array([r[k] for r in rows], float) for k in d0}
+    for k, val in d0.items():
+        rec = {"value": float(val), "lo": None, "hi": None}
+        if k in _DERIVED_DOCS and law.name == "chinchilla":
+            rec["doc"] = _DERIVED_DOCS[k]
+        if draws is not None and k in draws:
+            lo, hi = percentile_interval(draws[k], level)
+            rec["lo"], rec["hi"], rec["interval"] = float(lo), float(hi), "bootstrap"
+        else:
+            lo, hi = _delta_derived(law, problem, v, cov, k, level)
+            if lo is not None:
+                rec["lo"], rec["hi"], rec["interval"] = lo, hi, "delta"
+        out[k] = rec
+    return out
+
+
+def _delta_derived(law, problem, v, cov, key, level):
+    from scipy import stats
+
+    if cov is None or not np.all(np.isfinite(cov)):
+        return None, None
+
+    def g(vv):
+        th = law.to_natural(problem.full(vv))
+        return float(law.derived(dict(zip(law.param_names, th, strict=True)))[key])
+
+    f0 = g(v)
+    grad = np.zeros(problem.F)
+    for j in range(problem.F):
+        h = 1e-6 * max(1.0, abs(v[j]))
+        vp = v.copy()
+        vp[j] += h
+        grad[j] = (g(vp) - f0) / h
+    sd = math.sqrt(max(float(grad @ cov @ grad), 0.0))
+    z = stats.norm.ppf(0.5 + level / 2)
+    return f0 - z * sd, f0 + z * sd
+
+
+def _settings(law, ds, fkw, bootstrap, seed, level, holdout, fix, expr, bounds, opt,
+              checkpoints) -> dict:
+    return {"law": law.name, "metric": ds.metric, "objective": fkw["objective"].to_dict(),
+            "bootstrap": int(bootstrap), "resample": "runs", "seed": int(seed),
+            "level": float(level), "holdout": holdout, "fix": dict(fix or {}),
+            "expr": dict(expr or {}), "bounds": {k: list(b) for k, b in (bounds or {}).items()},
+            "checkpoints": bool(checkpoints), "n_starts": int(opt.n_starts),
+            "keep": int(fkw["keep"]), "inputs": dict(ds.sources)}
+
+
+def _diagnostics(law, ds, problem, opt, dm, boot, n_free) -> dict:
+    warnings: list[str] = []
+    notes = list(ds.notes)
+    # parameters at a bound (internal space, so log bounds compare in log)
+    at_bound = []
+    for j, i in enumerate(problem.free):
+        lo, hi = problem.lower[j], problem.upper[j]
+        x = opt.v[j]
+        tol = 1e-6 * max(1.0, abs(x))
+        if (np.isfinite(lo) and x - lo <= tol) or (np.isfinite(hi) and hi - x <= tol):
+            at_bound.append(problem.names[i])
+    if at_bound:
+        warnings.append(f"parameter(s) {', '.join(at_bound)} at a bound: the fit may be "
+                        "constrained rather than determined by the data")
+    spread = opt.spread
+    if spread.get("n_refined", 0) > 1 and spread.get("rel_range", 0) > 1e-3:
+        warnings.append(f"starts ended at different objectives (range {spread['rel_range']:.2g} "
+                        "relative): the objective has several local minima")
+    cond = dm["cond"]
+    if not np.isfinite(cond) or cond > 1e10:
+        warnings.append(f"J^T J is ill-conditioned (condition number {cond:.3g}): some "
+                        "parameters are not identified by these data; fix one or add runs")
+    ppp = ds.n / max(n_free, 1)
+    if ppp < 5:
+        warnings.append(f"only {ppp:.1f} points per free parameter: intervals will be wide and "
+                        "the fit fragile")
+    if ds.n_runs < n_free + 2:
+        warnings.append(f"only {ds.n_runs} runs for {n_free} free parameters")
+    if not opt.converged:
+        warnings.append(f"the optimiser did not report convergence ({opt.message})")
+    r = np.log(ds.y) - np.log(law._predict(law.check_inputs(ds.X), law.to_natural(opt.u)))
+    resid = {"space": "log", "rms": float(np.sqrt(np.mean(r * r))),
+             "mean": float(np.mean(r)), "median_abs": float(np.median(np.abs(r))),
+             "max_abs": float(np.max(np.abs(r))),
+             "worst_run": ds.runs[int(ds.groups[int(np.argmax(np.abs(r)))])]}
+    out = {"warnings": warnings, "notes": notes, "at_bound": at_bound, "multistart": spread,
+           "condition_number": float(cond), "points_per_param": float(ppp),
+           "n_free": int(n_free), "residuals": resid, "converged": bool(opt.converged),
+           "n_dropped": int(ds.n_dropped)}
+    if boot is not None:
+        frac = float(np.mean(boot.converged))
+        out["bootstrap"] = {"n": boot.n, "converged_fraction": frac}
+        if frac < 0.95:
+            warnings.append(f"{100 * (1 - frac):.0f}% of bootstrap refits did not converge")
+    return out

@@ -1,0 +1,179 @@
+"""Uncertainty: a bootstrap over runs and a delta-method band.
+
+The bootstrap resamples RUNS with replacement (all points of a run go together: the points of
+one loss curve are not independent), so a resample is a vector of per-point weights (how many
+times its run was drawn). All resamples share the data, so they are refitted together by one
+vectorised L-BFGS (:func:`~scalefit.fitting.optimize.batched_lbfgs`), each warm-started from the
+point estimate. Intervals are percentiles of the refitted parameters and of anything computed
+from them (predictions, derived quantities, compute-optimal allocations).
+
+The delta method linearises the log prediction around the estimate: cov = s² (JᵀJ)⁻¹ with J the
+Jacobian of the log residuals in the internal parameters and s² their mean square; it is fast
+and a good first look, but it assumes a unimodal, locally quadratic objective.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+from scipy.optimize import minimize
+
+from scalefit.fitting.optimize import Problem, batched_lbfgs
+
+__all__ = ["BootstrapResult", "bootstrap", "resample_weights", "percentile_interval",
+           "delta_method"]
+
+
+@dataclass
+class BootstrapResult:
+    """Refitted parameters of each resample: ``samples`` (B, P) natural, ``u`` internal."""
+
+    samples: np.ndarray
+    u: np.ndarray
+    objective: np.ndarray
+    converged: np.ndarray
+    n_runs: int
+    seed: int
+
+    @property
+    def n(self) -> int:
+        return int(self.samples.shape[0])
+
+
+def resample_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Per-point weights (B, n): the number of times each point's run was drawn."""
+    groups = np.asarray(groups)
+    codes, inv = np.unique(groups, return_inverse=True)
+    R = codes.size
+    draws = rng.integers(0, R, size=(n_boot, R))
+    counts = np.zeros((n_boot, R))
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    return counts[:, inv]
+
+
+def bootstrap(problem: Problem, v_hat: np.ndarray, groups: np.ndarray, n_boot: int = 1000, *,
+              seed: int = 0, max_elems: int = 4_000_000, maxiter: int = 500) -> BootstrapResult:
+    """Refit ``problem`` on ``n_boot`` run resamples, warm-started from ``v_hat`` (free params).
+
+    Resamples are refitted in chunks of at most ``max_elems`` (resamples x points) so memory stays
+    bounded on large checkpoint data sets. Resamples the batched L-BFGS leaves unconverged are
+    finished one by one with scipy's L-BFGS-B.
+    """
+    rng = np.random.default_rng(seed)
+    W = resample_weights(groups, n_boot, rng)
+    n = W.shape[1]
+    chunk = max(1, min(n_boot, max_elems // max(n * max(problem.P, 1), 1)))
+    V = np.empty((n_boot, problem.F))
+    f = np.empty(n_boot)
+    conv = np.empty(n_boot, bool)
+    for i in range(0, n_boot, chunk):
+        sl = slice(i, min(i + chunk, n_boot))
+        k = sl.stop - sl.start
+        V[sl], f[sl], conv[sl] = batched_lbfgs(problem, np.repeat(v_hat[None], k, 0),
+                                               weights=W[sl], maxiter=maxiter)
+    bounds = problem.scipy_bounds()
+    for b in np.flatnonzero(~conv)[:200]:
+        def fun(v, w=W[b]):
+            fv, g = problem.value_grad(v[None], weights=w)
+            return float(fv[0]), g[0]
+        start = V[b] if np.all(np.isfinite(V[b])) else v_hat
+        res = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-10})
+        if np.isfinite(res.fun) and (not np.isfinite(f[b]) or res.fun <= f[b]):
+            V[b], f[b] = res.x, res.fun
+        conv[b] = bool(np.isfinite(res.fun))
+    U = problem.full(V)
+    return BootstrapResult(problem.law.to_natural(U), U, f, conv, int(np.unique(groups).size),
+                           seed)
+
+
+def percentile_interval(samples: np.ndarray, level: float = 0.95, axis: int = 0):
+    """(lo, hi) percentile interval of ``samples`` along ``axis``, ignoring NaN."""
+    a = (1.0 - level) / 2.0
+    with np.errstate(all="ignore"):
+        lo = np.nanpercentile(samples, 100 * a, axis=axis)
+        hi = np.nanpercentile(samples, 100 * (1 - a), axis=axis)
+    return lo, hi
+
+
+# ---------------------------------------------------------------------- delta method
+def _free_jacobian(problem: Problem, v: np.ndarray) -> np.ndarray:
+    """d(full internal)/d(free internal), (P, F): a selection, plus expressions by differences."""
+    P, F = problem.P, problem.F
+    Jm = np.zeros((P, F))
+    for j, i in enumerate(problem.free):
+        Jm[i, j] = 1.0
+    if problem.exprs:
+        U0 = problem.full(v)
+        for j in range(F):
+            h = 1e-7 * max(1.0, abs(v[j]))
+            vp = v.copy()
+            vp[j] += h
+            Jm[:, j] = (problem.full(vp) - U0) / h
+            for i in problem.free:
+                Jm[i, j] = 1.0 if problem.free.index(i) == j else 0.0
+    return Jm
+
+
+def log_pred_jacobian(problem: Problem, X: dict, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prediction at ``X`` (m,) and the Jacobian of its log in the free internal params (m, F)."""
+    law = problem.law
+    u = problem.full(v)
+    theta = law.to_natural(u)
+    pred = law._predict(X, theta)
+    J = law._jacobian(X, theta)  # (m, P)
+    J = J * np.where(problem.logmask, theta, 1.0)  # d/d internal
+    G = (J / pred[:, None]) @ _free_jacobian(problem, v)
+    return pred, G
+
+
+def delta_method(problem: Problem, v: np.ndarray) -> dict:
+    """Covariance of the free internal parameters, and the condition number of JᵀJ."""
+    pred, G = log_pred_jacobian(problem, problem.X, v)
+    if problem.objective.space == "log":
+        r = np.log(problem.y) - np.log(pred)
+    else:  # linear residuals: scale the log Jacobian back to the loss
+        r = problem.y - pred
+        G = G * pred[:, None]
+    n, F = G.shape
+    JtJ = G.T @ G
+    # scale-free condition number: of the correlation-like matrix of JᵀJ
+    d = np.sqrt(np.clip(np.diag(JtJ), 1e-300, None))
+    with np.errstate(all="ignore"):
+        cond = float(np.linalg.cond(JtJ / np.outer(d, d)))
+    s2 = float(r @ r) / max(n - F, 1)
+    try:
+        cov = s2 * np.linalg.pinv(JtJ)
+    except np.linalg.LinAlgError:
+        cov = np.full((F, F), np.nan)
+    return {"cov": cov, "cond": cond, "s2": s2, "dof": n - F}
+
+
+def delta_interval_params(problem: Problem, v: np.ndarray, cov: np.ndarray, level: float = 0.95
+                          ) -> dict[str, tuple[float, float, float]]:
+    """name -> (stderr in natural units, lo, hi), from a normal interval in internal space."""
+    z = stats.norm.ppf(0.5 + level / 2)
+    Jm = _free_jacobian(problem, v)
+    covU = Jm @ cov @ Jm.T
+    u = problem.full(v)
+    out = {}
+    for i, p in enumerate(problem.law.params):
+        sd = float(np.sqrt(max(covU[i, i], 0.0)))
+        if sd == 0.0 and i not in problem.free and not problem.exprs:
+            continue
+        lo, hi = p.to_natural(u[i] - z * sd), p.to_natural(u[i] + z * sd)
+        val = p.to_natural(u[i])
+        se = float(val * sd) if p.log else sd
+        out[p.name] = (se, float(lo), float(hi))
+    return out
+
+
+def delta_band(problem: Problem, v: np.ndarray, cov: np.ndarray, X: dict, level: float = 0.95):
+    """Prediction and its delta-method (lo, hi) at inputs ``X`` (log-normal band)."""
+    z = stats.norm.ppf(0.5 + level / 2)
+    X = problem.law.check_inputs(X)
+    pred, G = log_pred_jacobian(problem, X, v)
+    sd = np.sqrt(np.clip(np.einsum("mf,fg,mg->m", G, cov, G), 0.0, None))
+    return pred, pred * np.exp(-z * sd), pred * np.exp(z * sd)

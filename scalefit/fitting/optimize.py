@@ -1,0 +1,420 @@
+"""Multi-start optimisation of a law's objective.
+
+The recipe: evaluate every start (the law's grid, plus variable-projection seeds for laws with
+linear amplitudes) as one vectorised batch, keep the best few distinct ones, refine each with
+scipy's L-BFGS-B and analytic gradients in the internal (log) space, keep the best. The spread of
+the refined objectives is recorded: starts that end far apart flag a multi-modal fit.
+
+Parameters travel as :class:`lmfit.Parameters`, which carry bounds, fixed values (``vary=False``)
+and expressions (``expr="alpha"``). Expressions are evaluated in natural units with numpy, over a
+batch of candidates at once.
+
+:func:`batched_lbfgs` refines many problems that share the data but differ in point weights (the
+bootstrap) in one vectorised L-BFGS, instead of one scipy call per resample.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import lmfit
+import numpy as np
+from scipy.optimize import minimize
+
+from scalefit.errors import FitError, UsageError
+from scalefit.fitting.objective import Objective, evaluate
+
+__all__ = ["Problem", "OptimResult", "make_parameters", "multistart", "batched_lbfgs",
+           "vp_seeds"]
+
+
+# ---------------------------------------------------------------------- parameters
+def make_parameters(law, *, fix: Mapping[str, float] | None = None,
+                    bounds: Mapping[str, tuple[float, float]] | None = None,
+                    expr: Mapping[str, str] | None = None,
+                    params: lmfit.Parameters | None = None) -> lmfit.Parameters:
+    """lmfit Parameters for ``law``: its bounds, then user ``bounds``, ``fix`` and ``expr``.
+
+    ``params`` (an existing :class:`lmfit.Parameters`) overrides all of it for the names it has.
+    """
+    names = law.param_names
+    out = lmfit.Parameters()
+    for p in law.params:
+        out.add(p.name, value=_default_value(p), min=p.lower, max=p.upper)
+    for label, given in (("fix", fix), ("bounds", bounds), ("expr", expr)):
+        for k in (given or {}):
+            if k not in names:
+                raise UsageError(f"law {law.name!r} has no parameter {k!r}; it has {names}",
+                                 where=label)
+    for k, (lo, hi) in (bounds or {}).items():
+        out[k].set(min=-np.inf if lo is None else float(lo), max=np.inf if hi is None else float(hi))
+    for k, v in (fix or {}).items():
+        v = float(v)
+        p = law.param(k)
+        if not (p.lower <= v <= p.upper) or (p.log and v <= 0):
+            raise UsageError(f"fixed value {k}={v} is outside the bounds [{p.lower}, {p.upper}]",
+                             where="fix")
+        out[k].set(value=v, vary=False)
+    for k, e in (expr or {}).items():
+        out[k].set(expr=e)
+    if params is not None:
+        for k, p in params.items():
+            if k not in names:
+                raise UsageError(f"law {law.name!r} has no parameter {k!r}", where="params")
+            out[k].set(value=p.value, min=p.min, max=p.max, vary=p.vary, expr=p.expr)
+    return out
+
+
+def _default_value(p) -> float:
+    lo, hi = p.internal_bounds
+    if p.grid:
+        u = float(np.median(p.grid))
+    elif np.isfinite(lo) and np.isfinite(hi):
+        u = 0.5 * (lo + hi)
+    elif np.isfinite(lo):
+        u = lo + 1.0
+    else:
+        u = 0.0
+    return float(p.to_natural(u))
+
+
+# ---------------------------------------------------------------------- problem
+class Problem:
+    """A law, its data and its parameters, seen by the optimiser as a function of the free
+    parameters ``v`` (internal space). ``value_grad(V)`` works on a batch (S, F)."""
+
+    def __init__(self, law, X: dict, y: np.ndarray, objective: Objective,
+                 parameters: lmfit.Parameters, weights: np.ndarray | None = None):
+        self.law, self.X, self.y, self.objective = law, X, np.asarray(y, float), objective
+        self.parameters = parameters
+        self.weights = weights
+        self.names = law.param_names
+        self.P = len(self.names)
+        self.logmask = np.array([p.log for p in law.params])
+        self.free = [i for i, n in enumerate(self.names)
+                     if parameters[n].vary and not parameters[n].expr]
+        self.fixed = [i for i, n in enumerate(self.names)
+                      if not parameters[n].vary and not parameters[n].expr]
+        self.exprs = [(i, parameters[n].expr) for i, n in enumerate(self.names)
+                      if parameters[n].expr]
+        self._code = [(i, compile(e, f"<expr {self.names[i]}>", "eval")) for i, e in self.exprs]
+        self.base = np.array([law.params[i].to_internal(parameters[n].value)
+                              for i, n in enumerate(self.names)], dtype=float)
+        self.F = len(self.free)
+        if self.F == 0:
+            raise FitError("every parameter is fixed; nothing to fit", where="fix")
+        lo, hi = [], []
+        for i in self.free:
+            p, lp = law.params[i], parameters[self.names[i]]
+            if p.log:
+                lo.append(math.log(lp.min) if lp.min > 0 else -np.inf)
+                hi.append(math.log(lp.max) if np.isfinite(lp.max) and lp.max > 0 else np.inf)
+            else:
+                lo.append(lp.min)
+                hi.append(lp.max)
+        self.lower, self.upper = np.array(lo, float), np.array(hi, float)
+
+    # free (internal) <-> full (internal)
+    def full(self, V: np.ndarray) -> np.ndarray:
+        V = np.asarray(V, float)
+        U = np.broadcast_to(self.base, V.shape[:-1] + (self.P,)).copy()
+        U[..., self.free] = V
+        if self.exprs:
+            U = self._apply_exprs(U)
+        return U
+
+    def free_of(self, U: np.ndarray) -> np.ndarray:
+        return np.asarray(U, float)[..., self.free]
+
+    def _apply_exprs(self, U: np.ndarray) -> np.ndarray:
+        nat = self.law.to_natural(U)
+        ns = {"np": np, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
+        for _ in range(len(self._code)):  # expressions may refer to each other
+            ns.update({n: nat[..., i] for i, n in enumerate(self.names)})
+            for i, code in self._code:
+                val = eval(code, {"__builtins__": {}}, ns)  # noqa: S307 (user's own expression)
+                nat[..., i] = np.broadcast_to(val, nat.shape[:-1])
+        U = U.copy()
+        for i, _ in self._code:
+            U[..., i] = self.law.params[i].to_internal(nat[..., i])
+        return U
+
+    def value_grad(self, V: np.ndarray, *, weights: np.ndarray | None = None, grad: bool = True):
+        w = self.weights if weights is None else weights
+        U = self.full(V)
+        if not grad:
+            return evaluate(self.law, self.X, self.y, U, self.objective, weights=w, grad=False,
+                            logmask=self.logmask)
+        f, gU = evaluate(self.law, self.X, self.y, U, self.objective, weights=w,
+                         logmask=self.logmask)
+        g = gU[..., self.free]
+        if self.exprs:  # chain rule through the expressions, by finite differences
+            for j in range(self.F):
+                h = 1e-7 * np.maximum(1.0, np.abs(np.asarray(V)[..., j]))
+                Vp = np.array(V, float, copy=True)
+                Vp[..., j] += h
+                dU = (self.full(Vp) - U) / np.asarray(h)[..., None]
+                for i, _ in self.exprs:
+                    g[..., j] = g[..., j] + gU[..., i] * dU[..., i]
+        return f, g
+
+    def clip(self, V: np.ndarray) -> np.ndarray:
+        return np.clip(V, self.lower, self.upper)
+
+    def scipy_bounds(self) -> list[tuple[float | None, float | None]]:
+        return [(None if not np.isfinite(a) else float(a), None if not np.isfinite(b) else float(b))
+                for a, b in zip(self.lower, self.upper, strict=True)]
+
+
+# ---------------------------------------------------------------------- starts
+def vp_seeds(problem: Problem, n_grid: int = 24) -> np.ndarray | None:
+    """Starting points from variable projection, in free internal space (S, F).
+
+    For each candidate of the nonlinear parameters (a grid over their bounds), the linear
+    amplitudes are solved exactly by least squares on relative residuals (y - basis·c)/y, a close
+    proxy of the log residuals; candidates whose amplitudes come out non-positive are dropped.
+    Only used when every linear parameter is free and no expression is involved.
+    """
+    law = problem.law
+    lin = [i for i, p in enumerate(law.params) if p.linear]
+    non = [i for i, p in enumerate(law.params) if not p.linear]
+    if not lin or problem.exprs or any(i not in problem.free for i in lin):
+        return None
+    axes = []
+    for i in non:
+        p = law.params[i]
+        if i not in problem.free:
+            axes.append(np.array([problem.base[i]]))
+            continue
+        lo, hi = problem.lower[problem.free.index(i)], problem.upper[problem.free.index(i)]
+        g = np.asarray(p.grid, float) if p.grid else np.array([law._default_start(p)])
+        a, b = (max(lo, g.min()), min(hi, g.max())) if len(g) > 1 else (g[0], g[0])
+        if a == 0.0 and not p.log:
+            a = 0.02 * (b - a) if b > a else a  # an exponent of 0 makes the basis degenerate
+        axes.append(np.linspace(a, b, n_grid) if b > a else np.array([a]))
+    mesh = np.meshgrid(*axes, indexing="ij")
+    Unon = np.stack([m.ravel() for m in mesh], -1)  # internal space of the nonlinear params
+    nat_non = np.stack([law.params[i].to_natural(Unon[:, k]) for k, i in enumerate(non)], -1)
+    try:
+        basis = law.linear_basis(problem.X, nat_non)  # (S, n, K)
+    except Exception:  # noqa: BLE001 (a law without a usable basis simply gets no seeds)
+        return None
+    if basis is None:
+        return None
+    y = problem.y
+    with np.errstate(all="ignore"):
+        Bw = basis / y[None, :, None]
+        G = np.einsum("snk,snl->skl", Bw, Bw)
+        rhs = np.einsum("snk,n->sk", Bw, np.ones_like(y))
+        G = G + 1e-12 * np.trace(G, axis1=1, axis2=2)[:, None, None] * np.eye(G.shape[-1])
+        c = np.linalg.solve(G, rhs[..., None])[..., 0]
+    ok = np.all(np.isfinite(c), axis=1)
+    for k, i in enumerate(lin):
+        if law.params[i].log or law.params[i].lower >= 0:
+            ok &= c[:, k] > 0
+    if not ok.any():
+        return None
+    U = np.broadcast_to(problem.base, (int(ok.sum()), problem.P)).copy()
+    for k, i in enumerate(non):
+        U[:, i] = Unon[ok, k]
+    for k, i in enumerate(lin):
+        U[:, i] = law.params[i].to_internal(c[ok, k])
+    return problem.clip(problem.free_of(U))
+
+
+def start_points(problem: Problem, starts: np.ndarray | None = None, vp: bool = True) -> np.ndarray:
+    """All starts in free internal space: the law's grid (or ``starts``) and VP seeds."""
+    if starts is None:
+        grid = problem.law.start_grid()
+        # a fixed parameter collapses its grid axis
+        V = np.unique(problem.free_of(grid), axis=0)
+    else:
+        V = np.atleast_2d(np.asarray(starts, float))
+        if V.shape[-1] == problem.P:
+            V = problem.free_of(V)
+        elif V.shape[-1] != problem.F:
+            raise UsageError(f"starts have {V.shape[-1]} columns; expected {problem.P} "
+                             f"(all parameters) or {problem.F} (free ones)", where="starts")
+    V = problem.clip(V)
+    if vp:
+        seeds = vp_seeds(problem)
+        if seeds is not None:
+            V = np.concatenate([V, seeds])
+    return V
+
+
+# ---------------------------------------------------------------------- multi-start
+@dataclass
+class OptimResult:
+    """Outcome of a multi-start optimisation (free and full parameters in internal space)."""
+
+    v: np.ndarray
+    u: np.ndarray
+    fun: float
+    n_starts: int
+    refined: np.ndarray  # objectives reached by the refined starts, best first
+    converged: bool
+    message: str
+    nfev: int = 0
+    all_fun: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    @property
+    def spread(self) -> dict:
+        r = self.refined[np.isfinite(self.refined)]
+        if r.size == 0:
+            return {"n_refined": 0}
+        best = r[0]
+        rel = (r - best) / max(abs(best), 1e-300)
+        return {"n_refined": int(r.size), "best": float(best), "worst": float(r[-1]),
+                "rel_range": float(rel[-1]), "n_within_1e-6": int(np.sum(rel <= 1e-6))}
+
+
+def multistart(problem: Problem, *, starts: np.ndarray | None = None, keep: int = 8,
+               vp: bool = True, chunk: int = 2048, maxiter: int = 3000) -> OptimResult:
+    """Evaluate every start in batches, refine the ``keep`` best distinct ones with L-BFGS-B."""
+    V = start_points(problem, starts, vp)
+    vals = np.concatenate([problem.value_grad(V[i:i + chunk], grad=False)
+                           for i in range(0, len(V), chunk)])
+    finite = np.isfinite(vals)
+    if not finite.any():
+        raise FitError("the objective is not finite at any starting point",
+                       hint="check the data (positive inputs and losses) or give starts")
+    order = np.argsort(np.where(finite, vals, np.inf))
+    chosen: list[int] = []
+    for i in order:
+        if not finite[i] or len(chosen) >= keep:
+            break
+        # distinct: skip starts that (nearly) coincide with one already chosen
+        if all(np.max(np.abs(V[i] - V[j])) > 1e-3 for j in chosen):
+            chosen.append(int(i))
+    results = []
+    nfev = 0
+    bounds = problem.scipy_bounds()
+
+    def fun(v):
+        f, g = problem.value_grad(v[None])
+        return float(f[0]), g[0]
+
+    for i in chosen:
+        res = minimize(fun, V[i], jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-12,
+                                "maxcor": 20})
+        nfev += int(res.nfev)
+        results.append(res)
+    results.sort(key=lambda r: r.fun if np.isfinite(r.fun) else np.inf)
+    best = results[0]
+    refined = np.array([r.fun for r in results], float)
+    v = np.asarray(best.x, float)
+    msg = best.message if isinstance(best.message, str) else str(best.message)
+    # ABNORMAL_TERMINATION at 1e-15 ftol is a converged line search on a kinked objective
+    conv = bool(best.success) or "ABNORMAL" in msg.upper()
+    return OptimResult(v=v, u=problem.full(v), fun=float(best.fun), n_starts=len(V),
+                       refined=refined, converged=conv, message=msg, nfev=nfev, all_fun=vals)
+
+
+# ---------------------------------------------------------------------- batched L-BFGS
+def batched_lbfgs(problem: Problem, V0: np.ndarray, *, weights: np.ndarray | None = None,
+                  maxiter: int = 400, m: int = 10, ftol: float = 1e-12, gtol: float = 1e-10,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Minimise B objectives at once (same data, per-problem point ``weights`` (B, n)).
+
+    A vectorised L-BFGS with a backtracking Armijo line search and projection onto the bounds:
+    every iteration is one batched evaluation of all active problems. Returns the minimisers
+    (B, F), the objectives (B,) and a converged flag (B,).
+    """
+    V = problem.clip(np.array(V0, float, copy=True))
+    B, F = V.shape
+    W = weights
+
+    def vg(idx, Vs):
+        return problem.value_grad(Vs, weights=None if W is None else W[idx])
+
+    idx_all = np.arange(B)
+    f, g = vg(idx_all, V)
+    S = np.zeros((m, B, F))
+    Y = np.zeros((m, B, F))
+    R = np.zeros((m, B))
+    k = np.zeros(B, int)  # pairs stored per problem (ring buffer position = k % m)
+    active = np.isfinite(f)
+    done = ~active
+    for _ in range(maxiter):
+        act = np.flatnonzero(active)
+        if act.size == 0:
+            break
+        ga = g[act]
+        # two-loop recursion, batched; unused slots have R = 0 and contribute nothing
+        q = ga.copy()
+        alphas = np.zeros((m, act.size))
+        kk = k[act]
+        for j in range(m):
+            slot = (kk - 1 - j) % m
+            valid = j < np.minimum(kk, m)
+            s = S[slot, act]
+            yv = Y[slot, act]
+            r = np.where(valid, R[slot, act], 0.0)
+            a = r * np.einsum("bf,bf->b", s, q)
+            alphas[j] = a
+            q -= a[:, None] * yv
+        last = (kk - 1) % m
+        sl, yl = S[last, act], Y[last, act]
+        yy = np.einsum("bf,bf->b", yl, yl)
+        sy = np.einsum("bf,bf->b", sl, yl)
+        gamma = np.where((kk > 0) & (yy > 0) & (sy > 0), sy / np.where(yy > 0, yy, 1.0), 0.0)
+        # first step: a small move along the gradient
+        gn = np.linalg.norm(ga, axis=1)
+        gamma = np.where(gamma > 0, gamma, 1e-3 / np.maximum(gn, 1e-300))
+        z = gamma[:, None] * q
+        for j in reversed(range(m)):
+            slot = (kk - 1 - j) % m
+            valid = j < np.minimum(kk, m)
+            r = np.where(valid, R[slot, act], 0.0)
+            b = r * np.einsum("bf,bf->b", Y[slot, act], z)
+            z += (alphas[j] - b)[:, None] * S[slot, act]
+        d = -z
+        slope = np.einsum("bf,bf->b", d, ga)
+        bad = ~(slope < 0)
+        d[bad] = -gamma[bad, None] * ga[bad]
+        slope[bad] = -gamma[bad] * gn[bad] ** 2
+        # backtracking line search on the active set
+        t = np.ones(act.size)
+        Vnew = np.empty_like(V[act])
+        fnew = np.full(act.size, np.inf)
+        gnew = np.zeros_like(ga)
+        pending = np.arange(act.size)
+        for _ls in range(30):
+            cand = problem.clip(V[act[pending]] + t[pending, None] * d[pending])
+            fc, gc = vg(act[pending], cand)
+            step = cand - V[act[pending]]
+            dec = np.einsum("bf,bf->b", step, ga[pending])
+            ok = np.isfinite(fc) & (fc <= f[act[pending]] + 1e-4 * np.minimum(dec, 0.0))
+            acc = pending[ok]
+            Vnew[acc], fnew[acc], gnew[acc] = cand[ok], fc[ok], gc[ok]
+            pending = pending[~ok]
+            if pending.size == 0:
+                break
+            t[pending] *= 0.5
+        stuck = np.zeros(act.size, bool)
+        stuck[pending] = True
+        moved = ~stuck
+        am = act[moved]
+        s_new = Vnew[moved] - V[am]
+        y_new = gnew[moved] - g[am]
+        sy = np.einsum("bf,bf->b", s_new, y_new)
+        good = sy > 1e-12 * np.linalg.norm(s_new, axis=1) * np.linalg.norm(y_new, axis=1)
+        slot = k[am] % m
+        S[slot, am] = s_new
+        Y[slot, am] = y_new
+        R[slot, am] = np.where(good, 1.0 / np.where(good, sy, 1.0), 0.0)
+        k[am] += 1
+        fold = f[am].copy()
+        V[am], f[am], g[am] = Vnew[moved], fnew[moved], gnew[moved]
+        # convergence: relative decrease, projected gradient, or a line search that cannot move
+        pg = np.abs(problem.clip(V[am] - g[am]) - V[am]).max(axis=1)
+        conv = ((fold - f[am]) <= ftol * np.maximum(np.abs(f[am]), 1e-300)) | (pg <= gtol)
+        done[am[conv]] = True
+        done[act[stuck]] = True
+        active = ~done
+    converged = done & np.isfinite(f)
+    return V, f, converged

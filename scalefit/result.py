@@ -1,0 +1,453 @@
+"""FitResult: what a fit returns, prints, predicts with and writes as a JSON artefact.
+
+The JSON artefact (``to_json``) is the contract other tools read; its schema is documented in
+``docs/fit-json.md`` and versioned by ``schema``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from scalefit.errors import InputError, UsageError
+
+__all__ = ["FitResult", "Prediction", "Summary", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+
+
+def _version() -> str:
+    try:
+        from scalefit import __version__
+
+        return __version__
+    except ImportError:  # pragma: no cover
+        return "unknown"
+
+
+@dataclass
+class Prediction:
+    """Predicted values at some inputs, with a (lo, hi) interval when one is available."""
+
+    inputs: dict[str, np.ndarray]
+    value: np.ndarray
+    lo: np.ndarray | None = None
+    hi: np.ndarray | None = None
+    method: str | None = None  # "bootstrap" or "delta"
+
+    def __float__(self) -> float:
+        return float(np.asarray(self.value).reshape(-1)[0])
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.value, dtype=dtype)
+
+    def to_records(self) -> list[dict]:
+        v = np.atleast_1d(self.value)
+        out = []
+        for i in range(v.size):
+            rec = {"inputs": {k: float(np.atleast_1d(x)[i if np.size(x) > 1 else 0])
+                              for k, x in self.inputs.items()},
+                   "value": float(v[i]),
+                   "lo": None if self.lo is None else _f(np.atleast_1d(self.lo)[i]),
+                   "hi": None if self.hi is None else _f(np.atleast_1d(self.hi)[i])}
+            if self.method:
+                rec["interval"] = self.method
+            out.append(rec)
+        return out
+
+    def __repr__(self) -> str:
+        v = np.atleast_1d(self.value)
+        if self.lo is None:
+            return f"Prediction({np.array2string(v, precision=5)})"
+        return (f"Prediction({np.array2string(v, precision=5)}, "
+                f"lo={np.array2string(np.atleast_1d(self.lo), precision=5)}, "
+                f"hi={np.array2string(np.atleast_1d(self.hi), precision=5)})")
+
+
+def _f(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+@dataclass
+class FitResult:
+    """The outcome of :func:`scalefit.fit`.
+
+    Attributes follow scikit-learn's convention: fitted values end with ``_``.
+    ``params_``: name -> value. ``ci_``: name -> (lo, hi) bootstrap percentile interval (``None``
+    without a bootstrap). ``stderr_``: delta-method standard errors. ``objective_``: the minimised
+    objective. ``derived``: name -> {"value", "lo", "hi"} (e.g. chinchilla's a, b, G).
+    """
+
+    law: str
+    params_: dict[str, float]
+    objective_: float
+    n_points: int
+    ci_: dict[str, tuple[float, float]] | None = None
+    stderr_: dict[str, float] = field(default_factory=dict)
+    n_runs: int = 0
+    metric: str = "loss"
+    predictions: list[dict] = field(default_factory=list)
+    derived: dict[str, dict] = field(default_factory=dict)
+    diagnostics: dict = field(default_factory=dict)
+    backtest: dict | None = None
+    settings: dict = field(default_factory=dict)
+    data_hash: str = ""
+    version: str = field(default_factory=_version)
+    #: bootstrap parameter samples (B, P) in the law's parameter order, if bootstrapped
+    samples: np.ndarray | None = None
+    # in-memory only: the data set, optimiser problem, delta-method covariance
+    dataset: object | None = field(default=None, repr=False, compare=False)
+    _problem: object | None = field(default=None, repr=False, compare=False)
+    _v: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _cov: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ law
+    @property
+    def law_(self):
+        from scalefit.laws import get_law
+
+        return get_law(self.law)
+
+    @property
+    def level(self) -> float:
+        return float(self.settings.get("level", 0.95))
+
+    def _theta(self) -> np.ndarray:
+        return np.array([self.params_[p] for p in self.law_.param_names], float)
+
+    # ------------------------------------------------------------------ predictions
+    def predict(self, inputs: Mapping[str, object] | None = None, **kw) -> Prediction:
+        """Predicted metric at the given inputs (``predict(N=7e10, D=1.4e12)``), with a bootstrap
+        percentile interval when bootstrapped, else a delta-method band when available."""
+        law = self.law_
+        given = dict(inputs or {}, **kw)
+        X = _complete_inputs(law, given)
+        Xc = law.check_inputs(X)
+        value = law._predict(Xc, self._theta())
+        lo = hi = None
+        method = None
+        if self.samples is not None and len(self.samples):
+            with np.errstate(all="ignore"):
+                draws = law._predict(Xc, self.samples)
+            lo, hi = _pct(draws, self.level)
+            method = "bootstrap"
+        elif self._cov is not None and self._problem is not None:
+            from scalefit.fitting.bootstrap import delta_band
+
+            _, lo, hi = delta_band(self._problem, self._v, self._cov, Xc, self.level)
+            method = "delta"
+        shape = np.broadcast_shapes(*(np.shape(v) for v in given.values())) if given else ()
+        rs = (lambda a: None if a is None else np.asarray(a).reshape(shape)) if shape == () \
+            else (lambda a: None if a is None else np.asarray(a))
+        return Prediction({k: np.asarray(v, float) for k, v in X.items()}, rs(value), rs(lo),
+                          rs(hi), method)
+
+    def optimal(self, C) -> dict:
+        """Compute-optimal allocation at budget(s) ``C``: {"N", "D", "loss"} arrays, with
+        ``"N_lo"``, ``"N_hi"`` ... from the bootstrap when available."""
+        law = self.law_
+        out = law.optimal(self.params_, C)
+        if out is None:
+            raise UsageError(f"law {law.name!r} defines no compute-optimal allocation",
+                             where="optimal", hint="use a law such as chinchilla")
+        out = {k: np.asarray(v, float) for k, v in out.items()}
+        if self.samples is not None and len(self.samples):
+            draws = _optimal_draws(law, self.samples, C)
+            for k, arr in draws.items():
+                lo, hi = _pct(arr, self.level)
+                out[f"{k}_lo"], out[f"{k}_hi"] = lo.reshape(np.shape(C)), hi.reshape(np.shape(C))
+        out["C"] = np.asarray(C, float)
+        return out
+
+    # ------------------------------------------------------------------ text
+    def summary(self) -> Summary:
+        return Summary(self)
+
+    def __str__(self) -> str:
+        return str(self.summary())
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.diagnostics.get("warnings", []))
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict:
+        law = self.law_
+        d = {
+            "schema": SCHEMA_VERSION,
+            "law": self.law,
+            "formula": law.formula,
+            "metric": self.metric,
+            "params": {k: float(v) for k, v in self.params_.items()},
+            "ci": None if self.ci_ is None else {k: [_f(a), _f(b)] for k, (a, b) in self.ci_.items()},
+            "stderr": {k: _f(v) for k, v in self.stderr_.items()},
+            "objective": float(self.objective_),
+            "n_points": int(self.n_points),
+            "n_runs": int(self.n_runs),
+            "predictions": _jsonable(self.predictions),
+            "derived": _jsonable(self.derived),
+            "diagnostics": _jsonable(self.diagnostics),
+            "backtest": _jsonable(self.backtest),
+            "settings": _jsonable(self.settings),
+            "data_hash": self.data_hash,
+            "version": self.version,
+        }
+        if self.samples is not None:
+            d["bootstrap"] = {"n": int(len(self.samples)), "param_order": law.param_names,
+                              "samples": [[float(x) for x in row] for row in self.samples]}
+        return d
+
+    def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
+        """The JSON artefact as text; also written to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+        if path is not None:
+            p = Path(path)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tmp = p.with_name(p.name + ".tmp")
+            tmp.write_text(text + "\n", encoding="utf-8")
+            tmp.replace(p)
+        return text
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> FitResult:
+        for key in ("law", "params", "objective", "n_points"):
+            if key not in d:
+                raise InputError(f"not a scalefit fit artefact: key {key!r} is missing")
+        boot = d.get("bootstrap") or None
+        samples = None
+        if boot and boot.get("samples"):
+            samples = np.asarray(boot["samples"], float)
+        ci = d.get("ci")
+        return cls(
+            law=d["law"], params_={k: float(v) for k, v in d["params"].items()},
+            objective_=float(d["objective"]), n_points=int(d["n_points"]),
+            ci_=None if ci is None else {k: (_nan(a), _nan(b)) for k, (a, b) in ci.items()},
+            stderr_={k: _nan(v) for k, v in (d.get("stderr") or {}).items()},
+            n_runs=int(d.get("n_runs", 0)), metric=d.get("metric", "loss"),
+            predictions=list(d.get("predictions") or []), derived=dict(d.get("derived") or {}),
+            diagnostics=dict(d.get("diagnostics") or {}), backtest=d.get("backtest"),
+            settings=dict(d.get("settings") or {}), data_hash=d.get("data_hash", ""),
+            version=d.get("version", ""), samples=samples)
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> FitResult:
+        """Read an artefact from a path or from JSON text."""
+        text = str(source)
+        if not text.lstrip().startswith("{"):
+            p = Path(source)
+            if not p.exists():
+                raise InputError("no such fit file", where=str(p))
+            text = p.read_text(encoding="utf-8")
+            where = str(p)
+        else:
+            where = "JSON text"
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON: {exc}", where=where) from None
+        if not isinstance(d, dict):
+            raise InputError("not a scalefit fit artefact (expected a JSON object)", where=where)
+        return cls.from_dict(d)
+
+
+def _nan(x) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def _pct(draws: np.ndarray, level: float):
+    a = (1 - level) / 2
+    with np.errstate(all="ignore"):
+        return (np.nanpercentile(draws, 100 * a, axis=0),
+                np.nanpercentile(draws, 100 * (1 - a), axis=0))
+
+
+def _optimal_draws(law, samples: np.ndarray, C) -> dict[str, np.ndarray]:
+    names = law.param_names
+    Cs = np.atleast_1d(np.asarray(C, float))
+    try:  # vectorised when the law's formulas are (chinchilla's are)
+        p = {k: samples[:, i][:, None] for i, k in enumerate(names)}
+        d = law.derived(p)
+        if {"a", "b", "G"} <= set(d) and law.name == "chinchilla":
+            n_opt = d["G"] * (Cs[None] / 6.0) ** d["a"]
+            d_opt = (Cs[None] / 6.0) ** d["b"] / d["G"]
+            th = samples[:, None, :]
+            E, A, B, al, be = (th[..., i] for i in range(5))
+            loss = E + A * n_opt ** -al + B * d_opt ** -be
+            return {"N": n_opt, "D": d_opt, "loss": loss}
+    except Exception:  # noqa: BLE001 (fall back to one call per sample)
+        pass
+    rows: dict[str, list] = {}
+    for s in samples:
+        o = law.optimal(dict(zip(names, s, strict=True)), Cs)
+        for k, v in (o or {}).items():
+            rows.setdefault(k, []).append(np.atleast_1d(np.asarray(v, float)))
+    return {k: np.stack(v) for k, v in rows.items()}
+
+
+def _complete_inputs(law, given: dict) -> dict:
+    names = law.input_names
+    X = {k: np.asarray(v, float) for k, v in given.items() if k in names}
+    unknown = [k for k in given if k not in names and k not in ("C",)]
+    if unknown:
+        raise UsageError(f"law {law.name!r} has inputs {names}; got {unknown}", where="predict")
+    # fill N, D or C from C = 6·N·D
+    C = given.get("C")
+    if "D" in names and "D" not in X and C is not None and "N" in X:
+        X["D"] = np.asarray(C, float) / (6.0 * X["N"])
+    if "N" in names and "N" not in X and C is not None and "D" in X:
+        X["N"] = np.asarray(C, float) / (6.0 * X["D"])
+    if "C" in names and "C" not in X:
+        if C is not None:
+            X["C"] = np.asarray(C, float)
+        elif "N" in X and "D" in X:
+            X["C"] = 6.0 * X["N"] * X["D"]
+    missing = [k for k in names if k not in X]
+    if missing:
+        raise UsageError(f"law {law.name!r} needs {names} to predict; missing {missing}",
+                         where="predict", hint=f"e.g. predict({', '.join(n + '=...' for n in names)})")
+    return X
+
+
+def _jsonable(x):
+    if x is None:
+        return None
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, (np.integer, int)):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        return _f(x)
+    return x
+
+
+# ---------------------------------------------------------------------- summary
+def _g(x, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    x = float(x)
+    if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
+        return f"{x:.{digits}g}"
+    return f"{x:.{digits}g}"
+
+
+class Summary:
+    """Text (``str``), HTML (``_repr_html_``) and dict (``to_dict``) views of a fit."""
+
+    def __init__(self, result: FitResult):
+        self.result = result
+
+    def to_dict(self) -> dict:
+        return self.result.to_dict()
+
+    def _rows(self) -> list[tuple[str, str, str]]:
+        r = self.result
+        level = int(round(100 * r.level))
+        rows = []
+        for k, v in r.params_.items():
+            fixed = k in (r.settings.get("fix") or {})
+            if fixed:
+                iv = "fixed"
+            elif r.ci_ and k in r.ci_:
+                lo, hi = r.ci_[k]
+                iv = f"[{_g(lo)}, {_g(hi)}]  ({level}% bootstrap)"
+            elif k in r.stderr_ and r.stderr_[k] is not None and math.isfinite(r.stderr_[k]):
+                iv = f"± {_g(r.stderr_[k], 2)}  (delta method s.e.)"
+            else:
+                iv = ""
+            rows.append((k, _g(v, 5), iv))
+        return rows
+
+    def __str__(self) -> str:
+        r = self.result
+        law = r.law_
+        out = [f"{law.name}: {law.formula}",
+               f"metric {r.metric!r}: {r.n_points} points from {r.n_runs} runs; "
+               f"objective {r.settings.get('objective', {}).get('name', '')} = {r.objective_:.6g}"]
+        out.append("")
+        w = max(len(k) for k, _, _ in self._rows()) if r.params_ else 5
+        out.append(f"  {'param'.ljust(w)}  {'value':>11}  interval")
+        for k, v, iv in self._rows():
+            out.append(f"  {k.ljust(w)}  {v:>11}  {iv}")
+        if r.derived:
+            out.append("")
+            out.append("derived:")
+            for k, d in r.derived.items():
+                iv = (f"  [{_g(d.get('lo'))}, {_g(d.get('hi'))}]"
+                      if d.get("lo") is not None else "")
+                doc = f"   {d['doc']}" if d.get("doc") else ""
+                out.append(f"  {k.ljust(w)}  {_g(d.get('value'), 5):>11}{iv}{doc}")
+        if r.predictions:
+            out.append("")
+            out.append("predictions:")
+            for p in r.predictions:
+                ins = ", ".join(f"{k}={_g(v, 3)}" for k, v in p["inputs"].items())
+                iv = (f"  [{_g(p.get('lo'))}, {_g(p.get('hi'))}]"
+                      if p.get("lo") is not None else "")
+                label = p.get("label", r.metric)
+                out.append(f"  {label} at {ins}: {_g(p['value'], 5)}{iv}")
+        if r.backtest:
+            bt = r.backtest
+            out.append("")
+            out.append(f"backtest ({bt.get('holdout')}): {bt.get('n_heldout')} held-out points; "
+                       f"mean relative error {_pct_s(bt.get('mean_rel_error'))}, "
+                       f"max {_pct_s(bt.get('max_rel_error'))}")
+            for row in bt.get("ranking", [])[:10]:
+                out.append(f"  {row['law']:<18} mean {_pct_s(row.get('mean_rel_error'))}"
+                           f"  max {_pct_s(row.get('max_rel_error'))}"
+                           + (f"  ({row['error']})" if row.get("error") else ""))
+        notes = r.diagnostics.get("notes", [])
+        warns = r.diagnostics.get("warnings", [])
+        if notes or warns:
+            out.append("")
+        for n in notes:
+            out.append(f"note: {n}")
+        for wn in warns:
+            out.append(f"warning: {wn}")
+        return "\n".join(out)
+
+    def _repr_html_(self) -> str:
+        r = self.result
+        law = r.law_
+        e = html.escape
+        rows = "".join(f"<tr><td>{e(k)}</td><td style='text-align:right'>{e(v)}</td>"
+                       f"<td>{e(iv)}</td></tr>" for k, v, iv in self._rows())
+        der = "".join(f"<tr><td>{e(k)}</td><td style='text-align:right'>{e(_g(d.get('value'), 5))}"
+                      f"</td><td>{e(_iv(d))}</td></tr>" for k, d in r.derived.items())
+        warns = "".join(f"<li>{e(w)}</li>" for w in r.diagnostics.get("warnings", []))
+        parts = [f"<div class='scalefit-fit'><b>{e(law.name)}</b>: <code>{e(law.formula)}</code>",
+                 f"<br>{r.n_points} points, {r.n_runs} runs, objective {r.objective_:.6g}",
+                 "<table><thead><tr><th>param</th><th>value</th><th>interval</th></tr></thead>"
+                 f"<tbody>{rows}{der}</tbody></table>"]
+        if warns:
+            parts.append(f"<ul style='color:#b35806'>{warns}</ul>")
+        parts.append("</div>")
+        return "".join(parts)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _iv(d: Mapping) -> str:
+    return "" if d.get("lo") is None else f"[{_g(d.get('lo'))}, {_g(d.get('hi'))}]"
+
+
+def _pct_s(x) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    return f"{100 * float(x):.2f}%"
