@@ -176,3 +176,20 @@ def test_folder_of_logs_skips_non_logs_and_config_files_sniff(tmp_path):
     assert sniff(run / "config.yaml") == "wandb-run"
     assert sniff(SAMPLES / "lightning" / "100M-wsd" / "version_0" / "hparams.yaml") == "lightning"
     assert len(read_logs(SAMPLES / "lightning" / "100M-wsd" / "version_0" / "hparams.yaml").points)
+
+
+def test_config_beside_the_log(tmp_path):
+    (tmp_path / "125M-run.csv").write_text("step,loss\n10,4.0\n20,3.5\n")
+    (tmp_path / "125M-run.yaml").write_text("model:\n  n_layer: 4\n  d_model: 256\nseq_len: 1024\n")
+    d = read_logs(tmp_path / "125M-run.csv")
+    run = d.runs.iloc[0]
+    assert run["params"] == 12 * 4 * 256**2  # the config beats the name's 125M
+    assert run["seq_len"] == 1024
+    assert json.loads(run["meta"])["sources"]["params"].startswith("125M-run.yaml")
+    d = read_logs(tmp_path / "125M-run.csv", params=1e6)  # options beat the config
+    assert d.runs["params"].iloc[0] == 1e6
+    (tmp_path / "125M-run.yaml").write_text("model: [unclosed\n")
+    from scalefit.errors import InputError
+
+    with pytest.raises(InputError, match="125M-run.yaml"):
+        read_logs(tmp_path / "125M-run.csv")

@@ -155,6 +155,8 @@ def read_logs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, format:
     for (path, fmt), name in zip(jobs, names, strict=True):
         parsed = _read_one(path, fmt, opts, name)
         digest = file_hash(path)
+        if fmt in _CONFIG_BESIDE and len(parsed.infos) == 1:
+            _config_beside(path, parsed.infos[0])
         for info in parsed.infos:
             info.source = info.source or str(path)
             info.source_hash = info.source_hash or digest
@@ -234,6 +236,33 @@ def _monotone(f: pd.DataFrame) -> bool:
     starts = np.flatnonzero(new_block)
     keys = pd.MultiIndex.from_arrays([run.take(starts), met.take(starts)])
     return not keys.duplicated().any()
+
+
+_CONFIG_BESIDE = {"csv", "wandb", "jsonl", "nanogpt", "megatron", "regex"}
+
+
+def _config_beside(path: Path, info: RunInfo) -> None:
+    """Sizes from ``<stem>.yaml|yml|json`` or ``config.yaml|json`` next to a one-run log.
+
+    Config values replace guesses from the run name but not columns of the log or options.
+    """
+    import yaml
+
+    stem = _stem(path)
+    for cand in [path.with_name(stem + s) for s in (".yaml", ".yml", ".json")] + [
+            path.with_name("config.yaml"), path.with_name("config.json")]:
+        if cand == path or not cand.is_file():
+            continue
+        try:
+            text = cand.read_text(encoding="utf-8")
+            cfg = json.loads(text) if cand.suffix == ".json" else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read the config beside {path.name}: "
+                             f"{str(exc).splitlines()[0]}", where=str(cand)) from None
+        if isinstance(cfg, dict):
+            info.from_config(cfg, cand.name, overwrite="weak")
+            info.meta.setdefault("config_files", []).append(str(cand))
+        return
 
 
 def _read_one(path: Path, fmt: str, opts: Options, name: str) -> Parsed:

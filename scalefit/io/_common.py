@@ -194,12 +194,18 @@ class RunInfo:
     source_hash: str | None = None
     params_convention: str | None = None
 
-    def set(self, key: str, value: Any, source: str, *, overwrite: bool = True) -> None:
+    def set(self, key: str, value: Any, source: str, *, overwrite: bool | str = True) -> None:
+        """Record a value and its source; ``overwrite="weak"`` replaces only guesses from the
+        run name and derived values."""
         v = as_number(value)
         if v is None or v <= 0:
             return
-        if key in self.values and not overwrite:
-            return
+        if key in self.values:
+            if overwrite is False:
+                return
+            if overwrite == "weak" and not self.sources.get(key, "").startswith(
+                    ("run name", "derived")):
+                return
         self.values[key] = v
         self.sources[key] = source
 
@@ -226,7 +232,8 @@ class RunInfo:
                      overwrite=False)
             self.meta["chinchilla_multiplier"] = k
 
-    def from_config(self, cfg: Mapping[str, Any], source: str, *, overwrite: bool = True) -> None:
+    def from_config(self, cfg: Mapping[str, Any], source: str, *,
+                    overwrite: bool | str = True) -> None:
         flat = flatten_config(cfg)
         by_norm: dict[str, Any] = {}
         for k, v in flat.items():
