@@ -1,1 +1,240 @@
-"""`scalefit fit` commands."""
+"""`scalefit fit`, `scalefit predict`, `scalefit laws` and `scalefit compare`.
+
+Loss-curve laws (``multi_power``, ``lr_annealing``) are fitted by ``scalefit.cli.curves``:
+``scalefit fit FILE --law multi_power`` calls ``scalefit.cli.curves.fit_curves(**options)`` with
+the options listed in :func:`_delegate_curves`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import typer
+
+from scalefit.cli.app import app
+from scalefit.errors import UsageError
+
+DEFAULT_BOOTSTRAP = 200
+
+
+def _number(text: str, where: str) -> float:
+    from scalefit.io._common import as_number
+
+    v = as_number(text)
+    if v is None:
+        raise UsageError(f"expected a number such as 7e10 or 70B, got {text!r}", where=where)
+    return v
+
+
+def parse_assignments(text: str, where: str) -> dict[str, float]:
+    """``N=7e10,D=1.4e12`` -> {"N": 7e10, "D": 1.4e12}."""
+    out: dict[str, float] = {}
+    for item in filter(None, (s.strip() for s in str(text).split(","))):
+        k, sep, v = item.partition("=")
+        if not sep or not k.strip() or not v.strip():
+            raise UsageError(f"{item!r} must look like NAME=VALUE (e.g. N=7e10,D=1.4e12)",
+                             where=where)
+        out[k.strip()] = _number(v.strip(), where)
+    if not out:
+        raise UsageError("expected NAME=VALUE pairs such as N=7e10,D=1.4e12", where=where)
+    return out
+
+
+def _is_curve_law(name: str) -> bool:
+    base = name.partition(":")[0]
+    try:
+        from scalefit.curves import CURVE_LAWS
+
+        if base in CURVE_LAWS:
+            return True
+    except ImportError:
+        pass
+    from scalefit.laws.base import _REGISTRY, _ensure_loaded
+
+    _ensure_loaded()
+    entry = _REGISTRY.get(base)
+    return getattr(entry, "kind", "final") == "curve"
+
+
+def _delegate_curves(**options):
+    """Hand a curve-law fit to ``scalefit.cli.curves.fit_curves`` (keyword options: inputs, store,
+    law, metric, bootstrap, predict, holdout, fix, json_out, plot, no_plot, seed)."""
+    from scalefit.cli import curves as _curves
+
+    fn = getattr(_curves, "fit_curves", None)
+    if fn is None:
+        raise UsageError(f"law {options['law']!r} is a loss-curve law, and this installation "
+                         "has no command to fit loss curves", where="--law",
+                         hint="use scalefit.curves.fit_curves from Python")
+    return fn(**options)
+
+
+def _load_data(inputs: list[str] | None, store: str | None):
+    if store:
+        from scalefit.store import Store
+
+        st = Store(store, create=bool(inputs))
+        if inputs:
+            from scalefit.io import read_logs
+
+            st.ingest(read_logs(inputs))
+        return st
+    if not inputs:
+        raise UsageError("give log files to fit, or a store with --store DIR", where="INPUT")
+    return list(inputs) if len(inputs) > 1 else inputs[0]
+
+
+@app.command("fit")
+def fit_cmd(
+    inputs: list[str] | None = typer.Argument(None, help="Log files, folders or globs."),
+    store: str | None = typer.Option(None, "--store", "-s", help="Fit the runs of this store."),
+    law: str = typer.Option("chinchilla", "--law", "-l",
+                            help="Law name (see `scalefit laws`), or 'auto' to pick by backtest."),
+    metric: str | None = typer.Option(None, "--metric", "-m", help="Metric to fit."),
+    bootstrap: int = typer.Option(DEFAULT_BOOTSTRAP, "--bootstrap", "-b",
+                                  help="Run resamples for intervals (0: delta method only)."),
+    predict: list[str] | None = typer.Option(None, "--predict", "-p",
+                                             help="Predict at N=7e10,D=1.4e12 (repeatable)."),
+    optimal: list[str] | None = typer.Option(None, "--optimal",
+                                             help="Compute-optimal N, D, loss at budget C."),
+    holdout: str | None = typer.Option(None, "--holdout",
+                                       help="Backtest: largest:K holds out the K largest runs."),
+    fix: list[str] | None = typer.Option(None, "--fix", help="Fix a parameter: P=V (repeatable)."),
+    checkpoints: bool = typer.Option(False, "--checkpoints",
+                                     help="Fit every checkpoint (tokens so far as D)."),
+    objective: str = typer.Option("huber", "--objective",
+                                  help="huber, mse, mse_linear or asymmetric."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    json_out: str | None = typer.Option(None, "--json", help="Write the fit artefact here."),
+    plot: str | None = typer.Option(None, "--plot", help="Forecast figure path (PNG/SVG/PDF)."),
+    no_plot: bool = typer.Option(False, "--no-plot", help="Do not write a figure."),
+) -> None:
+    """Fit a scaling law to training logs and print its parameters with intervals."""
+    fixd: dict[str, float] = {}
+    for f in fix or []:
+        fixd.update(parse_assignments(f, "--fix"))
+    preds = [parse_assignments(p, "--predict") for p in predict or []]
+    budgets = [_number(c, "--optimal") for c in optimal or []]
+    if bootstrap < 0:
+        raise UsageError(f"--bootstrap must be >= 0, got {bootstrap}", where="--bootstrap")
+    if _is_curve_law(law):
+        _delegate_curves(inputs=list(inputs or []), store=store, law=law, metric=metric,
+                         bootstrap=bootstrap, predict=preds, holdout=holdout, fix=fixd,
+                         json_out=json_out, plot=plot, no_plot=no_plot, seed=seed)
+        return
+    import scalefit
+
+    data = _load_data(inputs, store)
+    res = scalefit.fit(data, law, metric=metric, bootstrap=bootstrap, holdout=holdout,
+                       fix=fixd or None, objective=objective, checkpoints=checkpoints, seed=seed,
+                       predict=preds or None, optimal=budgets or None)
+    typer.echo(str(res.summary()))
+    if bootstrap:
+        typer.echo(f"\nintervals: {int(round(100 * res.level))}% percentiles of {bootstrap} "
+                   "run resamples (--bootstrap K to change, 0 for delta-method errors only)")
+    if json_out:
+        res.to_json(json_out)
+        typer.echo(f"wrote {json_out}")
+    if not no_plot:
+        from scalefit.plot import forecast
+
+        path = Path(plot or f"{res.law_.name}_forecast.png")
+        ax = forecast(res)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ax.figure.savefig(path, dpi=150)
+        import matplotlib.pyplot as plt
+
+        plt.close(ax.figure)
+        typer.echo(f"wrote {path.resolve()}")
+
+
+@app.command("predict")
+def predict_cmd(
+    fit_json: str = typer.Argument(..., help="A fit artefact written by `scalefit fit --json`."),
+    at: list[str] = typer.Option(..., "--at", help="Inputs, e.g. N=7e10,D=1.4e12 (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON records."),
+) -> None:
+    """Predict from a saved fit, with bootstrap intervals when the fit has them."""
+    from scalefit.result import FitResult
+
+    res = FitResult.from_json(fit_json)
+    records = []
+    for a in at:
+        records.extend(res.predict(**parse_assignments(a, "--at")).to_records())
+    if as_json:
+        typer.echo(json.dumps(records))
+        return
+    for r in records:
+        ins = ", ".join(f"{k}={v:.4g}" for k, v in r["inputs"].items())
+        iv = f"  [{r['lo']:.5g}, {r['hi']:.5g}]" if r.get("lo") is not None else ""
+        typer.echo(f"{res.metric} at {ins}: {r['value']:.5g}{iv}")
+
+
+@app.command("laws")
+def laws_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the scaling laws scalefit can fit."""
+    from scalefit.laws import get_law, list_laws
+
+    rows = []
+    for name in list_laws():
+        try:
+            d = get_law(name).describe()
+        except Exception as exc:  # noqa: BLE001 (a law needing options is still listed)
+            d = {"name": name, "formula": "", "kind": "final", "error": str(exc)}
+        rows.append(d)
+    try:
+        from scalefit.curves import CURVE_LAWS
+
+        for name, cls in CURVE_LAWS.items():
+            if name not in {r["name"] for r in rows}:
+                rows.append({"name": name, "kind": "curve",
+                             "formula": getattr(cls, "formula", ""),
+                             "source": getattr(cls, "source", "")})
+    except ImportError:
+        pass
+    if as_json:
+        typer.echo(json.dumps(rows, default=_json_default))
+        return
+    w = max(len(r["name"]) for r in rows)
+    for r in rows:
+        params = ", ".join(p["name"] for p in r.get("params", []))
+        typer.echo(f"{r['name'].ljust(w)}  {r.get('kind', ''):5}  {r.get('formula', '')}"
+                   + (f"   [{params}]" if params else ""))
+
+
+def _json_default(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return str(x)
+
+
+@app.command("compare")
+def compare_cmd(
+    inputs: list[str] | None = typer.Argument(None, help="Log files, folders or globs."),
+    store: str | None = typer.Option(None, "--store", "-s", help="Use the runs of this store."),
+    law: list[str] = typer.Option(..., "--law", "-l", help="A law to compare (repeatable)."),
+    holdout: str = typer.Option("largest:3", "--holdout", help="largest:K or largest:P%."),
+    metric: str | None = typer.Option(None, "--metric", "-m", help="Metric to fit."),
+    checkpoints: bool = typer.Option(False, "--checkpoints", help="Fit every checkpoint."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Rank laws by their error on the held-out largest runs."""
+    from scalefit.fitting.backtest import compare
+
+    data = _load_data(inputs, store)
+    out = compare(data, law, holdout, metric=metric, checkpoints=checkpoints)
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    typer.echo(f"backtest {holdout}: laws ranked by mean relative error on held-out runs")
+    for i, r in enumerate(out["ranking"], 1):
+        if r.get("mean_rel_error") is None:
+            typer.echo(f"  -  {r['law']:<18} could not be fitted: {r.get('error')}")
+        else:
+            typer.echo(f"  {i}. {r['law']:<18} mean {100 * r['mean_rel_error']:.2f}%  "
+                       f"max {100 * r['max_rel_error']:.2f}%  ({r['n_heldout']} points)")
