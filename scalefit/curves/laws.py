@@ -1,0 +1,246 @@
+"""Loss-curve laws: the loss at each logged step from the LR at every step.
+
+Each law is a small declaration (parameter names, bounds, a start grid) plus two pure
+functions of one curve: ``predict(curve, theta)`` and ``grad(curve, theta)`` (n, P).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from scalefit.curves.data import Curve
+from scalefit.curves.kernels import H_ACCURATE, annealing_momentum, mpl_loss_drop
+from scalefit.errors import UsageError
+
+__all__ = ["CURVE_LAWS", "CurveLaw", "JointLaw", "LRAnnealing", "MultiPower", "get_curve_law"]
+
+
+@dataclass(frozen=True)
+class CParam:
+    name: str
+    lower: float
+    upper: float
+    log: bool = False
+    doc: str = ""
+
+
+class CurveLaw:
+    name: ClassVar[str] = ""
+    formula: ClassVar[str] = ""
+    source: ClassVar[str] = ""
+    params: ClassVar[tuple[CParam, ...]] = ()
+    #: parameters the prediction is linear in (solved exactly when screening starts)
+    linear: ClassVar[tuple[str, ...]] = ()
+    paper_defaults: ClassVar[dict] = {}
+    exponents: ClassVar[tuple[str, ...]] = ()
+    kind: ClassVar[str] = "curve"
+
+    @property
+    def param_names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def options(self) -> dict:
+        return {}
+
+    def predict(self, curve: Curve, theta, steps=None, *, h: float = H_ACCURATE) -> np.ndarray:
+        raise NotImplementedError
+
+    def grad(self, curve: Curve, theta, *, h: float = H_ACCURATE):
+        """(prediction, d prediction / d theta) at the curve's logged steps."""
+        raise NotImplementedError
+
+    def linear_design(self, curve: Curve, nonlinear: dict, *, h: float = 0.5) -> np.ndarray:
+        """Columns multiplying the linear parameters (in ``self.linear`` order)."""
+        raise NotImplementedError
+
+    def start_grid(self) -> list[dict]:
+        raise NotImplementedError
+
+    def theta(self, params) -> np.ndarray:
+        if isinstance(params, dict):
+            return np.array([float(params[n]) for n in self.param_names])
+        return np.asarray(params, dtype=float)
+
+
+def _S1(curve: Curve, steps):
+    return np.cumsum(curve.eta)[steps]
+
+
+class MultiPower(CurveLaw):
+    name = "multi_power"
+    formula = ("L(t) = L0 + A*S1(t)^-alpha - B*sum_k (eta_(k-1) - eta_k)*"
+               "(1 - (C*eta_k^-gamma*S_k(t) + 1)^-beta)")
+    source = "Luo et al. 2025, A Multi-Power Law for Loss Curve Prediction Across LR Schedules"
+    params = (
+        CParam("L0", 0.0, 20.0, doc="irreducible loss of the curve"),
+        CParam("A", 1e-6, 1e3, log=True),
+        CParam("alpha", 0.01, 3.0),
+        CParam("B", 1e-3, 1e6, log=True),
+        CParam("C", 1e-4, 1e4, log=True),
+        CParam("beta", 0.01, 5.0),
+        CParam("gamma", 0.0, 3.0),
+    )
+    linear = ("L0", "A", "B")
+    #: the reference fit's defaults for the parameters its power-law initialisation leaves out
+    paper_defaults = {"C": 1.0, "beta": 0.5, "gamma": 0.5}
+    #: parameters moved with the small Adam step (exponents); the others use the large one
+    exponents = ("alpha", "beta", "gamma")
+
+    def predict(self, curve, theta, steps=None, *, h=H_ACCURATE):
+        L0, A, alpha, B, C, beta, gamma = self.theta(theta)
+        st = curve.steps if steps is None else np.asarray(steps, dtype=np.int64)
+        LD = mpl_loss_drop(curve.eta, st, C, beta, gamma, h=h)
+        return L0 + A * _S1(curve, st) ** (-alpha) + B * LD
+
+    def grad(self, curve, theta, *, h=H_ACCURATE):
+        L0, A, alpha, B, C, beta, gamma = self.theta(theta)
+        LD, dLD = mpl_loss_drop(curve.eta, curve.steps, C, beta, gamma, grad=True, h=h)
+        S1 = curve.S1
+        pw = S1 ** (-alpha)
+        pred = L0 + A * pw + B * LD
+        J = np.column_stack([np.ones_like(S1), pw, -A * pw * np.log(S1), LD,
+                             B * dLD[:, 0], B * dLD[:, 1], B * dLD[:, 2]])
+        return pred, J
+
+    def linear_design(self, curve, nl, *, h=0.5):
+        LD = mpl_loss_drop(curve.eta, curve.steps, nl["C"], nl["beta"], nl["gamma"], h=h)
+        return np.column_stack([np.ones(len(curve)), curve.S1 ** (-nl["alpha"]), LD])
+
+    def start_grid(self):
+        return [{"alpha": a, "C": c, "beta": b, "gamma": g}
+                for a in (0.3, 0.45, 0.6) for c in (0.5, 2.0, 8.0)
+                for b in (0.4, 0.6, 0.8) for g in (0.4, 0.6, 0.8)]
+
+
+class LRAnnealing(CurveLaw):
+    name = "lr_annealing"
+    formula = "L(s) = L0 + A*S1^-alpha - C*S2, S2 = sum_i m_i, m_i = lambda*m_(i-1) + (eta_(i-1) - eta_i)"
+    source = "Tissue et al. 2024, Scaling Law with Learning Rate Annealing"
+    params = (
+        CParam("L0", 0.0, 20.0),
+        CParam("A", 1e-6, 1e3, log=True),
+        CParam("alpha", 0.01, 3.0),
+        CParam("C", 1e-3, 1e6, log=True),
+        CParam("lam", 0.5, 0.99999),
+    )
+    linear = ("L0", "A", "C")
+    paper_defaults = {"lam": 0.999}
+    exponents = ("alpha", "lam")
+
+    def predict(self, curve, theta, steps=None, *, h=H_ACCURATE):
+        L0, A, alpha, C, lam = self.theta(theta)
+        st = curve.steps if steps is None else np.asarray(steps, dtype=np.int64)
+        S2 = annealing_momentum(curve.eta, lam)[st]
+        return L0 + A * _S1(curve, st) ** (-alpha) - C * S2
+
+    def grad(self, curve, theta, *, h=H_ACCURATE):
+        L0, A, alpha, C, lam = self.theta(theta)
+        S2, dS2 = annealing_momentum(curve.eta, lam, grad=True)
+        S2, dS2 = S2[curve.steps], dS2[curve.steps]
+        S1 = curve.S1
+        pw = S1 ** (-alpha)
+        pred = L0 + A * pw - C * S2
+        J = np.column_stack([np.ones_like(S1), pw, -A * pw * np.log(S1), -S2, -C * dS2])
+        return pred, J
+
+    def linear_design(self, curve, nl, *, h=0.5):
+        S2 = annealing_momentum(curve.eta, nl["lam"])[curve.steps]
+        return np.column_stack([np.ones(len(curve)), curve.S1 ** (-nl["alpha"]), -S2])
+
+    def start_grid(self):
+        return [{"alpha": a, "lam": lam} for a in (0.2, 0.35, 0.5, 0.7)
+                for lam in (0.99, 0.995, 0.999, 0.9995)]
+
+
+class JointLaw(CurveLaw):
+    """A curve law across model sizes: chosen parameters are power laws of N.
+
+    ``P(N) = P_ref * (N / N_ref)^P_exp`` for each parameter in ``scaled`` (by default the
+    irreducible loss and the amplitudes); the other parameters are shared by every size.
+    """
+
+    def __init__(self, base: CurveLaw | str = "multi_power", scaled=None, N_ref: float = 1e8):
+        self.base = get_curve_law(base) if isinstance(base, str) else base
+        default = ("L0", "A", "B") if self.base.name == "multi_power" else ("L0", "A", "C")
+        self.scaled = tuple(scaled or default)
+        self.N_ref = float(N_ref)
+        ps = []
+        for p in self.base.params:
+            if p.name in self.scaled:
+                lo = max(p.lower, 1e-6)
+                ps.append(CParam(p.name, lo, p.upper, log=True, doc=f"{p.name} at N_ref"))
+                ps.append(CParam(p.name + "_exp", -3.0, 3.0,
+                                 doc=f"{p.name} = {p.name}*(N/N_ref)^{p.name}_exp"))
+            else:
+                ps.append(p)
+        self.params = tuple(ps)
+        self.name = f"joint_{self.base.name}"
+        self.formula = (self.base.formula + "; " + ", ".join(
+            f"{s} = {s}*(N/N_ref)^{s}_exp" for s in self.scaled))
+        self.source = self.base.source + "; joint across model sizes"
+        self.linear = ()
+        self.exponents = tuple(self.base.exponents) + tuple(s + "_exp" for s in self.scaled)
+
+    def options(self):
+        return {"base": self.base.name, "scaled": list(self.scaled), "N_ref": self.N_ref}
+
+    def base_theta(self, theta, N: float | None):
+        if N is None:
+            raise UsageError("the joint law needs the model size N of each curve",
+                             hint="give N (parameters) for every curve")
+        th = dict(zip(self.param_names, self.theta(theta), strict=True))
+        r = float(N) / self.N_ref
+        out = {}
+        for p in self.base.params:
+            if p.name in self.scaled:
+                out[p.name] = th[p.name] * r ** th[p.name + "_exp"]
+            else:
+                out[p.name] = th[p.name]
+        return out
+
+    def predict(self, curve, theta, steps=None, *, h=H_ACCURATE):
+        return self.base.predict(curve, self.base_theta(theta, curve.N), steps, h=h)
+
+    def grad(self, curve, theta, *, h=H_ACCURATE):
+        bt = self.base_theta(theta, curve.N)
+        pred, Jb = self.base.grad(curve, bt, h=h)
+        th = dict(zip(self.param_names, self.theta(theta), strict=True))
+        lr = np.log(float(curve.N) / self.N_ref)
+        cols = []
+        for i, p in enumerate(self.base.params):
+            if p.name in self.scaled:
+                val = bt[p.name]
+                cols.append(Jb[:, i] * val / th[p.name])
+                cols.append(Jb[:, i] * val * lr)
+            else:
+                cols.append(Jb[:, i])
+        return pred, np.column_stack(cols)
+
+    def start_grid(self):
+        return self.base.start_grid()
+
+
+CURVE_LAWS = {"multi_power": MultiPower, "lr_annealing": LRAnnealing}
+
+
+def get_curve_law(name: str | CurveLaw, **options) -> CurveLaw:
+    if isinstance(name, CurveLaw):
+        return name
+    base, _, opts = str(name).partition(":")
+    for item in filter(None, opts.split(",")):
+        k, _, v = item.partition("=")
+        options[k.strip()] = v.strip()
+    if base.startswith("joint_") or base == "joint":
+        inner = base[len("joint_"):] if base.startswith("joint_") else options.pop("base",
+                                                                                  "multi_power")
+        scaled = options.pop("scaled", None)
+        if isinstance(scaled, str):
+            scaled = [s for s in scaled.replace(";", " ").split() if s]
+        return JointLaw(inner, scaled=scaled, N_ref=float(options.pop("N_ref", 1e8)))
+    if base not in CURVE_LAWS:
+        raise UsageError(f"unknown curve law {base!r}",
+                         hint=f"curve laws: {', '.join(sorted(CURVE_LAWS))}, joint_multi_power")
+    return CURVE_LAWS[base]()

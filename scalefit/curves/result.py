@@ -1,0 +1,165 @@
+"""CurveFitResult: a fitted curve law, its summary, its JSON artefact and predictions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scalefit.curves.data import Curve
+from scalefit.curves.laws import get_curve_law
+from scalefit.errors import InputError, UsageError
+from scalefit.schedules import Schedule, array_schedule, parse_schedule
+
+__all__ = ["CurveFitResult"]
+
+
+def _version() -> str:
+    try:
+        import scalefit
+
+        return scalefit.__version__
+    except Exception:  # pragma: no cover - version is informative only
+        return "unknown"
+
+
+@dataclass
+class CurveFitResult:
+    law: str
+    params: dict[str, float]
+    objective: float
+    n_points: int
+    settings: dict = field(default_factory=dict)
+    data_hash: str = ""
+    law_options: dict = field(default_factory=dict)
+    curves: list = field(default_factory=list)
+    diagnostics: dict = field(default_factory=dict)
+    version: str = field(default_factory=_version)
+    kind: str = "curve"
+
+    # ------------------------------------------------------------------ the law
+    @property
+    def law_obj(self):
+        if self.law.startswith("joint_"):
+            from scalefit.curves.laws import JointLaw
+
+            o = self.law_options
+            return JointLaw(o.get("base", self.law[len("joint_"):]), scaled=o.get("scaled"),
+                            N_ref=float(o.get("N_ref", 1e8)))
+        return get_curve_law(self.law)
+
+    # ------------------------------------------------------------------ prediction
+    def predict(self, schedule: str | dict | Schedule | np.ndarray | list | Curve,
+                steps=None, *, N: float | None = None) -> pd.DataFrame:
+        """Predicted loss for a schedule (spec, dict, Schedule), a per-step LR array or a Curve.
+
+        Returns a frame with ``step, lr, loss_pred`` (plus ``loss`` for a Curve with losses)
+        at ``steps`` (default: the curve's logged steps, else every step). Linear in T.
+        """
+        law = self.law_obj
+        if isinstance(schedule, Curve):
+            curve = schedule
+            if N is not None:
+                curve.N = N
+        else:
+            if isinstance(schedule, (np.ndarray, list, tuple)):
+                eta = np.asarray(schedule, dtype=float)
+                sch = array_schedule(eta) if eta.size < 10_000_000 else None
+            else:
+                sch = parse_schedule(schedule)
+                eta = sch.lr(np.arange(sch.total_steps))
+            st = np.arange(eta.size) if steps is None else np.asarray(steps, dtype=np.int64)
+            curve = Curve("prediction", eta, st, None, N, sch)
+        if steps is not None:
+            st = np.asarray(steps, dtype=np.int64)
+            curve = Curve(curve.name, curve.eta, st, None, curve.N, curve.schedule)
+        if law.name.startswith("joint_") and curve.N is None:
+            raise UsageError("this joint fit predicts a given model size",
+                             hint="pass N= (parameters) for the curve to predict")
+        keep = curve.steps >= 1 if np.any(curve.steps == 0) else slice(None)
+        pred = np.full(curve.steps.size, np.nan)
+        sub = curve.subset(keep) if not isinstance(keep, slice) else curve
+        pred[keep] = law.predict(sub, self.params)
+        out = pd.DataFrame({"step": curve.steps, "lr": curve.eta[curve.steps], "loss_pred": pred})
+        if curve.loss is not None:
+            out["loss"] = curve.loss
+        return out
+
+    def errors(self, curve: Curve) -> dict:
+        from scalefit.curves.fit import curve_errors
+
+        df = self.predict(curve)
+        return curve_errors(df["loss"].to_numpy(), df["loss_pred"].to_numpy())
+
+    # ------------------------------------------------------------------ summaries
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "law": self.law, "law_options": self.law_options,
+            "params": self.params, "objective": self.objective, "n_points": self.n_points,
+            "settings": self.settings, "data_hash": self.data_hash, "version": self.version,
+            "curves": self.curves, "diagnostics": self.diagnostics,
+        }
+
+    def to_json(self, path: str | Path | None = None, indent: int = 2) -> str:
+        text = json.dumps(self.to_dict(), indent=indent, default=_jsonable)
+        if path is not None:
+            p = Path(path)
+            tmp = p.with_name(p.name + ".tmp")
+            tmp.write_text(text)
+            tmp.replace(p)
+        return text
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CurveFitResult:
+        if d.get("kind") != "curve":
+            raise InputError(f"not a curve fit (kind={d.get('kind')!r})",
+                             hint="fit a curve law (multi_power, lr_annealing) first")
+        keys = ("law", "params", "objective", "n_points", "settings", "data_hash",
+                "law_options", "curves", "diagnostics", "version")
+        return cls(**{k: d[k] for k in keys if k in d})
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> CurveFitResult:
+        text = str(source)
+        if not text.lstrip().startswith("{"):
+            p = Path(source)
+            if not p.exists():
+                raise InputError("fit file not found", where=str(source))
+            text = p.read_text()
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON: {exc}", where=str(source)) from None
+        return cls.from_dict(d)
+
+    def summary(self) -> str:
+        law = self.law_obj
+        lines = [f"curve law {self.law}: {law.formula}",
+                 f"  source: {law.source}",
+                 f"  {len(self.curves)} curve(s), {self.n_points} points; objective "
+                 f"{self.objective:.6g} ({self.settings.get('loss')} on "
+                 f"{self.settings.get('residual')} residuals)"]
+        for k, v in self.params.items():
+            lines.append(f"  {k:>10} = {v:.6g}")
+        fe = self.diagnostics.get("fit_errors", {})
+        for name, e in fe.items():
+            lines.append(f"  fit error {name}: mean {100 * e['mean_rel']:.3f}%, "
+                         f"worst {100 * e['max_rel']:.3f}%")
+        if self.diagnostics.get("at_bound"):
+            lines.append(f"  at a bound: {', '.join(self.diagnostics['at_bound'])}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<CurveFitResult {self.law} objective={self.objective:.4g} n={self.n_points}>"
+
+
+def _jsonable(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o).__name__)
