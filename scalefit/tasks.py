@@ -86,7 +86,7 @@ def parse_target(spec: str | Mapping | Target | Sequence) -> Target:
         seq = list(spec)
         if len(seq) not in (2, 3):
             raise UsageError(f"a target is (N, D) or (N, D, name); got {spec!r}")
-        items = dict(zip(("N", "D", "name"), seq))
+        items = dict(zip(("N", "D", "name")[:len(seq)], seq, strict=True))
     try:
         N, D = float(items["N"]), float(items["D"])
     except KeyError as exc:
@@ -264,7 +264,7 @@ def fit_step1(N, D, loss, *, law: str | Law = "chinchilla", weights=None,
     theta, f = _fit_law(law, {"N": np.asarray(N, float), "D": np.asarray(D, float)},
                         np.asarray(loss, float), weights=weights, starts=starts, n_best=n_best,
                         maxiter=maxiter)
-    return dict(zip(law.param_names, map(float, theta))), f
+    return dict(zip(law.param_names, map(float, theta), strict=True)), f
 
 
 def fit_step2(L, acc, *, chance: float = 0.25, ceiling: float = 1.0, anchor: bool = True,
@@ -281,7 +281,7 @@ def fit_step2(L, acc, *, chance: float = 0.25, ceiling: float = 1.0, anchor: boo
         paper = np.array([[chance - ceiling, 3.0, 0.9, ceiling]])  # the paper's start
         starts = np.vstack([paper, law.start_grid()])
     theta, f = _fit_law(law, {"L": L}, acc, objective="lsq", starts=starts, n_best=n_best)
-    return dict(zip(law.param_names, map(float, theta))), f
+    return dict(zip(law.param_names, map(float, theta), strict=True)), f
 
 
 # ----------------------------------------------------------------------------- results
@@ -543,4 +543,4 @@ def fit_loss_to_loss(Lx, Ly, *, n_best: int = 24) -> tuple[dict[str, float], flo
         np.arange(len(grid)) % 4])
     theta, f = _fit_law(law, {"Lx": Lx}, Ly, starts=grid, n_best=n_best,
                         bounds={"E_x": (0.0, top)})
-    return dict(zip(law.param_names, map(float, theta))), f
+    return dict(zip(law.param_names, map(float, theta), strict=True)), f
