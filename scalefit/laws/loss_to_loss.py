@@ -49,7 +49,8 @@ class LossToLoss(Law):
               doc="irreducible loss of the target"),
     )
     #: parameters of a typical fit (C4 -> Pile losses of a ladder), for examples and tests
-    example = {"K": 0.9, "kappa": 1.2, "E_x": 1.3, "E_y": 1.1}
+    example = {"params": {"K": 0.9, "kappa": 1.2, "E_x": 1.3, "E_y": 1.1},
+               "inputs": {"Lx": (1.6, 4.0)}}
 
     @staticmethod
     def _base(X, Ex):

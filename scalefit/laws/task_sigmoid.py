@@ -40,7 +40,8 @@ class TaskSigmoid(Law):
         Param("b", 0.0, 1.0, grid=(0.8, 1.0), linear=True, doc="accuracy at zero loss"),
     )
     #: parameters of a typical fit (MMLU on the OLMo ladder), for examples and tests
-    example = {"a": -0.74, "k": 4.8, "L0": 0.62, "b": 1.0}
+    example = {"params": {"a": -0.74, "k": 4.8, "L0": 0.62, "b": 0.98},
+               "inputs": {"L": (0.2, 2.0)}}
 
     @staticmethod
     def _sig(X, k, L0):
