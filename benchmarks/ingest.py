@@ -33,13 +33,16 @@ def scalefit_ingest(files: list[str]) -> tuple[int, int]:
     return len(store.points), len(data.runs)
 
 
-def best_of(fn, repeat: int):
-    times, out = [], None
+def best_of_interleaved(fns: list, repeat: int) -> list[tuple[float, object]]:
+    """Best time of each function, run in turns so that a busy machine slows all alike."""
+    best = [float("inf")] * len(fns)
+    outs: list = [None] * len(fns)
     for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            outs[i] = fn()
+            best[i] = min(best[i], time.perf_counter() - t)
+    return list(zip(best, outs, strict=True))
 
 
 def main() -> None:
@@ -52,10 +55,10 @@ def main() -> None:
         raise SystemExit(f"no OLMo ladder exports under {args.data}")
     scalefit_ingest(files[:2])  # warm imports and caches for both paths
     bare(files[:2])
-    t_bare, rows = best_of(lambda: bare(files), args.repeat)
-    t_sf, (points, runs) = best_of(lambda: scalefit_ingest(files), args.repeat)
-    t_read, data = best_of(lambda: read_logs(files), args.repeat)
-    t_store, _ = best_of(lambda: Store().ingest(data), args.repeat)
+    data = read_logs(files)
+    (t_bare, rows), (t_sf, (points, runs)), (t_read, _), (t_store, _) = best_of_interleaved(
+        [lambda: bare(files), lambda: scalefit_ingest(files), lambda: read_logs(files),
+         lambda: Store().ingest(data)], args.repeat)
     mb = sum(Path(f).stat().st_size for f in files) / 1e6
     print(f"OLMo ladder exports: {len(files)} files, {mb:.1f} MB, {rows} rows -> {runs} runs, "
           f"{points} points (best of {args.repeat})")
