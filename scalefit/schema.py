@@ -87,6 +87,9 @@ def _coerce(df: pd.DataFrame, columns: dict[str, str], table: str, where: str | 
                                  dtype=dtype, index=df.index)
             continue
         s = df[col]
+        if str(s.dtype) == dtype and dtype != "Int64":
+            out[col] = s
+            continue
         try:
             if dtype == "float64":
                 s = pd.to_numeric(s, errors="raise").astype("float64")

@@ -335,30 +335,62 @@ def _merge(runs: pd.DataFrame, points: pd.DataFrame, batches: list[LogData],
 
     # ---- points: the later value of a (run, metric, step) wins
     newp = pd.concat([b.points for b in batches], ignore_index=True) if batches else empty_points()
-    if len(newp):
-        newp = newp.drop_duplicates(POINT_KEY, keep="last")
-        cols = [c for c in POINT_COLUMNS if c not in POINT_KEY]
-        joined = newp.merge(points, on=POINT_KEY, how="left", suffixes=("", "_old"),
-                            indicator=True)
-        is_new = (joined["_merge"] == "left_only").to_numpy()
-        differs = np.zeros(len(joined), dtype=bool)
-        for c in cols:
-            a, o = joined[c], joined[c + "_old"]
-            both_na = a.isna() & o.isna()
-            neq = (a != o).fillna(True)
-            differs |= (neq & ~both_na).to_numpy(dtype=bool)
-        changed = ~is_new & differs
-        if is_new.any() or changed.any():
-            report.points_added += int(is_new.sum())
-            report.points_replaced += int(changed.sum())
-            both = pd.concat([points, newp], ignore_index=True)
-            both = both.drop_duplicates(POINT_KEY, keep="last")
-            points = both.sort_values(["run", "metric", "step"], kind="stable",
-                                      na_position="last").reset_index(drop=True)
-            report.changed = True
+    points = _merge_points(points, newp, report)
     if report.runs_added or report.runs_updated:
         report.changed = True
     return out_runs, points
+
+
+_VALUE_COLUMNS = [c for c in POINT_COLUMNS if c not in POINT_KEY]
+
+
+def _merge_points(points: pd.DataFrame, newp: pd.DataFrame, report: IngestReport) -> pd.DataFrame:
+    """Later rows win per (run, metric, step); the result is sorted by run, metric, step (NA last).
+
+    run and metric are factorized once into sorted integer codes, so de-duplication, ordering and
+    the change test are integer work on one int64 key; string columns are re-taken only when the
+    order changes (string ``take`` is the expensive step).
+    """
+    if not len(newp):
+        return points
+    n_old = len(points)
+    allp = pd.concat([points, newp], ignore_index=True)
+    rc, run_names = pd.factorize(allp["run"], sort=True)
+    mc, metric_names = pd.factorize(allp["metric"], sort=True)
+    step = allp["step"].to_numpy(dtype="float64", na_value=np.nan)
+    finite = np.isfinite(step)
+    smin = np.min(step[finite]) if finite.any() else 0.0
+    top = (np.max(step[finite]) - smin + 1) if finite.any() else 0.0
+    srank = np.where(finite, step - smin, top).astype(np.int64)  # a missing step sorts last
+    span = int(srank.max()) + 1
+    key = (rc.astype(np.int64) * len(metric_names) + mc) * span + srank
+    if np.all(key[1:] > key[:-1]):  # already sorted and unique: the usual first ingest
+        win = oldest = np.arange(len(allp))
+    else:
+        order = np.argsort(key, kind="stable")  # ties keep row order, so later rows come last
+        k = key[order]
+        brk = k[1:] != k[:-1]
+        win = order[np.append(brk, True)]
+        oldest = order[np.insert(brk, 0, True)]
+    from_new = win >= n_old
+    has_old = oldest < n_old
+    is_new = from_new & ~has_old
+    cand = from_new & has_old
+    differs = np.zeros(len(win), dtype=bool)
+    if cand.any():
+        for c in _VALUE_COLUMNS:
+            v = allp[c].to_numpy(dtype="float64", na_value=np.nan)
+            x, o = v[win[cand]], v[oldest[cand]]
+            differs[cand] |= ~((x == o) | (np.isnan(x) & np.isnan(o)))
+    replaced = cand & differs
+    if not (is_new.any() or replaced.any()):
+        return points
+    report.points_added += int(is_new.sum())
+    report.points_replaced += int(replaced.sum())
+    report.changed = True
+    if len(win) == len(allp) and np.all(win[1:] > win[:-1]):
+        return allp  # order unchanged: no string take
+    return allp.take(win).reset_index(drop=True)
 
 
 def _missing(v) -> bool:
