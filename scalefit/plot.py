@@ -122,3 +122,440 @@ def forecast(result, ax=None, *, n_grid: int = 120, title: str | None = None):
             seen[lab] = h
     ax.legend(seen.values(), seen.keys(), fontsize=8, frameon=False)
     return ax
+
+
+# ---------------------------------------------------------------------- shared style
+# IsoFLOP profiles, compute-optimal allocation, residuals, bootstrap distributions, and the
+# helpers they share. Budgets and other ordered series use a sequential map (cividis) that is
+# readable under colour-vision deficiencies and in greyscale.
+
+__all__ += ["isoflop", "optimal", "residuals", "bootstrap", "bootstrap_grid",
+            "most_correlated_pair", "figure", "save", "FIGURES", "FORMATS"]
+
+#: file suffixes ``save`` writes
+FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+_SEQ_CMAP = "cividis"
+_FIGSIZE = (7.2, 4.4)
+
+
+def _axes(ax, figsize=_FIGSIZE):
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, constrained_layout=True)
+    return ax
+
+
+def _legend(ax, where: str | None = "outside", **kw):
+    """A legend that never covers data: outside the axes on the right by default."""
+    handles, labels = ax.get_legend_handles_labels()
+    seen: dict = {}
+    for h, lab in zip(handles, labels, strict=True):
+        if lab and not lab.startswith("_") and lab not in seen:
+            seen[lab] = h
+    if not seen or where is None:
+        return None
+    if where == "outside":
+        return ax.legend(seen.values(), seen.keys(), loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                         borderaxespad=0.0, fontsize=8, frameon=False, **kw)
+    return ax.legend(seen.values(), seen.keys(), loc=where, fontsize=8, frameon=False, **kw)
+
+
+def _grid(ax):
+    ax.grid(True, which="both", alpha=0.25, lw=0.5)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _level_pct(result) -> int:
+    return int(round(100 * result.level))
+
+
+def _budget_colours(n: int):
+    plt = _pyplot()
+    cmap = plt.get_cmap(_SEQ_CMAP)
+    return [cmap(v) for v in (np.linspace(0.0, 0.9, n) if n > 1 else [0.0])]
+
+
+def _final_arrays(data, metric=None):
+    """(C, N, loss, run names) of each run's final value, from a table, store, logs or fit."""
+    from scalefit.errors import UsageError
+
+    ds = getattr(data, "dataset", None) if hasattr(data, "params_") else None
+    if hasattr(data, "params_") and ds is None:
+        raise UsageError("this fit carries no data (it was read from JSON)",
+                         where="isoflop", hint="pass the runs table or store the fit came from")
+    if ds is None:
+        from scalefit.fitting.dataset import build_dataset
+        from scalefit.laws import get_law
+
+        ds = build_dataset(data, get_law("chinchilla"), metric=metric)
+    if "N" not in ds.X:
+        raise UsageError("IsoFLOP profiles need each run's parameter count N", where="isoflop")
+    names = np.array([ds.runs[g] for g in ds.groups], dtype=object)
+    return ds.compute(), np.asarray(ds.X["N"], float), np.asarray(ds.y, float), names, ds.metric
+
+
+# ---------------------------------------------------------------------- isoflop
+def isoflop(data, ax=None, *, result=None, metric: str | None = None, window: float = 0.1,
+            min_points: int = 3, legend: str | None = "outside", title: str | None = None):
+    """IsoFLOP profiles (Chinchilla approach 2): final loss against N at each compute budget,
+    the parabola fitted to the bottom of each profile, and its minimum.
+
+    ``data`` is anything :func:`scalefit.fit` accepts (a runs table, store, log paths) or a
+    :class:`~scalefit.result.FitResult` that still holds its data. ``result`` is an
+    :class:`~scalefit.fitting.isoflop.IsoFlopResult` already computed from the same runs;
+    without it one is computed with ``window`` and ``min_points``.
+    """
+    from scalefit.fitting.isoflop import isoflop as isoflop_fit
+
+    C, N, y, _, metric = _final_arrays(data, metric)
+    ok = np.isfinite(C) & np.isfinite(N) & np.isfinite(y) & (C > 0) & (N > 0) & (y > 0)
+    C, N, y = C[ok], N[ok], y[ok]
+    iso = result if result is not None else isoflop_fit(C=C, N=N, loss=y, window=window,
+                                                        min_points=min_points)
+    ax = _axes(ax)
+    key = np.round(np.log10(C), 4)  # the grouping isoflop() uses
+    budgets = np.unique(key)
+    minima = iso.minima
+    colours = _budget_colours(len(budgets))
+    for j, b in enumerate(budgets):
+        sel = key == b
+        c = float(np.exp(np.log(C[sel]).mean()))
+        col = colours[j]
+        ax.scatter(N[sel], y[sel], s=18, color=col, alpha=0.85, edgecolors="none", zorder=2,
+                   label=f"C = {_fmt(c)} FLOPs")
+        row = minima.iloc[int(np.argmin(np.abs(np.log(minima["C"].to_numpy()) - np.log(c))))]
+        if not np.isfinite(row["N_opt"]) or not np.isfinite(row["curvature"]):
+            continue
+        # parabola in ln N around the vertex, over this budget's sampled sizes, clipped to the
+        # loss range of its points so a flat profile does not run off the figure
+        xs = np.linspace(np.log(N[sel].min()), np.log(N[sel].max()), 80)
+        ys = row["loss"] + 0.5 * row["curvature"] * (xs - np.log(row["N_opt"])) ** 2
+        keep = ys <= y[sel].max() * 1.02
+        ax.plot(np.exp(xs[keep]), ys[keep], color=col, lw=1.3, zorder=3,
+                ls="-" if row["used"] else ":")
+        ax.plot([row["N_opt"]], [row["loss"]], marker="*", ms=12, color=col,
+                mec=PALETTE["black"], mew=0.7, ls="none", zorder=4,
+                label="minimum (parabola vertex)" if row["used"] else
+                "minimum not bracketed (unused)")
+    ax.plot([], [], color=PALETTE["black"], lw=1.3, label="parabola in log N")
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters N")
+    ax.set_ylabel(f"final {metric} (nats)" if "loss" in metric else f"final {metric}")
+    ax.set_title(title or f"IsoFLOP profiles: N_opt = {iso.k:.3g}·C^{iso.a:.3f} "
+                 f"(± {iso.a_se:.3f})", fontsize=10)
+    _grid(ax)
+    _legend(ax, legend)
+    return ax
+
+
+# ---------------------------------------------------------------------- optimal
+def optimal(result, ax=None, *, C=None, n_grid: int = 100, isoflop_result=None,
+            legend: str | None = "outside", title: str | None = None):
+    """Compute-optimal parameters N and tokens D against compute C, each with its bootstrap
+    band, the requested compute-optimal predictions with intervals, and IsoFLOP minima when
+    ``isoflop_result`` is given."""
+    from scalefit.errors import UsageError
+
+    law = result.law_
+    if law.optimal(result.params_, 1e20) is None:
+        raise UsageError(f"law {law.name!r} defines no compute-optimal allocation",
+                         where="optimal", hint="use a law such as chinchilla")
+    ax = _axes(ax)
+    if C is not None:
+        grid = np.asarray(C, float)
+    else:
+        cs = []
+        ds = result.dataset
+        if ds is not None:
+            comp = ds.compute()
+            cs += [float(comp.min()), float(comp.max())]
+        cs += [_compute_of(p.get("inputs", {})) for p in result.predictions]
+        cs = [c for c in cs if c]
+        if isoflop_result is not None:
+            cs += list(isoflop_result.minima["C"].to_numpy(float))
+        lo_c, hi_c = (min(cs) / 2.0, max(cs) * 3.0) if cs else (1e18, 1e25)
+        grid = np.geomspace(lo_c, hi_c, n_grid)
+    opt = result.optimal(grid)
+    band = f"{_level_pct(result)}% bootstrap band"
+    for k, colour, name in (("N", PALETTE["blue"], "N_opt (parameters)"),
+                            ("D", PALETTE["vermillion"], "D_opt (tokens)")):
+        ax.plot(grid, opt[k], color=colour, lw=2, label=name, zorder=3)
+        if f"{k}_lo" in opt:
+            ax.fill_between(grid, opt[f"{k}_lo"], opt[f"{k}_hi"], color=colour, alpha=0.18,
+                            lw=0, label=band, zorder=1)
+    for p in result.predictions:
+        if p.get("kind") != "optimal":
+            continue
+        c = float(p["inputs"]["C"])
+        for k, colour in (("N", PALETTE["blue"]), ("D", PALETTE["vermillion"])):
+            rec = p.get(k) or {}
+            v = rec.get("value")
+            if v is None:
+                continue
+            yerr = None
+            if rec.get("lo") is not None and rec.get("hi") is not None:
+                yerr = [[max(v - rec["lo"], 0.0)], [max(rec["hi"] - v, 0.0)]]
+            ax.errorbar([c], [v], yerr=yerr, fmt="*", ms=11, color=colour, mec=PALETTE["black"],
+                        mew=0.6, capsize=4, zorder=5, label="requested budget")
+    if isoflop_result is not None:
+        m = isoflop_result.minima[isoflop_result.minima["used"]]
+        ax.scatter(m["C"], m["N_opt"], marker="o", s=30, facecolors="none",
+                   edgecolors=PALETTE["blue"], zorder=4, label="IsoFLOP minima (N)")
+        ax.scatter(m["C"], m["D_opt"], marker="s", s=30, facecolors="none",
+                   edgecolors=PALETTE["vermillion"], zorder=4, label="IsoFLOP minima (D)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training compute C (FLOPs)")
+    ax.set_ylabel("compute-optimal N (parameters) and D (tokens)")
+    a = result.derived.get("a", {}).get("value")
+    b = result.derived.get("b", {}).get("value")
+    exps = f": N_opt ∝ C^{a:.3f}, D_opt ∝ C^{b:.3f}" if a is not None and b is not None else ""
+    ax.set_title(title or f"{law.name} compute-optimal allocation{exps}", fontsize=10)
+    _grid(ax)
+    _legend(ax, legend)
+    return ax
+
+
+# ---------------------------------------------------------------------- residuals
+def _fit_dataset(result, data=None):
+    from scalefit.errors import UsageError
+
+    if data is not None:
+        from scalefit.fitting.dataset import build_dataset
+
+        return build_dataset(data, result.law_, metric=result.metric,
+                             checkpoints=bool(result.settings.get("checkpoints", False)))
+    if result.dataset is None:
+        raise UsageError("this fit carries no data (it was read from JSON)",
+                         where="residuals", hint="pass data= (or --data/--store) with its runs")
+    return result.dataset
+
+
+def residuals(result, ax=None, *, data=None, legend: str | None = "outside",
+              title: str | None = None):
+    """Log residuals ln y − ln ŷ of the fit against training compute, with the held-out runs'
+    residuals from the backtest refit (when the fit has a backtest)."""
+    ds = _fit_dataset(result, data)
+    law = result.law_
+    pred = law._predict(law.check_inputs(ds.X), result._theta())
+    r = np.log(ds.y) - np.log(pred)
+    comp = ds.compute()
+    ax = _axes(ax)
+    held = np.zeros(ds.n, bool)
+    bt = result.backtest or {}
+    if bt.get("heldout_runs"):
+        names = set(bt["heldout_runs"])
+        held = np.array([ds.runs[g] in names for g in ds.groups])
+    rms = float(np.sqrt(np.mean(r * r)))
+    ax.axhspan(-rms, rms, color=PALETTE["sky"], alpha=0.15, lw=0, label=f"± rms ({rms:.3g})")
+    ax.axhline(0.0, color=PALETTE["black"], lw=0.8)
+    ax.scatter(comp[~held], r[~held], s=14, color=PALETTE["blue"], alpha=0.8, edgecolors="none",
+               label=f"in-sample ({int((~held).sum())} points)", zorder=3)
+    if held.any():
+        ax.scatter(comp[held], r[held], s=30, marker="D", facecolors="none",
+                   edgecolors=PALETTE["vermillion"], lw=1.1, zorder=4,
+                   label="held-out runs, full fit")
+    pts = bt.get("points") or []
+    if pts:
+        bc = np.array([_compute_of(p["inputs"]) or np.nan for p in pts], float)
+        br = np.log([p["value"] for p in pts]) - np.log([p["pred"] for p in pts])
+        ax.scatter(bc, br, s=30, marker="x", color=PALETTE["orange"], zorder=5,
+                   label=f"held-out runs, backtest ({bt.get('holdout')})")
+    ax.set_xscale("log")
+    ax.set_xlabel("training compute C (FLOPs)")
+    ax.set_ylabel(f"log residual ln {result.metric} − ln predicted")
+    lim = float(np.nanmax(np.abs(np.concatenate([r, br if pts else []])))) * 1.1 or 1e-3
+    ax.set_ylim(-lim, lim)
+    ax.set_title(title or f"{law.name} residuals", fontsize=10)
+    _grid(ax)
+    _legend(ax, legend)
+    return ax
+
+
+# ---------------------------------------------------------------------- bootstrap
+def _boot_samples(result):
+    from scalefit.errors import UsageError
+
+    if result.samples is None or not len(result.samples):
+        raise UsageError("this fit has no bootstrap samples", where="bootstrap",
+                         hint="fit with bootstrap=K (CLI: --bootstrap K, K > 0)")
+    law = result.law_
+    names = list(law.param_names)
+    S = np.asarray(result.samples, float)
+    free = [i for i, k in enumerate(names) if np.nanstd(S[:, i]) > 0]
+    logs = {p.name: bool(p.log) for p in law.params}
+    return names, S, free, logs
+
+
+def _space(S, i, log):
+    x = S[:, i]
+    return np.log(x) if log and np.all(x > 0) else x
+
+
+def most_correlated_pair(result) -> tuple[str, str]:
+    """The two free parameters whose bootstrap draws are most correlated (amplitudes in log)."""
+    names, S, free, logs = _boot_samples(result)
+    if len(free) < 2:
+        from scalefit.errors import UsageError
+
+        raise UsageError("fewer than two parameters vary across the bootstrap",
+                         where="bootstrap")
+    Z = np.stack([_space(S, i, logs.get(names[i], False)) for i in free], 1)
+    ok = np.all(np.isfinite(Z), 1)
+    R = np.corrcoef(Z[ok].T)
+    np.fill_diagonal(R, 0.0)
+    i, j = np.unravel_index(int(np.nanargmax(np.abs(R))), R.shape)
+    i, j = sorted((int(i), int(j)))
+    return names[free[i]], names[free[j]]
+
+
+def bootstrap(result, ax=None, *, pair: tuple[str, str] | None = None,
+              legend: str | None = "outside", title: str | None = None):
+    """Joint bootstrap distribution of two parameters (by default the most correlated pair,
+    e.g. chinchilla's A and alpha), with the point estimate and percentile intervals."""
+    names, S, _, logs = _boot_samples(result)
+    a, b = pair or most_correlated_pair(result)
+    from scalefit.errors import UsageError
+
+    for k in (a, b):
+        if k not in names:
+            raise UsageError(f"no parameter {k!r}; the law's parameters are {names}",
+                             where="bootstrap")
+    i, j = names.index(a), names.index(b)
+    x, y = S[:, i], S[:, j]
+    ok = np.isfinite(x) & np.isfinite(y)
+    ax = _axes(ax, figsize=(6.4, 4.8))
+    rho = float(np.corrcoef(_space(S[ok], i, logs.get(a)), _space(S[ok], j, logs.get(b)))[0, 1])
+    ax.scatter(x[ok], y[ok], s=9, color=PALETTE["blue"], alpha=0.45, edgecolors="none",
+               label=f"{int(ok.sum())} bootstrap fits (r = {rho:.2f})", zorder=2)
+    ax.plot([result.params_[a]], [result.params_[b]], marker="*", ms=14, ls="none",
+            color=PALETTE["orange"], mec=PALETTE["black"], mew=0.7, zorder=4, label="fit")
+    ci = result.ci_ or {}
+    lab = f"{_level_pct(result)}% percentile interval"
+    if a in ci:
+        for v in ci[a]:
+            ax.axvline(v, color=PALETTE["vermillion"], ls="--", lw=1, label=lab, zorder=3)
+    if b in ci:
+        for v in ci[b]:
+            ax.axhline(v, color=PALETTE["vermillion"], ls="--", lw=1, label=lab, zorder=3)
+    if logs.get(a) and np.all(x[ok] > 0):
+        ax.set_xscale("log")
+    if logs.get(b) and np.all(y[ok] > 0):
+        ax.set_yscale("log")
+    ax.set_xlabel(f"{a}")
+    ax.set_ylabel(f"{b}")
+    ax.set_title(title or f"{result.law_.name}: bootstrap of {a} and {b} "
+                 f"(resampling runs)", fontsize=10)
+    _grid(ax)
+    _legend(ax, legend)
+    return ax
+
+
+def bootstrap_grid(result, params: list[str] | None = None, fig=None):
+    """Corner plot of the bootstrap: each parameter's histogram on the diagonal, pairwise
+    scatters below it. Returns the (P, P) array of Axes (upper triangle hidden)."""
+    names, S, free, logs = _boot_samples(result)
+    use = [names.index(p) for p in params] if params else free
+    plt = _pyplot()
+    P = len(use)
+    if fig is None:
+        fig = plt.figure(figsize=(1.9 * P + 0.8, 1.9 * P + 0.6), constrained_layout=True)
+    axes = fig.subplots(P, P, squeeze=False)
+    ok = np.all(np.isfinite(S[:, use]), 1)
+    for r, i in enumerate(use):
+        for c, j in enumerate(use):
+            ax = axes[r, c]
+            if c > r:
+                ax.set_visible(False)
+                continue
+            xi, xj = S[ok, j], S[ok, i]
+            logx = logs.get(names[j]) and np.all(xi > 0)
+            if r == c:
+                bins = np.geomspace(xi.min(), xi.max(), 30) if logx else 30
+                ax.hist(xi, bins=bins, color=PALETTE["sky"], edgecolor="none")
+                ax.axvline(result.params_[names[i]], color=PALETTE["orange"], lw=1.5)
+                for v in (result.ci_ or {}).get(names[i], ()):
+                    ax.axvline(v, color=PALETTE["vermillion"], ls="--", lw=1)
+                ax.set_yticks([])
+            else:
+                ax.scatter(xi, xj, s=4, color=PALETTE["blue"], alpha=0.4, edgecolors="none")
+                ax.plot([result.params_[names[j]]], [result.params_[names[i]]], marker="*",
+                        ms=9, color=PALETTE["orange"], mec=PALETTE["black"], mew=0.5)
+                if logs.get(names[i]) and np.all(xj > 0):
+                    ax.set_yscale("log")
+            if logx:
+                ax.set_xscale("log")
+            ax.tick_params(labelsize=7)
+            if r == P - 1:
+                ax.set_xlabel(names[j], fontsize=9)
+            if c == 0 and r > 0:
+                ax.set_ylabel(names[i], fontsize=9)
+    fig.suptitle(f"{result.law_.name}: bootstrap over runs ({int(ok.sum())} fits); "
+                 f"star = fit, dashed = {_level_pct(result)}% interval", fontsize=10)
+    return axes
+
+
+# ---------------------------------------------------------------------- dispatch and files
+def _curves_figure(result, ax=None, **kw):
+    from scalefit.errors import UsageError
+
+    try:
+        from scalefit.curves import plot as curves_plot
+    except ImportError:
+        raise UsageError("loss-curve figures are not available in this installation",
+                         where="--kind curves") from None
+    fn = next((getattr(curves_plot, n) for n in ("curves", "predicted_vs_observed", "plot_fit",
+                                                  "plot") if callable(getattr(curves_plot, n,
+                                                                                  None))), None)
+    if fn is None:
+        raise UsageError("no loss-curve figure function found", where="--kind curves")
+    return fn(result, ax=ax, **kw)
+
+
+#: figure kinds by name: each takes a fit result (and optional ax) and returns its Axes
+FIGURES = {"forecast": forecast, "isoflop": isoflop, "optimal": optimal,
+           "residuals": residuals, "bootstrap": bootstrap, "curves": _curves_figure}
+
+
+def figure(result, kind: str = "forecast", ax=None, **kw):
+    """Draw the figure ``kind`` (a key of :data:`FIGURES`) of a fit."""
+    from scalefit.errors import UsageError
+
+    if kind not in FIGURES:
+        raise UsageError(f"unknown figure kind {kind!r}", where="--kind",
+                         hint=f"one of {', '.join(FIGURES)}")
+    return FIGURES[kind](result, ax=ax, **kw)
+
+
+def save(ax, path, *, dpi: int = 150):
+    """Write the figure holding ``ax`` (an Axes, an array of them or a Figure) to ``path``;
+    the format follows the suffix (.png, .svg, .pdf). The figure is closed afterwards."""
+    from pathlib import Path
+
+    from scalefit.errors import UsageError
+
+    p = Path(path)
+    fmt = FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise UsageError(f"cannot write a figure as {p.suffix or 'a file without a suffix'!r}",
+                         where=str(p), hint="use .png, .svg or .pdf")
+    fig = ax if hasattr(ax, "savefig") else np.ravel(ax)[0].figure
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_metadata(fmt))
+    tmp.replace(p)
+    _pyplot().close(fig)
+    return p
+
+
+def _metadata(fmt: str) -> dict:
+    # no creation date: the same fit gives the same file
+    if fmt == "png":
+        return {"Software": "scalefit"}
+    if fmt == "svg":
+        return {"Date": None, "Creator": "scalefit"}
+    return {"CreationDate": None, "Creator": "scalefit"}
