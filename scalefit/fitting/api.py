@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -13,25 +12,13 @@ from scalefit.fitting.bootstrap import bootstrap as run_bootstrap
 from scalefit.fitting.bootstrap import delta_interval_params, delta_method, percentile_interval
 from scalefit.fitting.dataset import Dataset, build_dataset
 from scalefit.fitting.objective import check_positive, make_objective
-from scalefit.fitting.optimize import Problem, make_parameters, multistart
+from scalefit.fitting.optimize import Problem, blas_threads, make_parameters, multistart
 from scalefit.laws import get_law
 from scalefit.result import FitResult
 
 __all__ = ["fit", "fit_dataset", "prepare", "blas_threads"]
 
 _DERIVED_DOCS = {"a": "N_opt ∝ C^a", "b": "D_opt ∝ C^b", "G": "N_opt = G·(C/6)^a"}
-
-
-@contextmanager
-def blas_threads(n: int = 1):
-    """Limit BLAS threads: the fits are many small operations, where threads only contend."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=n, user_api="blas"):
-        yield
 
 
 def _resolve_law(law):

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import minimize
 
-from scalefit.fitting.optimize import Problem, batched_lbfgs
+from scalefit.fitting.optimize import Problem, batched_lbfgs, blas_threads
 
 __all__ = ["BootstrapResult", "bootstrap", "resample_weights", "percentile_interval",
            "delta_method"]
@@ -61,6 +61,11 @@ def bootstrap(problem: Problem, v_hat: np.ndarray, groups: np.ndarray, n_boot: i
     bounded on large checkpoint data sets. Resamples the batched L-BFGS leaves unconverged are
     finished one by one with scipy's L-BFGS-B.
     """
+    with blas_threads(1):
+        return _bootstrap(problem, v_hat, groups, n_boot, seed, max_elems, maxiter)
+
+
+def _bootstrap(problem, v_hat, groups, n_boot, seed, max_elems, maxiter) -> BootstrapResult:
     rng = np.random.default_rng(seed)
     W = resample_weights(groups, n_boot, rng)
     n = W.shape[1]

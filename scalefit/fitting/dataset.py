@@ -199,7 +199,11 @@ def choose_metric(points: pd.DataFrame, metric: str | None) -> str:
         val = [m for m in lossy if re.search(r"(^|[/_])(val|valid|validation|eval)", m.lower())]
         if len(val) == 1:
             return val[0]
-    raise UsageError(f"several metrics and none is clearly the loss: {_list(available)}",
+    if lossy:
+        raise UsageError(f"{len(lossy)} loss metrics and none is clearly the one to fit: "
+                         f"{_list(lossy)}", where="--metric",
+                         hint="choose one with --metric NAME (metric=...)")
+    raise UsageError(f"several metrics and none is a loss: {_list(available)}",
                      where="--metric", hint="choose one with --metric NAME (metric=...)")
 
 

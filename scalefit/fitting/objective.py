@@ -109,8 +109,8 @@ def evaluate(law, X: dict, y: np.ndarray, u: np.ndarray, objective: Objective, *
     U = u[None] if single else u
     if logmask is None:
         logmask = np.array([p.log for p in law.params])
-    theta = np.where(logmask, np.exp(np.where(logmask, U, 0.0)), U)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        theta = np.where(logmask, np.exp(np.where(logmask, U, 0.0)), U)
         pred = law._predict(X, theta)
         if objective.space == "log":
             r = np.log(y) - np.log(pred)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import lmfit
@@ -26,8 +27,21 @@ from scipy.optimize import minimize
 from scalefit.errors import FitError, UsageError
 from scalefit.fitting.objective import Objective, evaluate
 
-__all__ = ["Problem", "OptimResult", "make_parameters", "multistart", "batched_lbfgs",
+__all__ = ["Problem", "OptimResult", "blas_threads", "make_parameters", "multistart", "batched_lbfgs",
            "vp_seeds"]
+
+
+@contextmanager
+def blas_threads(n: int = 1):
+    """Limit BLAS threads: a fit is many small operations, where BLAS threads only contend
+    (scipy's L-BFGS-B runs many times slower with idle-spinning threads on a busy machine)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
 
 
 # ---------------------------------------------------------------------- parameters
@@ -274,6 +288,11 @@ class OptimResult:
 def multistart(problem: Problem, *, starts: np.ndarray | None = None, keep: int = 8,
                vp: bool = True, chunk: int = 2048, maxiter: int = 3000) -> OptimResult:
     """Evaluate every start in batches, refine the ``keep`` best distinct ones with L-BFGS-B."""
+    with blas_threads(1):
+        return _multistart(problem, starts, keep, vp, chunk, maxiter)
+
+
+def _multistart(problem, starts, keep, vp, chunk, maxiter) -> OptimResult:
     V = start_points(problem, starts, vp)
     vals = np.concatenate([problem.value_grad(V[i:i + chunk], grad=False)
                            for i in range(0, len(V), chunk)])
