@@ -1,0 +1,333 @@
+"""Ladder plans: which models to train, on how many tokens, with which LR, batch and schedule.
+
+Rungs follow ``d_model = 64·n_layer`` (head size 64) on GPU; CPU presets use narrower tiny
+shapes (head size 16) so that a ladder spanning 20x in parameters fits in minutes.
+
+Hyperparameters follow the published power laws of tuned small-model ladders (Porian et al.
+2024; the OLMo ladders of Bhagia et al. 2024): the batch grows as ``N^(2/3)`` and the peak LR
+falls as ``N^(-1/3)``, anchored at ``N_REF`` non-embedding parameters. Warmup lasts ``N``
+tokens (the OLMo ladder rule), capped at a quarter of training. Any of these can be overridden.
+
+This module does not need torch, except :func:`probe_throughput`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+from scalefit.errors import UsageError
+from scalefit.ladder.config import GPTConfig
+
+__all__ = ["PRESETS", "Plan", "Rung", "batch_for", "lr_for", "make_plan", "plan_budget"]
+
+N_REF = 1e8  # non-embedding parameters of the anchor model
+LR_REF = 1.5e-3  # peak LR at N_REF
+BATCH_TOKENS_REF = 2**19  # tokens per step at N_REF
+
+
+def lr_for(n: float) -> float:
+    """Peak AdamW LR for ``n`` non-embedding parameters: ``LR_REF · (n / N_REF)^(-1/3)``."""
+    return LR_REF * (n / N_REF) ** (-1 / 3)
+
+
+def batch_for(n: float, seq_len: int, min_seqs: int = 8) -> int:
+    """Sequences per step: ``BATCH_TOKENS_REF · (n / N_REF)^(2/3)`` tokens, rounded to a power of 2."""
+    seqs = BATCH_TOKENS_REF * (n / N_REF) ** (2 / 3) / seq_len
+    return max(min_seqs, 2 ** round(math.log2(max(seqs, 1))))
+
+
+@dataclass
+class Rung:
+    """One model to train: its shape, budget and optimisation settings."""
+
+    name: str
+    n_layer: int
+    d_model: int
+    n_head: int
+    seq_len: int
+    batch_size: int  # sequences per optimizer step (global)
+    steps: int
+    lr: float
+    warmup: int
+    schedule: str  # a scalefit.schedules spec
+    eval_every: int
+    seed: int = 0
+    vocab_size: int = 256
+    val_batches: int = 4
+    val_batch_size: int = 16
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    tags: dict = field(default_factory=dict)
+
+    @property
+    def config(self) -> GPTConfig:
+        return GPTConfig(self.n_layer, self.d_model, self.n_head, seq_len=self.seq_len,
+                         vocab_size=self.vocab_size)
+
+    @property
+    def params(self) -> int:
+        return self.config.params_nonembedding
+
+    @property
+    def tokens(self) -> int:
+        return self.steps * self.batch_size * self.seq_len
+
+    @property
+    def flops(self) -> float:
+        return float(self.config.flops_per_token) * self.tokens
+
+    @property
+    def shape_key(self) -> tuple:
+        return (self.n_layer, self.d_model, self.n_head, self.seq_len, self.vocab_size,
+                self.batch_size, self.steps, self.eval_every, self.val_batches, self.val_batch_size)
+
+    def schedule_obj(self):
+        from scalefit.schedules import parse_schedule
+
+        return parse_schedule(self.schedule)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Plan:
+    preset: str
+    device: str
+    rungs: list[Rung]
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # estimated per rung
+
+    @property
+    def flops(self) -> float:
+        return sum(r.flops for r in self.rungs)
+
+    def rows(self) -> list[dict]:
+        out = []
+        for r in self.rungs:
+            c = r.config
+            out.append({
+                "rung": r.name, "layers": r.n_layer, "d_model": r.d_model, "heads": r.n_head,
+                "params": c.params_nonembedding, "params_total": c.params_total,
+                "tokens": r.tokens, "tokens_per_param": r.tokens / c.params_nonembedding,
+                "batch": r.batch_size, "steps": r.steps, "lr": r.lr, "flops": r.flops,
+                "seconds": self.seconds.get(r.name, math.nan),
+            })
+        return out
+
+    def groups(self, stack: str = "auto") -> list[list[Rung]]:
+        """Rungs trained together as one stacked model (same shape, batch and steps)."""
+        if stack == "never":
+            return [[r] for r in self.rungs]
+        by: dict[tuple, list[Rung]] = {}
+        for r in self.rungs:
+            by.setdefault(r.shape_key, []).append(r)
+        out = []
+        for rs in by.values():
+            small = rs[0].config.params_nonembedding <= STACK_MAX_PARAMS.get(self.device, 0)
+            if stack == "always" or (small and len(rs) > 1):
+                out.append(rs)
+            else:
+                out.extend([r] for r in rs)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps({"preset": self.preset, "device": self.device, "notes": self.notes,
+                           "rungs": [r.to_dict() for r in self.rungs]}, indent=1)
+
+
+#: largest rung that stacking serves: on GPU tiny models leave the device idle; on CPU
+#: stacking pays only where per-op overhead dominates (measured by benchmarks/ladder_throughput.py)
+STACK_MAX_PARAMS = {"cuda": 2e7, "cpu": 3e4}
+
+
+# ---------------------------------------------------------------------------- presets
+@dataclass(frozen=True)
+class Preset:
+    device: str
+    seq_len: int
+    shapes: tuple  # (n_layer, d_model, n_head, tokens-per-param multiples)
+    evals: int = 20
+    val_batches: int = 4
+    val_batch_size: int = 16
+    description: str = ""
+
+
+def _gpu_shape(L: int, mults=(20,)):
+    return (L, 64 * L, L, mults)
+
+
+PRESETS: dict[str, Preset] = {
+    "cpu-smoke": Preset("cpu", 64, ((1, 32, 2, (10,)), (1, 48, 3, (10,))), evals=5,
+                        val_batches=2, val_batch_size=16,
+                        description="two tiny rungs in seconds: for tests and a first look"),
+    "cpu-tiny": Preset("cpu", 128, (
+        (1, 32, 2, (10, 20, 40)),
+        (1, 48, 3, (10, 20, 40)),
+        (2, 48, 3, (10, 20)),
+        (2, 64, 4, (10, 20)),
+        (2, 96, 6, (10,)),
+        (3, 80, 5, (10,)),
+    ), evals=16, val_batches=4, val_batch_size=32,
+        description="6 shapes, 12k-231k non-embedding params (19x), 10-40 tokens/param; "
+                    "minutes on 2 CPU cores"),
+    "gpu-small": Preset("cuda", 512, tuple(_gpu_shape(L, (10, 20, 40)) for L in (2, 3, 4, 5, 6)),
+                        val_batches=8, val_batch_size=64,
+                        description="d=64L, L=2..6 (0.4M-10.6M params) at 10/20/40 tokens/param"),
+    "gpu-100m": Preset("cuda", 1024, tuple(_gpu_shape(L) for L in (4, 6, 8, 10, 12)),
+                       val_batches=16, val_batch_size=32,
+                       description="d=64L, L=4..12 (3M-85M params) at 20 tokens/param"),
+}
+
+
+def _rung(name, L, d, H, seq_len, tokens, preset: Preset, vocab, seed, schedule, lr_mult=1.0,
+          batch=None, lr=None, tags=None) -> Rung:
+    cfg = GPTConfig(L, d, H, seq_len=seq_len, vocab_size=vocab)
+    n = cfg.params_nonembedding
+    bs = batch or batch_for(n, seq_len)
+    steps = max(1, math.ceil(tokens / (bs * seq_len)))
+    peak = (lr or lr_for(n)) * lr_mult
+    warmup = min(max(1, round(n / (bs * seq_len))), steps // 4)
+    spec = fill_schedule(schedule, peak=peak, warmup=warmup, steps=steps)
+    return Rung(name=name, n_layer=L, d_model=d, n_head=H, seq_len=seq_len, batch_size=bs,
+                steps=steps, lr=peak, warmup=warmup, schedule=spec,
+                eval_every=max(1, steps // preset.evals), seed=seed, vocab_size=vocab,
+                val_batches=preset.val_batches, val_batch_size=preset.val_batch_size,
+                tags=dict(tags or {}))
+
+
+def fill_schedule(spec: str | None, *, peak: float, warmup: int, steps: int) -> str:
+    """Complete a schedule template such as ``"wsd:decay=0.2"`` with the rung's numbers.
+
+    ``peak``, ``warmup`` and ``steps`` come from the rung unless the template sets them; a
+    ``final`` given as ``final=0.1x`` is that fraction of the peak. Default: cosine to 10%.
+    """
+    from scalefit.schedules import parse_schedule
+
+    spec = spec or "cosine"
+    family, _, rest = spec.partition(":")
+    opts: dict[str, str] = {}
+    for part in filter(None, rest.split(",")):
+        k, eq, v = part.partition("=")
+        if not eq:
+            raise UsageError(f"schedule option {part!r} is not key=value", where="--schedule")
+        opts[k.strip()] = v.strip()
+    opts.setdefault("peak", repr(float(peak)))
+    opts.setdefault("warmup", str(int(warmup)))
+    opts.setdefault("steps", str(int(steps)))
+    if family.strip() in ("cosine", "linear", "wsd", "wsds", "exp"):
+        opts.setdefault("final", "0.1x")
+    if opts.get("final", "").endswith("x"):
+        opts["final"] = repr(float(opts["final"][:-1]) * float(opts["peak"]))
+    text = family.strip() + ":" + ",".join(f"{k}={v}" for k, v in opts.items())
+    return parse_schedule(text).to_spec()
+
+
+def make_plan(preset: str, *, device: str | None = None, schedule: str | None = None,
+              seeds: int = 1, lr_mults: tuple[float, ...] = (1.0,), vocab_size: int = 256,
+              max_steps: int | None = None, shapes: tuple | None = None) -> Plan:
+    """The plan of a named preset (see :data:`PRESETS`).
+
+    ``seeds`` > 1 or several ``lr_mults`` add same-shape variants that train as one stacked
+    model. ``max_steps`` truncates every rung (for tests); ``shapes`` replaces the preset's.
+    """
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r}", where="--preset",
+                         hint=f"use one of {', '.join(PRESETS)}")
+    p = PRESETS[preset]
+    rungs = []
+    for L, d, H, mults in shapes or p.shapes:
+        n = GPTConfig(L, d, H, seq_len=p.seq_len, vocab_size=vocab_size).params_nonembedding
+        for m in mults:
+            for lm in lr_mults:
+                for s in range(seeds):
+                    name = f"L{L}-d{d}-t{m:g}"
+                    name += f"-lr{lm:g}" if len(lr_mults) > 1 else ""
+                    name += f"-s{s}" if seeds > 1 else ""
+                    r = _rung(name, L, d, H, p.seq_len, m * n, p, vocab_size, s, schedule, lm,
+                              tags={"tokens_per_param": m, "lr_mult": lm})
+                    if max_steps is not None and r.steps > max_steps:
+                        r = _truncate(r, max_steps, p)
+                    rungs.append(r)
+    return Plan(preset, device or p.device, rungs, notes=[p.description])
+
+
+def _truncate(r: Rung, steps: int, p: Preset) -> Rung:
+    warmup = min(r.warmup, max(1, steps // 4))
+    spec = fill_schedule(r.schedule.split(":")[0], peak=r.lr, warmup=warmup, steps=steps)
+    return replace(r, steps=steps, warmup=warmup, schedule=spec,
+                   eval_every=max(1, steps // p.evals))
+
+
+def plan_budget(flops: float, *, device: str = "cpu", n_sizes: int = 5, schedule: str | None = None,
+                vocab_size: int = 256) -> Plan:
+    """An IsoFLOP grid: ``n_sizes`` shapes around the compute-optimal size for ``flops``, each
+    trained on ``flops / flops_per_token`` tokens (Chinchilla approach 2)."""
+    if not (flops > 0 and math.isfinite(flops)):
+        raise UsageError(f"budget must be a positive number of FLOPs, got {flops!r}", where="--budget")
+    p = PRESETS["cpu-tiny" if device == "cpu" else "gpu-small"]
+    if device == "cpu":
+        candidates = [(L, d, d // 16) for L in (1, 2, 3, 4) for d in range(32, 257, 16)]
+    else:
+        candidates = [(L, 64 * L, L) for L in range(1, 25)]
+    n_opt = math.sqrt(flops / 120)  # C = 6·N·D with D = 20·N
+    grid = [n_opt * 4 ** ((i - (n_sizes - 1) / 2) / ((n_sizes - 1) / 2 or 1)) for i in range(n_sizes)]
+    picked: list[tuple] = []
+    for target in grid:
+        best = min(candidates, key=lambda c: abs(math.log(
+            GPTConfig(c[0], c[1], c[2], seq_len=p.seq_len).params_nonembedding / target))
+            + 0.3 * abs(math.log(c[1] / (c[0] * (16 if device == "cpu" else 64)) + 1e-9)))
+        if best not in picked:
+            picked.append(best)
+    rungs = []
+    for L, d, H in picked:
+        cfg = GPTConfig(L, d, H, seq_len=p.seq_len, vocab_size=vocab_size)
+        tokens = flops / cfg.flops_per_token
+        rungs.append(_rung(f"L{L}-d{d}-C{flops:.0e}", L, d, H, p.seq_len, tokens, p, vocab_size,
+                           0, schedule, tags={"isoflop": flops}))
+    plan = Plan(f"budget-{flops:.2e}", device, rungs,
+                notes=[f"IsoFLOP grid at C = {flops:.3g} FLOPs around N_opt ~ {n_opt:.3g}"])
+    tiny = [r.name for r in rungs if r.tokens < 5 * r.params]
+    if tiny:
+        plan.notes.append(f"rungs under 5 tokens/param: {', '.join(tiny)}")
+    return plan
+
+
+# ---------------------------------------------------------------------------- time estimate
+def probe_throughput(rung: Rung, device: str = "cpu", steps: int = 3, threads: int | None = None,
+                     stacked: int = 1) -> float:
+    """Training tokens per second of ``rung`` on ``device``, timed over a few real steps."""
+    import torch
+
+    from scalefit.ladder.train import make_engine
+
+    if threads:
+        torch.set_num_threads(threads)
+    rungs = [replace(rung, seed=i) for i in range(stacked)]
+    eng = make_engine(rungs, device)
+    g = torch.Generator().manual_seed(0)
+    shape = (rung.batch_size, rung.seq_len)
+    x = torch.randint(0, rung.vocab_size, shape, generator=g)
+    xs, ys = [x] * stacked, [x] * stacked
+    eng.train_step(xs, ys, [rung.lr] * stacked)  # warm-up (allocations, compile)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        eng.train_step(xs, ys, [rung.lr] * stacked)
+    eng.sync()
+    return stacked * steps * rung.tokens / rung.steps / (time.perf_counter() - t0)
+
+
+def estimate_seconds(plan: Plan, *, threads: int | None = None, stack: str = "auto") -> dict[str, float]:
+    """Seconds per rung from a short probe of each distinct shape (fills ``plan.seconds``)."""
+    cache: dict[tuple, float] = {}
+    for grp in plan.groups(stack):
+        r = grp[0]
+        key = (r.shape_key, len(grp))
+        if key not in cache:
+            cache[key] = probe_throughput(r, plan.device, threads=threads, stacked=len(grp))
+        for x in grp:
+            plan.seconds[x.name] = len(grp) * x.tokens / cache[key] * (1 + 0.1)  # + eval time
+    return plan.seconds
