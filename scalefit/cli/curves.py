@@ -1,1 +1,163 @@
-"""`scalefit curves` commands."""
+"""Loss-curve commands: fitting (called by `scalefit fit --law multi_power`), prediction on a
+curve file or a schedule spec, and `scalefit schedule-search`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from scalefit.cli.app import app
+from scalefit.errors import InputError, UsageError
+
+__all__ = ["fit_curves", "predict_curve", "schedule_search_cmd"]
+
+
+def _expand(inputs) -> list[Path]:
+    import glob
+
+    out: list[Path] = []
+    for item in inputs or []:
+        p = Path(item)
+        if p.is_dir():
+            out += sorted(q for q in p.iterdir() if q.suffix.lower() in (".csv", ".tsv",
+                                                                         ".jsonl", ".json"))
+        elif any(ch in str(item) for ch in "*?["):
+            out += [Path(x) for x in sorted(glob.glob(str(item)))]
+        else:
+            out.append(p)
+    return out
+
+
+def fit_curves(inputs, law: str = "multi_power", json_out: str | None = None, *,
+               store: str | None = None, metric: str | None = None, bootstrap: int = 0,
+               predict=None, holdout=None, fix=None, plot: str | None = None,
+               no_plot: bool = True, seed: int = 0, warmup: int | None = None,
+               method: str | None = None, N: float | None = None, echo=typer.echo):
+    """Fit a curve law jointly to the curve files ``inputs`` (step, lr, loss each)."""
+    from scalefit.curves import CurveData, read_curve
+    from scalefit.curves import fit_curves as _fit
+
+    if store:
+        raise UsageError("curve laws fit curve files, not a store", where="--store",
+                         hint="pass the curve files (step, lr, loss) as arguments")
+    if fix:
+        raise UsageError("--fix is not supported for curve laws yet", where="--fix")
+    paths = _expand(inputs)
+    if not paths:
+        raise UsageError("no curve files given", hint="scalefit fit CURVE.csv --law multi_power")
+    curves = CurveData([read_curve(p, warmup=warmup, N=N) for p in paths])
+    kw = {} if method is None else {"method": method}
+    res = _fit(curves, law, **kw)
+    echo(res.summary())
+    if json_out:
+        res.to_json(json_out)
+        echo(f"wrote {json_out}")
+    if plot and not no_plot:
+        import matplotlib.pyplot as plt
+
+        from scalefit.curves.plot import plot_curves
+
+        fig = plot_curves(res, list(curves), path=plot)
+        plt.close(fig)
+        echo(f"wrote {plot}")
+    return res
+
+
+def predict_curve(fit_json: str, curve_file: str | None = None, schedule: str | None = None,
+                  out: str | None = None, *, N: float | None = None, warmup: int | None = None,
+                  every: int | None = None, echo=typer.echo):
+    """Predict the loss at every logged step of ``curve_file`` (its lr column, any logging
+    interval) or at every ``every``-th step of a ``schedule`` spec; write ``out`` as CSV with
+    columns step, lr, loss_pred (plus loss when the file has one)."""
+    from scalefit.curves import CurveFitResult, read_curve
+    from scalefit.curves.fit import curve_errors
+    from scalefit.schedules import parse_schedule
+
+    res = CurveFitResult.from_json(fit_json)
+    if (curve_file is None) == (schedule is None):
+        raise UsageError("give exactly one of --curve FILE or --schedule SPEC",
+                         where="predict")
+    if curve_file is not None:
+        c = read_curve(curve_file, warmup=warmup, N=N, need_loss=False)
+        df = res.predict(c, N=N)
+    else:
+        sch = parse_schedule(schedule)
+        T = sch.total_steps
+        k = every or max(1, T // 1000)
+        steps = sorted(set(range(k, T, k)) | {T - 1})
+        df = res.predict(sch, steps=steps, N=N)
+    if out:
+        p = Path(out)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(p, index=False)
+        echo(f"wrote {out} ({len(df)} rows)")
+    last = df.iloc[-1]
+    echo(f"predicted loss at step {int(last['step'])}: {last['loss_pred']:.5g}")
+    if "loss" in df.columns:
+        e = curve_errors(df["loss"].to_numpy(), df["loss_pred"].to_numpy())
+        echo(f"relative error: mean {100 * e['mean_rel']:.3f}%, worst {100 * e['max_rel']:.3f}%")
+    return df
+
+
+@app.command("schedule-search")
+def schedule_search_cmd(
+    fit_json: str = typer.Argument(..., help="A curve fit written by `scalefit fit --json`."),
+    family: str = typer.Option("wsd", "--family", help="wsd (grid) or free (monotone)."),
+    steps: int = typer.Option(..., "--steps", help="Total training steps T."),
+    peak: float | None = typer.Option(None, "--peak", help="Peak LR (default: the fit's)."),
+    warmup: int | None = typer.Option(None, "--warmup", help="Warmup steps (default: the fit's)."),
+    n: float | None = typer.Option(None, "--n", help="Model size N (joint fits)."),
+    top: int = typer.Option(5, "--top", help="Rows of the grid to print."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Find the schedule a fitted curve law predicts to reach the lowest final loss."""
+    from scalefit.curves import CurveFitResult
+    from scalefit.curves.search import search_free_form, search_wsd
+
+    res = CurveFitResult.from_json(fit_json)
+    pk, wu = _fit_schedule_defaults(res)
+    peak = peak if peak is not None else pk
+    warmup = warmup if warmup is not None else wu
+    if peak is None:
+        raise UsageError("the fit records no schedule to take the peak LR from", where="--peak",
+                         hint="pass --peak")
+    if steps <= 0:
+        raise UsageError("--steps must be positive", where="--steps")
+    if family == "wsd":
+        rows = search_wsd(res, steps=steps, peak=peak, warmup=warmup or 0, N=n)
+        if as_json:
+            typer.echo(json.dumps(rows[:top]))
+            return
+        for r in rows[:top]:
+            typer.echo(f"{r['loss']:.5f}  {r['spec']}")
+    elif family in ("free", "monotone"):
+        sch, loss = search_free_form(res, steps=steps, peak=peak, warmup=warmup or 0, N=n)
+        if as_json:
+            typer.echo(json.dumps({"loss": loss, "schedule": sch.to_dict()}))
+            return
+        lr = sch.lr()
+        typer.echo(f"{loss:.5f}  free-form monotone schedule; LR at 50/80/90/100% of the "
+                   f"steps: " + ", ".join(f"{lr[int(q * (steps - 1))]:.3g}"
+                                          for q in (0.5, 0.8, 0.9, 1.0)))
+    else:
+        raise UsageError(f"unknown family {family!r}", where="--family", hint="wsd or free")
+
+
+def _fit_schedule_defaults(res):
+    from scalefit.schedules import parse_schedule
+
+    for c in res.curves:
+        if c.get("schedule"):
+            try:
+                s = parse_schedule(c["schedule"])
+            except Exception:  # noqa: BLE001 (a stored schedule that no longer parses)
+                continue
+            return float(s.options.get("peak", s.lr().max())), int(s.options.get("warmup", 0))
+    return None, None
+
+
+def _check_exists(path: str) -> None:
+    if not Path(path).exists():
+        raise InputError("file not found", where=path)

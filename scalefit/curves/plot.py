@@ -1,0 +1,60 @@
+"""Predicted-against-observed loss-curve figures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from scalefit.curves.data import Curve
+
+__all__ = ["plot_curves"]
+
+
+def plot_curves(result, curves: Sequence[Curve], *, path: str | Path | None = None,
+                title: str | None = None, lr_panel: bool = True):
+    """One panel of observed (points) and predicted (line) loss per curve, with the error.
+
+    Returns the matplotlib Figure; ``path`` saves it (format from the suffix).
+    """
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    n = len(curves)
+    cols = min(3, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, c in zip(axes.ravel(), curves, strict=False):
+        df = result.predict(c)
+        ax.plot(df["step"], df["loss_pred"], color="C1", lw=1.5, label="predicted")
+        if "loss" in df:
+            ax.plot(df["step"], df["loss"], ".", ms=2.5, color="C0", label="observed")
+            err = np.abs(df["loss"] - df["loss_pred"]) / df["loss"]
+            ax.set_title(f"{c.name}\nmean {100 * err.mean():.3f}%, worst {100 * err.max():.3f}%",
+                         fontsize=9)
+        else:
+            ax.set_title(c.name, fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        if lr_panel:
+            ax2 = ax.twinx()
+            ax2.plot(np.arange(c.eta.size), c.eta, color="0.7", lw=0.8)
+            ax2.set_ylabel("lr", color="0.5", fontsize=8)
+            ax2.tick_params(labelsize=7, colors="0.5")
+        lo = np.nanpercentile(df["loss_pred"], 1)
+        hi = np.nanpercentile(df["loss_pred"], 99)
+        ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.3 * (hi - lo))
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    axes.ravel()[0].legend(fontsize=8, loc="upper right")
+    fig.suptitle(title or f"{result.law}: predicted against observed", fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(p, dpi=130)
+    return fig
