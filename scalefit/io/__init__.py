@@ -254,7 +254,7 @@ def _config_beside(path: Path, info: RunInfo) -> None:
         if cand == path or not cand.is_file():
             continue
         try:
-            text = cand.read_text(encoding="utf-8")
+            text = cand.read_text(encoding="utf-8-sig")
             cfg = json.loads(text) if cand.suffix == ".json" else yaml.safe_load(text)
         except (ValueError, yaml.YAMLError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read the config beside {path.name}: "
@@ -365,6 +365,10 @@ def sniff(path: Path) -> str:
         raise InputError("the file is empty", where=where)
     if b"brain.Event" in head[:200]:
         return "tensorboard"
+    wide = _wide_encoding(head)
+    if wide:
+        raise InputError(f"{wide} text; scalefit reads UTF-8", where=where,
+                         hint=f"convert it, e.g. iconv -f {wide} -t UTF-8")
     text = _decode_head(head)
     if text is None:
         raise InputError("binary content that is not a known log format", where=where,
@@ -397,15 +401,26 @@ def sniff(path: Path) -> str:
                      hint=f"pick one with --format ({', '.join(FORMATS)}) or give --regex")
 
 
+def _wide_encoding(head: bytes) -> str | None:
+    """UTF-16/32 text (Windows shells write logs so), by its byte-order mark."""
+    for bom, name in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+                      (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+        if head.startswith(bom):
+            return name
+    return None
+
+
 def _decode_head(head: bytes) -> str | None:
     if b"\x00" in head:
         return None
     try:
-        return head.decode("utf-8")
+        text = head.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start >= len(head) - 4:  # a character cut by the 64 KiB window
-            return head[: exc.start].decode("utf-8")
-        return None
+            text = head[: exc.start].decode("utf-8")
+        else:
+            return None
+    return text.removeprefix("\ufeff")  # a UTF-8 byte-order mark (Excel, PowerShell)
 
 
 def _sniff_dir(path: Path) -> str | None:
@@ -433,7 +448,7 @@ def _sniff_dir(path: Path) -> str | None:
 def load_json(path: Path):
     """JSON from a file; an error names it."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             return json.load(f)
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text", where=str(path)) from None

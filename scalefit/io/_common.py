@@ -436,11 +436,21 @@ def frame_from_chunks(chunks: list[Chunk]) -> pd.DataFrame:
                         cat["value"], cat["tokens"], cat["flops"], cat["lr"])
 
 
+#: largest step accepted: integers above 2^53 are not exact in float64
+MAX_STEP = 2.0**53
+
+
 def check_steps(step: np.ndarray, where: str, col: str) -> np.ndarray:
     """Steps as float (NaN = missing); non-integer or infinite steps are an error."""
     fin = np.isfinite(step)
     if np.any(np.isinf(step)):
         raise InputError(f"column {col!r} holds an infinite step", where=where)
+    huge = fin & (np.abs(step) > MAX_STEP)
+    if huge.any():  # beyond 2^53 a float step is no longer an exact integer (and int64 overflows)
+        i = int(np.argmax(huge))
+        raise InputError(f"column {col!r} holds a step {step[i]:.4g} (row {i + 1}) larger than "
+                         "any step count", where=where,
+                         hint="is it a tokens or time column? name the step column with --step-col")
     bad = fin & (step != np.round(step))
     if bad.any():
         i = int(np.argmax(bad))

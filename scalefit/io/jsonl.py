@@ -13,7 +13,7 @@ from scalefit.io.tables import wide_from_table
 def read_jsonl(path: Path, opts: Options, name: str) -> Parsed:
     where = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM is not JSON
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (byte {exc.start})", where=where) from None
     if not text.strip():
