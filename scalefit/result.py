@@ -144,8 +144,11 @@ class FitResult:
             _, lo, hi = delta_band(self._problem, self._v, self._cov, Xc, self.level)
             method = "delta"
         shape = np.broadcast_shapes(*(np.shape(v) for v in given.values())) if given else ()
-        rs = (lambda a: None if a is None else np.asarray(a).reshape(shape)) if shape == () \
-            else (lambda a: None if a is None else np.asarray(a))
+        def rs(a):  # scalar inputs give floats, arrays give arrays
+            if a is None:
+                return None
+            return float(np.asarray(a).reshape(-1)[0]) if shape == () else np.asarray(a)
+
         return Prediction({k: np.asarray(v, float) for k, v in X.items()}, rs(value), rs(lo),
                           rs(hi), method)
 

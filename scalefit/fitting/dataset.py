@@ -264,7 +264,7 @@ def build_dataset(data, law, *, metric: str | None = None, checkpoints: bool = F
         # each run's final value: the largest step, or the last row of a final-loss table
         order = pts.assign(_s=pts["step"].astype("float64").fillna(-1.0),
                            _i=np.arange(len(pts)))
-        order = order.sort_values(["run", "_s", "_i"], kind="stable")
+        order = order.sort_values(["_s", "_i"], kind="stable")  # keeps the runs' order
         table = order.groupby("run", sort=False).tail(1).drop(columns=["_s", "_i"])
         table = table.reset_index(drop=True)
         n_curve = pts.groupby("run").size()
