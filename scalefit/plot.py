@@ -500,20 +500,29 @@ def bootstrap_grid(result, params: list[str] | None = None, fig=None):
 
 
 # ---------------------------------------------------------------------- dispatch and files
-def _curves_figure(result, ax=None, **kw):
+def _curves_figure(result, ax=None, *, curves=None, data=None, **kw):
+    """Observed against predicted loss curves (``scalefit.curves.plot.plot_curves``) of a
+    loss-curve fit; ``curves`` (Curve objects) or ``data`` (curve files) give the observed
+    curves. Returns the array of panels."""
     from scalefit.errors import UsageError
 
+    if ax is not None:
+        raise UsageError("the loss-curve figure draws its own panels; call it without ax",
+                         where="curves")
     try:
-        from scalefit.curves import plot as curves_plot
+        from scalefit.curves import read_curve
+        from scalefit.curves.plot import plot_curves
     except ImportError:
         raise UsageError("loss-curve figures are not available in this installation",
                          where="--kind curves") from None
-    fn = next((getattr(curves_plot, n) for n in ("curves", "predicted_vs_observed", "plot_fit",
-                                                  "plot") if callable(getattr(curves_plot, n,
-                                                                                  None))), None)
-    if fn is None:
-        raise UsageError("no loss-curve figure function found", where="--kind curves")
-    return fn(result, ax=ax, **kw)
+    if curves is None:
+        if not data:
+            raise UsageError("the curves figure needs the observed curves", where="--data",
+                             hint="pass the curve files (step, lr, loss) with --data FILE")
+        paths = [data] if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__") else data
+        curves = [read_curve(p) for p in paths]
+    fig = plot_curves(result, list(curves), **kw)
+    return np.array([a for a in fig.axes if a.get_xlabel() == "step"])
 
 
 #: figure kinds by name: each takes a fit result (and optional ax) and returns its Axes

@@ -93,11 +93,13 @@ def plot_cmd(
     if source is not None and not is_curve:
         for note in attach_data(res, source):
             typer.echo(f"note: {note}", err=True)
-    elif kind in ("residuals", "isoflop"):
+    elif kind in ("residuals", "isoflop", "curves") and not (is_curve and data):
         raise UsageError(f"the {kind} figure needs the fit's data", where="--data",
                          hint="pass the logs with --data FILE or the store with --store DIR")
     if kind == "isoflop":
         ax = plot.isoflop(res)
+    elif kind == "curves":
+        ax = plot.figure(res, kind, data=list(data or []))
     else:
         ax = plot.figure(res, kind)
     path = plot.save(ax, out, dpi=dpi)
