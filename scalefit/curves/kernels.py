@@ -95,7 +95,8 @@ class _Plan:
         # cumulative Delta over sources up to each target
         cd = np.cumsum(self.delta)
         idx = np.searchsorted(k, ts, side="right") - 1
-        self.sum_delta = np.where(idx >= 0, cd[np.maximum(idx, 0)], 0.0)
+        self.sum_delta = (np.where(idx >= 0, cd[np.maximum(idx, 0)], 0.0) if cd.size
+                          else np.zeros(ts.size))
         self.n_upto = idx + 1
 
 
