@@ -169,6 +169,23 @@ class FitResult:
         out["C"] = np.asarray(C, float)
         return out
 
+    def to_lmfit(self):
+        """The fitted parameters as :class:`lmfit.Parameters` (values, bounds, fixed/expression
+        flags from the fit, delta-method ``stderr``), for lmfit's readable reports."""
+        import lmfit
+
+        law = self.law_
+        fix = self.settings.get("fix") or {}
+        expr = self.settings.get("expr") or {}
+        out = lmfit.Parameters()
+        for p in law.params:
+            out.add(p.name, value=self.params_[p.name], min=p.lower, max=p.upper,
+                    vary=p.name not in fix and p.name not in expr)
+            se = self.stderr_.get(p.name)
+            if se is not None and math.isfinite(se):
+                out[p.name].stderr = se
+        return out
+
     # ------------------------------------------------------------------ text
     def summary(self) -> Summary:
         return Summary(self)

@@ -89,6 +89,12 @@ def test_json_round_trip(res, tmp_path):
     assert FitResult.from_json(text).objective_ == res.objective_
 
 
+def test_to_lmfit(res):
+    p = res.to_lmfit()
+    assert list(p) == LAW.param_names
+    assert p["alpha"].value == res.params_["alpha"] and p["alpha"].stderr > 0
+
+
 def test_from_json_errors(tmp_path):
     with pytest.raises(InputError, match="no such fit file"):
         FitResult.from_json(tmp_path / "missing.json")

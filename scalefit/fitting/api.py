@@ -294,9 +294,11 @@ def _diagnostics(law, ds, problem, opt, dm, boot, n_free) -> dict:
         warnings.append(f"parameter(s) {', '.join(at_bound)} at a bound: the fit may be "
                         "constrained rather than determined by the data")
     spread = opt.spread
-    if spread.get("n_refined", 0) > 1 and spread.get("rel_range", 0) > 1e-3:
-        warnings.append(f"starts ended at different objectives (range {spread['rel_range']:.2g} "
-                        "relative): the objective has several local minima")
+    if (spread.get("n_refined", 0) > 1 and spread.get("rel_range", 0) > 1e-3
+            and spread.get("n_within_1e-6", 0) < min(3, spread["n_refined"])):
+        warnings.append(f"only {spread['n_within_1e-6']} of {spread['n_refined']} refined starts "
+                        f"reached the best objective (the others up to {spread['rel_range']:.2g} "
+                        "relative above): several local minima; the best may not be global")
     cond = dm["cond"]
     if not np.isfinite(cond) or cond > 1e10:
         warnings.append(f"J^T J is ill-conditioned (condition number {cond:.3g}): some "
@@ -314,6 +316,11 @@ def _diagnostics(law, ds, problem, opt, dm, boot, n_free) -> dict:
              "mean": float(np.mean(r)), "median_abs": float(np.median(np.abs(r))),
              "max_abs": float(np.max(np.abs(r))),
              "worst_run": ds.runs[int(ds.groups[int(np.argmax(np.abs(r)))])]}
+    big = np.abs(r) > max(10 * resid["median_abs"], 0.05)
+    if big.any():
+        warnings.append(f"{int(big.sum())} point(s) lie far from the fit (|log residual| up to "
+                        f"{resid['max_abs']:.2g}, run {resid['worst_run']!r}); check them for "
+                        "outliers or diverged runs")
     out = {"warnings": warnings, "notes": notes, "at_bound": at_bound, "multistart": spread,
            "condition_number": float(cond), "points_per_param": float(ppp),
            "n_free": int(n_free), "residuals": resid, "converged": bool(opt.converged),
