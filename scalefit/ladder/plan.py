@@ -165,14 +165,14 @@ PRESETS: dict[str, Preset] = {
                         val_batches=2, val_batch_size=16,
                         description="two tiny rungs in seconds: for tests and a first look"),
     "cpu-tiny": Preset("cpu", 128, (
+        (1, 24, 2, (10, 20, 40)),
         (1, 32, 2, (10, 20, 40)),
         (1, 48, 3, (10, 20, 40)),
         (2, 48, 3, (10, 20)),
         (2, 64, 4, (10, 20)),
-        (2, 96, 6, (10,)),
         (3, 80, 5, (10,)),
     ), evals=16, val_batches=4, val_batch_size=32,
-        description="6 shapes, 12k-231k non-embedding params (19x), 10-40 tokens/param; "
+        description="6 shapes, 7k-231k non-embedding params (33x), 10-40 tokens/param; "
                     "minutes on 2 CPU cores"),
     "gpu-small": Preset("cuda", 512, tuple(_gpu_shape(L, (10, 20, 40)) for L in (2, 3, 4, 5, 6)),
                         val_batches=8, val_batch_size=64,

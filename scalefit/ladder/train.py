@@ -591,7 +591,8 @@ def main(argv: list[str] | None = None) -> int:
         plan = make_plan(args.preset, device=device.split(":")[0], schedule=args.schedule,
                          max_steps=args.max_steps)
         if args.rung:
-            plan.rungs = [r for r in plan.rungs if r.name in args.rung]
+            plan.rungs = [r for r in plan.rungs if any(r.name == x or r.name.startswith(x + "-")
+                                                       for x in args.rung)]
             if not plan.rungs:
                 raise UsageError(f"no rung named {args.rung}", where="--rung")
         corpus = resolve_corpus(args.corpus, offline=args.offline)
