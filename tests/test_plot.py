@@ -147,6 +147,7 @@ def test_forecast_of_the_fit_command_shows_points_frontier_band_and_70b(tmp_path
     assert ax.get_xscale() == ax.get_yscale() == "log"
     assert "FLOPs" in ax.get_xlabel() and ax.get_ylabel()
     assert_inside_limits(ax)
+    assert_legend_clear(ax)
     w, h = ax.figure.get_size_inches()
     assert_png(png, (w, h), 150)
 
