@@ -114,3 +114,14 @@ def test_single_curve_says_how_to_fit_it(in_tmp, capsys):
     assert run(["fit", "run.csv", "--no-plot"]) == 2
     err = capsys.readouterr().err
     assert "one run's loss curve" in err and "--law multi_power" in err
+
+
+def test_fit_a_store(in_tmp, capsys):
+    assert run(["ingest", str(CSV), "--store", "st"]) == 0
+    capsys.readouterr()
+    assert run(["fit", "--store", "st", "--bootstrap", "0", "--no-plot", "--json", "f.json"]) == 0
+    out = capsys.readouterr().out
+    assert "245 points from 245 runs" in out and "delta method" in out
+    assert json.loads((in_tmp / "f.json").read_text())["ci"] is None
+    assert run(["fit", "--no-plot"]) == 2
+    assert "give log files to fit" in capsys.readouterr().err
