@@ -11,7 +11,15 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from scalefit.cli import curves, fit, ingest, ladder, tasks  # noqa: F401, E402  (register commands)
+from scalefit.cli import (  # noqa: F401, E402  (register commands)
+    curves,
+    fit,
+    ingest,
+    ladder,
+    plot,
+    report,
+    tasks,
+)
 from scalefit.cli.app import app, state
 from scalefit.errors import ScalefitError
 
