@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterable
@@ -39,6 +40,7 @@ from scalefit.schema import (
 )
 
 MANIFEST = "manifest.json"
+_VERSION_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,99}")  # names files: no path parts
 FORMAT_VERSION = 1
 
 
@@ -203,7 +205,10 @@ class Store:
         try:
             with self._fs.open(mpath, "r") as f:
                 manifest = json.load(f)
-            version = manifest["version"]
+            version = manifest["version"] if isinstance(manifest, dict) else None
+            if not isinstance(version, str) or not _VERSION_RE.fullmatch(version):
+                raise ValueError(f"the manifest names no valid version ({MANIFEST}: "
+                                 f"{str(manifest)[:80]!r})")
             if version == self._version:
                 return
             runs = _read_parquet(self._fs, self._join(f"runs-{version}.parquet"), RUN_COLUMNS)
@@ -213,8 +218,8 @@ class Store:
                 return self._load(retries - 1)
             raise StoreError("the store's manifest names files that are missing", where=self.path,
                              hint="the folder was changed by hand or is damaged") from None
-        except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
-            raise StoreError(f"cannot read the store: {exc}", where=self.path,
+        except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
+            raise StoreError(f"cannot read the store: {' '.join(str(exc).split())}", where=self.path,
                              hint="the folder is not a scalefit store or is damaged") from None
         self._runs, self._points, self._version = runs, points, version
 
@@ -229,7 +234,7 @@ class Store:
             manifest = {"format": FORMAT_VERSION, "version": version,
                         "n_runs": len(runs), "n_points": len(points)}
             _atomic_write_bytes(self._fs, self._join(MANIFEST), json.dumps(manifest).encode())
-        except OSError as exc:
+        except (OSError, pa.ArrowException) as exc:
             for p in new_files:
                 _silent_rm(self._fs, p)
             raise StoreError(f"cannot write the store: {exc}", where=self.path,
@@ -269,9 +274,13 @@ def _schema(columns: dict[str, str]) -> pa.Schema:
 def _write_parquet(fs, df: pd.DataFrame, path: str, columns: dict[str, str]) -> None:
     table = pa.Table.from_pandas(df[list(columns)], schema=_schema(columns), preserve_index=False)
     tmp = path + f".tmp-{uuid.uuid4().hex[:8]}"
-    with fs.open(tmp, "wb") as f:
-        pq.write_table(table, f, compression="zstd")
-    fs.mv(tmp, path)
+    try:
+        with fs.open(tmp, "wb") as f:
+            pq.write_table(table, f, compression="zstd")
+        fs.mv(tmp, path)
+    except BaseException:  # a full disk, say: leave no partial file behind
+        _silent_rm(fs, tmp)
+        raise
 
 
 def _read_parquet(fs, path: str, columns: dict[str, str]) -> pd.DataFrame:
@@ -283,12 +292,16 @@ def _read_parquet(fs, path: str, columns: dict[str, str]) -> pd.DataFrame:
 
 def _atomic_write_bytes(fs, path: str, data: bytes) -> None:
     tmp = path + f".tmp-{uuid.uuid4().hex[:8]}"
-    with fs.open(tmp, "wb") as f:
-        f.write(data)
-    if "file" in _protocols(fs):
-        os.replace(tmp, path)  # atomic on POSIX, even when path exists
-    else:
-        fs.mv(tmp, path)
+    try:
+        with fs.open(tmp, "wb") as f:
+            f.write(data)
+        if "file" in _protocols(fs):
+            os.replace(tmp, path)  # atomic on POSIX, even when path exists
+        else:
+            fs.mv(tmp, path)
+    except BaseException:
+        _silent_rm(fs, tmp)
+        raise
 
 
 def _merge(runs: pd.DataFrame, points: pd.DataFrame, batches: list[LogData],

@@ -143,6 +143,9 @@ def wide_from_table(tbl, path: Path, opts: Options, name: str, fmt: str = "csv")
     present = np.column_stack([num[c][1] for c in keep])
     if step_col is not None:
         present &= ~np.isnan(step)[:, None]
+    if not present.any():  # a run with no points is no run
+        raise InputError(f"no values logged in the metric column(s) {keep[:4]}"
+                         + ("" if step_col is None else " on rows with a step"), where=where)
     # tokens, lr and FLOPs attach to every point of their step, also on rows that lack them
     tokens = by_step(step, num[tok_col][0]) if tok_col else None
     lr = by_step(step, num[lr_col][0]) if lr_col else None
