@@ -130,6 +130,12 @@ class Problem:
                 hi.append(lp.max)
         self.lower, self.upper = np.array(lo, float), np.array(hi, float)
 
+    def subset(self, idx: np.ndarray) -> Problem:
+        """The same problem on a subset of the points."""
+        X = {k: np.asarray(v)[idx] for k, v in self.X.items()}
+        w = None if self.weights is None else np.asarray(self.weights)[..., idx]
+        return Problem(self.law, X, self.y[idx], self.objective, self.parameters, w)
+
     # free (internal) <-> full (internal)
     def full(self, V: np.ndarray) -> np.ndarray:
         V = np.asarray(V, float)
@@ -286,15 +292,21 @@ class OptimResult:
 
 
 def multistart(problem: Problem, *, starts: np.ndarray | None = None, keep: int = 8,
-               vp: bool = True, chunk: int = 2048, maxiter: int = 3000) -> OptimResult:
+               vp: bool = True, chunk: int = 2048, maxiter: int = 3000,
+               max_screen: int = 600) -> OptimResult:
     """Evaluate every start in batches, refine the ``keep`` best distinct ones with L-BFGS-B."""
     with blas_threads(1):
-        return _multistart(problem, starts, keep, vp, chunk, maxiter)
+        return _multistart(problem, starts, keep, vp, chunk, maxiter, max_screen)
 
 
-def _multistart(problem, starts, keep, vp, chunk, maxiter) -> OptimResult:
+def _multistart(problem, starts, keep, vp, chunk, maxiter, max_screen) -> OptimResult:
     V = start_points(problem, starts, vp)
-    vals = np.concatenate([problem.value_grad(V[i:i + chunk], grad=False)
+    # ranking thousands of starts needs no more than a few hundred points: screen large data
+    # sets (every checkpoint of many runs) on an evenly spaced subset, refine on all of it
+    n = problem.y.shape[0]
+    screen = problem if n <= max_screen else problem.subset(
+        np.unique(np.linspace(0, n - 1, max_screen).round().astype(int)))
+    vals = np.concatenate([screen.value_grad(V[i:i + chunk], grad=False)
                            for i in range(0, len(V), chunk)])
     finite = np.isfinite(vals)
     if not finite.any():
