@@ -149,8 +149,9 @@ class FitResult:
                 return None
             return float(np.asarray(a).reshape(-1)[0]) if shape == () else np.asarray(a)
 
-        return Prediction({k: np.asarray(v, float) for k, v in X.items()}, rs(value), rs(lo),
-                          rs(hi), method)
+        shown = {k: np.asarray(v, float) for k, v in given.items()}
+        shown.update({k: np.asarray(v, float) for k, v in X.items()})
+        return Prediction(shown, rs(value), rs(lo), rs(hi), method)
 
     def optimal(self, C) -> dict:
         """Compute-optimal allocation at budget(s) ``C``: {"N", "D", "loss"} arrays, with
@@ -317,7 +318,9 @@ def _optimal_draws(law, samples: np.ndarray, C) -> dict[str, np.ndarray]:
 def _complete_inputs(law, given: dict) -> dict:
     names = law.input_names
     X = {k: np.asarray(v, float) for k, v in given.items() if k in names}
-    unknown = [k for k in given if k not in names and k not in ("C",)]
+    # N, D and C may all be given (C = 6ND places a prediction on a compute axis); a law that
+    # uses fewer of them ignores the rest
+    unknown = [k for k in given if k not in names and k not in ("N", "D", "C")]
     if unknown:
         raise UsageError(f"law {law.name!r} has inputs {names}; got {unknown}", where="predict")
     # fill N, D or C from C = 6·N·D
@@ -329,8 +332,8 @@ def _complete_inputs(law, given: dict) -> dict:
     if "C" in names and "C" not in X:
         if C is not None:
             X["C"] = np.asarray(C, float)
-        elif "N" in X and "D" in X:
-            X["C"] = 6.0 * X["N"] * X["D"]
+        elif "N" in given and "D" in given:
+            X["C"] = 6.0 * np.asarray(given["N"], float) * np.asarray(given["D"], float)
     missing = [k for k in names if k not in X]
     if missing:
         raise UsageError(f"law {law.name!r} needs {names} to predict; missing {missing}",

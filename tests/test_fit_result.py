@@ -132,3 +132,12 @@ def test_forecast_plot(res, tmp_path):
     out = tmp_path / "f.png"
     ax.figure.savefig(out)
     assert out.stat().st_size > 10_000
+
+
+def test_predict_accepts_n_d_c_for_any_size_law(table):
+    r = scalefit.fit(table, "power:x=C")
+    p = r.predict(N=7e10, D=1.4e12)
+    assert p.inputs["C"] == pytest.approx(6 * 7e10 * 1.4e12)
+    assert float(p) == pytest.approx(float(r.predict(C=6 * 7e10 * 1.4e12)), rel=1e-12)
+    with pytest.raises(UsageError, match="got \\['Q'\\]"):
+        r.predict(Q=1.0)
