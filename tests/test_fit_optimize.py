@@ -126,3 +126,14 @@ def test_bootstrap_is_reproducible_with_a_seed():
     a = scalefit.fit(df, "chinchilla", bootstrap=30, seed=7)
     b = scalefit.fit(df, "chinchilla", bootstrap=30, seed=7)
     np.testing.assert_array_equal(a.samples, b.samples)
+
+
+def test_bounds_and_lmfit_parameters():
+    res = scalefit.fit(table(noise=0.001), "chinchilla", bounds={"E": (1.9, 2.5)})
+    assert res.params_["E"] == pytest.approx(1.9, abs=1e-6)
+    assert res.diagnostics["at_bound"] == ["E"]
+    assert "warning: parameter(s) E at a bound" in str(res.summary())
+    p = make_parameters(LAW)
+    p["beta"].set(value=0.37, vary=False)
+    res2 = scalefit.fit(table(noise=0.001), "chinchilla", params=p)
+    assert res2.params_["beta"] == 0.37
