@@ -36,7 +36,7 @@ def search_wsd(result, *, steps: int, peak: float, warmup: int = 0,
                 if shape == "exp" and fin == 0:
                     continue
                 sch = parse_schedule({"family": "wsd", "peak": peak, "warmup": warmup,
-                                      "steps": steps, "decay": frac, "final": fin * peak,
+                                      "steps": steps, "decay": frac, "final": float(f"{fin * peak:.12g}"),
                                       "shape": shape})
                 rows.append({"spec": sch.to_spec(), "decay": frac, "shape": shape,
                              "final": fin * peak,
