@@ -415,6 +415,10 @@ def train_group(
     tok_per_step = B * T
     fpt = [r.config.flops_per_token for r in rungs]
     last_val = [math.nan] * K
+    if start and rank == 0:  # a run killed after its last checkpoint still reports its loss
+        for k, lg in enumerate(logs):
+            vals = [row["value"] for row in _read_log(lg) if row["metric"] == "val/loss"]
+            last_val[k] = vals[-1] if vals else math.nan
 
     def point(k, done, metric, value):
         return {"step": done, "tokens": float(done * tok_per_step),
