@@ -9,6 +9,7 @@ refused inputs `scalefit ingest` also fails and leaves the store byte-for-byte u
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -183,7 +184,7 @@ def test_truncated_at_many_positions(work, case, capsys):
 def test_random_bytes_and_byte_flips(work, reader, capsys):
     path, main_file, data = work.copy(reader, tag="-bytes")
 
-    @fast(14)
+    @fast(24)
     @given(junk=st.binary(max_size=600), flips=st.lists(
         st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=6),
         keep=st.integers(0, 10**6), forced=st.booleans())
@@ -245,7 +246,7 @@ def csv_files(draw):
 
 @given(f=csv_files(), fmt=st.sampled_from([None, "csv", "final", "wandb", "wandb-panel",
                                            "lightning"]))
-@fast(120)
+@fast(200)
 def test_random_csv_shapes_and_encodings(work, f, fmt):
     content, suffix, enc = f
     folder = work.root / "csvs"
@@ -281,7 +282,7 @@ record = st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6)), 
 
 @given(records=st.lists(st.one_of(record, jvalue), max_size=10), shape=st.sampled_from(
     ["lines", "array", "hf", "wandb-summary"]), forced=st.booleans())
-@fast(100)
+@fast(150)
 def test_random_json_records(work, records, shape, forced):
     folder = work.root / "json"
     if folder.exists():
@@ -327,7 +328,7 @@ log_line = st.one_of(
 
 @given(lines=st.lists(log_line, max_size=12), end=st.booleans(),
        reader=st.sampled_from(["nanogpt", "megatron", "regex"]), forced=st.booleans())
-@fast(100)
+@fast(150)
 def test_random_stdout_logs(work, lines, end, reader, forced):
     path = work.root / "train.log"
     path.write_text("\n".join(lines) + ("\n" if end else ""), encoding="utf-8",
@@ -471,3 +472,74 @@ def test_unreadable_inputs(work):
         assert str(p) in str(exc.value)
         work.ingest_fails(p, None, {})
     record_fault("unreadable path", 2)
+
+
+# ----------------------------------------------------------------------------- safety
+PACKAGE = Path(__file__).resolve().parents[1] / "scalefit"
+UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve",
+                  "marshal"}
+
+
+def _calls(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name):
+                yield f.value.id, f.attr, node
+            elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Attribute):
+                yield f.value.attr, f.attr, node
+
+
+def _kw(node, name):
+    return next((k.value for k in node.keywords if k.arg == name), None)
+
+
+def _unsafe_uses(source: str) -> list[str]:
+    """Unpickling, unsafe YAML and torch.load without weights_only=True in Python source."""
+    tree = ast.parse(source)
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            bad += [f"import {a.name}" for a in node.names if a.name.split(".")[0] in UNSAFE_MODULES]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.split(".")[0] in UNSAFE_MODULES:
+                bad.append(f"from {node.module} import ...")
+            if node.module.split(".")[0] in ("torch", "yaml") and any(
+                    a.name in ("load", "unsafe_load", "full_load", "load_all") for a in node.names):
+                bad.append(f"from {node.module} import load")
+    for mod, attr, node in _calls(tree):
+        line = f"line {node.lineno}: {mod}.{attr}(...)"
+        if mod == "torch" and attr == "load":
+            wo = _kw(node, "weights_only")
+            if not (isinstance(wo, ast.Constant) and wo.value is True):
+                bad.append(line + " without weights_only=True")
+        elif mod == "yaml" and attr in ("load", "load_all", "unsafe_load", "full_load",
+                                        "unsafe_load_all", "full_load_all"):
+            bad.append(line + " (use yaml.safe_load)")
+        elif mod in ("np", "numpy") and attr == "load":
+            ap = _kw(node, "allow_pickle")
+            if ap is not None and not (isinstance(ap, ast.Constant) and ap.value is False):
+                bad.append(line + " with allow_pickle")
+        elif mod in ("pd", "pandas") and attr == "read_pickle":
+            bad.append(line)
+    return bad
+
+
+def test_the_safety_check_catches_unsafe_code():
+    src = ("import pickle\nimport torch, yaml, numpy as np, pandas as pd\n"
+           "torch.load(p)\ntorch.load(p, weights_only=False)\ntorch.load(p, weights_only=True)\n"
+           "yaml.load(t, Loader=yaml.Loader)\nyaml.safe_load(t)\nnp.load(f, allow_pickle=True)\n"
+           "np.load(f)\npd.read_pickle(f)\n")
+    found = _unsafe_uses(src)
+    assert len(found) == 6, found
+
+
+def test_no_pickle_unsafe_yaml_or_unchecked_torch_load_in_the_package():
+    bad = {}
+    for f in sorted(PACKAGE.rglob("*.py")):
+        hits = _unsafe_uses(f.read_text(encoding="utf-8"))
+        if hits:
+            bad[str(f.relative_to(PACKAGE.parent))] = hits
+    for _ in PACKAGE.rglob("*.py"):
+        record_check("source files free of unpickling and unsafe loading")
+    assert not bad, f"unsafe loading of user files: {bad}"
