@@ -21,6 +21,11 @@ _LAZY = {
     "clean_points": "scalefit.clean",
     "parse_schedule": "scalefit.schedules",
     "Schedule": "scalefit.schedules",
+    "compare": "scalefit.fitting.backtest",
+    "isoflop": "scalefit.fitting.isoflop",
+    "fit_curves": "scalefit.curves",
+    "CurveFitResult": "scalefit.curves",
+    "build_report": "scalefit.report",
 }
 
 
@@ -34,6 +39,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "FitError",
+    "CurveFitResult",
     "FitResult",
     "InputError",
     "Law",
@@ -44,9 +50,13 @@ __all__ = [
     "StoreError",
     "UsageError",
     "__version__",
+    "build_report",
     "clean_points",
+    "compare",
     "fit",
+    "fit_curves",
     "get_law",
+    "isoflop",
     "list_laws",
     "parse_schedule",
     "read_logs",

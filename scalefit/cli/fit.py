@@ -153,12 +153,40 @@ def fit_cmd(
 @app.command("predict")
 def predict_cmd(
     fit_json: str = typer.Argument(..., help="A fit artefact written by `scalefit fit --json`."),
-    at: list[str] = typer.Option(..., "--at", help="Inputs, e.g. N=7e10,D=1.4e12 (repeatable)."),
+    at: list[str] = typer.Option(None, "--at", help="Inputs, e.g. N=7e10,D=1.4e12 (repeatable)."),
+    curve: str = typer.Option(None, "--curve", help="Curve fits: a log with step and lr "
+                              "(any logging interval); predicts the loss at its logged steps."),
+    schedule: str = typer.Option(None, "--schedule", help="Curve fits: a schedule spec, e.g. "
+                                 "wsd:peak=3e-4,warmup=2160,steps=24000,decay=0.2,final=3e-5"),
+    output: str = typer.Option(None, "--output", "-o", help="Curve fits: write the predicted "
+                               "curve as CSV (step, lr, loss_pred[, loss])."),
+    n_params: float = typer.Option(None, "--n", help="Curve fits across sizes: the model size N."),
+    warmup: int = typer.Option(None, "--warmup", help="Curve fits: warmup steps of --curve."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON records."),
 ) -> None:
     """Predict from a saved fit, with bootstrap intervals when the fit has them."""
+    import json as _json
+
+    from scalefit.errors import InputError, UsageError
     from scalefit.result import FitResult
 
+    try:
+        with open(fit_json, encoding="utf-8") as f:
+            kind = _json.load(f).get("kind", "final")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise InputError(f"cannot read the fit artefact: {exc}", where=fit_json,
+                         hint="give a file written by `scalefit fit --json`") from None
+    if kind == "curve":
+        from scalefit.cli import curves as _curves
+
+        _curves.predict_curve(fit_json, curve_file=curve, schedule=schedule, out=output,
+                              N=n_params, warmup=warmup)
+        return
+    if curve or schedule:
+        raise UsageError("--curve and --schedule need a loss-curve fit (multi_power, "
+                         "lr_annealing)", where=fit_json, hint="use --at N=...,D=... here")
+    if not at:
+        raise UsageError("nothing to predict", where="--at", hint="give --at N=7e10,D=1.4e12")
     res = FitResult.from_json(fit_json)
     records = []
     for a in at:
