@@ -424,6 +424,12 @@ class Summary:
                       if p.get("lo") is not None else "")
                 label = p.get("label", r.metric)
                 out.append(f"  {label} at {ins}: {_g(p['value'], 5)}{iv}")
+                for k in ("N", "D"):  # compute-optimal allocations carry N and D
+                    if isinstance(p.get(k), dict):
+                        q = p[k]
+                        qi = (f"  [{_g(q.get('lo'), 3)}, {_g(q.get('hi'), 3)}]"
+                              if q.get("lo") is not None else "")
+                        out.append(f"      optimal {k} = {_g(q.get('value'), 4)}{qi}")
         if r.backtest:
             bt = r.backtest
             out.append("")

@@ -24,7 +24,8 @@ def test_fit_with_no_options(in_tmp, capsys):
     assert run(["fit", str(CSV), "--bootstrap", "40"]) == 0
     out = capsys.readouterr().out
     assert "chinchilla: L = E + A/N^alpha + B/D^beta" in out
-    assert "245 points" in out and "95% bootstrap" in out
+    assert "240 points" in out and "95% bootstrap" in out
+    assert "left out 5 run(s) marked exclude" in out
     assert "N_opt ∝ C^a" in out and "D_opt ∝ C^b" in out
     fig = in_tmp / "chinchilla_forecast.png"
     assert fig.exists() and fig.stat().st_size > 10_000
@@ -121,7 +122,7 @@ def test_fit_a_store(in_tmp, capsys):
     capsys.readouterr()
     assert run(["fit", "--store", "st", "--bootstrap", "0", "--no-plot", "--json", "f.json"]) == 0
     out = capsys.readouterr().out
-    assert "245 points from 245 runs" in out and "delta method" in out
+    assert "240 points from 240 runs" in out and "delta method" in out
     assert json.loads((in_tmp / "f.json").read_text())["ci"] is None
     assert run(["fit", "--no-plot"]) == 2
     assert "give log files to fit" in capsys.readouterr().err

@@ -20,7 +20,7 @@ def test_quickstart_notebook_executes():
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    # Chinchilla's fit on all 245 points, and its 70B/1.4T prediction with an interval
+    # Chinchilla's fit on the 240 unmarked points, and its 70B/1.4T prediction with an interval
     line = next(ln for ln in text.splitlines() if ln.startswith("loss at 70B / 1.4T:"))
     value, lo, hi = (float(x) for x in line.split(":")[1].replace("[", "").replace("]", "")
                      .replace(",", "").split())

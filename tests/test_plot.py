@@ -117,10 +117,11 @@ def test_forecast_of_the_fit_command_shows_points_frontier_band_and_70b(tmp_path
     assert code == 0 and len(drawn) == 1
     ax = drawn[0]
     res = json.loads(js.read_text())
-    # every fitted point: the CSV's 245 runs (Epoch's 240 drop the 5 highest losses)
+    # every fitted point: the CSV's 245 runs less the 5 it marks exclude (Epoch's 240)
     pts = collections(ax, "runs")
-    assert len(pts) == 1 and len(pts[0].get_offsets()) == res["n_points"] == 245
+    assert len(pts) == 1 and len(pts[0].get_offsets()) == res["n_points"] == 240
     df = pd.read_csv(CHIN)
+    df = df[df["exclude"] == 0]
     off = np.asarray(pts[0].get_offsets(), float)
     assert np.allclose(np.sort(off[:, 1]), np.sort(df["loss"]), rtol=1e-12)
     assert np.allclose(np.sort(off[:, 0]), np.sort(df["Training FLOP"]), rtol=1e-9)
@@ -248,7 +249,7 @@ def test_residuals_with_backtest(chin, tmp_path):
     ins = collections(ax, "in-sample")[0].get_offsets()
     held = collections(ax, "held-out runs, full fit")[0].get_offsets()
     bt = collections(ax, "held-out runs, backtest")[0].get_offsets()
-    assert len(ins) == 240 and len(held) == 5 and len(bt) == 5
+    assert len(ins) == 235 and len(held) == 5 and len(bt) == 5
     ds = chin.dataset
     law = chin.law_
     r = np.log(ds.y) - np.log(law._predict(law.check_inputs(ds.X), chin._theta()))

@@ -104,6 +104,8 @@ def fit_cmd(
     fix: list[str] | None = typer.Option(None, "--fix", help="Fix a parameter: P=V (repeatable)."),
     checkpoints: bool = typer.Option(False, "--checkpoints",
                                      help="Fit every checkpoint (tokens so far as D)."),
+    include_excluded: bool = typer.Option(False, "--include-excluded",
+                                          help="Also fit runs the data marks exclude."),
     objective: str = typer.Option("huber", "--objective",
                                   help="huber, mse, mse_linear or asymmetric."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
@@ -129,7 +131,8 @@ def fit_cmd(
     data = _load_data(inputs, store)
     res = scalefit.fit(data, law, metric=metric, bootstrap=bootstrap, holdout=holdout,
                        fix=fixd or None, objective=objective, checkpoints=checkpoints, seed=seed,
-                       predict=preds or None, optimal=budgets or None)
+                       predict=preds or None, optimal=budgets or None,
+                       include_excluded=include_excluded)
     typer.echo(str(res.summary()))
     if bootstrap:
         typer.echo(f"\nintervals: {int(round(100 * res.level))}% percentiles of {bootstrap} "
@@ -173,6 +176,9 @@ def predict_cmd(
     try:
         with open(fit_json, encoding="utf-8") as f:
             kind = _json.load(f).get("kind", "final")
+    except FileNotFoundError:
+        raise InputError("no such fit file", where=fit_json,
+                         hint="write one with `scalefit fit ... --json FIT.json`") from None
     except (OSError, ValueError, AttributeError) as exc:
         raise InputError(f"cannot read the fit artefact: {exc}", where=fit_json,
                          hint="give a file written by `scalefit fit --json`") from None

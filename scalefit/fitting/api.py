@@ -40,12 +40,13 @@ def _resolve_law(law):
 
 def prepare(data, law="chinchilla", *, metric=None, checkpoints=False, inputs=None, runs=None,
             warmup_frac=0.1, fix=None, bounds=None, expr=None, params=None, objective="huber",
-            delta=1e-3, penalty=4.0, keep=8, starts=None, vp=True, **_ignored):
+            delta=1e-3, penalty=4.0, keep=8, starts=None, vp=True, include_excluded=False,
+            **_ignored):
     """Law, data set and fit settings, checked (used by ``fit``, backtests and ``compare``)."""
     lw = _resolve_law(law)
     ds = data if isinstance(data, Dataset) else build_dataset(
         data, lw, metric=metric, checkpoints=checkpoints, inputs=inputs, runs=runs,
-        warmup_frac=warmup_frac)
+        warmup_frac=warmup_frac, include_excluded=include_excluded)
     obj = make_objective(objective, delta=delta, penalty=penalty)
     parameters = make_parameters(lw, fix=fix, bounds=bounds, expr=expr, params=params)
     n_free = sum(1 for p in parameters.values() if p.vary and not p.expr)
@@ -88,7 +89,8 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
         predict: Mapping | Sequence[Mapping] | None = None,
         optimal: float | Sequence[float] | None = None, inputs: Mapping[str, str] | None = None,
         runs: Sequence[str] | None = None, level: float = 0.95, keep: int = 8, starts=None,
-        warmup_frac: float = 0.1, candidates: Sequence[str] | None = None) -> FitResult:
+        warmup_frac: float = 0.1, candidates: Sequence[str] | None = None,
+        include_excluded: bool = False) -> FitResult:
     """Fit a scaling law.
 
     Parameters
@@ -117,6 +119,8 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
         Inputs to predict at, e.g. ``{"N": 7e10, "D": 1.4e12}``.
     optimal : float or list
         Compute budgets C for the compute-optimal allocation (laws that define one).
+    include_excluded : bool
+        Also fit runs the data marks with a truthy ``exclude`` column or tag (left out by default).
     """
     if not 0 < level < 1:
         raise UsageError(f"level must be in (0, 1), got {level}", where="level")
@@ -124,7 +128,8 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
         raise UsageError(f"bootstrap must be >= 0, got {bootstrap}", where="--bootstrap")
     kw = dict(metric=metric, checkpoints=checkpoints, inputs=inputs, runs=runs,
               warmup_frac=warmup_frac, fix=fix, bounds=bounds, expr=expr, params=params,
-              objective=objective, delta=delta, penalty=penalty, keep=keep, starts=starts)
+              objective=objective, delta=delta, penalty=penalty, keep=keep, starts=starts,
+              include_excluded=include_excluded)
     auto = None
     if isinstance(law, str) and law == "auto":
         from scalefit.fitting.backtest import AUTO_LAWS, compare

@@ -214,11 +214,13 @@ def _list(xs: list[str], k: int = 12) -> str:
 # ---------------------------------------------------------------------- dataset
 def build_dataset(data, law, *, metric: str | None = None, checkpoints: bool = False,
                   inputs: Mapping[str, str] | None = None, runs: Sequence[str] | None = None,
-                  warmup_frac: float = 0.1) -> Dataset:
+                  warmup_frac: float = 0.1, include_excluded: bool = False) -> Dataset:
     """Arrays for fitting ``law`` to ``data``; see the module docstring.
 
     ``inputs`` maps a law input to a runs column or tag key (``{"N": "params_total"}``).
     ``warmup_frac``: with ``checkpoints``, the first fraction of each curve's steps is dropped.
+    Runs tagged ``exclude`` (a truthy ``exclude`` column in a final-loss table, or tag) are left
+    out and counted in the notes, unless ``include_excluded``.
     """
     runs_df, points, source = load_tables(data)
     if runs is not None:
@@ -294,15 +296,25 @@ def build_dataset(data, law, *, metric: str | None = None, checkpoints: bool = F
     y = table["value"].to_numpy(dtype=float)
 
     ok = np.isfinite(y)
+    marked = np.array([_truthy(t.get("exclude")) for t in tags], dtype=bool)
+    if include_excluded:
+        marked[:] = False
+    if marked.any():
+        ok &= ~marked
+        names = sorted(set(run_names[marked]))
+        notes.append(f"left out {len(names)} run(s) marked exclude in the data "
+                     f"({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}); "
+                     "--include-excluded fits them")
     for k, v in X.items():
         inp = next((i for i in law.inputs if i.name == k), None)
         ok &= np.isfinite(v)
         if inp is not None and inp.positive:
             ok &= v > 0
-    if not ok.all():
-        k = int((~ok).sum())
+    bad = ~ok & ~marked
+    if bad.any():
+        k = int(bad.sum())
         n_dropped += k
-        bad_in = [name for name, v in X.items() if not np.all(np.isfinite(v[~ok]) & (v[~ok] > 0))]
+        bad_in = [name for name, v in X.items() if not np.all(np.isfinite(v[bad]) & (v[bad] > 0))]
         notes.append(f"dropped {k} point(s) with a missing or non-positive input "
                      f"({', '.join(bad_in) or 'value'})")
     X = {k: v[ok] for k, v in X.items()}
@@ -312,6 +324,15 @@ def build_dataset(data, law, *, metric: str | None = None, checkpoints: bool = F
     uniq, groups = np.unique(run_names, return_inverse=True)
     return Dataset(X, y, groups.astype(np.int64), [str(u) for u in uniq], metric, checkpoints,
                    sources, notes, n_dropped, steps)
+
+
+def _truthy(v) -> bool:
+    if isinstance(v, str):
+        return v.strip().lower() in {"1", "true", "yes", "y", "x"}
+    try:
+        return bool(v) and not (isinstance(v, float) and np.isnan(v))
+    except (TypeError, ValueError):
+        return False
 
 
 def _tags(t) -> dict:
