@@ -108,37 +108,22 @@ class CurveData:
 
 # ---------------------------------------------------------------------- reading
 def _frame(path: str | Path) -> pd.DataFrame:
-    """A step/lr/loss table from a file: any format scalefit's readers take, else CSV."""
+    """A step/lr/loss table from a file in any format scalefit's readers take."""
+    from scalefit.io import read_logs
+
     p = Path(path)
     if not p.exists():
         raise InputError("file not found", where=str(path))
-    try:
-        from scalefit.io import read_logs  # the log readers, when present
-    except ImportError:
-        read_logs = None
-    if read_logs is not None and p.suffix.lower() not in (".csv", ".tsv"):
-        logs = read_logs(p)
-        pts = logs.points
-        wide = pts.pivot_table(index="step", columns="metric", values="value", aggfunc="last")
-        wide = wide.reset_index()
-        loss_col = next((c for c in ("train/loss", "loss", "val/loss") if c in wide.columns), None)
-        df = pd.DataFrame({"step": wide["step"].astype("float64")})
-        if loss_col is not None:
-            df["loss"] = wide[loss_col].to_numpy(dtype=float)
-        lr = pts.dropna(subset=["lr"]).groupby("step")["lr"].last() if "lr" in pts else None
-        if lr is not None and len(lr):
-            df["lr"] = df["step"].map(lr.astype(float))
-        return df
-    sep = "\t" if p.suffix.lower() == ".tsv" else ","
-    try:
-        df = pd.read_csv(p, sep=sep)
-    except Exception as exc:  # pandas raises many types for malformed text
-        raise InputError(f"cannot read as a table: {exc}", where=str(path)) from None
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    for alias, canon in (("train/loss", "loss"), ("learning_rate", "lr"), ("iter", "step"),
-                         ("_step", "step")):
-        if alias in df.columns and canon not in df.columns:
-            df = df.rename(columns={alias: canon})
+    pts = read_logs(p).points
+    wide = pts.pivot_table(index="step", columns="metric", values="value", aggfunc="last")
+    wide = wide.reset_index()
+    loss_col = next((c for c in ("train/loss", "loss", "val/loss") if c in wide.columns), None)
+    df = pd.DataFrame({"step": wide["step"].astype("float64")})
+    if loss_col is not None:
+        df["loss"] = wide[loss_col].to_numpy(dtype=float)
+    lr = pts.dropna(subset=["lr"]).groupby("step")["lr"].last()
+    if len(lr):
+        df["lr"] = df["step"].map(lr.astype(float))
     return df
 
 

@@ -239,8 +239,13 @@ def get_curve_law(name: str | CurveLaw, **options) -> CurveLaw:
         scaled = options.pop("scaled", None)
         if isinstance(scaled, str):
             scaled = [s for s in scaled.replace(";", " ").split() if s]
-        return JointLaw(inner, scaled=scaled, N_ref=float(options.pop("N_ref", 1e8)))
-    if base not in CURVE_LAWS:
+        law = JointLaw(inner, scaled=scaled, N_ref=float(options.pop("N_ref", 1e8)))
+    elif base not in CURVE_LAWS:
         raise UsageError(f"unknown curve law {base!r}",
                          hint=f"curve laws: {', '.join(sorted(CURVE_LAWS))}, joint_multi_power")
-    return CURVE_LAWS[base]()
+    else:
+        law = CURVE_LAWS[base]()
+    if options:
+        raise UsageError(f"curve law {base!r} does not take option(s) {sorted(options)}",
+                         where=str(name), hint="joint laws take base=, scaled=, N_ref=")
+    return law

@@ -85,9 +85,17 @@ def compare(data, laws: Sequence[str], holdout: str = "largest:3", **kw) -> dict
     error and ranked last.
     """
     from scalefit.fitting.api import _fit_kw, prepare
+    from scalefit.fitting.dataset import load_tables
+    from scalefit.laws import get_law
+    from scalefit.store import LogData
 
     if not laws:
         raise UsageError("name at least one law to compare", where="--law")
+    for name in laws:  # an unknown law or option is the user's error, not a failed fit
+        get_law(name)
+    # read the data once (a missing or broken file is an error here, before any fit)
+    runs, points, source = load_tables(data)
+    data = LogData(runs, points, source)
     rows = []
     for name in laws:
         try:
