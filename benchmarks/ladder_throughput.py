@@ -1,7 +1,8 @@
 """Training throughput of the ladder trainer, per rung shape of a preset.
 
 Reference: the same rung as one plain GPT in eager mode with torch's default threads, the way
-a plain training script runs it. Against it, the trainer's paths, all timed in this run:
+a plain training script runs it (on CPU also with one thread: the workers path's baseline per
+process). Against it, the trainer's paths, all timed in this run:
 
 - ``stacked``: K same-shape models (different seeds) as one StackedGPT, same per-model batch;
 - ``workers`` (CPU): one rung per core, W processes with one thread each, side by side;
@@ -94,6 +95,8 @@ def main() -> None:
             seen.add((r.n_layer, r.d_model))
             shapes.append(r)
     head = f"{'rung':<14}{'params':>9}{'batch':>7}{'plain tok/s':>13}"
+    if not cuda:
+        head += f"{'plain 1-thr':>13}"
     paths = ["stacked"] + (["workers"] if not cuda else []) + (["compiled"] if cuda or args.compile else [])
     head += "".join(f"{p + ' tok/s':>16}{'x':>6}" for p in paths)
     if cuda:
@@ -102,10 +105,16 @@ def main() -> None:
     for r in shapes:
         stack = [replace(r, seed=i) for i in range(args.stack)]
         res: dict[str, list[float]] = {k: [] for k in ["plain", *paths]}
+        if not cuda:
+            res["plain1"] = []
         for _ in range(args.repeats):  # interleaved, so load changes hit every path alike
             torch.set_num_threads(threads)
             res["plain"].append(_tokens_per_s([r], device, args.steps))
             res["stacked"].append(_tokens_per_s(stack, device, args.steps))
+            if not cuda:  # the per-process baseline of the workers path
+                torch.set_num_threads(1)
+                res["plain1"].append(_tokens_per_s([r], device, args.steps))
+                torch.set_num_threads(threads)
             if "workers" in res:
                 res["workers"].append(_workers_tokens_per_s(r, args.steps, workers))
                 torch.set_num_threads(threads)
@@ -113,6 +122,8 @@ def main() -> None:
                 res["compiled"].append(_tokens_per_s([r], device, args.steps, compile=True))
         med = {k: statistics.median(v) for k, v in res.items()}
         line = f"{r.name.rsplit('-t', 1)[0]:<14}{r.params:>9,}{r.batch_size:>7}{med['plain']:>13,.0f}"
+        if not cuda:
+            line += f"{med['plain1']:>13,.0f}"
         for p in paths:
             line += f"{med[p]:>16,.0f}{med[p] / med['plain']:>6.2f}"
         if cuda and peak:

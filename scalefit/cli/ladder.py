@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 
 import typer
@@ -79,8 +80,16 @@ def _print_plan(plan, console: Console) -> None:
     for n in plan.notes:
         console.print(n)
     total = sum(v for v in plan.seconds.values() if math.isfinite(v))
-    console.print(f"total {plan.flops:.3g} FLOPs" + (f", about {_fmt_time(total)} of training "
-                                                     "(one process)" if plan.seconds else ""))
+    text = f"total {plan.flops:.3g} FLOPs"
+    if plan.seconds:
+        text += f", about {_fmt_time(total)} of training in one process"
+        workers = os.cpu_count() or 1
+        if not plan.device.startswith("cuda") and workers > 1:
+            loads = [0.0] * workers  # largest first onto the least-loaded worker, as `run` does
+            for v in sorted(plan.seconds.values(), reverse=True):
+                loads[loads.index(min(loads))] += v
+            text += f", {_fmt_time(max(loads))} with {workers} workers"
+    console.print(text)
 
 
 @ladder_app.command("corpus")
@@ -121,9 +130,14 @@ def plan_cmd(
     plan = _plan(preset, budget, device, schedule, seeds, lr_mult)
     if probe:
         _need_torch()
+        import torch
+
         from scalefit.ladder.plan import estimate_seconds
 
-        estimate_seconds(plan, threads=threads)
+        if plan.device.startswith("cuda") and not torch.cuda.is_available():
+            plan.notes.append("no CUDA device here: no time estimate (run the plan on the GPU)")
+        else:
+            estimate_seconds(plan, threads=threads or 1)
     if as_json:
         d = json.loads(plan.to_json())
         d["seconds"] = plan.seconds
@@ -156,8 +170,6 @@ def run_cmd(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Train a ladder and write its runs and curves into STORE as training goes."""
-    import os
-
     _need_torch()
     if stack not in ("auto", "never", "always"):
         raise UsageError(f"unknown --stack {stack!r}", where="--stack", hint="auto, never or always")

@@ -599,7 +599,11 @@ def main(argv: list[str] | None = None) -> int:
                                                        for x in args.rung)]
             if not plan.rungs:
                 raise UsageError(f"no rung named {args.rung}", where="--rung")
+        if world > 1 and int(os.environ.get("RANK", "0")) != 0:
+            torch.distributed.barrier()  # rank 0 builds the default corpus first
         corpus = resolve_corpus(args.corpus, offline=args.offline)
+        if world > 1 and int(os.environ.get("RANK", "0")) == 0:
+            torch.distributed.barrier()
         if world > 1:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
         for g in plan.groups("never"):
