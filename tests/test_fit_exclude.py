@@ -43,3 +43,18 @@ def test_exclude_column_in_a_users_table(tmp_path):
     p.write_text("\n".join(rows) + "\n")
     res = scalefit.fit(p, law="power:x=C", bootstrap=0)
     assert res.n_points == 7
+
+
+def test_a_parameter_driven_to_zero_is_flagged_at_its_bound():
+    import numpy as np
+    import pandas as pd
+
+    # a law without an irreducible term: E collapses to ~0, which is its bound in all but name
+    rng = np.random.default_rng(0)
+    N = np.exp(rng.uniform(np.log(1e7), np.log(1e10), 30))
+    D = np.exp(rng.uniform(np.log(1e9), np.log(1e12), 30))
+    loss = 400 / N**0.3 + 400 / D**0.3
+    res = scalefit.fit(pd.DataFrame({"N": N, "D": D, "loss": loss}), bootstrap=0)
+    assert res.params_["E"] < 1e-6
+    assert "E" in res.diagnostics["at_bound"]
+    assert "at a bound" in str(res.summary())

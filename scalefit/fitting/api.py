@@ -284,6 +284,9 @@ def _settings(law, ds, fkw, bootstrap, seed, level, holdout, fix, expr, bounds, 
             "keep": int(fkw["keep"]), "inputs": dict(ds.sources)}
 
 
+_COLLAPSED_LOG = math.log(1e-6)
+
+
 def _diagnostics(law, ds, problem, opt, dm, boot, n_free) -> dict:
     warnings: list[str] = []
     notes = list(ds.notes)
@@ -294,6 +297,9 @@ def _diagnostics(law, ds, problem, opt, dm, boot, n_free) -> dict:
         x = opt.v[j]
         tol = 1e-6 * max(1.0, abs(x))
         if (np.isfinite(lo) and x - lo <= tol) or (np.isfinite(hi) and hi - x <= tol):
+            at_bound.append(problem.names[i])
+        elif law.params[i].log and not np.isfinite(lo) and x < _COLLAPSED_LOG:
+            # a positive parameter driven to ~0 sits at its natural bound, 0, in all but name
             at_bound.append(problem.names[i])
     if at_bound:
         warnings.append(f"parameter(s) {', '.join(at_bound)} at a bound: the fit may be "
