@@ -86,7 +86,7 @@ def test_recognise_multipower_logs(name):
     s = from_logged(df["step"], df["lr"], warmup=2160)
     assert s.to_spec().startswith(EXPECT[name].split(",init")[0].split(",steps")[0])
     np.testing.assert_allclose(s.lr(df["step"].to_numpy()), df["lr"], rtol=1e-9, atol=0)
-    if name.startswith("wsd"):
+    if name.startswith(("wsd_", "wsdld")):
         assert s.options["final"] == pytest.approx(3e-5, rel=1e-9)
 
 
