@@ -90,3 +90,22 @@ def test_bpe_needs_tokenizers(tmp_path):
                      log=lambda m: None)
     assert c.train.dtype == np.uint16 and c.vocab_size <= 300
     assert (tmp_path / "c" / "tokenizer.json").exists()
+
+
+def test_cli_and_plans_work_without_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import scalefit, scalefit.ladder.plan as p\n"
+        "from scalefit.cli import run\n"
+        "assert run(['--help']) == 0\n"
+        "assert run(['ladder', 'plan', '--preset', 'cpu-tiny', '--no-probe']) == 0\n"
+        "assert run(['ladder', 'run', '--preset', 'cpu-smoke', '--store', 'x']) == 2\n"
+        "assert p.make_plan('cpu-tiny').flops > 0\n"
+        "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "needs torch" in res.stderr
