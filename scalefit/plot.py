@@ -28,7 +28,13 @@ def _pyplot():
     return plt
 
 
-def _compute_of(inputs: dict) -> float | None:
+_AXIS_LABELS = {"C": "training compute C (FLOPs)", "N": "non-embedding parameters N",
+                "D": "training tokens D"}
+
+
+def _compute_of(inputs: dict, x: str | None = None) -> float | None:
+    if x is not None:
+        return float(inputs[x]) if x in inputs else None
     if "C" in inputs:
         return float(inputs["C"])
     if "N" in inputs and "D" in inputs:
@@ -40,17 +46,19 @@ def forecast(result, ax=None, *, n_grid: int = 120, title: str | None = None):
     """Loss against training compute: the data, the fitted compute-optimal frontier with its
     bootstrap band, held-out runs, and the requested predictions with their intervals.
 
-    For a law without a compute-optimal allocation whose only input is C, the fitted curve
-    L(C) is drawn instead of the frontier.
+    For a law without a compute-optimal allocation whose only input is x (C, N, D or another),
+    the loss is drawn against x with the fitted curve L(x) instead of the frontier.
     """
     plt = _pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
     law = result.law_
     ds = result.dataset
+    # a one-input law is drawn against its own input; otherwise against compute
+    x_in = law.input_names[0] if len(law.input_names) == 1 else None
     cs: list[float] = []
     if ds is not None:
-        comp = ds.compute()
+        comp = np.asarray(ds.X[x_in], float) if x_in else ds.compute()
         held = np.zeros(ds.n, bool)
         if result.backtest and result.backtest.get("heldout_runs"):
             names = set(result.backtest["heldout_runs"])
@@ -63,7 +71,7 @@ def forecast(result, ax=None, *, n_grid: int = 120, title: str | None = None):
                        label=f"held out ({result.backtest['holdout']})", zorder=3)
         cs += [float(comp.min()), float(comp.max())]
     for p in result.predictions:
-        c = _compute_of(p.get("inputs", {}))
+        c = _compute_of(p.get("inputs", {}), x_in)
         if c is not None:
             cs.append(c)
     if not cs:
@@ -80,8 +88,8 @@ def forecast(result, ax=None, *, n_grid: int = 120, title: str | None = None):
             ax.fill_between(grid, opt["loss_lo"], opt["loss_hi"], color=PALETTE["blue"],
                             alpha=0.18, lw=0, label=f"{int(round(100 * result.level))}% bootstrap band",
                             zorder=1)
-    elif law.input_names == ["C"]:
-        pr = result.predict(C=grid)
+    elif x_in is not None:
+        pr = result.predict(**{x_in: grid})
         ax.plot(grid, pr.value, color=PALETTE["blue"], lw=2, label=f"{law.name} fit", zorder=4)
         if pr.lo is not None:
             ax.fill_between(grid, pr.lo, pr.hi, color=PALETTE["blue"], alpha=0.18, lw=0,
@@ -89,7 +97,7 @@ def forecast(result, ax=None, *, n_grid: int = 120, title: str | None = None):
 
     first = True
     for p in result.predictions:
-        c = _compute_of(p.get("inputs", {}))
+        c = _compute_of(p.get("inputs", {}), x_in)
         if c is None or p.get("value") is None:
             continue
         v = p["value"]
@@ -111,7 +119,11 @@ def forecast(result, ax=None, *, n_grid: int = 120, title: str | None = None):
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     ax.yaxis.set_major_formatter(plain)
     ax.yaxis.set_minor_formatter(plain)
-    ax.set_xlabel("training compute C (FLOPs)")
+    if x_in is None:
+        ax.set_xlabel(_AXIS_LABELS["C"])
+    else:
+        doc = next(i.doc for i in law.inputs if i.name == x_in)
+        ax.set_xlabel(_AXIS_LABELS.get(x_in, f"{doc} ({x_in})"))
     ax.set_ylabel(f"{result.metric}")
     ax.set_title(title or f"{law.name}: {law.formula}", fontsize=10)
     ax.grid(True, which="both", alpha=0.25, lw=0.5)
