@@ -1,9 +1,13 @@
-"""Chained task-accuracy prediction on the OLMo ladder (Bhagia et al. 2024)."""
+"""Chained task-accuracy prediction on the OLMo ladder (Bhagia et al. 2024).
+
+Each task is fitted once for the module (with a small bootstrap); the tests read that table.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,16 +15,22 @@ import pandas as pd
 import pytest
 
 from scalefit.errors import InputError, UsageError
-from scalefit.tasks import fit_step2, parse_target, predict_task
+from scalefit.laws import get_law
+from scalefit.tasks import fit_step1, fit_step2, parse_target, predict_task
 
 ROOT = Path(__file__).resolve().parents[1]
+N_BOOT = 30
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location("olmo_ladder", ROOT / "examples" / "olmo_ladder.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """examples/olmo_ladder.py, loaded once per test session (it caches the CSV it reads)."""
+    name = "scalefit_example_olmo_ladder"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / "olmo_ladder.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        sys.modules[name] = mod
+    return sys.modules[name]
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +44,14 @@ def store(ex):
 
 
 @pytest.fixture(scope="module")
-def table(ex, store):
-    return ex.predict_all(store, n_boot=0)[0]
+def predicted(ex, store):
+    return ex.predict_all(store, n_boot=N_BOOT, seed=0)
+
+
+@pytest.fixture(scope="module")
+def table(predicted):
+    t = predicted[0]
+    return t.assign(paper_err=(t["paper_predicted"] - t["actual"]).abs())
 
 
 def test_reference_13b_matches_paper_csv():
@@ -58,19 +74,25 @@ def test_actual_accuracies(ex, store):
 
 def test_mae_no_worse_than_paper(table):
     ours = table["abs_error"].mean()
-    paper = (table["paper_predicted"] - table["actual"]).abs().mean()
+    paper = table["paper_err"].mean()
     assert paper == pytest.approx(0.0399, abs=5e-4)
-    assert ours == pytest.approx(0.0359, abs=3e-3)
+    assert ours == pytest.approx(0.0359, abs=2e-3)
     assert ours <= paper
 
 
 def test_no_task_more_than_a_point_worse(table):
-    t = table.assign(paper_err=(table["paper_predicted"] - table["actual"]).abs())
-    per_task = t.groupby("task")[["abs_error", "paper_err"]].mean()
+    """The issue's "no single task more than 1 point worse than the paper's prediction for it",
+    read per task: the task's absolute error averaged over both targets (7B-4T, 13B-5T). That
+    reading holds (worst: hellaswag, +0.97 points). Read per task AND target it does not: two
+    13B-5T predictions are about a point worse (hellaswag +1.00, socialiqa +1.07); asserted
+    below as they are."""
+    per_task = table.groupby("task")[["abs_error", "paper_err"]].mean()
     worse = per_task["abs_error"] - per_task["paper_err"]
     assert worse.max() < 0.01, worse.to_dict()
-    # per task and target the worst is about a point (hellaswag 13B-5T, socialiqa 13B-5T)
-    assert (t["abs_error"] - t["paper_err"]).max() < 0.0115
+    assert worse.idxmax() == "hellaswag"
+    cell = (table["abs_error"] - table["paper_err"]).to_numpy()
+    assert cell.max() == pytest.approx(0.0107, abs=1.5e-3)
+    assert int((cell > 0.0099).sum()) == 2
 
 
 def test_within_two_points(table):
@@ -78,25 +100,51 @@ def test_within_two_points(table):
     assert set(worst[worst <= 0.02].index) == {"mmlu", "piqa"}
 
 
-def test_bootstrap_interval_covers(ex, store):
-    targets = [{"N": n, "D": d, "name": k} for k, (n, d) in ex.TARGETS.items()]
-    res = predict_task(store, "arc_easy", targets, runs=ex.FIT_RUNS, n_boot=12, seed=1)
+def test_bootstrap_intervals(predicted, table):
+    fits = predicted[1]
+    assert np.all(table["lo"] < table["predicted"]) and np.all(table["predicted"] < table["hi"])
+    width = table["hi"] - table["lo"]
+    assert np.all((0.02 < width) & (width < 0.25)), width.to_dict()
+    res = fits["arc_easy"]
+    assert res.boot_step1.shape == (len(res.boot_step2), 5) and len(res.boot_step1) >= N_BOOT - 1
+    assert res.diagnostics["bootstrap_converged_fraction"] > 0.9
     for t in res.targets:
-        assert t.lo < t.acc < t.hi
         assert t.loss_lo < t.loss < t.loss_hi
-        assert 0.02 < t.hi - t.lo < 0.3
-    assert res.boot_step1.shape[1] == 5 and len(res.boot_step1) >= 10
     d = json.loads(res.to_json())
-    assert d["targets"][0]["name"] == "7B-4T" and d["n_boot"] == 12
+    assert d["targets"][0]["name"] == "7B-4T" and d["n_boot"] == N_BOOT
     assert d["step2"]["b"] == pytest.approx(res.step2["b"])
 
 
-def test_chained_predict_consistent(ex, store):
-    res = predict_task(store, "piqa", ["N=6887575552,D=3.945e12,name=7B"], runs=ex.FIT_RUNS,
-                       n_boot=0, chance=0.5)
+def test_bootstrap_is_seeded(ex, store):
+    targets = ["N=6887575552,D=3.945e12,name=7B"]
+    a = predict_task(store, "piqa", targets, runs=ex.FIT_RUNS, n_boot=8, seed=3, chance=0.5)
+    b = predict_task(store, "piqa", targets, runs=ex.FIT_RUNS, n_boot=8, seed=3, chance=0.5)
+    assert a.targets[0].lo == b.targets[0].lo and a.targets[0].hi == b.targets[0].hi
+    np.testing.assert_array_equal(a.boot_step2, b.boot_step2)
+
+
+def test_chained_predict_consistent(predicted):
+    res = predicted[1]["piqa"]
     t = res.targets[0]
     assert res.predict(t.N, t.D)[0] == pytest.approx(t.acc)
     assert t.acc == pytest.approx(0.806, abs=0.003)
+    # step 1 by the engine: the objective's spread over the refined starts is tiny
+    assert res.diagnostics["step1_converged"]
+    assert res.diagnostics["step1_multistart"]["rel_range"] < 1e-3
+
+
+def test_step1_recovers_chinchilla():
+    law = get_law("chinchilla")
+    rng = np.random.default_rng(1)
+    N = np.repeat([2e8, 4e8, 8e8, 1.3e9], 4)
+    D = N * np.tile([20.0, 40.0, 100.0, 200.0], 4)
+    true = {"E": 0.5, "A": 300.0, "B": 500.0, "alpha": 0.35, "beta": 0.3}
+    L = law.predict({"N": N, "D": D}, true)
+    p, _ = fit_step1(N, D, L * (1 + rng.normal(0, 1e-4, L.size)))
+    assert np.max(np.abs(law.predict({"N": N, "D": D}, p) / L - 1)) < 1e-3
+    # and the extrapolation to a 13B model on 5T tokens
+    far = {"N": 1.3e10, "D": 5e12}
+    assert law.predict(far, p)[0] == pytest.approx(law.predict(far, true)[0], rel=0.02)
 
 
 def test_step2_recovers_sigmoid():
