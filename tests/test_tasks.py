@@ -83,9 +83,9 @@ def test_mae_no_worse_than_paper(table):
 def test_no_task_more_than_a_point_worse(table):
     """The issue's "no single task more than 1 point worse than the paper's prediction for it",
     read per task: the task's absolute error averaged over both targets (7B-4T, 13B-5T). That
-    reading holds (worst: hellaswag, +0.97 points). Read per task AND target it does not: two
-    13B-5T predictions are about a point worse (hellaswag +1.00, socialiqa +1.07); asserted
-    below as they are."""
+    reading holds (worst: hellaswag, +0.97 points), and is the one asserted. Read per task AND
+    target it does not hold: socialiqa 13B-5T is 1.07 points worse than the paper (hellaswag
+    13B-5T +0.997, just inside); those numbers are asserted below as they are."""
     per_task = table.groupby("task")[["abs_error", "paper_err"]].mean()
     worse = per_task["abs_error"] - per_task["paper_err"]
     assert worse.max() < 0.01, worse.to_dict()
