@@ -381,6 +381,7 @@ class Chunk:
     flops: np.ndarray | None = None
     lr: np.ndarray | None = None
     monotone: bool = False  # steps strictly increase within each metric, one block per metric
+    ordered: bool = False  # metric codes never decrease and metric_names are sorted
 
     def __len__(self) -> int:
         return len(self.value)
@@ -394,12 +395,31 @@ def melt(run: str, step: np.ndarray, names: list[str], values: np.ndarray, prese
     ``present`` marks logged cells: an empty cell is "not logged at this step" and is dropped,
     while a logged NaN or inf stays (cleaning counts and drops it later).
     """
-    k, r = np.nonzero(present.T)  # metric-major: each metric's points stay together, in row order
+    return melt_t(run, step, names, values.T, present.T, tokens, flops, lr)
+
+
+def melt_t(run: str, step: np.ndarray, names: list[str], values: np.ndarray,
+           present: np.ndarray, tokens: np.ndarray | None = None,
+           flops: np.ndarray | None = None, lr: np.ndarray | None = None) -> Chunk:
+    """:func:`melt` of metric-major blocks (metrics x rows).
+
+    Points come out metric by metric in name order and in row order within a metric: boolean
+    indexing of the blocks (the row arrays broadcast to them) gives that order directly.
+    """
+    names = list(names)
+    if names != sorted(names):
+        order = sorted(range(len(names)), key=names.__getitem__)
+        names = [names[j] for j in order]
+        values, present = values[order], present[order]
+    m, n = values.shape
+    codes = np.repeat(np.arange(m, dtype="int32"), present.sum(axis=1))
+
+    def spread(a):
+        return None if a is None else np.broadcast_to(a, (m, n))[present]
+
     monotone = len(set(names)) == len(names) and bool(np.all(np.diff(step) > 0))
-    return Chunk(run, step[r], k, list(names), values[r, k],
-                 None if tokens is None else tokens[r],
-                 None if flops is None else flops[r],
-                 None if lr is None else lr[r], monotone)
+    return Chunk(run, spread(step), codes, names, values[present], spread(tokens),
+                 spread(flops), spread(lr), monotone, ordered=True)
 
 
 def frame_from_chunks(chunks: list[Chunk]) -> pd.DataFrame:
@@ -423,12 +443,16 @@ def frame_from_chunks(chunks: list[Chunk]) -> pd.DataFrame:
             continue
         remap = np.array([metric_ids[m] for m in c.metric_names], dtype="int32")
         codes = remap[c.metric_codes]
-        order = np.argsort(codes, kind="stable")  # metric blocks in name order, steps kept
-        parts["metric"].append(codes[order])
+        if c.ordered:  # already in metric name order: a sorted remap keeps it
+            order = None
+        else:
+            order = np.argsort(codes, kind="stable")  # metric blocks in name order, steps kept
+            codes = codes[order]
+        parts["metric"].append(codes)
         parts["run"].append(np.full(n, run_ids[c.run], dtype="int32"))
         for k in ("step", "value", "tokens", "flops", "lr"):
             a = getattr(c, k)
-            parts[k].append(np.full(n, np.nan) if a is None else a[order])
+            parts[k].append(np.full(n, np.nan) if a is None else a if order is None else a[order])
     if not parts["value"]:
         return points_frame("", [], "", [])
     cat = {k: np.concatenate(v) for k, v in parts.items()}
@@ -548,19 +572,65 @@ class Parsed:
 
 # ----------------------------------------------------------------------------- tables
 class Table:
-    """A parsed table: a thin view of a DataFrame with the few accessors the readers use."""
+    """A parsed table: its columns by name, as arrays, with the few accessors the readers use.
 
-    def __init__(self, df: pd.DataFrame):
-        self.df = df
-        raw = df.columns.tolist()
-        self.column_names = [str(c) for c in raw]
-        if self.column_names != raw:
-            self.df = df.set_axis(self.column_names, axis=1)
-        self.num_rows = len(df)
+    Built from a DataFrame or straight from the parser's column arrays; ``column`` wraps one
+    array in a Series only when a reader asks for it, since building a DataFrame of a wide log
+    (hundreds of metric columns) costs more than parsing it.
+    """
+
+    def __init__(self, df: pd.DataFrame | None = None, *,
+                 columns: Mapping[str, Any] | None = None, num_rows: int | None = None):
+        if df is not None:
+            self.column_names = [str(c) for c in df.columns]
+            self._cols: dict[str, Any] = {c: df.iloc[:, j]
+                                          for j, c in enumerate(self.column_names)}
+            self.num_rows = len(df)
+        else:
+            self._cols = {str(c): a for c, a in (columns or {}).items()}
+            self.column_names = list(self._cols)
+            self.num_rows = num_rows if num_rows is not None else (
+                len(next(iter(self._cols.values()))) if self._cols else 0)
+        self._df = df
         self.notes: list[str] = []
 
+    @property
+    def df(self) -> pd.DataFrame:
+        if self._df is None or list(self._df.columns) != self.column_names:
+            self._df = pd.DataFrame({c: self.column(c) for c in self.column_names})
+        return self._df
+
+    def array(self, name: str):
+        """The column as stored: a numpy array or a Series."""
+        return self._cols[name]
+
     def column(self, name: str) -> pd.Series:
-        return self.df[name]
+        a = self._cols[name]
+        return a if isinstance(a, pd.Series) else pd.Series(a, name=name)
+
+
+_CSV_KW = dict(engine="c", na_values=[""], keep_default_na=False, encoding="utf-8",
+               encoding_errors="strict", low_memory=False)
+
+
+def _parse_csv(path: Path, delimiter: str) -> tuple[dict[str, Any], int]:
+    """Column arrays of a CSV by pandas' C parser.
+
+    The parser's own column arrays are taken where pandas exposes them (``TextFileReader``'s
+    engine): for a log of a few thousand rows and a hundred columns, assembling the DataFrame
+    costs as much as the parsing, and the readers only need the arrays. Otherwise (another
+    pandas), ``read_csv``'s DataFrame is taken apart; both parse alike and fail alike.
+    """
+    with pd.read_csv(path, sep=delimiter, iterator=True, **_CSV_KW) as reader:
+        read = getattr(getattr(reader, "_engine", None), "read", None)
+        if read is not None and getattr(reader, "engine", None) == "c":
+            res = read(None)
+            if (isinstance(res, tuple) and len(res) == 3 and res[0] is None
+                    and isinstance(res[2], dict) and list(res[2]) == list(res[1])):
+                cols = {str(c): a for c, a in res[2].items()}
+                return cols, len(next(iter(cols.values()))) if cols else 0
+    df = pd.read_csv(path, sep=delimiter, **_CSV_KW)
+    return {str(c): df.iloc[:, j] for j, c in enumerate(df.columns)}, len(df)
 
 
 def read_csv_table(path: Path, delimiter: str | None = None) -> Table:
@@ -572,8 +642,7 @@ def read_csv_table(path: Path, delimiter: str | None = None) -> Table:
     if delimiter is None:
         delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else sniff_delimiter(path)
     try:
-        df = pd.read_csv(path, sep=delimiter, engine="c", na_values=[""], keep_default_na=False,
-                         encoding="utf-8", encoding_errors="strict", low_memory=False)
+        cols, n = _parse_csv(path, delimiter)
     except pd.errors.EmptyDataError:
         raise InputError("the file is empty", where=where) from None
     except pd.errors.ParserError as exc:
@@ -584,8 +653,8 @@ def read_csv_table(path: Path, delimiter: str | None = None) -> Table:
         raise InputError(f"not UTF-8 text (byte {exc.start})", where=where) from None
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read: {exc}", where=where) from None
-    tbl = Table(df)
-    if _check_last_line(path, len(df.columns), delimiter):
+    tbl = Table(columns=cols, num_rows=n)
+    if _check_last_line(path, len(cols), delimiter):
         tbl.notes.append(f"{path.name}: the last line has no line end; if the file was cut, "
                          "its last value may be partial")
     return tbl

@@ -25,7 +25,7 @@ from scalefit.io._common import (
     find_column,
     flops_scale,
     lr_like,
-    melt,
+    melt_t,
     norm,
     numeric_column,
     pick_column,
@@ -123,7 +123,8 @@ def wide_from_table(tbl, path: Path, opts: Options, name: str, fmt: str = "csv")
         step_ok = np.ones(n, bool)
     else:
         step_raw, step_ok = num[step_col]
-        step = check_steps(np.where(step_ok, step_raw, np.nan), where, step_col)
+        step = check_steps(step_raw if step_ok is None else np.where(step_ok, step_raw, np.nan),
+                           where, step_col)
     if step_col is not None and np.isnan(step).any():
         notes.append(f"{path.name}: {int(np.isnan(step).sum())} row(s) without a step skipped")
 
@@ -139,10 +140,15 @@ def wide_from_table(tbl, path: Path, opts: Options, name: str, fmt: str = "csv")
     if not keep:
         raise InputError(f"no metric columns besides the step column {step_col!r}", where=where,
                          hint="a loss column such as 'loss' or 'train/loss' is expected")
-    values = np.column_stack([num[c][0] for c in keep])
-    present = np.column_stack([num[c][1] for c in keep])
+    # metric-major blocks (metrics x rows), metrics in name order: the store's order
+    names = sorted(keep)
+    values = np.stack([num[c][0] for c in names])
+    present = ~np.isnan(values)
+    for j, c in enumerate(names):
+        if num[c][1] is not None:
+            present[j] = num[c][1]
     if step_col is not None:
-        present &= ~np.isnan(step)[:, None]
+        present &= ~np.isnan(step)
     if not present.any():  # a run with no points is no run
         raise InputError(f"no values logged in the metric column(s) {keep[:4]}"
                          + ("" if step_col is None else " on rows with a step"), where=where)
@@ -188,13 +194,16 @@ def wide_from_table(tbl, path: Path, opts: Options, name: str, fmt: str = "csv")
             v = _max(lr[rows])
             if v is not None and "lr_max" not in info.values:
                 info.set("lr_max", v, f"column {lr_col!r} (max)")
-        sel = np.flatnonzero(rows)
-        frames.append(melt(
-            run, step[sel], keep, values[sel], present[sel],
-            None if tokens is None else tokens[sel],
-            None if flops is None else flops[sel],
-            None if lr is None else lr[sel],
-        ))
+        if len(groups) == 1:
+            frames.append(melt_t(run, step, names, values, present, tokens, flops, lr))
+        else:
+            sel = np.flatnonzero(rows)
+            frames.append(melt_t(
+                run, step[sel], names, values[:, sel], present[:, sel],
+                None if tokens is None else tokens[sel],
+                None if flops is None else flops[sel],
+                None if lr is None else lr[sel],
+            ))
         infos.append(info)
     return Parsed(infos, frames, notes)
 
@@ -202,23 +211,25 @@ def wide_from_table(tbl, path: Path, opts: Options, name: str, fmt: str = "csv")
 def numeric_block(tbl, path: Path, exclude=(), required=()) -> tuple[dict, list[str]]:
     """Numeric columns as ``{name: (values, present)}``; text columns are skipped with a note.
 
-    The numeric dtypes are converted in one block (one copy for the whole table), the rest
-    column by column.
+    ``present`` is None where it is just ``~isnan(values)`` (every numeric column: an empty
+    cell is NaN there), so that wide logs need not build a mask per column; text columns
+    that hold numbers carry their own mask (a logged ``nan`` word is present).
     """
     where = str(path)
-    df = tbl.df
-    kinds = [dt.kind for dt in df.dtypes]
-    fast = [c for c, k in zip(tbl.column_names, kinds, strict=True) if k in "fiub" and c not in exclude]
-    num: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    num: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     notes: list[str] = []
-    if fast:
-        sub = df if len(fast) == len(tbl.column_names) else df[fast]  # no copy when all numeric
-        block = sub.to_numpy(dtype="float64", na_value=np.nan)
-        pres = ~np.isnan(block)
-        for j, c in enumerate(fast):
-            num[c] = (block[:, j], pres[:, j])
-    for c, k in zip(tbl.column_names, kinds, strict=True):
-        if k in "fiub" or c in exclude:
+    for c in tbl.column_names:
+        if c in exclude:
+            continue
+        a = tbl.array(c)
+        kind = a.dtype.kind
+        if kind == "f" and isinstance(a, np.ndarray):
+            num[c] = (a if a.dtype == np.float64 else a.astype("float64"), None)
+            continue
+        if kind in "iub":
+            vals = (a.astype("float64") if isinstance(a, np.ndarray)
+                    else a.to_numpy(dtype="float64", na_value=np.nan))
+            num[c] = (vals, None)
             continue
         res = numeric_column(tbl.column(c), c, where)
         if res is None:
@@ -227,7 +238,12 @@ def numeric_block(tbl, path: Path, exclude=(), required=()) -> tuple[dict, list[
             notes.append(f"{path.name}: text column {c!r} ignored")
             continue
         num[c] = res
-    return {c: num[c] for c in tbl.column_names if c in num}, notes
+    return num, notes
+
+
+def present_of(entry: tuple[np.ndarray, np.ndarray | None]) -> np.ndarray:
+    vals, pres = entry
+    return ~np.isnan(vals) if pres is None else pres
 
 
 def by_step(step: np.ndarray, aux: np.ndarray) -> np.ndarray:
