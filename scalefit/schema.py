@@ -67,7 +67,14 @@ def empty_runs() -> pd.DataFrame:
 
 
 def _empty(columns: dict[str, str]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in columns.items()})
+    key = tuple(columns.items())
+    tpl = _EMPTY.get(key)
+    if tpl is None:
+        tpl = _EMPTY[key] = pd.DataFrame({c: pd.Series([], dtype=t) for c, t in columns.items()})
+    return tpl.copy(deep=False)  # copy-on-write: a caller's change never reaches the template
+
+
+_EMPTY: dict[tuple, pd.DataFrame] = {}
 
 
 def _coerce(df: pd.DataFrame, columns: dict[str, str], table: str, where: str | None) -> pd.DataFrame:
@@ -87,7 +94,7 @@ def _coerce(df: pd.DataFrame, columns: dict[str, str], table: str, where: str | 
                                  dtype=dtype, index=df.index)
             continue
         s = df[col]
-        if str(s.dtype) == dtype and dtype != "Int64":
+        if str(s.dtype) == dtype:  # already in the schema (an Int64 column holds only integers)
             out[col] = s
             continue
         try:
@@ -109,9 +116,11 @@ def _coerce(df: pd.DataFrame, columns: dict[str, str], table: str, where: str | 
                 f"column {col!r} of the {table} table must be {dtype}: {exc}", where=where
             ) from None
         out[col] = s
-    res = pd.DataFrame(out, index=df.index)
+    res = pd.DataFrame(out, index=df.index, copy=False)  # copy-on-write keeps inputs safe
     if res["run"].isna().any():
         raise SchemaError(f"{table} table has rows with no run name", where=where)
+    if isinstance(res.index, pd.RangeIndex) and res.index.start == 0 and res.index.step == 1:
+        return res
     return res.reset_index(drop=True)
 
 

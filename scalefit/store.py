@@ -347,7 +347,11 @@ def _merge(runs: pd.DataFrame, points: pd.DataFrame, batches: list[LogData],
             [runs[~runs["run"].isin(touched)], pd.DataFrame(rows)], ignore_index=True))
 
     # ---- points: the later value of a (run, metric, step) wins
-    newp = pd.concat([b.points for b in batches], ignore_index=True) if batches else empty_points()
+    if len(batches) == 1:
+        newp = batches[0].points
+    else:
+        newp = (pd.concat([b.points for b in batches], ignore_index=True) if batches
+                else empty_points())
     points = _merge_points(points, newp, report)
     if report.runs_added or report.runs_updated:
         report.changed = True
@@ -367,7 +371,9 @@ def _merge_points(points: pd.DataFrame, newp: pd.DataFrame, report: IngestReport
     if not len(newp):
         return points
     n_old = len(points)
-    allp = pd.concat([points, newp], ignore_index=True)
+    # into an empty store, the validated batch is the table as it is (no copy)
+    allp = newp.reset_index(drop=True) if n_old == 0 else pd.concat([points, newp],
+                                                                     ignore_index=True)
     rc, run_names = pd.factorize(allp["run"], sort=True)
     mc, metric_names = pd.factorize(allp["metric"], sort=True)
     step = allp["step"].to_numpy(dtype="float64", na_value=np.nan)
