@@ -153,9 +153,7 @@ def fit_curves(data: CurveData | Sequence[Curve], law: str | CurveLaw = "multi_p
     t0 = time.perf_counter()
     data = data if isinstance(data, CurveData) else CurveData(data)
     law = get_curve_law(law)
-    for c in data:
-        if c.loss is None or len(c) == 0:
-            raise FitError("a curve to fit needs logged losses", where=c.name)
+    data, notes = _clean(data, residual)
     n = data.n_points
     if n < 2 * len(law.params):
         raise FitError(f"{n} points for {len(law.params)} parameters",
@@ -164,8 +162,10 @@ def fit_curves(data: CurveData | Sequence[Curve], law: str | CurveLaw = "multi_p
     if method not in ("paper", "lbfgs"):
         raise UsageError(f"unknown fit method {method!r}", hint="use paper or lbfgs")
     if method == "paper":
-        return _fit_paper(law, data, obj, starts, adam_steps, patience, t0,
-                          dict(loss=loss, delta=delta, residual=residual))
+        res = _fit_paper(law, data, obj, starts, adam_steps, patience, t0,
+                         dict(loss=loss, delta=delta, residual=residual))
+        res.diagnostics["notes"] = notes
+        return res
     if starts is not None:
         cand = [law.theta(s) for s in starts]
     elif isinstance(law, JointLaw):
@@ -202,7 +202,47 @@ def fit_curves(data: CurveData | Sequence[Curve], law: str | CurveLaw = "multi_p
                 "optimizer": "L-BFGS-B",
                 "starts": "given" if starts is not None else ("per-size fits" if isinstance(
                     law, JointLaw) else f"grid, best {n_starts}")}
-    return _result(law, data, obj, theta, settings, diag, t0)
+    return _result(law, data, obj, theta, settings, {**diag, "notes": notes}, t0)
+
+
+def _clean(data: CurveData, residual: str) -> tuple[CurveData, list[str]]:
+    """Curves with their non-finite losses dropped (noted); refuse what cannot be fitted."""
+    curves, notes = [], []
+    for c in data:
+        if c.loss is None or len(c) == 0:
+            raise FitError("a curve to fit needs logged losses", where=c.name)
+        ok = np.isfinite(c.loss)
+        if not ok.any():
+            raise FitError(f"none of the {len(c)} losses is finite", where=c.name,
+                           hint="check the log (a diverged run logs NaN or inf)")
+        if not ok.all():
+            notes.append(f"{c.name}: dropped {int((~ok).sum())} point(s) with a NaN/inf loss")
+            c = c.subset(ok)
+        if residual == "log" and np.any(c.loss <= 0):
+            raise FitError(f"{int(np.sum(c.loss <= 0))} non-positive loss value(s) cannot be "
+                           "fitted with log residuals", where=c.name,
+                           hint="drop them, or use residual='abs'")
+        curves.append(c)
+    y = np.concatenate([c.loss for c in curves])
+    if np.ptp(y) <= 1e-12 * float(np.max(np.abs(y))):
+        raise FitError(f"the loss is {y[0]:.6g} at all {y.size} points: a flat curve "
+                       "determines no curve-law parameter", where=curves[0].name,
+                       hint="check that the loss column was read")
+    return (data if len(notes) == 0 else CurveData(curves)), notes
+
+
+def _curve_warnings(law, data: CurveData) -> list[str]:
+    """What the fit cannot tell from these curves."""
+    out = []
+    # the annealing terms only see LR decreases before a logged step
+    drops = [np.any(np.diff(c.eta[: int(c.steps.max()) + 1]) < 0) for c in data]
+    if not any(drops):
+        annealing = [p for p in law.param_names if p not in ("L0", "A", "alpha")
+                     and not p.startswith(("L0_", "A_", "alpha_"))]
+        out.append("the LR never decreases before a logged step, so the annealing "
+                   f"parameter(s) {', '.join(annealing)} are not determined by these curves: "
+                   "fit curves with a decaying schedule (cosine, WSD)")
+    return out
 
 
 def _result(law, data, obj, theta, settings, diag, t0):
@@ -216,7 +256,8 @@ def _result(law, data, obj, theta, settings, diag, t0):
     at_bound = [p.name for p, v in zip(law.params, theta, strict=True)
                 if np.isclose(v, p.lower, rtol=1e-6) or np.isclose(v, p.upper, rtol=1e-6)]
     diagnostics = {
-        **diag, "nfev": obj.nfev, "at_bound": at_bound, "seconds": round(time.perf_counter() - t0, 3),
+        "notes": [], **diag, "warnings": _curve_warnings(law, data),
+        "nfev": obj.nfev, "at_bound": at_bound, "seconds": round(time.perf_counter() - t0, 3),
         "fit_errors": {c.name: curve_errors(c.loss, law.predict(c, theta)) for c in data},
     }
     return CurveFitResult(law=law.name, law_options=law.options(), params=params,
@@ -325,6 +366,7 @@ def _fit_paper(law, data, obj, starts, steps, patience, t0, kw):
         v = np.zeros(th.size)
         best, mn, noimp, it = (np.inf, th.copy()), np.inf, 0, 0
         for it in range(1, steps + 1):
+            th_prev = th.copy()
             tot, g = _value_grad(obj, th)
             # AdamW as torch applies it: decoupled decay, then the Adam step
             th = th * (1 - lrs * 0.01)
@@ -339,11 +381,16 @@ def _fit_paper(law, data, obj, starts, steps, patience, t0, kw):
             if it - 1 > patience and noimp >= patience:
                 break
             if np.linalg.norm(g) < 1e-5:
+                if tot < best[0]:  # stopped at the start (or where it stands): keep it
+                    best = (tot, th_prev)
                 break
             if tot < best[0]:
                 best = (tot, th.copy())
         if best[0] < best_all[0]:
             best_all = (best[0], best[1], it)
+    if best_all[1] is None:
+        raise FitError("the fit found no finite objective from its starts",
+                       hint="check the curves' loss and lr values, or try method='lbfgs'")
     settings = {"method": "paper", **kw, "optimizer": "AdamW (lr 5e-2 / 5e-3, wd 0.01)",
                 "adam_steps": steps, "patience": patience,
                 "starts": "power-law initialisation" if starts is None else "given"}

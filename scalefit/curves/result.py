@@ -151,6 +151,10 @@ class CurveFitResult:
                          f"worst {100 * e['max_rel']:.3f}%")
         if self.diagnostics.get("at_bound"):
             lines.append(f"  at a bound: {', '.join(self.diagnostics['at_bound'])}")
+        for w in self.diagnostics.get("warnings", []):
+            lines.append(f"  warning: {w}")
+        for n in self.diagnostics.get("notes", []):
+            lines.append(f"  note: {n}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

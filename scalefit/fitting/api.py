@@ -55,6 +55,7 @@ def prepare(data, law="chinchilla", *, metric=None, checkpoints=False, inputs=No
                        f"{lw.name!r}", hint="add runs, fix parameters (--fix P=V) or use a law "
                        "with fewer parameters")
     check_positive(ds.y, obj, where=f"metric {ds.metric!r}")
+    _check_varies(ds, lw)
     return lw, ds, {"parameters": parameters, "objective": obj, "keep": keep,
                     "starts": starts, "vp": vp}
 
@@ -274,6 +275,16 @@ def _delta_derived(law, problem, v, cov, key, level):
     return f0 - z * sd, f0 + z * sd
 
 
+def _check_varies(ds: Dataset, law) -> None:
+    """A metric that is the same at every point determines no scaling: refuse to fit it."""
+    y = ds.y
+    if y.size and np.ptp(y) <= 1e-12 * max(float(np.max(np.abs(y))), 1e-300):
+        raise FitError(f"the same value ({y[0]:.6g}) at all {ds.n} points: a constant metric "
+                       f"cannot determine how {law.name!r} changes with "
+                       f"{', '.join(law.input_names)}", where=f"metric {ds.metric!r}",
+                       hint="check that the right metric and runs were selected")
+
+
 def _settings(law, ds, fkw, bootstrap, seed, level, holdout, fix, expr, bounds, opt,
               checkpoints) -> dict:
     return {"law": law.name, "metric": ds.metric, "objective": fkw["objective"].to_dict(),
@@ -285,6 +296,7 @@ def _settings(law, ds, fkw, bootstrap, seed, level, holdout, fix, expr, bounds, 
 
 
 _COLLAPSED_LOG = math.log(1e-6)
+_DIVERGED_LOG = math.log(1e100)
 
 
 def _diagnostics(law, ds, problem, opt, dm, boot, n_free) -> dict:
@@ -301,11 +313,17 @@ def _diagnostics(law, ds, problem, opt, dm, boot, n_free) -> dict:
         elif law.params[i].log and not np.isfinite(lo) and x < _COLLAPSED_LOG:
             # a positive parameter driven to ~0 sits at its natural bound, 0, in all but name
             at_bound.append(problem.names[i])
+        elif law.params[i].log and not np.isfinite(hi) and x > _DIVERGED_LOG:
+            # ... and one driven past 1e100 sits at its natural bound, infinity
+            at_bound.append(problem.names[i])
     if at_bound:
         warnings.append(f"parameter(s) {', '.join(at_bound)} at a bound: the fit may be "
                         "constrained rather than determined by the data")
     spread = opt.spread
+    # an exact fit (objective ~1e-24) has huge relative spreads that mean nothing: also ask
+    # for an absolute gap above rounding (log residuals of ~1e-6 per point)
     if (spread.get("n_refined", 0) > 1 and spread.get("rel_range", 0) > 1e-3
+            and spread["worst"] - spread["best"] > 1e-12 * max(ds.n, 1)
             and spread.get("n_within_1e-6", 0) < min(3, spread["n_refined"])):
         warnings.append(f"only {spread['n_within_1e-6']} of {spread['n_refined']} refined starts "
                         f"reached the best objective (the others up to {spread['rel_range']:.2g} "
@@ -322,8 +340,23 @@ def _diagnostics(law, ds, problem, opt, dm, boot, n_free) -> dict:
         warnings.append(f"only {ds.n_runs} runs for {n_free} free parameters")
     if not opt.converged:
         warnings.append(f"the optimiser did not report convergence ({opt.message})")
-    r = np.log(ds.y) - np.log(law._predict(law.check_inputs(ds.X), law.to_natural(opt.u)))
-    resid = {"space": "log", "rms": float(np.sqrt(np.mean(r * r))),
+    pred = law._predict(law.check_inputs(ds.X), law.to_natural(opt.u))
+    space = problem.objective.space
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        t = np.log(ds.y) if space == "log" else ds.y
+        r = t - (np.log(pred) if space == "log" else pred)
+    if not np.all(np.isfinite(r)):
+        warnings.append(f"{int(np.sum(~np.isfinite(r)))} prediction(s) are not finite at the "
+                        "fitted parameters: the fit is not usable")
+        r = np.where(np.isfinite(r), r, np.inf)
+    # share of the spread of the (log) metric the law accounts for: low when the data follow
+    # another functional form, or vary too little around their noise to fit
+    r2 = float(1 - np.mean(r * r) / np.var(t)) if np.var(t) > 0 else float("nan")
+    if np.isfinite(r).all() and r2 < 0.5:
+        warnings.append(f"the law accounts for only {max(r2, 0):.0%} of the variation of "
+                        f"{ds.metric!r} across the points: the data may follow another "
+                        "functional form, or vary too little to determine this law")
+    resid = {"space": space, "rms": float(np.sqrt(np.mean(r * r))), "r2": r2,
              "mean": float(np.mean(r)), "median_abs": float(np.median(np.abs(r))),
              "max_abs": float(np.max(np.abs(r))),
              "worst_run": ds.runs[int(ds.groups[int(np.argmax(np.abs(r)))])]}

@@ -229,7 +229,10 @@ def vp_seeds(problem: Problem, n_grid: int = 24) -> np.ndarray | None:
         G = np.einsum("snk,snl->skl", Bw, Bw)
         rhs = np.einsum("snk,n->sk", Bw, np.ones_like(y))
         G = G + 1e-12 * np.trace(G, axis1=1, axis2=2)[:, None, None] * np.eye(G.shape[-1])
-        c = np.linalg.solve(G, rhs[..., None])[..., 0]
+        try:
+            c = np.linalg.solve(G, rhs[..., None])[..., 0]
+        except np.linalg.LinAlgError:  # losses so large or small that G over/underflows
+            return None
     ok = np.all(np.isfinite(c), axis=1)
     for k, i in enumerate(lin):
         if law.params[i].log or law.params[i].lower >= 0:

@@ -261,11 +261,19 @@ def _read_log(path: Path) -> list[dict]:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"cannot write {path.name}: {exc.strerror or exc}", where=str(path),
+                         hint=_DISK_HINT) from exc
+
+
+_DISK_HINT = "free disk space, then continue with --resume"
 
 
 def _append(path: Path, rows: list[dict]) -> None:
@@ -275,12 +283,32 @@ def _append(path: Path, rows: list[dict]) -> None:
         os.fsync(f.fileno())
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
+def _save_checkpoint(path: Path, state: dict, step: int | None = None) -> None:
+    """Write to a temporary file, then rename: a failed write leaves the last checkpoint."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(state, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        torch.save(state, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        at = f" at step {step}" if step is not None else ""
+        kept = "the previous checkpoint is kept" if path.exists() else "no checkpoint yet"
+        raise StoreError(f"cannot write the checkpoint{at}: {exc.strerror or exc}; {kept}",
+                         where=str(path), hint=_DISK_HINT) from exc
+
+
+def _oom_error(exc: BaseException, names: list[str], step: int, rung: Rung, k: int) -> UsageError:
+    stacked = (f"; {k} models train stacked here, --stack never trains them one at a time"
+               if k > 1 else "")
+    return UsageError(
+        f"out of GPU memory at step {step} (batch {rung.batch_size} x {rung.seq_len} tokens, "
+        f"{rung.config.params_total:.3g} parameters per model)",
+        where=", ".join(names),
+        hint="use a smaller batch (a plan with a smaller batch_size per rung) or a smaller "
+             f"model, or a GPU with more memory{stacked}; --resume continues from the last "
+             "checkpoint")
 
 
 def resolve_corpus(corpus: str | os.PathLike | None, *, offline: bool = False,
@@ -435,7 +463,10 @@ def train_group(
                 cache[sd] = (torch.from_numpy(x), torch.from_numpy(y))
             xs.append(cache[sd][0])
             ys.append(cache[sd][1])
-        window += engine.train_step(xs, ys, lr_table[:, s])
+        try:
+            window += engine.train_step(xs, ys, lr_table[:, s])
+        except torch.OutOfMemoryError as exc:
+            raise _oom_error(exc, names, s + 1, r0, K) from None
         wn += 1
         done = s + 1
         is_eval = done % r0.eval_every == 0 or done == steps
@@ -447,13 +478,32 @@ def train_group(
                 pending[k].append(point(k, done, "train/loss", v))
             window.zero_()
             wn = 0
-            if not np.all(np.isfinite(mean.tolist())):
-                raise UsageError(f"training diverged at step {done} (loss {mean.tolist()})",
-                                 where=names[0], hint="lower the LR with --lr-mult")
+            losses = mean.tolist()
+            if not np.all(np.isfinite(losses)):
+                bad = [n for n, v in zip(names, losses, strict=True) if not math.isfinite(v)]
+                if rank == 0:  # keep the curve: the finite rows logged since the last eval
+                    for k in range(K):
+                        keep = [row for row in pending[k] if math.isfinite(row["value"])]
+                        if keep:
+                            _append(logs[k], keep)
+                        pending[k] = []
+                    rows_by_run = {n: _read_log(lg) for n, lg in zip(names, logs, strict=True)}
+                    wall = wall_before + time.perf_counter() - t_start
+                    _ingest(store, rows_by_run,
+                            [_runs_row(n, r, preset, corpus, device, done, wall, K)
+                             for n, r in zip(names, rungs, strict=True)])
+                raise UsageError(
+                    f"training diverged at step {done}: mean train loss "
+                    f"{', '.join(f'{v:.4g}' for v in losses)} over the last {log_every} step(s); "
+                    "the finite part of the curve is kept in the store and the log",
+                    where=", ".join(bad), hint="lower the LR with --lr-mult")
         if is_eval:
             val = torch.zeros(K, device=engine.device)
-            for xs_v, ys_v in val_batches:
-                val += engine.eval_loss(xs_v, ys_v)
+            try:
+                for xs_v, ys_v in val_batches:
+                    val += engine.eval_loss(xs_v, ys_v)
+            except torch.OutOfMemoryError as exc:
+                raise _oom_error(exc, names, done, r0, K) from None
             val /= len(val_batches)
             if world > 1:
                 torch.distributed.all_reduce(val, op=torch.distributed.ReduceOp.AVG)
@@ -468,7 +518,7 @@ def train_group(
                          "rng_cpu": torch.get_rng_state(), "wall": wall}
                 if engine.cuda:
                     state["rng_cuda"] = torch.cuda.get_rng_state(engine.device)
-                _save_checkpoint(ckpt_path, state)
+                _save_checkpoint(ckpt_path, state, done)
                 rows_by_run = {n: _read_log(lg) for n, lg in zip(names, logs, strict=True)}
                 runs_rows = [_runs_row(n, r, preset, corpus, device, done, wall, K)
                              for n, r in zip(names, rungs, strict=True)]
