@@ -25,6 +25,7 @@ import fsspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from filelock import FileLock
 
@@ -314,7 +315,7 @@ def _merge(runs: pd.DataFrame, points: pd.DataFrame, batches: list[LogData],
     for b in batches:
         r = b.runs
         named = set(r["run"])
-        extra = [x for x in pd.unique(b.points["run"]) if x not in named]
+        extra = [x for x in _unique(b.points["run"]) if x not in named]
         if extra:
             r = pd.concat([r, pd.DataFrame({"run": pd.array(extra, dtype="string")})],
                           ignore_index=True)
@@ -374,8 +375,8 @@ def _merge_points(points: pd.DataFrame, newp: pd.DataFrame, report: IngestReport
     # into an empty store, the validated batch is the table as it is (no copy)
     allp = newp.reset_index(drop=True) if n_old == 0 else pd.concat([points, newp],
                                                                      ignore_index=True)
-    rc, run_names = pd.factorize(allp["run"], sort=True)
-    mc, metric_names = pd.factorize(allp["metric"], sort=True)
+    rc, run_names = _factorize(allp["run"])
+    mc, metric_names = _factorize(allp["metric"])
     step = allp["step"].to_numpy(dtype="float64", na_value=np.nan)
     finite = np.isfinite(step)
     smin = np.min(step[finite]) if finite.any() else 0.0
@@ -410,6 +411,38 @@ def _merge_points(points: pd.DataFrame, newp: pd.DataFrame, report: IngestReport
     if len(win) == len(allp) and np.all(win[1:] > win[:-1]):
         return allp  # order unchanged: no string take
     return allp.take(win).reset_index(drop=True)
+
+
+def _blocks(s: pd.Series) -> np.ndarray | None:
+    """Start of each run of equal values in a string column without missing values, or None
+    where that is not cheap to find (a column not backed by Arrow, or one with NA)."""
+    dt = s.dtype
+    if not (isinstance(dt, pd.StringDtype) and dt.storage == "pyarrow") or len(s) < 2:
+        return None
+    arr = pa.array(s.array)
+    if arr.null_count:
+        return None
+    differs = pc.not_equal(arr.slice(0, len(arr) - 1), arr.slice(1))
+    return np.flatnonzero(np.concatenate(([True], np.asarray(differs, dtype=bool))))
+
+
+def _factorize(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``pd.factorize(s, sort=True)``, hashing one string per run of equal values.
+
+    Points come grouped by run and metric, so a 10^5-10^6 row column holds a few thousand
+    runs of equal values: finding them is a cheap comparison of neighbours.
+    """
+    starts = _blocks(s)
+    if starts is None or len(starts) * 4 > len(s):
+        return pd.factorize(s, sort=True)
+    codes, names = pd.factorize(s.take(starts), sort=True)
+    return np.repeat(codes, np.diff(np.append(starts, len(s)))), names
+
+
+def _unique(s: pd.Series):
+    """``pd.unique(s)`` (order of appearance) from the first row of each run of equal values."""
+    starts = _blocks(s)
+    return pd.unique(s) if starts is None else pd.unique(s.take(starts))
 
 
 def _missing(v) -> bool:
