@@ -150,13 +150,14 @@ def read_logs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, format:
     names = _default_names([p for p, _ in jobs], opts.run)
 
     infos: dict[str, RunInfo] = {}
+    listings: dict[Path, set[str]] = {}
     frames: list[pd.DataFrame] = []
     notes: list[str] = []
     for (path, fmt), name in zip(jobs, names, strict=True):
         parsed = _read_one(path, fmt, opts, name)
         digest = file_hash(path)
         if fmt in _CONFIG_BESIDE and len(parsed.infos) == 1:
-            _config_beside(path, parsed.infos[0])
+            _config_beside(path, parsed.infos[0], listings)
         for info in parsed.infos:
             info.source = info.source or str(path)
             info.source_hash = info.source_hash or digest
@@ -241,17 +242,29 @@ def _monotone(f: pd.DataFrame) -> bool:
 _CONFIG_BESIDE = {"csv", "wandb", "jsonl", "nanogpt", "megatron", "regex"}
 
 
-def _config_beside(path: Path, info: RunInfo) -> None:
+def _config_beside(path: Path, info: RunInfo,
+                   listings: dict[Path, set[str]] | None = None) -> None:
     """Sizes from ``<stem>.yaml|yml|json`` or ``config.yaml|json`` next to a one-run log.
 
     Config values replace guesses from the run name but not columns of the log or options.
+    ``listings`` caches the names in each folder, so that many logs in one folder cost one
+    listing rather than five lookups each.
     """
     import yaml
 
     stem = _stem(path)
+    names = None
+    if listings is not None:
+        names = listings.get(path.parent)
+        if names is None:
+            try:
+                names = listings[path.parent] = {n.lower() for n in os.listdir(path.parent)}
+            except OSError:
+                names = None
     for cand in [path.with_name(stem + s) for s in (".yaml", ".yml", ".json")] + [
             path.with_name("config.yaml"), path.with_name("config.json")]:
-        if cand == path or not cand.is_file():
+        if (cand == path or (names is not None and cand.name.lower() not in names)
+                or not cand.is_file()):
             continue
         try:
             text = cand.read_text(encoding="utf-8-sig")
@@ -374,7 +387,7 @@ def sniff(path: Path) -> str:
         raise InputError("binary content that is not a known log format", where=where,
                          hint="give a CSV, JSON Lines, TensorBoard, W&B, HF, Lightning, MLflow "
                               "or stdout log, or pick --format")
-    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    first = _first_line(text)
     if first.startswith("{") or first.startswith("["):
         if "log_history" in text:
             return "hf"
@@ -399,6 +412,14 @@ def sniff(path: Path) -> str:
         return "csv"
     raise InputError("not a known log format", where=where,
                      hint=f"pick one with --format ({', '.join(FORMATS)}) or give --regex")
+
+
+def _first_line(text: str) -> str:
+    """The first non-blank line, stripped (without splitting all of a 64 KiB head)."""
+    rest = text.lstrip()  # every line boundary is whitespace
+    end = rest.find("\n")
+    line = rest if end < 0 else rest[:end]
+    return line.splitlines()[0].strip() if line else ""
 
 
 def _wide_encoding(head: bytes) -> str | None:

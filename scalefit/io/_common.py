@@ -435,12 +435,20 @@ def frame_from_chunks(chunks: list[Chunk]) -> pd.DataFrame:
     metric_ids = {m: i for i, m in enumerate(metric_names)}
     run_names = sorted({c.run for c in chunks})
     run_ids = {r: i for i, r in enumerate(run_names)}
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in
-                                          ("run", "metric", "step", "value", "tokens", "flops", "lr")}
-    for c in chunks:
-        n = len(c)
-        if n == 0:
-            continue
+    chunks = [c for c in chunks if len(c)]
+    if not chunks:
+        return points_frame("", [], "", [])
+    lens = np.array([len(c) for c in chunks])
+    ends = np.cumsum(lens)
+    total = int(ends[-1])
+    # one output array per column, each chunk copied into its slice once
+    out = {k: np.empty(total) for k in ("step", "value")}
+    for k in ("tokens", "flops", "lr"):
+        if any(getattr(c, k) is not None for c in chunks):
+            out[k] = np.full(total, np.nan)
+    metric = np.empty(total, dtype="int32")
+    for c, end, n in zip(chunks, ends, lens, strict=True):
+        sl = slice(int(end - n), int(end))
         remap = np.array([metric_ids[m] for m in c.metric_names], dtype="int32")
         codes = remap[c.metric_codes]
         if c.ordered:  # already in metric name order: a sorted remap keeps it
@@ -448,16 +456,14 @@ def frame_from_chunks(chunks: list[Chunk]) -> pd.DataFrame:
         else:
             order = np.argsort(codes, kind="stable")  # metric blocks in name order, steps kept
             codes = codes[order]
-        parts["metric"].append(codes)
-        parts["run"].append(np.full(n, run_ids[c.run], dtype="int32"))
-        for k in ("step", "value", "tokens", "flops", "lr"):
+        metric[sl] = codes
+        for k, dst in out.items():
             a = getattr(c, k)
-            parts[k].append(np.full(n, np.nan) if a is None else a if order is None else a[order])
-    if not parts["value"]:
-        return points_frame("", [], "", [])
-    cat = {k: np.concatenate(v) for k, v in parts.items()}
-    return points_frame((cat["run"], run_names), cat["step"], (cat["metric"], metric_names),
-                        cat["value"], cat["tokens"], cat["flops"], cat["lr"])
+            if a is not None:
+                dst[sl] = a if order is None else a[order]
+    run = np.repeat(np.array([run_ids[c.run] for c in chunks], dtype="int32"), lens)
+    return points_frame((run, run_names), out["step"], (metric, metric_names), out["value"],
+                        out.get("tokens"), out.get("flops"), out.get("lr"))
 
 
 #: largest step accepted: integers above 2^53 are not exact in float64
