@@ -1,16 +1,20 @@
 """Ingest speed: read + ingest every OLMo ladder W&B export into an in-memory Store, against a
 plain ``pandas.read_csv`` of the same files in the same process.
 
-    python benchmarks/ingest.py [--repeat 5] [--data ../shared/data]
+    python benchmarks/ingest.py [--repeat 11] [--data ../shared/data]
 
-Prints rows per second (CSV data rows) for both, points per second for scalefit, and the ratio
-(target: scalefit at least 0.5x the bare read).
+The two are timed in turns, round after round, so that a busy machine slows both alike. Prints
+rows per second (CSV data rows) and points per second (the long points those rows hold) for
+both, the ratio of their best times and the median of the per-round ratios, the target
+(scalefit at least 0.5x the speed of the bare read) and the load average while it ran.
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import os
+import statistics
 import time
 from pathlib import Path
 
@@ -20,6 +24,7 @@ from scalefit import Store
 from scalefit.io import read_logs
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TARGET = 0.5
 
 
 def bare(files: list[str]) -> int:
@@ -33,21 +38,21 @@ def scalefit_ingest(files: list[str]) -> tuple[int, int]:
     return len(store.points), len(data.runs)
 
 
-def best_of_interleaved(fns: list, repeat: int) -> list[tuple[float, object]]:
-    """Best time of each function, run in turns so that a busy machine slows all alike."""
-    best = [float("inf")] * len(fns)
+def interleaved(fns: list, repeat: int) -> tuple[list[list[float]], list]:
+    """Times of each function per round, run in turns, and each one's last result."""
+    times: list[list[float]] = [[] for _ in fns]
     outs: list = [None] * len(fns)
     for _ in range(repeat):
         for i, fn in enumerate(fns):
             t = time.perf_counter()
             outs[i] = fn()
-            best[i] = min(best[i], time.perf_counter() - t)
-    return list(zip(best, outs, strict=True))
+            times[i].append(time.perf_counter() - t)
+    return times, outs
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=11)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = ap.parse_args()
     files = sorted(glob.glob(str(args.data / "olmo_ladder" / "ladder-runs" / "*.csv")))
@@ -56,18 +61,32 @@ def main() -> None:
     scalefit_ingest(files[:2])  # warm imports and caches for both paths
     bare(files[:2])
     data = read_logs(files)
-    (t_bare, rows), (t_sf, (points, runs)), (t_read, _), (t_store, _) = best_of_interleaved(
+    load0 = os.getloadavg()
+    times, outs = interleaved(
         [lambda: bare(files), lambda: scalefit_ingest(files), lambda: read_logs(files),
          lambda: Store().ingest(data)], args.repeat)
+    load1 = os.getloadavg()
+    (t_bare, t_sf, t_read, t_store) = (min(t) for t in times)
+    rows, (points, runs) = outs[0], outs[1]
+    ratios = [b / s for b, s in zip(times[0], times[1], strict=True)]
+    best, median = t_bare / t_sf, statistics.median(ratios)
     mb = sum(Path(f).stat().st_size for f in files) / 1e6
-    print(f"OLMo ladder exports: {len(files)} files, {mb:.1f} MB, {rows} rows -> {runs} runs, "
-          f"{points} points (best of {args.repeat})")
-    print(f"pandas.read_csv      : {t_bare * 1e3:8.1f} ms  {rows / t_bare:12,.0f} rows/s")
-    print(f"scalefit read+ingest : {t_sf * 1e3:8.1f} ms  {rows / t_sf:12,.0f} rows/s  "
-          f"({points / t_sf:,.0f} points/s)")
-    print(f"  of which read_logs : {t_read * 1e3:8.1f} ms  ({t_bare / t_read:.2f}x the bare read)")
-    print(f"  of which Store.ingest: {t_store * 1e3:6.1f} ms")
-    print(f"ratio scalefit/pandas: {t_bare / t_sf:.2f}x (target >= 0.5x)")
+
+    print(f"OLMo ladder exports: {len(files)} files, {mb:.1f} MB, {rows:,} rows -> {runs} runs, "
+          f"{points:,} points; best of {args.repeat} interleaved rounds")
+    print(f"{'':22}{'best ms':>9}{'median ms':>11}{'rows/s':>12}{'points/s':>13}")
+    for label, t in (("pandas.read_csv", times[0]), ("scalefit read+ingest", times[1])):
+        b = min(t)
+        print(f"{label:22}{b * 1e3:9.1f}{statistics.median(t) * 1e3:11.1f}"
+              f"{rows / b:12,.0f}{points / b:13,.0f}")
+    print(f"{'  read_logs':22}{t_read * 1e3:9.1f}{statistics.median(times[2]) * 1e3:11.1f}")
+    print(f"{'  Store.ingest':22}{t_store * 1e3:9.1f}{statistics.median(times[3]) * 1e3:11.1f}")
+    print(f"ratio scalefit/pandas speed: best {best:.2f}x, median of rounds {median:.2f}x "
+          f"(min {min(ratios):.2f}x); target >= {TARGET}x: "
+          f"{'met' if min(best, median) >= TARGET else 'NOT met'}")
+    print("load average (1/5/15 min): "
+          f"before {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, "
+          f"after {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f}, on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
