@@ -635,6 +635,11 @@ def _parse_csv(path: Path, delimiter: str) -> tuple[dict[str, Any], int]:
                     and isinstance(res[2], dict) and list(res[2]) == list(res[1])):
                 cols = {str(c): a for c, a in res[2].items()}
                 return cols, len(next(iter(cols.values()))) if cols else 0
+    return _parse_csv_dataframe(path, delimiter)
+
+
+def _parse_csv_dataframe(path: Path, delimiter: str):
+    """The public-API path of ``_parse_csv``: ``read_csv``'s DataFrame taken apart."""
     df = pd.read_csv(path, sep=delimiter, **_CSV_KW)
     return {str(c): df.iloc[:, j] for j, c in enumerate(df.columns)}, len(df)
 
