@@ -58,3 +58,12 @@ def test_a_parameter_driven_to_zero_is_flagged_at_its_bound():
     assert res.params_["E"] < 1e-6
     assert "E" in res.diagnostics["at_bound"]
     assert "at a bound" in str(res.summary())
+
+
+def test_delta_interval_of_a_positive_derived_quantity_stays_positive():
+    res = scalefit.fit(CHIN, bootstrap=0, include_excluded=True)
+    g = res.derived["G"]
+    assert g["interval"] == "delta"
+    assert 0 < g["lo"] < g["value"] < g["hi"]
+    # log-space interval: symmetric in log
+    assert abs((g["hi"] / g["value"]) * (g["lo"] / g["value"]) - 1) < 1e-9

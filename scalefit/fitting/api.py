@@ -264,14 +264,23 @@ def _delta_derived(law, problem, v, cov, key, level):
         return float(law.derived(dict(zip(law.param_names, th, strict=True)))[key])
 
     f0 = g(v)
+    # a positive quantity (G, an exponent ratio) gets its interval in log space, so it stays > 0
+    positive = f0 > 0
+    h_of = (lambda x: math.log(x) if x > 0 else float("nan")) if positive else (lambda x: x)
+    t0 = h_of(f0)
     grad = np.zeros(problem.F)
     for j in range(problem.F):
         h = 1e-6 * max(1.0, abs(v[j]))
         vp = v.copy()
         vp[j] += h
-        grad[j] = (g(vp) - f0) / h
+        grad[j] = (h_of(g(vp)) - t0) / h
+    if not np.all(np.isfinite(grad)):
+        return None, None
     sd = math.sqrt(max(float(grad @ cov @ grad), 0.0))
     z = stats.norm.ppf(0.5 + level / 2)
+    if positive:
+        w = min(z * sd, 700.0)  # exp overflows past ~709: an unbounded interval, not an error
+        return f0 * math.exp(-w), f0 * math.exp(w)
     return f0 - z * sd, f0 + z * sd
 
 
