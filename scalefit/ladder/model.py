@@ -157,6 +157,7 @@ class StackedGPT(nn.Module):
         cos, sin = rope_tables(cfg)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
+        self._cache: dict = {}
 
     @classmethod
     def from_seeds(cls, cfg: GPTConfig, seeds: list[int]) -> StackedGPT:
@@ -200,19 +201,73 @@ class StackedGPT(nn.Module):
         cfg = self.cfg
         K, B, T = idx.shape
         H, hd, d, eps = cfg.n_head, cfg.head_dim, cfg.d_model, cfg.norm_eps
+        N = B * T
+        rot = self._rotation(T, idx.device)
+        perm = self._qk_perm(idx.device)
         rows = torch.arange(K, device=idx.device).view(K, 1)
-        x = self.embed[rows, idx.view(K, B * T)]  # (K, B*T, d)
+        x = self.embed[rows, idx.reshape(K, N)]  # (K, N, d); any strides (weights may share a buffer)
         for li in range(cfg.n_layer):
-            qkv = torch.bmm(rms_norm(x, self.norm1[li], eps), self.qkv[li])
-            q, k, v = qkv.view(K * B, T, 3, H, hd).permute(2, 0, 3, 1, 4)
-            q, k = apply_rope(q, self.rope_cos, self.rope_sin), apply_rope(k, self.rope_cos, self.rope_sin)
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            x = x + torch.bmm(y.transpose(1, 2).reshape(K, B * T, d), self.proj[li])
-            hmid = F.gelu(torch.bmm(rms_norm(x, self.norm2[li], eps), self.fc[li]), approximate="tanh")
-            x = x + torch.bmm(hmid, self.out[li])
-        logits = torch.bmm(rms_norm(x, self.norm, eps), self.head)  # (K, B*T, V)
+            # the RMSNorm gain folded into the weight: a (K, d, 3d) product, not a (K, N, d) one;
+            # q and k columns interleaved per head so RoPE is one complex product (q·k unchanged)
+            w_qkv = (self.norm1[li].transpose(1, 2) * self.qkv[li]).index_select(2, perm)
+            qkv = torch.bmm(_normalize(x, eps), w_qkv)
+            qk, v = qkv.split((2 * d, d), dim=-1)
+            qk = torch.view_as_complex(qk.view(K * B, T, 2 * H, hd // 2, 2)) * rot
+            q, k = torch.view_as_real(qk).view(K * B, T, 2, H, hd).unbind(2)
+            y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
+                                               v.view(K * B, T, H, hd).transpose(1, 2), is_causal=True)
+            # SDPA's output is (K·B, T, H, hd) in memory: this reshape is a view
+            x = torch.baddbmm(x, y.transpose(1, 2).reshape(K, N, d), self.proj[li])
+            w_fc = self.norm2[li].transpose(1, 2) * self.fc[li]
+            hmid = F.gelu(torch.bmm(_normalize(x, eps), w_fc), approximate="tanh")
+            x = torch.baddbmm(x, hmid, self.out[li])
+        logits = torch.bmm(_normalize(x, eps), self.norm.transpose(1, 2) * self.head)  # (K, N, V)
         if targets is None:
             return logits.view(K, B, T, -1)
-        losses = F.cross_entropy(logits.float().reshape(K * B * T, -1), targets.reshape(-1),
-                                 reduction="none")
-        return losses.view(K, B * T).mean(1)
+        return _StackedCrossEntropy.apply(logits, targets.reshape(K, N))
+
+    def _rotation(self, T: int, device) -> torch.Tensor:
+        """RoPE as unit complex numbers, (T, 2·H, head_dim/2): the same angles for q and k heads."""
+        key = ("rot", T, device)
+        if key not in self._cache:
+            cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+            rot = torch.complex(cos, sin).unsqueeze(1).expand(T, 2 * self.cfg.n_head, -1)
+            self._cache[key] = rot.contiguous()
+        return self._cache[key]
+
+    def _qk_perm(self, device) -> torch.Tensor:
+        """Column order of the fused qkv weight: per q and k head (first half, second half)
+        interleaved into pairs, so a (…, head_dim/2, 2) view is RoPE's complex pairs; v unchanged."""
+        key = ("perm", device)
+        if key not in self._cache:
+            d, hd = self.cfg.d_model, self.cfg.head_dim
+            half = hd // 2
+            pair = torch.stack((torch.arange(half), torch.arange(half) + half), dim=1).reshape(-1)
+            heads = (torch.arange(2 * d // hd).view(-1, 1) * hd + pair).reshape(-1)
+            self._cache[key] = torch.cat((heads, torch.arange(2 * d, 3 * d))).to(device)
+        return self._cache[key]
+
+
+def _normalize(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """RMSNorm without its gain (the gain multiplies the next weight), in fp32."""
+    return F.rms_norm(x.float(), (x.shape[-1],), None, eps).to(x.dtype)
+
+
+class _StackedCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy per model of (K, N, V) logits, with the gradient written in one pass
+    (softmax minus one-hot) instead of log-softmax and NLL backward with a zero-filled buffer."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        t = targets.unsqueeze(-1)
+        ctx.save_for_backward(logits, t)
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        return -logp.gather(-1, t).squeeze(-1).mean(1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        logits, t = ctx.saved_tensors
+        g = torch.softmax(logits.float(), dim=-1)  # one fused pass, faster than exp(log p)
+        g.scatter_add_(-1, t, torch.full(t.shape, -1.0, dtype=g.dtype, device=g.device))
+        g.mul_((grad.float() / logits.shape[1]).view(-1, 1, 1))
+        return g.to(logits.dtype), None

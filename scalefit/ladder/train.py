@@ -121,30 +121,58 @@ class PlainEngine:
 
 
 class StackedAdamW:
-    """AdamW over stacked weights with one LR per model (torch.optim.AdamW's update, per slice)."""
+    """AdamW over stacked weights with one LR per model (torch.optim.AdamW's update, per slice),
+    and per-model gradient clipping.
+
+    The weights and both moments live in ``(K, P)`` buffers (every parameter a view of its
+    columns, decayed ones first) and the gradients are gathered into one such buffer, so a step
+    and the per-model clipping norms are a handful of ops, not a dozen per weight.
+    """
 
     def __init__(self, named_params, k: int, weight_decay: float, betas=BETAS, eps: float = 1e-8):
         self.params = [p for _, p in named_params]
-        self.wd = [0.0 if "norm" in n else weight_decay for n, _ in named_params]
-        self.k, self.betas, self.eps = k, betas, eps
+        decays = ["norm" not in n for n, _ in named_params]
+        self.k, self.betas, self.eps, self.wd = k, betas, eps, weight_decay
         self.t = 0
-        self.exp_avg = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self.order = sorted(range(len(self.params)), key=lambda i: not decays[i])  # decayed first
+        sizes = [self.params[i][0].numel() for i in self.order]
+        p0 = self.params[0]
+        self.flat = torch.empty(k, sum(sizes), dtype=p0.dtype, device=p0.device)
+        self.flat_m = torch.zeros_like(self.flat)
+        self.flat_v = torch.zeros_like(self.flat)
+        self.exp_avg: list = [None] * len(self.params)
+        self.exp_avg_sq: list = [None] * len(self.params)
+        self.n_decay, off = 0, 0
+        with torch.no_grad():
+            for i, n in zip(self.order, sizes, strict=True):
+                p = self.params[i]
+                cols = slice(off, off + n)
+                self.flat[:, cols].copy_(p.detach().reshape(k, n))
+                p.data = self.flat[:, cols].view(p.shape)
+                self.exp_avg[i] = self.flat_m[:, cols].view(p.shape)
+                self.exp_avg_sq[i] = self.flat_v[:, cols].view(p.shape)
+                off += n
+                if decays[i]:
+                    self.n_decay = off
 
     @torch.no_grad()
-    def step(self, lr: torch.Tensor) -> None:
+    def step(self, lr: torch.Tensor, max_norm: float | None = None) -> None:
+        """One update; with ``max_norm``, each model's gradient is first scaled to that norm."""
+        g = torch.cat([self.params[i].grad.reshape(self.k, -1) for i in self.order], dim=1)
+        if max_norm:
+            coef = (max_norm / (g.pow(2).sum(1, keepdim=True).sqrt_() + 1e-6)).clamp_(max=1.0)
+            g.mul_(coef)
         self.t += 1
         b1, b2 = self.betas
         bc1, bc2 = 1 - b1**self.t, 1 - b2**self.t
-        for p, m, v, wd in zip(self.params, self.exp_avg, self.exp_avg_sq, self.wd, strict=True):
-            g = p.grad
-            lr_b = lr.view(self.k, *([1] * (p.dim() - 1)))
-            if wd:
-                p.mul_(1 - lr_b * wd)
-            m.lerp_(g, 1 - b1)
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = (v.sqrt() / math.sqrt(bc2)).add_(self.eps)
-            p.addcdiv_(m * (lr_b / bc1), denom, value=-1.0)
+        p, m, v = self.flat, self.flat_m, self.flat_v
+        lr_b = lr.view(self.k, 1).to(p.dtype)
+        if self.wd and self.n_decay:
+            p[:, :self.n_decay].mul_(1 - lr_b * self.wd)
+        m.lerp_(g, 1 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        denom = (v.sqrt() / math.sqrt(bc2)).add_(self.eps)
+        p.addcdiv_(m * (lr_b / bc1), denom, value=-1.0)
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -185,18 +213,9 @@ class StackedEngine:
             losses = self.model(x, y)
         self.opt.zero_grad()
         losses.sum().backward()
-        if self.clip:
-            self._clip()
-        self.opt.step(torch.as_tensor(np.asarray(lrs, dtype=np.float32), device=self.device))
+        self.opt.step(torch.as_tensor(np.asarray(lrs, dtype=np.float32), device=self.device),
+                      self.clip)
         return losses.detach().float()
-
-    @torch.no_grad()
-    def _clip(self) -> None:
-        grads = [p.grad for p in self.opt.params]
-        sq = sum(g.pow(2).reshape(self.k, -1).sum(1) for g in grads)
-        coef = (self.clip / (sq.sqrt() + 1e-6)).clamp(max=1.0)
-        for g in grads:
-            g.mul_(coef.view(self.k, *([1] * (g.dim() - 1))))
 
     @torch.no_grad()
     def eval_loss(self, xs, ys) -> torch.Tensor:
