@@ -4,22 +4,26 @@ Reference: the same rung as one plain GPT in eager mode with torch's default thr
 a plain training script runs it (on CPU also with one thread: the workers path's baseline per
 process). Against it, the trainer's paths, all timed in this run:
 
-- ``stacked``: K same-shape models (different seeds) as one StackedGPT, same per-model batch;
+- ``stacked``: K same-shape models (different seeds) as one StackedGPT, same per-model batch\n  (K from ``--stack``, threads from ``--stack-threads``; the best combination per rung);
 - ``workers`` (CPU): one rung per core, W processes with one thread each, side by side;
 - ``compiled`` (GPU, or ``--compile``): torch.compile on top of bf16 autocast.
 
 Tokens/s counts training tokens of all models together. On GPU, MFU is model FLOPs
 (6·N_matmul + 12·L·d·T per token) per second over the device's dense bf16 peak.
 
-    python benchmarks/ladder_throughput.py --preset cpu-tiny
-    python benchmarks/ladder_throughput.py --preset gpu-small --device cuda --stack 8
+    python benchmarks/ladder_throughput.py --preset cpu-tiny --repeats 3 --steps 8
+    python benchmarks/ladder_throughput.py --preset gpu-small --device cuda --stack 8,16
+
+Stacked groups are timed for each K in ``--stack`` and, on CPU, with all threads and with one;
+the best is reported per rung. The machine may be shared: paths are interleaved and the best of
+the repeats kept, so compare numbers of one run only.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import statistics
+import os
 import time
 from dataclasses import replace
 
@@ -65,14 +69,21 @@ def _workers_tokens_per_s(rung, steps, n) -> float:
             return sum(pool.map(_worker, [(rung, steps, barrier)] * n))
 
 
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="cpu-tiny")
     ap.add_argument("--device", default=None)
-    ap.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
-    ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats (median kept)")
-    ap.add_argument("--stack", type=int, default=4, help="models per stacked group")
-    ap.add_argument("--workers", type=int, default=None, help="CPU processes (default: cores)")
+    ap.add_argument("--steps", type=int, default=10,
+                    help="timed steps per measurement (stacked K: steps·4/K, at least 2)")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats (best kept)")
+    ap.add_argument("--stack", type=_ints, default=[4, 8, 16], help="models per stacked group, e.g. 4,8,16")
+    ap.add_argument("--stack-threads", type=_ints, default=None,
+                    help="torch threads tried for stacked groups (CPU default: all cores, and 1)")
+    ap.add_argument("--workers", type=int, default=None, help="CPU processes (default: cores; 0: skip)")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile")
     ap.add_argument("--peak-tflops", type=float, default=None, help="bf16 peak for MFU")
     args = ap.parse_args()
@@ -81,56 +92,80 @@ def main() -> None:
     device = plan.device
     cuda = device.startswith("cuda")
     threads = torch.get_num_threads()
-    workers = args.workers or (mp.cpu_count() if not cuda else 1)
+    workers = args.workers if args.workers is not None else (mp.cpu_count() if not cuda else 0)
+    workers = 0 if cuda else workers
+    stack_threads = args.stack_threads or ([threads] if cuda or threads == 1 else [threads, 1])
     peak = args.peak_tflops
     if cuda and peak is None:
         name = torch.cuda.get_device_name()
         peak = next((v for k, v in BF16_PEAK.items() if k in name), None)
         print(f"device {name}, bf16 peak {peak} TFLOP/s")
     else:
-        print(f"device cpu, reference uses {threads} torch threads; workers: {workers} x 1 thread")
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+        print(f"device cpu, reference uses {threads} torch threads; stacked tries threads "
+              f"{stack_threads}; workers: {workers} x 1 thread; load average {load}")
+    print(f"best of {args.repeats} interleaved repeats; x = against the plain reference, "
+          f"x best = against the faster plain ({'default threads' if cuda else 'default or 1 thread'})")
     seen, shapes = set(), []
     for r in plan.rungs:
         if (r.n_layer, r.d_model) not in seen:
             seen.add((r.n_layer, r.d_model))
             shapes.append(r)
-    head = f"{'rung':<14}{'params':>9}{'batch':>7}{'plain tok/s':>13}"
+    head = f"{'rung':<10}{'params':>9}{'batch':>6}{'plain':>10}"
     if not cuda:
-        head += f"{'plain 1-thr':>13}"
-    paths = ["stacked"] + (["workers"] if not cuda else []) + (["compiled"] if cuda or args.compile else [])
-    head += "".join(f"{p + ' tok/s':>16}{'x':>6}" for p in paths)
+        head += f"{'plain 1t':>10}"
+    head += "".join(f"{f'K={k}':>10}" for k in args.stack)
+    head += f"{'best stacked':>18}{'x':>6}{'x best':>7}"
+    if workers:
+        head += f"{'workers':>10}{'x':>6}{'x best':>7}"
+    if cuda or args.compile:
+        head += f"{'compiled':>10}{'x':>6}"
     if cuda:
         head += f"{'MFU plain':>11}{'MFU best':>10}"
-    print(head)
+    print(head + "   (tokens/s of all models together)")
     for r in shapes:
-        stack = [replace(r, seed=i) for i in range(args.stack)]
-        res: dict[str, list[float]] = {k: [] for k in ["plain", *paths]}
-        if not cuda:
-            res["plain1"] = []
+        res: dict[object, list[float]] = {"plain": [], "plain1": [], "workers": [], "compiled": []}
         for _ in range(args.repeats):  # interleaved, so load changes hit every path alike
             torch.set_num_threads(threads)
             res["plain"].append(_tokens_per_s([r], device, args.steps))
-            res["stacked"].append(_tokens_per_s(stack, device, args.steps))
             if not cuda:  # the per-process baseline of the workers path
                 torch.set_num_threads(1)
                 res["plain1"].append(_tokens_per_s([r], device, args.steps))
-                torch.set_num_threads(threads)
-            if "workers" in res:
+            for k in args.stack:
+                stack = [replace(r, seed=i) for i in range(k)]
+                for th in stack_threads:
+                    torch.set_num_threads(th)
+                    res.setdefault((k, th), []).append(
+                        _tokens_per_s(stack, device, max(2, round(args.steps * 4 / k))))
+            torch.set_num_threads(threads)
+            if workers:
                 res["workers"].append(_workers_tokens_per_s(r, args.steps, workers))
                 torch.set_num_threads(threads)
-            if "compiled" in res:
+            if cuda or args.compile:
                 res["compiled"].append(_tokens_per_s([r], device, args.steps, compile=True))
-        med = {k: statistics.median(v) for k, v in res.items()}
-        line = f"{r.name.rsplit('-t', 1)[0]:<14}{r.params:>9,}{r.batch_size:>7}{med['plain']:>13,.0f}"
+        best = {k: max(v) for k, v in res.items() if v}
+        plain = best["plain"]
+        ref = max(plain, best.get("plain1", 0.0))
+        line = f"{r.name.rsplit('-t', 1)[0]:<10}{r.params:>9,}{r.batch_size:>6}{plain:>10,.0f}"
         if not cuda:
-            line += f"{med['plain1']:>13,.0f}"
-        for p in paths:
-            line += f"{med[p]:>16,.0f}{med[p] / med['plain']:>6.2f}"
+            line += f"{best['plain1']:>10,.0f}"
+        per_k = {k: max(best[(k, th)] for th in stack_threads) for k in args.stack}
+        line += "".join(f"{per_k[k]:>10,.0f}" for k in args.stack)
+        (kb, tb), sb = max(((key, v) for key, v in best.items() if isinstance(key, tuple)),
+                           key=lambda kv: kv[1])
+        line += f"{f'{sb:,.0f} K{kb}/{tb}t':>18}{sb / plain:>6.2f}{sb / ref:>7.2f}"
+        if workers:
+            w = best["workers"]
+            line += f"{w:>10,.0f}{w / plain:>6.2f}{w / ref:>7.2f}"
+        if cuda or args.compile:
+            line += f"{best['compiled']:>10,.0f}{best['compiled'] / plain:>6.2f}"
         if cuda and peak:
             fpt = r.config.flops_per_token
-            best = max(med[p] for p in paths)
-            line += f"{fpt * med['plain'] / (peak * 1e12):>11.1%}{fpt * best / (peak * 1e12):>10.1%}"
+            top = max(v for key, v in best.items() if key not in ("plain1",))
+            line += f"{fpt * plain / (peak * 1e12):>11.1%}{fpt * top / (peak * 1e12):>10.1%}"
         print(line, flush=True)
+    if not cuda and hasattr(os, "getloadavg"):
+        print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
