@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +14,9 @@ from scalefit.tasks import fit_loss_to_loss, pair_losses
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _example():
-    """examples/olmo_ladder.py, loaded once per test session (it caches the CSV it reads)."""
-    name = "scalefit_example_olmo_ladder"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / "olmo_ladder.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        sys.modules[name] = mod
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
-def ex():
-    return _example()
+def ex(olmo_example):
+    return olmo_example
 
 
 def test_recovers_parameters():

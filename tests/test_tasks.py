@@ -5,9 +5,7 @@ Each task is fitted once for the module (with a small bootstrap); the tests read
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,20 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 N_BOOT = 30
 
 
-def _example():
-    """examples/olmo_ladder.py, loaded once per test session (it caches the CSV it reads)."""
-    name = "scalefit_example_olmo_ladder"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / "olmo_ladder.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        sys.modules[name] = mod
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
-def ex():
-    return _example()
+def ex(olmo_example):
+    return olmo_example
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,20 +13,9 @@ from scalefit.cli import run
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _example():
-    """examples/olmo_ladder.py, loaded once per test session (it caches the CSV it reads)."""
-    name = "scalefit_example_olmo_ladder"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / "olmo_ladder.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        sys.modules[name] = mod
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
-def store_dir(tmp_path_factory):
-    mod = _example()
+def store_dir(tmp_path_factory, olmo_example):
+    mod = olmo_example
     path = tmp_path_factory.mktemp("ladder") / "store"
     mod.ladder_store(path)
     return path, mod.FIT_RUNS

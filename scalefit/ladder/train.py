@@ -56,7 +56,28 @@ def _dist():
 
 
 # ---------------------------------------------------------------------------- engines
-class PlainEngine:
+class _Engine:
+    """What both engines share: the device, autocast, checkpoint state and synchronisation.
+    Subclasses set ``device``, ``cuda``, ``raw`` (the unwrapped model) and ``opt``."""
+
+    def _autocast(self):
+        if self.cuda:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def state_dict(self) -> dict:
+        return {"model": self.raw.state_dict(), "optim": self.opt.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.raw.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optim"])
+
+    def sync(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+
+
+class PlainEngine(_Engine):
     """One GPT and torch's AdamW; bf16 autocast, fused AdamW and torch.compile on GPU; DDP."""
 
     def __init__(self, rung: Rung, device: str, compile: bool = False):
@@ -82,10 +103,6 @@ class PlainEngine:
         self.model = model
         self.k = 1
 
-    def _autocast(self):
-        if self.cuda:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
     def train_step(self, xs, ys, lrs) -> torch.Tensor:
         for g in self.opt.param_groups:
@@ -108,16 +125,6 @@ class PlainEngine:
         with self._autocast():
             return self.raw(xs[0].to(self.device), ys[0].to(self.device)).float().view(1)
 
-    def state_dict(self) -> dict:
-        return {"model": self.raw.state_dict(), "optim": self.opt.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.raw.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optim"])
-
-    def sync(self) -> None:
-        if self.cuda:
-            torch.cuda.synchronize(self.device)
 
 
 class StackedAdamW:
@@ -188,7 +195,7 @@ class StackedAdamW:
             dst.copy_(src)
 
 
-class StackedEngine:
+class StackedEngine(_Engine):
     """``K`` same-shape GPTs as one :class:`StackedGPT`; per-model LR and gradient clipping."""
 
     def __init__(self, rungs: list[Rung], device: str, compile: bool = False):
@@ -200,10 +207,6 @@ class StackedEngine:
         self.clip = rungs[0].grad_clip
         self.model = torch.compile(self.raw) if compile else self.raw
 
-    def _autocast(self):
-        if self.cuda:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
     def train_step(self, xs, ys, lrs) -> torch.Tensor:
         x = torch.stack(list(xs)).to(self.device, non_blocking=True)
@@ -225,16 +228,6 @@ class StackedEngine:
         with self._autocast():
             return self.raw(x, y).float()
 
-    def state_dict(self) -> dict:
-        return {"model": self.raw.state_dict(), "optim": self.opt.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.raw.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optim"])
-
-    def sync(self) -> None:
-        if self.cuda:
-            torch.cuda.synchronize(self.device)
 
 
 def make_engine(rungs: list[Rung], device: str = "cpu", compile: bool = False):
