@@ -46,18 +46,16 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 
 from scalefit.errors import FitError, InputError, UsageError
 from scalefit.fitting import (
     Dataset,
-    batched_lbfgs,
     fit_dataset,
     make_objective,
     make_parameters,
     resample_weights,
 )
-from scalefit.fitting.bootstrap import percentile_interval
+from scalefit.fitting.bootstrap import percentile_interval, refit_weighted
 from scalefit.fitting.optimize import blas_threads
 from scalefit.laws import loss_to_loss as _loss_to_loss  # noqa: F401  (registers)
 from scalefit.laws import task_sigmoid as _task_sigmoid  # noqa: F401  (registers)
@@ -261,23 +259,10 @@ def fit_step2(L, acc, *, chance: float = 0.25, ceiling: float = 1.0,
 
 def _refit(problem, v_hat: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Refit ``problem`` under each row of point weights ``W`` (B, n), warm-started from
-    ``v_hat``, with the engine's batched L-BFGS; the few it leaves unconverged are finished by
-    scipy's L-BFGS-B, as :func:`scalefit.fitting.bootstrap` does. Returns (B, P) natural
-    parameters and a converged flag (B,)."""
+    ``v_hat``, as the engine's bootstrap does. Returns (B, P) natural parameters and a converged
+    flag (B,)."""
     with blas_threads(1):
-        V, f, conv = batched_lbfgs(problem, np.repeat(v_hat[None], len(W), 0), weights=W,
-                                   maxiter=500)
-        bounds = problem.scipy_bounds()
-        for b in np.flatnonzero(~conv):
-            def fun(v, w=W[b]):
-                fv, g = problem.value_grad(v[None], weights=w)
-                return float(fv[0]), g[0]
-            start = V[b] if np.all(np.isfinite(V[b])) else v_hat
-            res = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                           options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-10})
-            if np.isfinite(res.fun) and (not np.isfinite(f[b]) or res.fun <= f[b]):
-                V[b], f[b] = res.x, res.fun
-            conv[b] = bool(np.isfinite(f[b]))
+        V, _, conv = refit_weighted(problem, v_hat, W, max_polish=len(W))
     return problem.law.to_natural(problem.full(V)), conv
 
 

@@ -68,7 +68,22 @@ def bootstrap(problem: Problem, v_hat: np.ndarray, groups: np.ndarray, n_boot: i
 def _bootstrap(problem, v_hat, groups, n_boot, seed, max_elems, maxiter) -> BootstrapResult:
     rng = np.random.default_rng(seed)
     W = resample_weights(groups, n_boot, rng)
-    n = W.shape[1]
+    V, f, conv = refit_weighted(problem, v_hat, W, max_elems=max_elems, maxiter=maxiter)
+    U = problem.full(V)
+    return BootstrapResult(problem.law.to_natural(U), U, f, conv, int(np.unique(groups).size),
+                           seed)
+
+
+def refit_weighted(problem: Problem, v_hat: np.ndarray, W: np.ndarray, *,
+                   max_elems: int = 4_000_000, maxiter: int = 500, max_polish: int = 200):
+    """Refit ``problem`` under each row of point weights ``W`` (B, n), warm-started from the free
+    parameters ``v_hat``: batched L-BFGS in chunks of at most ``max_elems`` (rows x points), then
+    scipy's L-BFGS-B on up to ``max_polish`` rows it left unconverged.
+
+    Returns the free parameters (B, F), objectives (B,) and a converged flag (B,). Callers that
+    need the same resample across several problems (a chained fit) draw ``W`` once and pass it.
+    """
+    n_boot, n = W.shape
     chunk = max(1, min(n_boot, max_elems // max(n * max(problem.P, 1), 1)))
     V = np.empty((n_boot, problem.F))
     f = np.empty(n_boot)
@@ -79,7 +94,7 @@ def _bootstrap(problem, v_hat, groups, n_boot, seed, max_elems, maxiter) -> Boot
         V[sl], f[sl], conv[sl] = batched_lbfgs(problem, np.repeat(v_hat[None], k, 0),
                                                weights=W[sl], maxiter=maxiter)
     bounds = problem.scipy_bounds()
-    for b in np.flatnonzero(~conv)[:200]:
+    for b in np.flatnonzero(~conv)[:max_polish]:
         def fun(v, w=W[b]):
             fv, g = problem.value_grad(v[None], weights=w)
             return float(fv[0]), g[0]
@@ -89,9 +104,7 @@ def _bootstrap(problem, v_hat, groups, n_boot, seed, max_elems, maxiter) -> Boot
         if np.isfinite(res.fun) and (not np.isfinite(f[b]) or res.fun <= f[b]):
             V[b], f[b] = res.x, res.fun
         conv[b] = bool(np.isfinite(res.fun))
-    U = problem.full(V)
-    return BootstrapResult(problem.law.to_natural(U), U, f, conv, int(np.unique(groups).size),
-                           seed)
+    return V, f, conv
 
 
 def percentile_interval(samples: np.ndarray, level: float = 0.95, axis: int = 0):
