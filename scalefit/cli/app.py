@@ -20,3 +20,14 @@ def _root(
     debug: bool = typer.Option(False, "--debug", help="Show the Python traceback on errors."),
 ) -> None:
     state["debug"] = debug
+
+
+def console(stderr: bool = False):
+    """A rich console; when output goes to a file or pipe, wide enough that tables do not truncate."""
+    import sys
+
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 200
+    return Console(stderr=stderr, width=width)

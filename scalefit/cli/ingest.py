@@ -7,7 +7,7 @@ import math
 
 import typer
 
-from scalefit.cli.app import app
+from scalefit.cli.app import app, console
 from scalefit.errors import UsageError
 
 
@@ -99,7 +99,6 @@ def runs(
     if as_json:
         typer.echo(json.dumps(runs_records(summ), ensure_ascii=False))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"{len(summ)} run(s) in {store}")
@@ -112,7 +111,7 @@ def runs(
         shown = ", ".join(mets) if len(mets) <= 2 else f"{len(mets)}: {', '.join(mets[:2])}, ..."
         table.add_row(str(r.run), _fmt(r.params), _fmt(r.tokens_total), _fmt(r.flops_total),
                       str(r.n_points), shown)
-    Console(soft_wrap=False).print(table)
+    console().print(table)
 
 
 def runs_records(summ) -> list[dict]:

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from scalefit.cli.app import app
+from scalefit.cli.app import app, console
 from scalefit.errors import UsageError
 
 ladder_app = typer.Typer(help="Train a ladder of small GPTs (needs torch) and log it to a store.",
@@ -143,7 +143,7 @@ def plan_cmd(
         d["seconds"] = plan.seconds
         typer.echo(json.dumps(d, indent=1))
         return
-    _print_plan(plan, Console())
+    _print_plan(plan, console())
 
 
 @ladder_app.command("run")
@@ -224,5 +224,5 @@ def run_cmd(
     for p, name, tok, v, sec, skipped in sorted(rows):
         t.add_row(name, f"{p:,}", f"{tok:,}", "-" if v is None else f"{v:.4f}",
                   "done before" if skipped else f"{sec:.1f}")
-    Console().print(t)
+    console().print(t)
     typer.echo(f"store: {store}  wall time: {wall:.1f} s")
