@@ -13,26 +13,38 @@ __all__ = ["plot_curves"]
 
 
 def plot_curves(result, curves: Sequence[Curve], *, path: str | Path | None = None,
-                title: str | None = None, lr_panel: bool = True):
+                title: str | None = None, lr_panel: bool = True, axes=None):
     """One panel of observed (points) and predicted (line) loss per curve, with the error.
 
-    Returns the matplotlib Figure; ``path`` saves it (format from the suffix).
+    ``axes``: optional Axes to draw into, one per curve (e.g. from your own figure). Returns the
+    matplotlib Figure; ``path`` saves it (format from the suffix).
     """
     import matplotlib
+
+    from scalefit.plot import PALETTE
 
     if path is not None:
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     n = len(curves)
-    cols = min(3, n)
-    rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    if axes is None:
+        cols = min(3, n)
+        rows = int(np.ceil(n / cols))
+        fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+        own = True
+    else:
+        axes = np.asarray(axes, dtype=object)
+        if axes.size < n:
+            raise ValueError(f"axes: {axes.size} given for {n} curves; pass one Axes per curve")
+        fig = axes.ravel()[0].figure
+        own = False
     for ax, c in zip(axes.ravel(), curves, strict=False):
         df = result.predict(c)
-        ax.plot(df["step"], df["loss_pred"], color="C1", lw=1.5, label="predicted")
+        ax.plot(df["step"], df["loss_pred"], color=PALETTE["vermillion"], lw=1.5,
+                label="predicted")
         if "loss" in df:
-            ax.plot(df["step"], df["loss"], ".", ms=2.5, color="C0", label="observed")
+            ax.plot(df["step"], df["loss"], ".", ms=2.5, color=PALETTE["blue"], label="observed")
             err = np.abs(df["loss"] - df["loss_pred"]) / df["loss"]
             ax.set_title(f"{c.name}\nmean {100 * err.mean():.3f}%, worst {100 * err.max():.3f}%",
                          fontsize=9)
@@ -51,8 +63,9 @@ def plot_curves(result, curves: Sequence[Curve], *, path: str | Path | None = No
     for ax in axes.ravel()[n:]:
         ax.axis("off")
     axes.ravel()[0].legend(fontsize=8, loc="upper right")
-    fig.suptitle(title or f"{result.law}: predicted against observed", fontsize=10)
-    fig.tight_layout()
+    if own:
+        fig.suptitle(title or f"{result.law}: predicted against observed", fontsize=10)
+        fig.tight_layout()
     if path is not None:
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
