@@ -463,6 +463,20 @@ class Summary:
                  f"<br>{r.n_points} points, {r.n_runs} runs, objective {r.objective_:.6g}",
                  "<table><thead><tr><th>param</th><th>value</th><th>interval</th></tr></thead>"
                  f"<tbody>{rows}{der}</tbody></table>"]
+        if r.predictions:
+            prow = "".join(
+                f"<tr><td>{e(p.get('label', r.metric))}</td>"
+                f"<td>{e(', '.join(f'{k}={_g(v, 3)}' for k, v in p['inputs'].items()))}</td>"
+                f"<td style='text-align:right'>{e(_g(p.get('value'), 5))}</td>"
+                f"<td>{e(_iv(p))}</td></tr>" for p in r.predictions)
+            parts.append("<table><thead><tr><th>prediction</th><th>at</th><th>value</th>"
+                         f"<th>interval</th></tr></thead><tbody>{prow}</tbody></table>")
+        if r.backtest:
+            bt = r.backtest
+            parts.append(f"<p>backtest ({e(str(bt.get('holdout')))}): {bt.get('n_heldout')} "
+                         f"held-out points; mean relative error "
+                         f"{e(_pct_s(bt.get('mean_rel_error')))}, max "
+                         f"{e(_pct_s(bt.get('max_rel_error')))}</p>")
         if warns:
             parts.append(f"<ul style='color:#b35806'>{warns}</ul>")
         parts.append("</div>")

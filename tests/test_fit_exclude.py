@@ -67,3 +67,12 @@ def test_delta_interval_of_a_positive_derived_quantity_stays_positive():
     assert 0 < g["lo"] < g["value"] < g["hi"]
     # log-space interval: symmetric in log
     assert abs((g["hi"] / g["value"]) * (g["lo"] / g["value"]) - 1) < 1e-9
+
+
+def test_html_view_has_predictions_and_backtest():
+    res = scalefit.fit(CHIN, bootstrap=20, holdout="largest:3", predict={"N": 7e10, "D": 1.4e12})
+    h = res._repr_html_()
+    assert "<th>prediction</th>" in h and "N=7e+10" in h
+    v = res.predictions[0]["value"]
+    assert f"{v:.5g}" in h
+    assert "backtest (largest:3): 3 held-out points" in h
