@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _hostile_log import hostile_summary, record_check, record_fault, record_input  # noqa: F401
+from _samples import REGEX, SAMPLE_OF, SAMPLES  # noqa: E402
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,25 +31,6 @@ from scalefit.io import FORMATS, read_logs, sniff
 from scalefit.schema import POINT_COLUMNS, validate_points, validate_runs
 from scalefit.store import Store
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
-REGEX = r"step=(?P<step>\d+) lr=(?P<lr>\S+) loss=(?P<loss>\S+)"
-
-# reader -> (sample given to the reader, its main file (glob inside a folder), read options)
-SAMPLE_OF = {
-    "csv": ("wide.csv", None, {}),
-    "final": ("final_isoflop.csv", None, {}),
-    "wandb": ("wandb_history/190M-1xC.csv", None, {}),
-    "wandb-panel": ("wandb_panel.csv", None, {}),
-    "wandb-run": ("wandb_run/offline-run-20240101_000000-190M1xC", "files/wandb-summary.json", {}),
-    "jsonl": ("log.jsonl", None, {}),
-    "tensorboard": ("tensorboard/25M-wsdcon_3", "*tfevents*", {}),
-    "hf": ("hf/100M-cosine", "trainer_state.json", {}),
-    "lightning": ("lightning/100M-wsd/version_0", "metrics.csv", {}),
-    "mlflow": ("mlruns", "0/*/metrics/train/loss", {}),
-    "nanogpt": ("nanogpt.log", None, {}),
-    "megatron": ("megatron.log", None, {}),
-    "regex": ("custom.log", None, {"regex": REGEX}),
-}
 # more files truncated: (reader, sample, main file)
 EXTRA_TRUNCATIONS = [
     ("csv", "wide.tsv", None), ("csv", "long.csv", None),

@@ -11,32 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _samples import SAMPLE_OF, SAMPLES
 
 from scalefit import cli
 from scalefit.errors import InputError
 from scalefit.io import read_logs
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
-
-# format -> (path inside SAMPLES given to the reader, main file inside it, read options)
-CASES = {
-    "csv": ("wide.csv", None, {}),
-    "tsv": ("wide.tsv", None, {}),
-    "long": ("long.csv", None, {}),
-    "final": ("final_isoflop.csv", None, {}),
-    "wandb": ("wandb_history/190M-1xC.csv", None, {}),
-    "wandb-panel": ("wandb_panel.csv", None, {}),
-    "wandb-run": ("wandb_run/offline-run-20240101_000000-190M1xC", "files/wandb-summary.json", {}),
-    "jsonl": ("log.jsonl", None, {}),
-    "tensorboard": ("tensorboard/25M-wsdcon_3", "*tfevents*", {}),
-    "hf": ("hf/100M-cosine", "trainer_state.json", {}),
-    "lightning": ("lightning/100M-wsd/version_0", "metrics.csv", {}),
-    "mlflow": ("mlruns", "0/*/metrics/train/loss", {}),
-    "nanogpt": ("nanogpt.log", None, {}),
-    "megatron": ("megatron.log", None, {}),
-    "regex": ("custom.log", None,
-              {"regex": r"step=(?P<step>\d+) lr=(?P<lr>\S+) loss=(?P<loss>\S+)"}),
-}
+# format -> (path inside SAMPLES given to the reader, main file inside it, read options):
+# every reader's sample, plus the TSV and long-CSV variants of the csv reader
+CASES = {**SAMPLE_OF, "tsv": ("wide.tsv", None, {}), "long": ("long.csv", None, {})}
 TEXT_TABLES = {"csv", "tsv", "long", "final", "wandb", "wandb-panel", "lightning"}
 
 

@@ -575,6 +575,12 @@ class Parsed:
     points: list[pd.DataFrame]
     notes: list[str] = field(default_factory=list)
 
+    def extend(self, other: Parsed) -> None:
+        """Append another result (a reader that reads several runs or files)."""
+        self.infos += other.infos
+        self.points += other.points
+        self.notes += other.notes
+
 
 # ----------------------------------------------------------------------------- tables
 class Table:

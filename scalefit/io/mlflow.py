@@ -47,9 +47,7 @@ def read_mlflow(path: Path, opts: Options, name: str) -> Parsed:
                 out.notes.append(f"run {info.name!r}: {restarts} restart(s) (step went back); "
                                  f"{superseded} earlier point(s) replaced by later ones")
             info.tags.update({k: v for k, v in tags.items() if not k.startswith("mlflow.")})
-        out.infos += parsed.infos
-        out.points += parsed.points
-        out.notes += parsed.notes
+        out.extend(parsed)
     if not out.infos:
         raise InputError("the MLflow runs hold no metrics", where=str(path))
     return out

@@ -39,9 +39,7 @@ def read_events(path: Path, opts: Options, name: str) -> Parsed:
                                  "tensorboard")
         for info in parsed.infos:
             info.source = str(path)
-        out.infos += parsed.infos
-        out.points += parsed.points
-        out.notes += parsed.notes
+        out.extend(parsed)
     if not out.infos:
         raise InputError("no scalar summaries in the event file(s)", where=str(path))
     return out
