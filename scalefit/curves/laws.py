@@ -6,7 +6,6 @@ functions of one curve: ``predict(curve, theta)`` and ``grad(curve, theta)`` (n,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -14,24 +13,16 @@ import numpy as np
 from scalefit.curves.data import Curve
 from scalefit.curves.kernels import H_ACCURATE, annealing_momentum, mpl_loss_drop
 from scalefit.errors import UsageError
+from scalefit.laws.base import Param
 
 __all__ = ["CURVE_LAWS", "CurveLaw", "JointLaw", "LRAnnealing", "MultiPower", "get_curve_law"]
-
-
-@dataclass(frozen=True)
-class CParam:
-    name: str
-    lower: float
-    upper: float
-    log: bool = False
-    doc: str = ""
 
 
 class CurveLaw:
     name: ClassVar[str] = ""
     formula: ClassVar[str] = ""
     source: ClassVar[str] = ""
-    params: ClassVar[tuple[CParam, ...]] = ()
+    params: ClassVar[tuple[Param, ...]] = ()
     #: parameters the prediction is linear in (solved exactly when screening starts)
     linear: ClassVar[tuple[str, ...]] = ()
     paper_defaults: ClassVar[dict] = {}
@@ -75,13 +66,13 @@ class MultiPower(CurveLaw):
                "(1 - (C*eta_k^-gamma*S_k(t) + 1)^-beta)")
     source = "Luo et al. 2025, A Multi-Power Law for Loss Curve Prediction Across LR Schedules"
     params = (
-        CParam("L0", 0.0, 20.0, doc="irreducible loss of the curve"),
-        CParam("A", 1e-6, 1e3, log=True),
-        CParam("alpha", 0.01, 3.0),
-        CParam("B", 1e-3, 1e6, log=True),
-        CParam("C", 1e-4, 1e4, log=True),
-        CParam("beta", 0.01, 5.0),
-        CParam("gamma", 0.0, 3.0),
+        Param("L0", 0.0, 20.0, doc="irreducible loss of the curve"),
+        Param("A", 1e-6, 1e3, log=True),
+        Param("alpha", 0.01, 3.0),
+        Param("B", 1e-3, 1e6, log=True),
+        Param("C", 1e-4, 1e4, log=True),
+        Param("beta", 0.01, 5.0),
+        Param("gamma", 0.0, 3.0),
     )
     linear = ("L0", "A", "B")
     #: the reference fit's defaults for the parameters its power-law initialisation leaves out
@@ -120,11 +111,11 @@ class LRAnnealing(CurveLaw):
     formula = "L(s) = L0 + A*S1^-alpha - C*S2, S2 = sum_i m_i, m_i = lambda*m_(i-1) + (eta_(i-1) - eta_i)"
     source = "Tissue et al. 2024, Scaling Law with Learning Rate Annealing"
     params = (
-        CParam("L0", 0.0, 20.0),
-        CParam("A", 1e-6, 1e3, log=True),
-        CParam("alpha", 0.01, 3.0),
-        CParam("C", 1e-3, 1e6, log=True),
-        CParam("lam", 0.5, 0.99999),
+        Param("L0", 0.0, 20.0),
+        Param("A", 1e-6, 1e3, log=True),
+        Param("alpha", 0.01, 3.0),
+        Param("C", 1e-3, 1e6, log=True),
+        Param("lam", 0.5, 0.99999),
     )
     linear = ("L0", "A", "C")
     paper_defaults = {"lam": 0.999}
@@ -171,8 +162,8 @@ class JointLaw(CurveLaw):
         for p in self.base.params:
             if p.name in self.scaled:
                 lo = max(p.lower, 1e-6)
-                ps.append(CParam(p.name, lo, p.upper, log=True, doc=f"{p.name} at N_ref"))
-                ps.append(CParam(p.name + "_exp", -3.0, 3.0,
+                ps.append(Param(p.name, lo, p.upper, log=True, doc=f"{p.name} at N_ref"))
+                ps.append(Param(p.name + "_exp", -3.0, 3.0,
                                  doc=f"{p.name} = {p.name}*(N/N_ref)^{p.name}_exp"))
             else:
                 ps.append(p)
