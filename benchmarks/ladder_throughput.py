@@ -5,8 +5,10 @@ a plain training script runs it (on CPU also with one thread: the workers path's
 process). Against it, the trainer's paths, all timed in this run:
 
 - ``stacked``: K same-shape models (different seeds) as one StackedGPT, same per-model batch\n  (K from ``--stack``, threads from ``--stack-threads``; the best combination per rung);
-- ``workers`` (CPU): one rung per core, W processes with one thread each, side by side;
-- ``compiled`` (GPU, or ``--compile``): torch.compile on top of bf16 autocast.
+- ``workers`` (CPU): one rung per core, W processes with one thread each, side by side (what
+  ``scalefit ladder run`` does on CPU);
+- ``compiled`` (GPU, or ``--compile``): torch.compile (on top of bf16 autocast on GPU); on CPU
+  also ``wk+comp``: the workers, each compiled.
 
 Tokens/s counts training tokens of all models together. On GPU, MFU is model FLOPs
 (6·N_matmul + 12·L·d·T per token) per second over the device's dense bf16 peak.
@@ -54,19 +56,19 @@ def _tokens_per_s(rungs, device, steps, compile=False) -> float:
 
 
 def _worker(args):
-    rung, steps, barrier = args
+    rung, steps, barrier, compile = args
     torch.set_num_threads(1)
-    _tokens_per_s([rung], "cpu", 1)  # warm-up outside the timed window
+    _tokens_per_s([rung], "cpu", 1, compile)  # warm-up (and compilation) outside the timed window
     barrier.wait()
-    return _tokens_per_s([rung], "cpu", steps)
+    return _tokens_per_s([rung], "cpu", steps, compile)
 
 
-def _workers_tokens_per_s(rung, steps, n) -> float:
+def _workers_tokens_per_s(rung, steps, n, compile=False) -> float:
     ctx = mp.get_context("spawn")
     with ctx.Manager() as mgr:
         barrier = mgr.Barrier(n)
         with ctx.Pool(n) as pool:
-            return sum(pool.map(_worker, [(rung, steps, barrier)] * n))
+            return sum(pool.map(_worker, [(rung, steps, barrier, compile)] * n))
 
 
 def _ints(text: str) -> list[int]:
@@ -104,8 +106,9 @@ def main() -> None:
         load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
         print(f"device cpu, reference uses {threads} torch threads; stacked tries threads "
               f"{stack_threads}; workers: {workers} x 1 thread; load average {load}")
-    print(f"best of {args.repeats} interleaved repeats; x = against the plain reference, "
-          f"x best = against the faster plain ({'default threads' if cuda else 'default or 1 thread'})")
+    print(f"best of {args.repeats} interleaved repeats; x = against the plain reference (eager, "
+          f"default threads); x best = the best path against the faster plain "
+          f"({'default threads' if cuda else 'default or 1 thread'})")
     seen, shapes = set(), []
     for r in plan.rungs:
         if (r.n_layer, r.d_model) not in seen:
@@ -115,35 +118,43 @@ def main() -> None:
     if not cuda:
         head += f"{'plain 1t':>10}"
     head += "".join(f"{f'K={k}':>10}" for k in args.stack)
-    head += f"{'best stacked':>18}{'x':>6}{'x best':>7}"
+    head += f"{'best stacked':>18}{'x':>6}"
     if workers:
-        head += f"{'workers':>10}{'x':>6}{'x best':>7}"
+        head += f"{'workers':>10}{'x':>6}"
     if cuda or args.compile:
         head += f"{'compiled':>10}{'x':>6}"
+        if workers:
+            head += f"{'wk+comp':>10}{'x':>6}"
+    head += f"{'best path':>14}{'x':>6}{'x best':>7}"
     if cuda:
         head += f"{'MFU plain':>11}{'MFU best':>10}"
     print(head + "   (tokens/s of all models together)")
     for r in shapes:
-        res: dict[object, list[float]] = {"plain": [], "plain1": [], "workers": [], "compiled": []}
+        res: dict[object, list[float]] = {}
+
+        def add(key, value, res=res):
+            res.setdefault(key, []).append(value)
+
         for _ in range(args.repeats):  # interleaved, so load changes hit every path alike
             torch.set_num_threads(threads)
-            res["plain"].append(_tokens_per_s([r], device, args.steps))
+            add("plain", _tokens_per_s([r], device, args.steps))
             if not cuda:  # the per-process baseline of the workers path
                 torch.set_num_threads(1)
-                res["plain1"].append(_tokens_per_s([r], device, args.steps))
+                add("plain1", _tokens_per_s([r], device, args.steps))
             for k in args.stack:
                 stack = [replace(r, seed=i) for i in range(k)]
                 for th in stack_threads:
                     torch.set_num_threads(th)
-                    res.setdefault((k, th), []).append(
-                        _tokens_per_s(stack, device, max(2, round(args.steps * 4 / k))))
+                    add((k, th), _tokens_per_s(stack, device, max(2, round(args.steps * 4 / k))))
             torch.set_num_threads(threads)
             if workers:
-                res["workers"].append(_workers_tokens_per_s(r, args.steps, workers))
-                torch.set_num_threads(threads)
+                add("workers", _workers_tokens_per_s(r, args.steps, workers))
             if cuda or args.compile:
-                res["compiled"].append(_tokens_per_s([r], device, args.steps, compile=True))
-        best = {k: max(v) for k, v in res.items() if v}
+                add("compiled", _tokens_per_s([r], device, args.steps, compile=True))
+                if workers:
+                    add("workers+compiled", _workers_tokens_per_s(r, args.steps, workers, True))
+            torch.set_num_threads(threads)
+        best = {k: max(v) for k, v in res.items()}
         plain = best["plain"]
         ref = max(plain, best.get("plain1", 0.0))
         line = f"{r.name.rsplit('-t', 1)[0]:<10}{r.params:>9,}{r.batch_size:>6}{plain:>10,.0f}"
@@ -153,15 +164,17 @@ def main() -> None:
         line += "".join(f"{per_k[k]:>10,.0f}" for k in args.stack)
         (kb, tb), sb = max(((key, v) for key, v in best.items() if isinstance(key, tuple)),
                            key=lambda kv: kv[1])
-        line += f"{f'{sb:,.0f} K{kb}/{tb}t':>18}{sb / plain:>6.2f}{sb / ref:>7.2f}"
-        if workers:
-            w = best["workers"]
-            line += f"{w:>10,.0f}{w / plain:>6.2f}{w / ref:>7.2f}"
-        if cuda or args.compile:
-            line += f"{best['compiled']:>10,.0f}{best['compiled'] / plain:>6.2f}"
+        line += f"{f'{sb:,.0f} K{kb}/{tb}t':>18}{sb / plain:>6.2f}"
+        paths = {f"stacked K{kb}": sb}
+        for key in ("workers", "compiled", "workers+compiled"):
+            if key in best:
+                line += f"{best[key]:>10,.0f}{best[key] / plain:>6.2f}"
+                paths[key] = best[key]
+        name, top = max(paths.items(), key=lambda kv: kv[1])
+        line += f"{name.replace('workers', 'wk').replace('compiled', 'comp'):>14}"
+        line += f"{top / plain:>6.2f}{top / ref:>7.2f}"
         if cuda and peak:
             fpt = r.config.flops_per_token
-            top = max(v for key, v in best.items() if key not in ("plain1",))
             line += f"{fpt * plain / (peak * 1e12):>11.1%}{fpt * top / (peak * 1e12):>10.1%}"
         print(line, flush=True)
     if not cuda and hasattr(os, "getloadavg"):

@@ -42,7 +42,7 @@ def _lr_mults(text: str) -> tuple[float, ...]:
     return vals
 
 
-def _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps=None):
+def _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps=None, vocab_size=256):
     from scalefit.ladder.plan import make_plan, plan_budget
 
     if (preset is None) == (budget is None):
@@ -52,12 +52,12 @@ def _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps=None):
         raise UsageError("need at least one seed", where="--seeds")
     if preset is not None:
         return make_plan(preset, device=device, schedule=schedule, seeds=seeds,
-                         lr_mults=_lr_mults(lr_mult), max_steps=max_steps)
+                         lr_mults=_lr_mults(lr_mult), max_steps=max_steps, vocab_size=vocab_size)
     try:
         flops = float(budget)
     except ValueError:
         raise UsageError(f"cannot read {budget!r} as FLOPs", where="--budget", hint="e.g. 1e15") from None
-    return plan_budget(flops, device=device or "cpu", schedule=schedule)
+    return plan_budget(flops, device=device or "cpu", schedule=schedule, vocab_size=vocab_size)
 
 
 def _fmt_time(s: float) -> str:
@@ -103,11 +103,11 @@ def corpus_cmd(
     max_mb: float = typer.Option(None, "--max-mb", help="Read at most this many MB of text."),
 ) -> None:
     """Build a token corpus: memory-mapped train/val tokens split by a hash of each file path."""
-    from scalefit.ladder.data import build_corpus, default_cache
+    from scalefit.ladder.data import build_corpus, default_cache, default_corpus_dir
 
     if out is None:
-        out = str(default_cache() / ("corpus-offline" if offline and source is None else
-                                     "corpus-default" if source is None else "corpus-folder"))
+        out = str(default_corpus_dir(offline) if source is None else
+                  default_cache() / "corpus-folder")
     c = build_corpus(out, source=source, offline=offline, tokenizer=tokenizer, bpe_vocab=bpe_vocab,
                      max_bytes=None if max_mb is None else int(max_mb * 1e6),
                      log=lambda m: _console.print(m))
@@ -161,7 +161,10 @@ def run_cmd(
     threads: int = typer.Option(None, "--threads", help="torch threads per process."),
     stack: str = typer.Option("auto", "--stack", help="auto, never or always: train same-shape "
                               "rungs as one stacked model."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the models."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the models (needs a C++ "
+                                 "compiler on CPU; pays off on the larger CPU rungs and on GPU)."),
+    precision: str = typer.Option("auto", "--precision", help="auto (bf16 autocast on GPU, fp32 "
+                                  "on CPU), fp32 or bf16."),
     seeds: int = typer.Option(1, "--seeds"),
     lr_mult: str = typer.Option("1", "--lr-mult"),
     rung: list[str] = typer.Option(None, "--rung", help="Train only these rungs."),
@@ -173,11 +176,17 @@ def run_cmd(
     _need_torch()
     if stack not in ("auto", "never", "always"):
         raise UsageError(f"unknown --stack {stack!r}", where="--stack", hint="auto, never or always")
+    if precision not in ("auto", "fp32", "bf16"):
+        raise UsageError(f"unknown --precision {precision!r}", where="--precision",
+                         hint="auto, fp32 or bf16")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from scalefit.ladder.train import resolve_corpus, run_plan
 
-    plan = _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps)
+    _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps)  # bad options fail first
+    c = resolve_corpus(corpus, offline=offline, log=lambda m: _console.print(m))
+    # the output layer is sized to the corpus's vocabulary (256 bytes, or a BPE's)
+    plan = _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps, c.vocab_size)
     if plan.device.startswith("cuda"):
         import torch
 
@@ -189,7 +198,6 @@ def run_cmd(
         if not plan.rungs:
             raise UsageError(f"no rung named {rung[0]!r}", where="--rung",
                              hint="list them with `scalefit ladder plan`")
-    c = resolve_corpus(corpus, offline=offline, log=lambda m: _console.print(m))
     _console.print(f"corpus: {c.describe()}")
     if workers is None:
         workers = 1 if plan.device.startswith("cuda") else min(os.cpu_count() or 1,
@@ -209,7 +217,7 @@ def run_cmd(
                         val=" ".join(f"{v:.3f}" for v in vals) if vals else "-")
 
         results = run_plan(plan, store_path=store, corpus=c, resume=resume, workers=workers,
-                           threads=threads, stack=stack, compile=compile,
+                           threads=threads, stack=stack, compile=compile, precision=precision,
                            keep_checkpoints=keep_checkpoints, progress=on_event)
     wall = time.perf_counter() - t0
     by = {r.name: r for r in plan.rungs}

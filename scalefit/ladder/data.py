@@ -37,11 +37,15 @@ __all__ = [
     "Corpus",
     "build_corpus",
     "default_cache",
+    "default_corpus_dir",
     "get_batch",
     "open_corpus",
 ]
 
-#: large pure-Python wheels of the default corpus: (requirement, sha256 of the wheel file)
+#: large pure-Python (py3-none-any) wheels of the default corpus, about 198 MB of .py text in
+#: 16,858 files: (requirement, wheel file name, sha256 of the wheel file). Each pin installs on
+#: Python >= 3.10 and has no platform wheel that pip would prefer (hence homeassistant 2023.7,
+#: the last release for 3.10; no SQLAlchemy or mypy, whose pure wheels pip passes over).
 DEFAULT_WHEELS: list[tuple[str, str, str]] = [
     ("sympy==1.13.3", "sympy-1.13.3-py3-none-any.whl",
      "54612cf55a62755ee71824ce692986f23c88ffa77207b30c1368eda4a7060f73"),
@@ -59,6 +63,28 @@ DEFAULT_WHEELS: list[tuple[str, str, str]] = [
      "09719015511837b76bf6e03e42eb7595ac8c2e41eeb9c29c5b755c6b677992a2"),
     ("docutils==0.21.2", "docutils-0.21.2-py3-none-any.whl",
      "dafca5b9e384f0e419294eb4d2ff9fa826435bf15f15b7bd45723e8ad76811b2"),
+    ("transformers==4.47.0", "transformers-4.47.0-py3-none-any.whl",
+     "a8e1bafdaae69abdda3cad638fe392e37c86d2ce0ecfcae11d60abb8f949ff4d"),
+    ("homeassistant==2023.7.3", "homeassistant-2023.7.3-py3-none-any.whl",
+     "410db229a6cf4a188c787aeb88f88e3d5d823740eba390037ac12c4287fd51b6"),
+    ("twisted==24.11.0", "twisted-24.11.0-py3-none-any.whl",
+     "fe403076c71f04d5d2d789a755b687c5637ec3bcd3b2b8252d76f2ba65f54261"),
+    ("diffusers==0.31.0", "diffusers-0.31.0-py3-none-any.whl",
+     "cbc498ae63f4abfc7c3a07649cdcbee229ef2f9a9a1f0d19c9bbaf22f8d30c1f"),
+    ("moto==5.0.22", "moto-5.0.22-py3-none-any.whl",
+     "defae32e834ba5674f77cbbe996b41dc248dd81289af8032fa3e847284409b29"),
+    ("jax==0.4.37", "jax-0.4.37-py3-none-any.whl",
+     "bdc0686d7e5a944e2d38026eae632214d98dd2d91869cbcedbf1c11298ae3e3e"),
+    ("ansible-core==2.17.7", "ansible_core-2.17.7-py3-none-any.whl",
+     "64d4f0a006687a5621aa80dca54fd0c5ae75145b7aac8c1b8d7f07a1399c4705"),
+    ("xarray==2024.11.0", "xarray-2024.11.0-py3-none-any.whl",
+     "6ee94f63ddcbdd0cf3909d1177f78cdac756640279c0e32ae36819a89cdaba37"),
+    ("dask==2024.12.0", "dask-2024.12.0-py3-none-any.whl",
+     "e038e87b9f06e7927b81ecde6cf2b49aa699bb902fec11abba5697cb48baeb8d"),
+    ("nltk==3.9.1", "nltk-3.9.1-py3-none-any.whl",
+     "4fa26829c5b00715afe3061398a8989dc643b92ce7dd93fb4585a70930d168a1"),
+    ("keras==3.7.0", "keras-3.7.0-py3-none-any.whl",
+     "546a64f302e4779c129c06d9826fa586de752cdfd43d7dc4010c31b282587969"),
 ]
 
 TEXT_SUFFIXES = {
@@ -68,6 +94,15 @@ TEXT_SUFFIXES = {
 }
 EOT = 0  # byte that separates documents
 MAX_FILE_BYTES = 2_000_000  # skip generated giants (data tables, minified code)
+
+
+def default_corpus_dir(offline: bool = False) -> Path:
+    """Where the default corpus is cached: named by a hash of the pinned wheel list, so a new
+    list builds a new corpus instead of reusing a stale one."""
+    if offline:
+        return default_cache() / "corpus-offline"
+    pins = hashlib.sha256("".join(sha for _, _, sha in DEFAULT_WHEELS).encode()).hexdigest()
+    return default_cache() / f"corpus-default-{pins[:10]}"
 
 
 def default_cache() -> Path:

@@ -157,6 +157,7 @@ class StackedGPT(nn.Module):
         cos, sin = rope_tables(cfg)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
+        self.register_buffer("qk_perm", _qk_perm(cfg), persistent=False)
         self._cache: dict = {}
 
     @classmethod
@@ -203,17 +204,16 @@ class StackedGPT(nn.Module):
         H, hd, d, eps = cfg.n_head, cfg.head_dim, cfg.d_model, cfg.norm_eps
         N = B * T
         rot = self._rotation(T, idx.device)
-        perm = self._qk_perm(idx.device)
         rows = torch.arange(K, device=idx.device).view(K, 1)
         x = self.embed[rows, idx.reshape(K, N)]  # (K, N, d); any strides (weights may share a buffer)
         for li in range(cfg.n_layer):
             # the RMSNorm gain folded into the weight: a (K, d, 3d) product, not a (K, N, d) one;
             # q and k columns interleaved per head so RoPE is one complex product (q·k unchanged)
-            w_qkv = (self.norm1[li].transpose(1, 2) * self.qkv[li]).index_select(2, perm)
+            w_qkv = (self.norm1[li].transpose(1, 2) * self.qkv[li]).index_select(2, self.qk_perm)
             qkv = torch.bmm(_normalize(x, eps), w_qkv)
             qk, v = qkv.split((2 * d, d), dim=-1)
-            qk = torch.view_as_complex(qk.view(K * B, T, 2 * H, hd // 2, 2)) * rot
-            q, k = torch.view_as_real(qk).view(K * B, T, 2, H, hd).unbind(2)
+            qk = _rotate_pairs(qk.view(K * B, T, 2 * H, hd // 2, 2), rot)
+            q, k = qk.view(K * B, T, 2, H, hd).unbind(2)
             y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
                                                v.view(K * B, T, H, hd).transpose(1, 2), is_causal=True)
             # SDPA's output is (K·B, T, H, hd) in memory: this reshape is a view
@@ -227,25 +227,37 @@ class StackedGPT(nn.Module):
         return _StackedCrossEntropy.apply(logits, targets.reshape(K, N))
 
     def _rotation(self, T: int, device) -> torch.Tensor:
-        """RoPE as unit complex numbers, (T, 2·H, head_dim/2): the same angles for q and k heads."""
+        """RoPE as unit complex numbers, (T, 2·H, head_dim/2), the same angles for q and k heads;
+        under torch.compile as (T, 1, head_dim/2, 2) real (cos, sin) pairs (broadcast)."""
+        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        if torch.compiler.is_compiling():  # traced once into the graph: no cache needed
+            return torch.stack((cos, sin), -1).unsqueeze(1)
         key = ("rot", T, device)
         if key not in self._cache:
-            cos, sin = self.rope_cos[:T], self.rope_sin[:T]
             rot = torch.complex(cos, sin).unsqueeze(1).expand(T, 2 * self.cfg.n_head, -1)
             self._cache[key] = rot.contiguous()
         return self._cache[key]
 
-    def _qk_perm(self, device) -> torch.Tensor:
-        """Column order of the fused qkv weight: per q and k head (first half, second half)
-        interleaved into pairs, so a (…, head_dim/2, 2) view is RoPE's complex pairs; v unchanged."""
-        key = ("perm", device)
-        if key not in self._cache:
-            d, hd = self.cfg.d_model, self.cfg.head_dim
-            half = hd // 2
-            pair = torch.stack((torch.arange(half), torch.arange(half) + half), dim=1).reshape(-1)
-            heads = (torch.arange(2 * d // hd).view(-1, 1) * hd + pair).reshape(-1)
-            self._cache[key] = torch.cat((heads, torch.arange(2 * d, 3 * d))).to(device)
-        return self._cache[key]
+
+def _qk_perm(cfg: GPTConfig) -> torch.Tensor:
+    """Column order of the fused qkv weight: per q and k head (first half, second half)
+    interleaved into pairs, so a (…, head_dim/2, 2) view is RoPE's complex pairs; v unchanged."""
+    d, hd = cfg.d_model, cfg.head_dim
+    half = hd // 2
+    pair = torch.stack((torch.arange(half), torch.arange(half) + half), dim=1).reshape(-1)
+    heads = (torch.arange(2 * d // hd).view(-1, 1) * hd + pair).reshape(-1)
+    return torch.cat((heads, torch.arange(2 * d, 3 * d)))
+
+
+def _rotate_pairs(x: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
+    """RoPE on (..., T, heads, head_dim/2, 2) pairs. Eager: one complex product with ``rot``
+    (complex, (T, heads, head_dim/2)). Under torch.compile, which generates no code for complex
+    numbers, ``rot`` is the same table as real (cos, sin) pairs and the rotation is spelled out."""
+    if not torch.compiler.is_compiling():
+        return torch.view_as_real(torch.view_as_complex(x) * rot)
+    a, b = x.unbind(-1)
+    c, s = rot.unbind(-1)
+    return torch.stack((a * c - b * s, a * s + b * c), dim=-1)
 
 
 def _normalize(x: torch.Tensor, eps: float) -> torch.Tensor:

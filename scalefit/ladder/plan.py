@@ -1,12 +1,15 @@
 """Ladder plans: which models to train, on how many tokens, with which LR, batch and schedule.
 
 Rungs follow ``d_model = 64·n_layer`` (head size 64) on GPU; CPU presets use narrower tiny
-shapes (head size 16) so that a ladder spanning 20x in parameters fits in minutes.
+shapes (head size 16 or less, all two layers deep) so that a ladder spanning 20x in parameters
+fits in minutes.
 
 Hyperparameters follow the published power laws of tuned small-model ladders (Porian et al.
 2024; the OLMo ladders of Bhagia et al. 2024): the batch grows as ``N^(2/3)`` and the peak LR
 falls as ``N^(-1/3)``, anchored at ``N_REF`` non-embedding parameters. Warmup lasts ``N``
-tokens (the OLMo ladder rule), capped at a quarter of training. Any of these can be overridden.
+tokens (the OLMo ladder rule), capped at a quarter of training. Rungs far below the anchor
+(the CPU presets) are limited by optimizer steps: they use a small fixed batch and half the
+rule's LR, as a sweep found (see ``PRESETS``). Any of these can be overridden.
 
 This module does not need torch, except :func:`probe_throughput`.
 """
@@ -154,6 +157,8 @@ class Preset:
     val_batches: int = 4
     val_batch_size: int = 16
     description: str = ""
+    batch_seqs: int | None = None  # a fixed batch (sequences per step) instead of batch_for(N)
+    lr_scale: float = 1.0  # times lr_for(N)
 
 
 def _gpu_shape(L: int, mults=(20,)):
@@ -164,16 +169,21 @@ PRESETS: dict[str, Preset] = {
     "cpu-smoke": Preset("cpu", 64, ((1, 32, 2, (10,)), (1, 48, 3, (10,))), evals=5,
                         val_batches=2, val_batch_size=16,
                         description="two tiny rungs in seconds: for tests and a first look"),
+    # Tiny CPU rungs are limited by optimizer steps, not by batch noise: at 10 tokens/param a
+    # sweep on the default corpus (validation loss, L2-d64 / L2-d24) gave batch 4, 8, 16, 32
+    # sequences -> 1.94, 2.10, 2.22, 2.45 / batch 2, 4, 8, 16 -> 2.65, 2.75, 2.85, 3.10, and at
+    # batch 4 the LR rule x0.5 beat x1 and x2 (1.90 vs 1.94, 2.12 at batch 8; 2.64 vs 2.75,
+    # 2.80). So every CPU rung takes 4 x 128 tokens per step at half the rule's LR, and all keep
+    # two layers: one-layer models (no induction heads) fall off the trend of deeper ones.
     "cpu-tiny": Preset("cpu", 128, (
-        (1, 24, 2, (10, 20, 40)),
-        (1, 32, 2, (10, 20, 40)),
-        (1, 48, 3, (10, 20, 40)),
-        (2, 48, 3, (10, 20)),
-        (2, 64, 4, (10, 20)),
-        (3, 80, 5, (10,)),
-    ), evals=16, val_batches=4, val_batch_size=32,
-        description="6 shapes, 7k-231k non-embedding params (33x), 10-40 tokens/param; "
-                    "minutes on 2 CPU cores"),
+        (2, 20, 2, (10, 20, 40)),
+        (2, 32, 2, (10, 20, 40)),
+        (2, 48, 3, (10, 20, 40)),
+        (2, 64, 4, (10, 20, 40)),
+        (2, 96, 6, (10, 20)),
+    ), evals=16, val_batches=4, val_batch_size=32, batch_seqs=4, lr_scale=0.5,
+        description="5 widths at depth 2, 9.7k-221k non-embedding params (23x), 10-40 "
+                    "tokens/param, batch 4 x 128; minutes on 2 CPU cores"),
     "gpu-small": Preset("cuda", 512, tuple(_gpu_shape(L, (10, 20, 40)) for L in (2, 3, 4, 5, 6)),
                         val_batches=8, val_batch_size=64,
                         description="d=64L, L=2..6 (0.4M-10.6M params) at 10/20/40 tokens/param"),
@@ -187,9 +197,9 @@ def _rung(name, L, d, H, seq_len, tokens, preset: Preset, vocab, seed, schedule,
           batch=None, lr=None, tags=None) -> Rung:
     cfg = GPTConfig(L, d, H, seq_len=seq_len, vocab_size=vocab)
     n = cfg.params_nonembedding
-    bs = batch or batch_for(n, seq_len)
+    bs = batch or preset.batch_seqs or batch_for(n, seq_len)
     steps = max(1, math.ceil(tokens / (bs * seq_len)))
-    peak = (lr or lr_for(n)) * lr_mult
+    peak = (lr or lr_for(n) * preset.lr_scale) * lr_mult
     warmup = min(max(1, round(n / (bs * seq_len))), steps // 4)
     spec = fill_schedule(schedule, peak=peak, warmup=warmup, steps=steps)
     return Rung(name=name, n_layer=L, d_model=d, n_head=H, seq_len=seq_len, batch_size=bs,

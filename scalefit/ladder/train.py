@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 
 from scalefit.errors import InputError, StoreError, UsageError
-from scalefit.ladder.data import Corpus, build_corpus, default_cache, get_batch, open_corpus
+from scalefit.ladder.data import Corpus, build_corpus, default_corpus_dir, get_batch, open_corpus
 from scalefit.ladder.model import GPT, StackedGPT
 from scalefit.ladder.plan import Plan, Rung, make_plan
 
@@ -56,13 +56,27 @@ def _dist():
 
 
 # ---------------------------------------------------------------------------- engines
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """``auto`` is bf16 autocast on GPU and fp32 on CPU; bf16 also runs on CPU (for checks)."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}", where="--precision",
+                         hint="use auto, fp32 or bf16")
+    if precision == "auto":
+        return "bf16" if str(device).startswith("cuda") else "fp32"
+    return precision
+
+
 class _Engine:
     """What both engines share: the device, autocast, checkpoint state and synchronisation.
-    Subclasses set ``device``, ``cuda``, ``raw`` (the unwrapped model) and ``opt``."""
+    Subclasses set ``device``, ``cuda``, ``precision``, ``raw`` (the unwrapped model) and ``opt``."""
 
     def _autocast(self):
-        if self.cuda:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        # bf16 autocast: matmuls in bf16, weights, optimizer state and losses stay fp32
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def state_dict(self) -> dict:
@@ -78,19 +92,20 @@ class _Engine:
 
 
 class PlainEngine(_Engine):
-    """One GPT and torch's AdamW; bf16 autocast, fused AdamW and torch.compile on GPU; DDP."""
+    """One GPT and torch's fused AdamW; bf16 autocast (GPU default), torch.compile; DDP."""
 
-    def __init__(self, rung: Rung, device: str, compile: bool = False):
+    def __init__(self, rung: Rung, device: str, compile: bool = False, precision: str = "auto"):
         self.device = torch.device(device)
         self.cuda = self.device.type == "cuda"
+        self.precision = resolve_precision(precision, device)
         torch.manual_seed(rung.seed)
         self.raw = GPT(rung.config).to(self.device)
         decay = [p for n, p in self.raw.named_parameters() if "norm" not in n]
         keep = [p for n, p in self.raw.named_parameters() if "norm" in n]
         groups = [{"params": decay, "weight_decay": rung.weight_decay},
                   {"params": keep, "weight_decay": 0.0}]
-        extra = {"fused": True} if self.cuda else {"foreach": True}
-        self.opt = torch.optim.AdamW(groups, lr=rung.lr, betas=BETAS, eps=1e-8, **extra)
+        # one fused kernel for the whole update (CUDA and CPU alike)
+        self.opt = torch.optim.AdamW(groups, lr=rung.lr, betas=BETAS, eps=1e-8, fused=True)
         self.clip = rung.grad_clip
         model = self.raw
         if compile:
@@ -198,9 +213,11 @@ class StackedAdamW:
 class StackedEngine(_Engine):
     """``K`` same-shape GPTs as one :class:`StackedGPT`; per-model LR and gradient clipping."""
 
-    def __init__(self, rungs: list[Rung], device: str, compile: bool = False):
+    def __init__(self, rungs: list[Rung], device: str, compile: bool = False,
+                 precision: str = "auto"):
         self.device = torch.device(device)
         self.cuda = self.device.type == "cuda"
+        self.precision = resolve_precision(precision, device)
         self.k = len(rungs)
         self.raw = StackedGPT.from_seeds(rungs[0].config, [r.seed for r in rungs]).to(self.device)
         self.opt = StackedAdamW(list(self.raw.named_parameters()), self.k, rungs[0].weight_decay)
@@ -230,13 +247,17 @@ class StackedEngine(_Engine):
 
 
 
-def make_engine(rungs: list[Rung], device: str = "cpu", compile: bool = False):
-    """A plain engine for one rung, a stacked one for several same-shape rungs."""
+def make_engine(rungs: list[Rung], device: str = "cpu", compile: bool = False,
+                precision: str = "auto"):
+    """A plain engine for one rung, a stacked one for several same-shape rungs.
+
+    ``compile``: torch.compile the model (GPU, and CPU where a C++ compiler is installed).
+    ``precision``: ``auto`` (bf16 autocast on GPU, fp32 on CPU), ``fp32`` or ``bf16``."""
     if device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     if len(rungs) == 1:
-        return PlainEngine(rungs[0], device, compile)
+        return PlainEngine(rungs[0], device, compile, precision)
     keys = {r.shape_key for r in rungs}
     if len(keys) != 1:
         raise UsageError("stacked rungs must share shape, batch and steps",
@@ -244,7 +265,7 @@ def make_engine(rungs: list[Rung], device: str = "cpu", compile: bool = False):
     if _dist()[1] > 1:
         raise UsageError("stacked rungs do not run data-parallel", where="torchrun",
                          hint="train stacked groups in one process, or pass --stack never")
-    return StackedEngine(rungs, device, compile)
+    return StackedEngine(rungs, device, compile, precision)
 
 
 # ---------------------------------------------------------------------------- files
@@ -328,14 +349,14 @@ def resolve_corpus(corpus: str | os.PathLike | None, *, offline: bool = False,
     """Open ``corpus``, or the default corpus (built once in the cache)."""
     if corpus is not None:
         return open_corpus(corpus)
-    path = default_cache() / ("corpus-offline" if offline else "corpus-default")
+    path = default_corpus_dir(offline)
     if (path / "meta.json").exists():
         return open_corpus(path)
     return build_corpus(path, offline=offline, log=log)
 
 
 def _runs_row(name: str, rung: Rung, plan_preset: str, corpus: Corpus, device: str, done: int,
-              wall: float, stacked: int) -> dict:
+              wall: float, stacked: int, precision: str = "fp32", compiled: bool = False) -> dict:
     c = rung.config
     tokens = rung.tokens
     meta = {
@@ -344,7 +365,8 @@ def _runs_row(name: str, rung: Rung, plan_preset: str, corpus: Corpus, device: s
         "flops_convention": FLOPS_CONVENTION, "flops_per_token": c.flops_per_token,
         "corpus": corpus.describe(), "corpus_hash": corpus.hash, "device": device,
         "torch": torch.__version__, "python": platform.python_version(),
-        "precision": "bf16 autocast" if device.startswith("cuda") else "fp32",
+        "precision": "bf16 autocast" if precision == "bf16" else "fp32",
+        "compiled": compiled,
         "stacked_models": stacked, "steps_done": done, "wall_seconds": round(wall, 2),
         "tokens_done": done * rung.batch_size * rung.seq_len,
     }
@@ -383,6 +405,7 @@ def train_group(
     device: str = "cpu",
     resume: bool = False,
     compile: bool = False,
+    precision: str = "auto",
     keep_checkpoint: bool = False,
     progress: Callable[[dict], None] | None = None,
     stop_after: int | None = None,
@@ -417,7 +440,8 @@ def train_group(
         raise StoreError(f"run {names[0]!r} has a log in this store", where=str(dirs[0]),
                          hint="pass --resume to continue it, or use a new --store")
 
-    engine = make_engine(rungs, device, compile)
+    engine = make_engine(rungs, device, compile, precision)
+    prec = engine.precision
     start = 0
     if resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=engine.device, weights_only=True)
@@ -502,7 +526,7 @@ def train_group(
                     rows_by_run = {n: _read_log(lg) for n, lg in zip(names, logs, strict=True)}
                     wall = wall_before + time.perf_counter() - t_start
                     _ingest(store, rows_by_run,
-                            [_runs_row(n, r, preset, corpus, device, done, wall, K)
+                            [_runs_row(n, r, preset, corpus, device, done, wall, K, prec, compile)
                              for n, r in zip(names, rungs, strict=True)])
                 raise UsageError(
                     f"training diverged at step {done}: mean train loss "
@@ -532,7 +556,7 @@ def train_group(
                     state["rng_cuda"] = torch.cuda.get_rng_state(engine.device)
                 _save_checkpoint(ckpt_path, state, done)
                 rows_by_run = {n: _read_log(lg) for n, lg in zip(names, logs, strict=True)}
-                runs_rows = [_runs_row(n, r, preset, corpus, device, done, wall, K)
+                runs_rows = [_runs_row(n, r, preset, corpus, device, done, wall, K, prec, compile)
                              for n, r in zip(names, rungs, strict=True)]
                 _ingest(store, rows_by_run, runs_rows)
             if world > 1:
@@ -579,6 +603,7 @@ def run_plan(
     threads: int | None = None,
     stack: str = "auto",
     compile: bool = False,
+    precision: str = "auto",
     keep_checkpoints: bool = False,
     progress: Callable[[dict], None] | None = None,
 ) -> list[dict]:
@@ -590,7 +615,8 @@ def run_plan(
             raise InputError(f"corpus has {corpus.vocab_size} tokens but the plan {g[0].vocab_size}",
                              where=str(corpus.path), hint="plan with the corpus's vocabulary")
     kwargs = {"store_path": str(store_path), "preset": plan.preset, "device": plan.device,
-              "resume": resume, "compile": compile, "keep_checkpoint": keep_checkpoints}
+              "resume": resume, "compile": compile, "precision": precision,
+              "keep_checkpoint": keep_checkpoints}
     if plan.device.startswith("cuda"):
         workers = 1
     if threads is None:
@@ -642,6 +668,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--precision", default="auto", choices=PRECISIONS)
     args = ap.parse_args(argv)
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -654,23 +681,25 @@ def main(argv: list[str] | None = None) -> int:
             device = f"cuda:{local}"
         torch.distributed.init_process_group(backend)
     try:
-        plan = make_plan(args.preset, device=device.split(":")[0], schedule=args.schedule,
-                         max_steps=args.max_steps)
-        if args.rung:
-            plan.rungs = [r for r in plan.rungs if any(r.name == x or r.name.startswith(x + "-")
-                                                       for x in args.rung)]
-            if not plan.rungs:
-                raise UsageError(f"no rung named {args.rung}", where="--rung")
+        make_plan(args.preset)  # an unknown preset fails before the corpus is built
         if world > 1 and int(os.environ.get("RANK", "0")) != 0:
             torch.distributed.barrier()  # rank 0 builds the default corpus first
         corpus = resolve_corpus(args.corpus, offline=args.offline)
         if world > 1 and int(os.environ.get("RANK", "0")) == 0:
             torch.distributed.barrier()
+        plan = make_plan(args.preset, device=device.split(":")[0], schedule=args.schedule,
+                         max_steps=args.max_steps, vocab_size=corpus.vocab_size)
+        if args.rung:
+            plan.rungs = [r for r in plan.rungs if any(r.name == x or r.name.startswith(x + "-")
+                                                       for x in args.rung)]
+            if not plan.rungs:
+                raise UsageError(f"no rung named {args.rung}", where="--rung")
         if world > 1:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
         for g in plan.groups("never"):
             out = train_group(g, corpus=corpus, store_path=args.store, preset=plan.preset,
-                              device=device, resume=args.resume, compile=args.compile)
+                              device=device, resume=args.resume, compile=args.compile,
+                              precision=args.precision)
             if int(os.environ.get("RANK", "0")) == 0:
                 for n, v in out["final"].items():
                     print(f"{n}: final val/loss {v:.4f} ({out['seconds']:.1f} s, {world} process(es))")
