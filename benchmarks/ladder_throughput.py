@@ -68,7 +68,10 @@ def _workers_tokens_per_s(rung, steps, n, compile=False) -> float:
     with ctx.Manager() as mgr:
         barrier = mgr.Barrier(n)
         with ctx.Pool(n) as pool:
-            return sum(pool.map(_worker, [(rung, steps, barrier, compile)] * n))
+            out = sum(pool.map(_worker, [(rung, steps, barrier, compile)] * n))
+            pool.close()
+            pool.join()
+            return out
 
 
 def _ints(text: str) -> list[int]:
