@@ -503,6 +503,8 @@ def build_report(store=None, fits: Iterable = (), out: str | os.PathLike = "repo
         notes = []
         if res.dataset is None and st is not None:
             notes = _reattach(res, st)
+        elif res.dataset is None and (res.settings or {}).get("data"):
+            notes = _reattach(res, None)  # the data the artefact records it was made from
         _fit_section(rep, res, i, notes)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

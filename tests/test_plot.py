@@ -356,6 +356,13 @@ def test_plot_command_kinds_and_formats(chin, tmp_path, capsys):
     assert run(["plot", str(js), "--kind", "residuals", "--data", str(CHIN), "-o", str(out)]) == 0
     assert_png(out, (7.2, 4.4), 150)
     capsys.readouterr()
+    # the artefact records its data, so no --data is needed ...
+    assert run(["plot", str(js), "--kind", "residuals", "-o", str(out)]) == 0
+    # ... unless it does not say where its data is
+    d = json.loads(js.read_text())
+    d["settings"]["data"] = None
+    js.write_text(json.dumps(d))
+    capsys.readouterr()
     assert run(["plot", str(js), "--kind", "residuals", "-o", str(out)]) == 2
     assert "needs the fit's data" in capsys.readouterr().err
     assert run(["plot", str(js), "-o", str(tmp_path / "x.jpg")]) == 2

@@ -50,6 +50,8 @@ def fit_curves(inputs, law: str = "multi_power", json_out: str | None = None, *,
     curves = CurveData([read_curve(p, warmup=warmup, N=N) for p in paths])
     kw = {} if method is None else {"method": method}
     res = _fit(curves, law, **kw)
+    # where the curves can be read again (figures and reports of the saved fit)
+    res.settings["data"] = {"paths": [str(Path(p).resolve()) for p in paths]}
     echo(res.summary())
     if json_out:
         res.to_json(json_out)

@@ -10,7 +10,7 @@ import numpy as np
 from scalefit.errors import FitError, UsageError
 from scalefit.fitting.bootstrap import bootstrap as run_bootstrap
 from scalefit.fitting.bootstrap import delta_interval_params, delta_method, percentile_interval
-from scalefit.fitting.dataset import Dataset, build_dataset
+from scalefit.fitting.dataset import Dataset, build_dataset, data_source
 from scalefit.fitting.objective import check_positive, make_objective
 from scalefit.fitting.optimize import Problem, blas_threads, make_parameters, multistart
 from scalefit.laws import get_law
@@ -167,8 +167,13 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
     result = FitResult(
         law=_law_spec(law, lw), params_=params_, objective_=float(opt.fun), n_points=ds.n,
         ci_=ci, stderr_=stderr, n_runs=ds.n_runs, metric=ds.metric, derived=derived,
-        settings=_settings(lw, ds, fkw, bootstrap, seed, level, holdout, fix, expr, bounds,
-                           opt, checkpoints),
+        settings={**_settings(lw, ds, fkw, bootstrap, seed, level, holdout, fix, expr, bounds,
+                              opt, checkpoints),
+                  "data": data_source(data),
+                  "data_options": {"include_excluded": bool(include_excluded),
+                                   "runs": None if runs is None else list(runs),
+                                   "inputs": None if inputs is None else dict(inputs),
+                                   "warmup_frac": float(warmup_frac)}},
         data_hash=ds.hash(), samples=samples, dataset=ds, _problem=problem, _v=opt.v,
         _cov=dm["cov"])
     if holdout:

@@ -89,6 +89,23 @@ class Dataset:
 
 
 # ---------------------------------------------------------------------- sources
+def data_source(data) -> dict | None:
+    """Where ``data`` can be read again: ``{"store": path}`` or ``{"paths": [...]}`` (absolute;
+    globs kept), or ``None`` for data held only in memory. Recorded in fit artefacts so that
+    figures and reports of a saved fit find its points."""
+    from scalefit.store import Store
+
+    if isinstance(data, Store):
+        if data.path is None or data.path.startswith("memory://"):
+            return None
+        local = "://" not in data.path
+        return {"store": os.path.abspath(data.path) if local else data.path}
+    items = data if isinstance(data, (list, tuple)) else [data]
+    if items and all(isinstance(x, (str, os.PathLike)) for x in items):
+        return {"paths": [os.path.abspath(os.fspath(x)) for x in items]}
+    return None
+
+
 def load_tables(data) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """(runs, points, source label) from a Store, LogData, path(s) or DataFrame."""
     from scalefit.schema import validate_points, validate_runs
