@@ -44,12 +44,18 @@ def fit_curves(inputs, law: str = "multi_power", json_out: str | None = None, *,
                          hint="pass the curve files (step, lr, loss) as arguments")
     if fix:
         raise UsageError("--fix is not supported for curve laws yet", where="--fix")
+    if holdout or predict:
+        raise UsageError(f"{'--holdout' if holdout else '--predict'} applies to final-loss laws",
+                         where="--holdout" if holdout else "--predict",
+                         hint="to check a curve fit on another schedule, save it with --json and "
+                              "run `scalefit predict FIT.json --curve FILE`")
     paths = _expand(inputs)
     if not paths:
         raise UsageError("no curve files given", hint="scalefit fit CURVE.csv --law multi_power")
     curves = CurveData([read_curve(p, warmup=warmup, N=N) for p in paths])
     kw = {} if method is None else {"method": method}
-    res = _fit(curves, law, **kw)
+    # --bootstrap > 0 asks for intervals: for curve laws, leave-one-curve-out refits
+    res = _fit(curves, law, intervals=bootstrap > 0 and len(curves) >= 3, **kw)
     # where the curves can be read again (figures and reports of the saved fit)
     res.settings["data"] = {"paths": [str(Path(p).resolve()) for p in paths]}
     echo(res.summary())
@@ -96,7 +102,9 @@ def predict_curve(fit_json: str, curve_file: str | None = None, schedule: str | 
         df.to_csv(p, index=False)
         echo(f"wrote {out} ({len(df)} rows)")
     last = df.iloc[-1]
-    echo(f"predicted loss at step {int(last['step'])}: {last['loss_pred']:.5g}")
+    iv = (f" [{last['loss_lo']:.5g}, {last['loss_hi']:.5g}] ({round(100 * res.level)}%, leave "
+          "one curve out)" if "loss_lo" in df.columns else "")
+    echo(f"predicted loss at step {int(last['step'])}: {last['loss_pred']:.5g}{iv}")
     if "loss" in df.columns:
         e = curve_errors(df["loss"].to_numpy(), df["loss_pred"].to_numpy())
         echo(f"relative error: mean {100 * e['mean_rel']:.3f}%, worst {100 * e['max_rel']:.3f}%")

@@ -94,7 +94,9 @@ def fit_cmd(
                             help="Law name (see `scalefit laws`), or 'auto' to pick by backtest."),
     metric: str | None = typer.Option(None, "--metric", "-m", help="Metric to fit."),
     bootstrap: int = typer.Option(DEFAULT_BOOTSTRAP, "--bootstrap", "-b",
-                                  help="Run resamples for intervals (0: delta method only)."),
+                                  help="Run resamples for intervals (0: delta method only). "
+                                       "Curve laws: > 0 gives leave-one-curve-out intervals "
+                                       "(3+ curves), 0 none."),
     predict: list[str] | None = typer.Option(None, "--predict", "-p",
                                              help="Predict at N=7e10,D=1.4e12 (repeatable)."),
     optimal: list[str] | None = typer.Option(None, "--optimal",

@@ -148,8 +148,49 @@ def _clip_to_bounds(law, theta):
 def fit_curves(data: CurveData | Sequence[Curve], law: str | CurveLaw = "multi_power", *,
                loss: str = "huber", delta: float = 1e-3, residual: str = "log",
                starts: Sequence | None = None, n_starts: int = 3, maxiter: int = 500,
-               method: str = "paper", adam_steps: int = 200, patience: int = 20):
-    """Fit ``law`` jointly to the curves (shared parameters); return a CurveFitResult."""
+               method: str = "paper", adam_steps: int = 200, patience: int = 20,
+               intervals: bool = False):
+    """Fit ``law`` jointly to the curves (shared parameters); return a CurveFitResult.
+
+    ``intervals``: also refit leaving out each curve in turn (needs 3 or more curves); the
+    result then gives jackknife intervals for its parameters and predictions. Leaving out a
+    whole schedule measures what matters for a new one: how much the prediction leans on the
+    schedules that were seen.
+    """
+    kw = dict(loss=loss, delta=delta, residual=residual, starts=starts, n_starts=n_starts,
+              maxiter=maxiter, method=method, adam_steps=adam_steps, patience=patience)
+    res = _fit_curves(data, law, **kw)
+    if intervals:
+        _jackknife(res, data if isinstance(data, CurveData) else CurveData(data), law, kw)
+    return res
+
+
+def _jackknife(res, data: CurveData, law, kw) -> None:
+    """Leave-one-curve-out refits into ``res.replicates`` (a note says when they cannot be)."""
+    notes = res.diagnostics.setdefault("notes", [])
+    curves = list(data)
+    if len(curves) < 3:
+        notes.append(f"no intervals: leaving one curve out needs 3 or more curves, got "
+                     f"{len(curves)}")
+        return
+    reps = []
+    for i, c in enumerate(curves):
+        rest = CurveData([d for j, d in enumerate(curves) if j != i])
+        try:
+            r = _fit_curves(rest, law, **kw)
+        except FitError as exc:
+            notes.append(f"leaving out {c.name} gives no fit ({exc.message})")
+            continue
+        reps.append({"left_out": c.name, "params": r.params})
+    if len(reps) < 2:
+        notes.append("no intervals: fewer than 2 leave-one-curve-out fits succeeded")
+        return
+    res.replicates = reps
+    res.settings["intervals"] = "leave-one-curve-out jackknife"
+
+
+def _fit_curves(data, law, *, loss, delta, residual, starts, n_starts, maxiter, method,
+                adam_steps, patience):
     t0 = time.perf_counter()
     data = data if isinstance(data, CurveData) else CurveData(data)
     law = get_curve_law(law)

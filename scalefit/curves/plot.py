@@ -43,6 +43,10 @@ def plot_curves(result, curves: Sequence[Curve], *, path: str | Path | None = No
         df = result.predict(c)
         ax.plot(df["step"], df["loss_pred"], color=PALETTE["vermillion"], lw=1.5,
                 label="predicted")
+        if "loss_lo" in df:
+            pct = round(100 * getattr(result, "level", 0.95))
+            ax.fill_between(df["step"], df["loss_lo"], df["loss_hi"], color=PALETTE["vermillion"],
+                            alpha=0.2, lw=0, label=f"{pct}% interval (leave one curve out)")
         if "loss" in df:
             ax.plot(df["step"], df["loss"], ".", ms=2.5, color=PALETTE["blue"], label="observed")
             err = np.abs(df["loss"] - df["loss_pred"]) / df["loss"]

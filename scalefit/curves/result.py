@@ -40,6 +40,9 @@ class CurveFitResult:
     diagnostics: dict = field(default_factory=dict)
     version: str = field(default_factory=_version)
     kind: str = "curve"
+    #: leave-one-curve-out refits, ``{"left_out": name, "params": {...}}`` (``intervals=True``)
+    replicates: list = field(default_factory=list)
+    level: float = 0.95
 
     # ------------------------------------------------------------------ the law
     @property
@@ -85,8 +88,26 @@ class CurveFitResult:
         sub = curve.subset(keep) if not isinstance(keep, slice) else curve
         pred[keep] = law.predict(sub, self.params)
         out = pd.DataFrame({"step": curve.steps, "lr": curve.eta[curve.steps], "loss_pred": pred})
+        if self.replicates:
+            se = np.full(curve.steps.size, np.nan)
+            reps = np.stack([law.predict(sub, r["params"]) for r in self.replicates])
+            se[keep] = _jackknife_se(reps)
+            z = _z(self.level)
+            out["loss_lo"] = pred - z * se
+            out["loss_hi"] = pred + z * se
         if curve.loss is not None:
             out["loss"] = curve.loss
+        return out
+
+    def intervals(self) -> dict[str, tuple[float, float]]:
+        """Jackknife intervals of the parameters at ``level`` (empty without replicates)."""
+        if not self.replicates:
+            return {}
+        z = _z(self.level)
+        out = {}
+        for k, v in self.params.items():
+            se = float(_jackknife_se(np.array([[r["params"][k]] for r in self.replicates]))[0])
+            out[k] = (v - z * se, v + z * se)
         return out
 
     def errors(self, curve: Curve) -> dict:
@@ -102,6 +123,7 @@ class CurveFitResult:
             "params": self.params, "objective": self.objective, "n_points": self.n_points,
             "settings": self.settings, "data_hash": self.data_hash, "version": self.version,
             "curves": self.curves, "diagnostics": self.diagnostics,
+            "replicates": self.replicates, "level": self.level,
         }
 
     def to_json(self, path: str | Path | None = None, indent: int = 2) -> str:
@@ -119,7 +141,7 @@ class CurveFitResult:
             raise InputError(f"not a curve fit (kind={d.get('kind')!r})",
                              hint="fit a curve law (multi_power, lr_annealing) first")
         keys = ("law", "params", "objective", "n_points", "settings", "data_hash",
-                "law_options", "curves", "diagnostics", "version")
+                "law_options", "curves", "diagnostics", "version", "replicates", "level")
         return cls(**{k: d[k] for k in keys if k in d})
 
     @classmethod
@@ -143,8 +165,13 @@ class CurveFitResult:
                  f"  {len(self.curves)} curve(s), {self.n_points} points; objective "
                  f"{self.objective:.6g} ({self.settings.get('loss')} on "
                  f"{self.settings.get('residual')} residuals)"]
+        ci = self.intervals()
         for k, v in self.params.items():
-            lines.append(f"  {k:>10} = {v:.6g}")
+            iv = f"  [{ci[k][0]:.4g}, {ci[k][1]:.4g}]" if k in ci else ""
+            lines.append(f"  {k:>10} = {v:.6g}{iv}")
+        if ci:
+            lines.append(f"  intervals: {round(100 * self.level)}% leave-one-curve-out "
+                         f"jackknife over {len(self.replicates)} refits (normal quantile)")
         fe = self.diagnostics.get("fit_errors", {})
         for name, e in fe.items():
             lines.append(f"  fit error {name}: mean {100 * e['mean_rel']:.3f}%, "
@@ -159,6 +186,18 @@ class CurveFitResult:
 
     def __repr__(self) -> str:
         return f"<CurveFitResult {self.law} objective={self.objective:.4g} n={self.n_points}>"
+
+
+def _jackknife_se(reps: np.ndarray) -> np.ndarray:
+    """Jackknife standard error over the first axis (n leave-one-out replicates)."""
+    n = reps.shape[0]
+    return np.sqrt((n - 1) / n * ((reps - reps.mean(0)) ** 2).sum(0))
+
+
+def _z(level: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + level / 2))
 
 
 def _jsonable(o):
