@@ -148,9 +148,11 @@ def _clip_to_bounds(law, theta):
 def fit_curves(data: CurveData | Sequence[Curve], law: str | CurveLaw = "multi_power", *,
                loss: str = "huber", delta: float = 1e-3, residual: str = "log",
                starts: Sequence | None = None, n_starts: int = 3, maxiter: int = 500,
-               method: str = "paper", adam_steps: int = 200, patience: int = 20,
+               method: str | None = None, adam_steps: int = 200, patience: int = 20,
                intervals: bool = False):
     """Fit ``law`` jointly to the curves (shared parameters); return a CurveFitResult.
+
+    ``method``: ``"paper"`` or ``"lbfgs"``; by default the law's ``default_method``.
 
     ``intervals``: also refit leaving out each curve in turn (needs 3 or more curves); the
     result then gives jackknife intervals for its parameters and predictions. Leaving out a
@@ -200,6 +202,9 @@ def _fit_curves(data, law, *, loss, delta, residual, starts, n_starts, maxiter, 
         raise FitError(f"{n} points for {len(law.params)} parameters",
                        hint="give more logged points or more curves")
     obj = _Objective(law, data, loss, delta, residual, H_FAST)
+    if method is None:
+        base = law.base if isinstance(law, JointLaw) else law
+        method = base.default_method
     if method not in ("paper", "lbfgs"):
         raise UsageError(f"unknown fit method {method!r}", hint="use paper or lbfgs")
     if method == "paper":
