@@ -74,7 +74,9 @@ class IsoFlopResult:
 
     def summary(self) -> str:
         used = int(self.minima["used"].sum())
-        return (f"IsoFLOP (approach 2): N_opt = {self.k:.4g}·C^{self.a:.4f} "
+        how = ("approach 2" if self.settings.get("method", "parabola") == "parabola"
+               else "Akima interpolation")
+        return (f"IsoFLOP ({how}): N_opt = {self.k:.4g}·C^{self.a:.4f} "
                 f"(a ± {self.a_se:.4f}, {self.se_method}), D_opt = {self.k_D:.4g}·C^{self.b:.4f}"
                 f"; {used} of {len(self.minima)} budgets used")
 
@@ -141,9 +143,35 @@ def _line(lx, ly):
     return coef[0], coef[1], se[0], se[1]
 
 
+def _akima_minimum(x, y, noise: float, draws: int, rng, per_interval: int = 25):
+    """Porian et al.'s estimate of one profile's minimum: Akima interpolation of ln loss over
+    ``x`` (ln N or ln D), its argmin on a grid of ``per_interval`` points per gap, as the median
+    over ``draws`` copies of the losses with Gaussian noise ``noise`` added. Returns (x at the
+    minimum, loss there), or NaNs when more than half of the draws put it at an end."""
+    from scipy.interpolate import Akima1DInterpolator
+
+    # one loss per size: the lowest, as their code does
+    ux = np.unique(x)
+    uy = np.array([y[x == v].min() for v in ux])
+    if ux.size < 3:
+        return np.nan, np.nan
+    grid = np.linspace(ux[0], ux[-1], (ux.size - 1) * per_interval)
+    noisy = uy[:, None] + noise * rng.standard_normal((ux.size, draws))  # (sizes, draws)
+    with np.errstate(invalid="ignore"):
+        vals = Akima1DInterpolator(ux, np.log(noisy), axis=0)(grid)  # (grid, draws)
+    vals = np.where(np.isfinite(vals), vals, np.inf)
+    j = np.argmin(vals, axis=0)
+    ok = (j > 0) & (j < grid.size - 1)
+    if ok.sum() < draws / 2:
+        return np.nan, np.nan
+    return (float(np.median(grid[j[ok]])),
+            float(np.median(np.exp(vals[j[ok], np.flatnonzero(ok)]))))
+
+
 def isoflop(data: pd.DataFrame | None = None, *, C=None, N=None, loss=None, D=None,
             window: float = 0.1, min_points: int = 3, flops_per_token: float = 6.0,
-            bootstrap: int = 0, seed: int | None = 0) -> IsoFlopResult:
+            bootstrap: int = 0, seed: int | None = 0, method: str = "parabola",
+            noise: float = 0.005, noise_draws: int = 1000) -> IsoFlopResult:
     """Chinchilla approach 2 on final losses of runs at a few compute budgets.
 
     Pass a table (``data``) with one row per run and name its columns with ``C=``, ``N=``,
@@ -155,7 +183,14 @@ def isoflop(data: pd.DataFrame | None = None, *, C=None, N=None, loss=None, D=No
     N_opt); with D, the tokens' own parabola in log D gives D_opt. ``window`` is the relative
     excess loss over a profile's minimum that still counts as its bottom. ``bootstrap > 0``
     resamples runs within each budget that many times to give the standard errors.
+
+    ``method``: ``"parabola"`` (Chinchilla's approach 2, the bottom of each profile) or
+    ``"akima"`` (Porian et al. 2024: the whole profile interpolated, the minimum the median
+    over ``noise_draws`` redraws of the losses with Gaussian ``noise``, seeded by ``seed``).
     """
+    if method not in ("parabola", "akima"):
+        raise InputError(f"unknown isoflop method {method!r}", where="method",
+                         hint="use parabola or akima")
     if data is not None:
         cols = {r: _column(data, v if isinstance(v, str) or v is None else None, r,
                            required=r != "D")
@@ -182,6 +217,8 @@ def isoflop(data: pd.DataFrame | None = None, *, C=None, N=None, loss=None, D=No
         sel = sel[np.argsort(lN[sel], kind="stable")]
         profiles.append(sel)
 
+    noise_rng = np.random.default_rng(seed)
+
     def minima_of(idx_sets):
         rows = []
         for sel in idx_sets:
@@ -189,7 +226,17 @@ def isoflop(data: pd.DataFrame | None = None, *, C=None, N=None, loss=None, D=No
             c = float(np.exp(lC[sel].mean()))
             row = {"C": c, "N_opt": np.nan, "D_opt": np.nan, "loss": np.nan,
                    "n_points": len(sel), "n_used": 0, "curvature": np.nan, "used": False}
-            if len(np.unique(x)) >= 3:
+            if method == "akima":
+                v, lv = _akima_minimum(x, yy, noise, noise_draws, noise_rng)
+                if np.isfinite(v):
+                    row.update(N_opt=float(np.exp(v)), loss=lv, n_used=len(np.unique(x)))
+                    if lD is None:
+                        row["D_opt"] = c / (flops_per_token * row["N_opt"])
+                    else:
+                        vd = _akima_minimum(lD[sel], yy, noise, noise_draws, noise_rng)[0]
+                        row["D_opt"] = float(np.exp(vd)) if np.isfinite(vd) else np.nan
+                    row["used"] = bool(np.isfinite(row["D_opt"]))
+            elif len(np.unique(x)) >= 3:
                 i, idx = _window(x, yy, window, min_points)
                 v, lv, curv = _vertex(x[idx], yy[idx])
                 interior = 0 < i < len(x) - 1
@@ -214,7 +261,7 @@ def isoflop(data: pd.DataFrame | None = None, *, C=None, N=None, loss=None, D=No
     lc = np.log(minima["C"].to_numpy()[use])
     a, lk, a_se, lk_se = _line(lc, np.log(minima["N_opt"].to_numpy()[use]))
     b, lkd, b_se, _ = _line(lc, np.log(minima["D_opt"].to_numpy()[use]))
-    method, boot_a = "ols", None
+    se_method, boot_a = "ols", None
     if bootstrap and bootstrap > 0:
         rng = np.random.default_rng(seed)
         draws = []
@@ -232,10 +279,13 @@ def isoflop(data: pd.DataFrame | None = None, *, C=None, N=None, loss=None, D=No
             a_se = float(np.std(boot_a, ddof=1))
             lk_se = float(np.std([d[0][1] for d in draws], ddof=1))
             b_se = float(np.std([d[1] for d in draws], ddof=1))
-            method = "bootstrap"
-    settings = {"window": window, "min_points": min_points, "flops_per_token": flops_per_token,
-                "bootstrap": int(bootstrap or 0), "seed": seed}
+            se_method = "bootstrap"
+    settings = {"method": method, "window": window, "min_points": min_points,
+                "flops_per_token": flops_per_token, "bootstrap": int(bootstrap or 0),
+                "seed": seed}
+    if method == "akima":
+        settings.update(noise=noise, noise_draws=noise_draws)
     return IsoFlopResult(minima=minima, a=float(a), k=float(np.exp(lk)), a_se=float(a_se),
                          log_k_se=float(lk_se), b=float(b), k_D=float(np.exp(lkd)),
-                         b_se=float(b_se), se_method=method, settings=settings,
+                         b_se=float(b_se), se_method=se_method, settings=settings,
                          bootstrap_a=boot_a)
