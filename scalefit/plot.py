@@ -213,8 +213,9 @@ def _final_arrays(data, metric=None):
 # ---------------------------------------------------------------------- isoflop
 def isoflop(data, ax=None, *, result=None, metric: str | None = None, window: float = 0.1,
             min_points: int = 3, legend: str | None = "outside", title: str | None = None):
-    """IsoFLOP profiles (Chinchilla approach 2): final loss against N at each compute budget,
-    the parabola fitted to the bottom of each profile, and its minimum.
+    """IsoFLOP profiles: final loss against N at each compute budget, the curve the minimum
+    was read from (the parabola at the bottom of each profile, or the Akima interpolant for
+    ``method="akima"``), and the minimum.
 
     ``data`` is anything :func:`scalefit.fit` accepts (a runs table, store, log paths) or a
     :class:`~scalefit.result.FitResult` that still holds its data. ``result`` is an
@@ -228,6 +229,7 @@ def isoflop(data, ax=None, *, result=None, metric: str | None = None, window: fl
     C, N, y = C[ok], N[ok], y[ok]
     iso = result if result is not None else isoflop_fit(C=C, N=N, loss=y, window=window,
                                                         min_points=min_points)
+    akima = iso.settings.get("method") == "akima"
     ax = _axes(ax)
     key = np.round(np.log10(C), 4)  # the grouping isoflop() uses
     budgets = np.unique(key)
@@ -240,6 +242,18 @@ def isoflop(data, ax=None, *, result=None, metric: str | None = None, window: fl
         ax.scatter(N[sel], y[sel], s=18, color=col, alpha=0.85, edgecolors="none", zorder=2,
                    label=f"C = {_fmt(c)} FLOPs")
         row = minima.iloc[int(np.argmin(np.abs(np.log(minima["C"].to_numpy()) - np.log(c))))]
+        if akima and np.isfinite(row["N_opt"]):
+            from scipy.interpolate import Akima1DInterpolator
+
+            ux = np.unique(np.log(N[sel]))
+            uy = np.array([y[sel][np.log(N[sel]) == v].min() for v in ux])
+            xs = np.linspace(ux[0], ux[-1], 200)
+            ax.plot(np.exp(xs), np.exp(Akima1DInterpolator(ux, np.log(uy))(xs)), color=col,
+                    lw=1.3, zorder=3, ls="-" if row["used"] else ":")
+            ax.plot([row["N_opt"]], [row["loss"]], marker="*", ms=12, color=col,
+                    mec=PALETTE["black"], mew=0.7, ls="none", zorder=4,
+                    label="minimum (median of noisy redraws)")
+            continue
         if not np.isfinite(row["N_opt"]) or not np.isfinite(row["curvature"]):
             continue
         # parabola in ln N around the vertex, over this budget's sampled sizes, clipped to the
@@ -253,7 +267,8 @@ def isoflop(data, ax=None, *, result=None, metric: str | None = None, window: fl
                 mec=PALETTE["black"], mew=0.7, ls="none", zorder=4,
                 label="minimum (parabola vertex)" if row["used"] else
                 "minimum not bracketed (unused)")
-    ax.plot([], [], color=PALETTE["black"], lw=1.3, label="parabola in log N")
+    ax.plot([], [], color=PALETTE["black"], lw=1.3,
+            label="Akima interpolation in log N" if akima else "parabola in log N")
     ax.set_xscale("log")
     ax.set_xlabel("parameters N")
     ax.set_ylabel(f"final {metric} (nats)" if "loss" in metric else f"final {metric}")

@@ -15,6 +15,7 @@ from scalefit.cli import (  # noqa: F401, E402  (register commands)
     curves,
     fit,
     ingest,
+    isoflop,
     ladder,
     plot,
     report,
