@@ -102,3 +102,18 @@ def test_cpu_tiny_preset_shape():
     assert all(r.config.head_dim <= 16 for r in plan.rungs)
     assert {r.batch_size for r in plan.rungs} == {4}
     assert all(r.warmup <= r.steps // 4 for r in plan.rungs)
+
+
+@needs_cc
+@pytest.mark.slow
+def test_the_gpu_combination_bf16_and_compile_trains_on_cpu():
+    # the GPU default (bf16 autocast + torch.compile), plain and stacked, tracks fp32 eager
+    for group in ([_rung(0)], [_rung(0), _rung(1)]):
+        fast = make_engine(group, compile=True, precision="bf16")
+        ref = make_engine(group)
+        for xs in _batches(4, len(group)):
+            a = fast.train_step(xs, xs, [r.lr for r in group])
+            b = ref.train_step(xs, xs, [r.lr for r in group])
+            torch.testing.assert_close(a, b, atol=0.05, rtol=0.01)
+        torch.testing.assert_close(fast.eval_loss(xs, xs), ref.eval_loss(xs, xs),
+                                   atol=0.05, rtol=0.01)
