@@ -99,7 +99,7 @@ def corpus_cmd(
     out: str = typer.Option(None, "--out", help="Where to write the corpus (default: the cache)."),
     offline: bool = typer.Option(False, "--offline", help="Do not download anything."),
     tokenizer: str = typer.Option("byte", "--tokenizer", help="byte or bpe (needs `tokenizers`)."),
-    bpe_vocab: int = typer.Option(4096, "--bpe-vocab"),
+    bpe_vocab: int = typer.Option(4096, "--bpe-vocab", help="BPE vocabulary size (with --tokenizer bpe)."),
     max_mb: float = typer.Option(None, "--max-mb", help="Read at most this many MB of text."),
 ) -> None:
     """Build a token corpus: memory-mapped train/val tokens split by a hash of each file path."""
@@ -149,7 +149,7 @@ def plan_cmd(
 @ladder_app.command("run")
 def run_cmd(
     store: str = typer.Option(..., "--store", help="The store folder the curves go into."),
-    preset: str = typer.Option(None, "--preset"),
+    preset: str = typer.Option(None, "--preset", help="cpu-smoke, cpu-tiny, gpu-small, gpu-100m."),
     budget: str = typer.Option(None, "--budget", help="FLOPs: an IsoFLOP grid at this budget."),
     schedule: str = typer.Option(None, "--schedule", help="Schedule template, e.g. wsd:decay=0.2."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoints."),
@@ -165,11 +165,13 @@ def run_cmd(
                                  "compiler on CPU; pays off on the larger CPU rungs and on GPU)."),
     precision: str = typer.Option("auto", "--precision", help="auto (bf16 autocast on GPU, fp32 "
                                   "on CPU), fp32 or bf16."),
-    seeds: int = typer.Option(1, "--seeds"),
-    lr_mult: str = typer.Option("1", "--lr-mult"),
+    seeds: int = typer.Option(1, "--seeds", help="Seeds per rung (same shapes train stacked)."),
+    lr_mult: str = typer.Option("1", "--lr-mult", help="Comma-separated LR multipliers, e.g. "
+                                "0.5,1,2 (an LR sweep; same shapes train stacked)."),
     rung: list[str] = typer.Option(None, "--rung", help="Train only these rungs."),
     max_steps: int = typer.Option(None, "--max-steps", help="Cut every rung to this many steps."),
-    keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints"),
+    keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints",
+                                          help="Keep each run's last checkpoint when it ends."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Train a ladder and write its runs and curves into STORE as training goes."""
