@@ -174,8 +174,8 @@ PRESETS: dict[str, Preset] = {
     # sequences -> 1.94, 2.10, 2.22, 2.45 / batch 2, 4, 8, 16 -> 2.65, 2.75, 2.85, 3.10, and at
     # batch 4 the LR rule x0.5 beat x1 and x2 (1.90 vs 1.94, 2.12 at batch 8; 2.64 vs 2.75,
     # 2.80; L2-d96: x0.25, x0.5, x1 -> 1.581, 1.561, 1.560). So every CPU rung takes 4 x 128
-    # tokens per step at half the rule's LR, and all keep
-    # two layers: one-layer models (no induction heads) fall off the trend of deeper ones.
+    # tokens per step at half the rule's LR, and all keep two layers: one-layer models (no
+    # induction heads) fall off the trend of deeper ones.
     "cpu-tiny": Preset("cpu", 128, (
         (2, 20, 2, (10, 20, 40)),
         (2, 32, 2, (10, 20, 40)),
