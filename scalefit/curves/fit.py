@@ -176,10 +176,15 @@ def _jackknife(res, data: CurveData, law, kw) -> None:
                      f"{len(curves)}")
         return
     reps = []
+    rkw = dict(kw)
+    if res.settings.get("method") == "lbfgs" and kw.get("starts") is None:
+        # L-BFGS-B goes to each replicate's own optimum from the full fit's; the Adam recipe
+        # stops early, so its replicates start where the full fit did
+        rkw["starts"] = [res.params]
     for i, c in enumerate(curves):
         rest = CurveData([d for j, d in enumerate(curves) if j != i])
         try:
-            r = _fit_curves(rest, law, **kw)
+            r = _fit_curves(rest, law, **rkw)
         except FitError as exc:
             notes.append(f"leaving out {c.name} gives no fit ({exc.message})")
             continue
@@ -203,8 +208,7 @@ def _fit_curves(data, law, *, loss, delta, residual, starts, n_starts, maxiter, 
                        hint="give more logged points or more curves")
     obj = _Objective(law, data, loss, delta, residual, H_FAST)
     if method is None:
-        base = law.base if isinstance(law, JointLaw) else law
-        method = base.default_method
+        method = law.default_method
     if method not in ("paper", "lbfgs"):
         raise UsageError(f"unknown fit method {method!r}", hint="use paper or lbfgs")
     if method == "paper":
@@ -215,8 +219,9 @@ def _fit_curves(data, law, *, loss, delta, residual, starts, n_starts, maxiter, 
     if starts is not None:
         cand = [law.theta(s) for s in starts]
     elif isinstance(law, JointLaw):
+        # per-size fits by the base law's own default (fast) only start the joint L-BFGS-B
         cand = _joint_starts(law, data, loss=loss, delta=delta, residual=residual,
-                             method="lbfgs")
+                             method=law.base.default_method)
     else:
         cand = _screen(law, data, obj, n_starts)
     if not cand:

@@ -159,6 +159,10 @@ class JointLaw(CurveLaw):
     irreducible loss and the amplitudes); the other parameters are shared by every size.
     """
 
+    # Adam's early stop leaves the joint fit far from its optimum (5% errors on synthetic
+    # curves of a known joint law, against 0.07% for L-BFGS-B from per-size starts)
+    default_method = "lbfgs"
+
     def __init__(self, base: CurveLaw | str = "multi_power", scaled=None, N_ref: float = 1e8):
         self.base = get_curve_law(base) if isinstance(base, str) else base
         default = ("L0", "A", "B") if self.base.name == "multi_power" else ("L0", "A", "C")
