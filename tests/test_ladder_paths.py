@@ -2,7 +2,6 @@
 bf16 autocast, fused AdamW; and the CPU presets keep the shape the issue asks for."""
 
 import json
-import shutil
 
 import pytest
 
@@ -11,11 +10,15 @@ torch = pytest.importorskip("torch")
 from scalefit.ladder.config import GPTConfig  # noqa: E402
 from scalefit.ladder.model import StackedGPT  # noqa: E402
 from scalefit.ladder.plan import Rung, make_plan  # noqa: E402
-from scalefit.ladder.train import make_engine, resolve_precision, train_group  # noqa: E402
+from scalefit.ladder.train import (  # noqa: E402
+    _have_cxx,
+    make_engine,
+    resolve_precision,
+    train_group,
+)
 from scalefit.store import Store  # noqa: E402
 
-needs_cc = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
-                              reason="torch.compile on CPU needs a C++ compiler")
+needs_cc = pytest.mark.skipif(not _have_cxx(), reason="torch.compile on CPU needs a C++ compiler")
 
 
 def _rung(seed=0, lr=1e-2, steps=10):
@@ -117,3 +120,12 @@ def test_the_gpu_combination_bf16_and_compile_trains_on_cpu():
             torch.testing.assert_close(a, b, atol=0.05, rtol=0.01)
         torch.testing.assert_close(fast.eval_loss(xs, xs), ref.eval_loss(xs, xs),
                                    atol=0.05, rtol=0.01)
+
+
+def test_compile_without_a_compiler_says_so(monkeypatch):
+    import scalefit.ladder.train as train
+
+    monkeypatch.setattr(train, "_have_cxx", lambda: False)
+    with pytest.raises(Exception, match="needs a C\\+\\+ compiler") as exc:
+        make_engine([_rung()], compile=True)
+    assert exc.value.where == "--compile" and "without --compile" in exc.value.hint

@@ -256,6 +256,9 @@ def make_engine(rungs: list[Rung], device: str = "cpu", compile: bool = False,
     if device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    if compile and not device.startswith("cuda") and not _have_cxx():
+        raise UsageError("torch.compile on CPU needs a C++ compiler, and none was found",
+                         where="--compile", hint="install one (e.g. gcc) or train without --compile")
     if len(rungs) == 1:
         return PlainEngine(rungs[0], device, compile, precision)
     keys = {r.shape_key for r in rungs}
@@ -266,6 +269,14 @@ def make_engine(rungs: list[Rung], device: str = "cpu", compile: bool = False,
         raise UsageError("stacked rungs do not run data-parallel", where="torchrun",
                          hint="train stacked groups in one process, or pass --stack never")
     return StackedEngine(rungs, device, compile, precision)
+
+
+def _have_cxx() -> bool:
+    """Whether torch.compile's CPU backend finds a C++ compiler (CXX, or c++/g++/clang++)."""
+    import shutil
+
+    cxx = os.environ.get("CXX")
+    return any(shutil.which(c) for c in ([cxx] if cxx else []) + ["c++", "g++", "clang++"])
 
 
 # ---------------------------------------------------------------------------- files
