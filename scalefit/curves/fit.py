@@ -179,7 +179,7 @@ def _jackknife(res, data: CurveData, law, kw) -> None:
     rkw = dict(kw)
     if res.settings.get("method") == "lbfgs" and kw.get("starts") is None:
         # L-BFGS-B goes to each replicate's own optimum from the full fit's; the Adam recipe
-        # stops early, so its replicates start where the full fit did
+        # stops early, so its replicates start from their own initialisation, as the full fit
         rkw["starts"] = [res.params]
     for i, c in enumerate(curves):
         rest = CurveData([d for j, d in enumerate(curves) if j != i])
