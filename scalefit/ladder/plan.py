@@ -159,6 +159,8 @@ class Preset:
     description: str = ""
     batch_seqs: int | None = None  # a fixed batch (sequences per step) instead of batch_for(N)
     lr_scale: float = 1.0  # times lr_for(N)
+    # smaller batches (to the nearest power of two) where batch_for(N) leaves fewer steps
+    min_steps: int | None = None
 
 
 def _gpu_shape(L: int, mults=(20,)):
@@ -185,11 +187,15 @@ PRESETS: dict[str, Preset] = {
     ), evals=16, val_batches=4, val_batch_size=32, batch_seqs=4, lr_scale=0.5,
         description="5 widths at depth 2, 9.7k-221k non-embedding params (23x), 10-40 "
                     "tokens/param, batch 4 x 128; minutes on 2 CPU cores"),
+    # The batch rule, anchored at 100M, gives the smallest GPU rungs a few hundred steps: L2-d128
+    # at 10 tokens/param reached validation loss 2.27 at batch 32 x 512 (241 steps, the rule)
+    # and 1.65 at batch 8 (964 steps). So each GPU shape takes a batch that gives its shortest
+    # run about 1,000 steps or more.
     "gpu-small": Preset("cuda", 512, tuple(_gpu_shape(L, (10, 20, 40)) for L in (2, 3, 4, 5, 6)),
-                        val_batches=8, val_batch_size=64,
+                        val_batches=8, val_batch_size=64, min_steps=1000,
                         description="d=64L, L=2..6 (0.4M-10.6M params) at 10/20/40 tokens/param"),
     "gpu-100m": Preset("cuda", 1024, tuple(_gpu_shape(L) for L in (4, 6, 8, 10, 12)),
-                       val_batches=16, val_batch_size=32,
+                       val_batches=16, val_batch_size=32, min_steps=1000,
                        description="d=64L, L=4..12 (3M-85M params) at 20 tokens/param"),
 }
 
@@ -198,7 +204,7 @@ def _rung(name, L, d, H, seq_len, tokens, preset: Preset, vocab, seed, schedule,
           batch=None, lr=None, tags=None) -> Rung:
     cfg = GPTConfig(L, d, H, seq_len=seq_len, vocab_size=vocab)
     n = cfg.params_nonembedding
-    bs = batch or preset.batch_seqs or batch_for(n, seq_len)
+    bs = batch or _preset_batch(preset, n, tokens, seq_len)
     steps = max(1, math.ceil(tokens / (bs * seq_len)))
     peak = (lr or lr_for(n) * preset.lr_scale) * lr_mult
     warmup = min(max(1, round(n / (bs * seq_len))), steps // 4)
@@ -208,6 +214,17 @@ def _rung(name, L, d, H, seq_len, tokens, preset: Preset, vocab, seed, schedule,
                 eval_every=max(1, steps // preset.evals), seed=seed, vocab_size=vocab,
                 val_batches=preset.val_batches, val_batch_size=preset.val_batch_size,
                 tags=dict(tags or {}))
+
+
+def _preset_batch(preset: Preset, n: float, tokens: float, seq_len: int) -> int:
+    """Sequences per step for a model of ``n`` parameters whose shortest run sees ``tokens``:
+    the preset's fixed batch, or batch_for(n) made small enough for ``min_steps`` steps."""
+    if preset.batch_seqs:
+        return preset.batch_seqs
+    bs = batch_for(n, seq_len)
+    if preset.min_steps:
+        bs = min(bs, 2 ** round(math.log2(max(tokens / (preset.min_steps * seq_len), 1))))
+    return bs
 
 
 def fill_schedule(spec: str | None, *, peak: float, warmup: int, steps: int) -> str:
@@ -252,6 +269,8 @@ def make_plan(preset: str, *, device: str | None = None, schedule: str | None = 
     rungs = []
     for L, d, H, mults in shapes or p.shapes:
         n = GPTConfig(L, d, H, seq_len=p.seq_len, vocab_size=vocab_size).params_nonembedding
+        # one batch per shape, so that its runs differ only in length
+        bs = _preset_batch(p, n, min(mults) * n, p.seq_len)
         for m in mults:
             for lm in lr_mults:
                 for s in range(seeds):
@@ -259,7 +278,7 @@ def make_plan(preset: str, *, device: str | None = None, schedule: str | None = 
                     name += f"-lr{lm:g}" if len(lr_mults) > 1 else ""
                     name += f"-s{s}" if seeds > 1 else ""
                     r = _rung(name, L, d, H, p.seq_len, m * n, p, vocab_size, s, schedule, lm,
-                              tags={"tokens_per_param": m, "lr_mult": lm})
+                              batch=bs, tags={"tokens_per_param": m, "lr_mult": lm})
                     if max_steps is not None and r.steps > max_steps:
                         r = _truncate(r, max_steps, p)
                     rungs.append(r)
