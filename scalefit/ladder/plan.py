@@ -8,8 +8,9 @@ Hyperparameters follow the published power laws of tuned small-model ladders (Po
 2024; the OLMo ladders of Bhagia et al. 2024): the batch grows as ``N^(2/3)`` and the peak LR
 falls as ``N^(-1/3)``, anchored at ``N_REF`` non-embedding parameters. Warmup lasts ``N``
 tokens (the OLMo ladder rule), capped at a quarter of training. Rungs far below the anchor
-(the CPU presets) are limited by optimizer steps: they use a small fixed batch and half the
-rule's LR, as a sweep found (see ``PRESETS``). Any of these can be overridden.
+are limited by optimizer steps: GPU presets shrink a shape's batch until its shortest run has
+about 1,000 steps, and the CPU presets use a small fixed batch and half the rule's LR, as
+sweeps found (see ``PRESETS``). Any of these can be overridden.
 
 This module does not need torch, except :func:`probe_throughput`.
 """
