@@ -120,6 +120,7 @@ def test_stacked_lr_sweep_through_the_cli(tmp_path, corpus, capsys):
               "--quiet", "--schedule", "wsd:decay=0.2"])
     out = capsys.readouterr()
     assert rc == 0, out.err
+    assert "next: scalefit fit --store" not in out.out  # two runs of one size: nothing to backtest
     st = Store(tmp_path / "s")
     assert sorted(st.run_names()) == ["cpu-smoke/L1-d32-t10-lr0.3", "cpu-smoke/L1-d32-t10-lr1"]
     runs = st.runs.set_index("run")
@@ -155,3 +156,15 @@ def test_existing_log_needs_resume(tmp_path, corpus):
         train_group([plan.rungs[0]], corpus=corpus, store_path=tmp_path, preset="x")
     out = train_group([plan.rungs[0]], corpus=corpus, store_path=tmp_path, preset="x", resume=True)
     assert not out["skipped"] and os.path.exists(tmp_path / "ladder-runs" / "x__L1-d32-t10" / "done.json")
+
+
+def test_cli_run_suggests_the_fit_and_compiles_only_on_gpu(tmp_path, corpus, capsys):
+    rc = cli(["ladder", "run", "--preset", "cpu-smoke", "--store", str(tmp_path / "s"),
+              "--corpus", str(corpus.path), "--max-steps", "4", "--workers", "1",
+              "--threads", "1", "--quiet"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert (f"next: scalefit fit --store {tmp_path / 's'} --law power:x=C --metric val/loss "
+            "--holdout largest:1") in out.out.replace("\n", " ")
+    meta = [json.loads(m) for m in Store(tmp_path / "s").runs["meta"]]
+    assert [m["compiled"] for m in meta] == [False, False]  # the default on CPU

@@ -161,8 +161,9 @@ def run_cmd(
     threads: int = typer.Option(None, "--threads", help="torch threads per process."),
     stack: str = typer.Option("auto", "--stack", help="auto, never or always: train same-shape "
                               "rungs as one stacked model."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the models (needs a C++ "
-                                 "compiler on CPU; pays off on the larger CPU rungs and on GPU)."),
+    compile: bool | None = typer.Option(None, "--compile/--no-compile",
+                                        help="torch.compile the models (default: on GPU only; on "
+                                             "CPU it needs a C++ compiler and saves little)."),
     precision: str = typer.Option("auto", "--precision", help="auto (bf16 autocast on GPU, fp32 "
                                   "on CPU), fp32 or bf16."),
     seeds: int = typer.Option(1, "--seeds", help="Seeds per rung (same shapes train stacked)."),
@@ -236,3 +237,8 @@ def run_cmd(
                   "done before" if skipped else f"{sec:.1f}")
     console().print(t)
     typer.echo(f"store: {store}  wall time: {wall:.1f} s")
+    top = max(r.params for r in plan.rungs)
+    k = sum(r.params == top for r in plan.rungs)
+    if len(plan.rungs) > k:  # a backtest needs runs left to fit
+        typer.echo(f"next: scalefit fit --store {store} --law power:x=C --metric val/loss "
+                   f"--holdout largest:{k}")
