@@ -223,6 +223,7 @@ def isoflop(data, ax=None, *, result=None, metric: str | None = None, window: fl
     without it one is computed with ``window`` and ``min_points``.
     """
     from scalefit.fitting.isoflop import isoflop as isoflop_fit
+    from scalefit.fitting.isoflop import lowest_per_size
 
     C, N, y, _, metric = _final_arrays(data, metric)
     ok = np.isfinite(C) & np.isfinite(N) & np.isfinite(y) & (C > 0) & (N > 0) & (y > 0)
@@ -245,8 +246,7 @@ def isoflop(data, ax=None, *, result=None, metric: str | None = None, window: fl
         if akima and np.isfinite(row["N_opt"]):
             from scipy.interpolate import Akima1DInterpolator
 
-            ux = np.unique(np.log(N[sel]))
-            uy = np.array([y[sel][np.log(N[sel]) == v].min() for v in ux])
+            ux, uy = lowest_per_size(np.log(N[sel]), y[sel])
             xs = np.linspace(ux[0], ux[-1], 200)
             ax.plot(np.exp(xs), np.exp(Akima1DInterpolator(ux, np.log(uy))(xs)), color=col,
                     lw=1.3, zorder=3, ls="-" if row["used"] else ":")

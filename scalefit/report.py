@@ -519,7 +519,7 @@ def build_report(store=None, fits: Iterable = (), out: str | os.PathLike = "repo
 
 
 def _reattach(res, store) -> list[str]:
-    from scalefit.cli.plot import attach_data
+    from scalefit.artefacts import attach_data
 
     try:
         notes = attach_data(res, store)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scalefit.artefacts import read_artefact
 from scalefit.errors import InputError, UsageError
 
 __all__ = ["FitResult", "Prediction", "Summary", "SCHEMA_VERSION"]
@@ -263,22 +264,7 @@ class FitResult:
     @classmethod
     def from_json(cls, source: str | Path) -> FitResult:
         """Read an artefact from a path or from JSON text."""
-        text = str(source)
-        if not text.lstrip().startswith("{"):
-            p = Path(source)
-            if not p.exists():
-                raise InputError("no such fit file", where=str(p))
-            text = p.read_text(encoding="utf-8")
-            where = str(p)
-        else:
-            where = "JSON text"
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON: {exc}", where=where) from None
-        if not isinstance(d, dict):
-            raise InputError("not a scalefit fit artefact (expected a JSON object)", where=where)
-        return cls.from_dict(d)
+        return cls.from_dict(read_artefact(source))
 
 
 def _nan(x) -> float:

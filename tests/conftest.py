@@ -25,3 +25,4 @@ def load_olmo_example():
 @pytest.fixture(scope="session")
 def olmo_example():
     return load_olmo_example()
+

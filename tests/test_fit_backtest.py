@@ -1,8 +1,7 @@
 """Backtests: hold out the largest runs, compare laws, law="auto"."""
 
-import numpy as np
-import pandas as pd
 import pytest
+from _synthetic import chinchilla_table
 
 import scalefit
 from scalefit.errors import UsageError
@@ -16,11 +15,7 @@ TRUE = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 
 @pytest.fixture(scope="module")
 def table():
-    rng = np.random.default_rng(0)
-    N = np.exp(rng.uniform(np.log(4e7), np.log(1.6e10), 50))
-    D = np.exp(rng.uniform(np.log(5e9), np.log(5e11), 50))
-    L = LAW.predict({"N": N, "D": D}, TRUE) * np.exp(rng.normal(0, 0.003, 50))
-    return pd.DataFrame({"run": [f"r{i}" for i in range(50)], "N": N, "D": D, "loss": L})
+    return chinchilla_table(50, 0.003, run_names=True)
 
 
 def test_parse_holdout():

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from _synthetic import chinchilla_table
 
 import scalefit
 from scalefit.errors import InputError, UsageError
@@ -19,11 +20,7 @@ KEYS = {"law", "params", "ci", "objective", "n_points", "predictions", "derived"
 
 @pytest.fixture(scope="module")
 def table():
-    rng = np.random.default_rng(0)
-    N = np.exp(rng.uniform(np.log(4e7), np.log(1.6e10), 60))
-    D = np.exp(rng.uniform(np.log(5e9), np.log(5e11), 60))
-    L = LAW.predict({"N": N, "D": D}, TRUE) * np.exp(rng.normal(0, 0.01, 60))
-    return pd.DataFrame({"N": N, "D": D, "loss": L})
+    return chinchilla_table(60, 0.01)
 
 
 @pytest.fixture(scope="module")

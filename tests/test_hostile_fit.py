@@ -43,19 +43,26 @@ def _table(X: dict[str, np.ndarray], y: np.ndarray, names=None) -> pd.DataFrame:
     return df
 
 
-def _fit(kind: str, *args, **kw):
-    """Fit, and check the outcome is a ScalefitError or a result with finite parameters."""
-    record_fault(f"fit: {kind}")
+def _attempt(label: str, kind: str, fn, *args, **kw):
+    """Run ``fn``; return its result or the ScalefitError it raised (any other error fails)."""
+    record_fault(f"{label}: {kind}")
     try:
-        res = scalefit.fit(*args, **kw)
+        return fn(*args, **kw)
     except ScalefitError as exc:
-        record_check("fit: refused with a scalefit error")
-        assert str(exc).strip()
+        record_check(f"{label}: refused with a scalefit error")
         return exc
     except Exception as exc:  # noqa: BLE001
-        record_check("fit: refused with a scalefit error", False, f"{kind}: {exc!r}")
+        record_check(f"{label}: refused with a scalefit error", False, f"{kind}: {exc!r}")
         raise AssertionError(f"{kind}: {type(exc).__name__} outside the scalefit family: "
                              f"{exc}") from exc
+
+
+def _fit(kind: str, *args, **kw):
+    """Fit, and check the outcome is a ScalefitError or a result with finite parameters."""
+    res = _attempt("fit", kind, scalefit.fit, *args, **kw)
+    if isinstance(res, ScalefitError):
+        assert str(res).strip()
+        return res
     finite = all(np.isfinite(v) for v in res.params_.values())
     ok = finite or bool(res.diagnostics["warnings"])
     record_check("fit: result with finite parameters or a warning", ok, kind)
@@ -239,16 +246,9 @@ def _curve_loss(eta):
 
 
 def _fit_curve(kind, curves, law, **kw):
-    record_fault(f"curve fit: {kind}")
-    try:
-        res = fit_curves(curves, law, **kw)
-    except ScalefitError as exc:
-        record_check("curve fit: refused with a scalefit error")
-        return exc
-    except Exception as exc:  # noqa: BLE001
-        record_check("curve fit: refused with a scalefit error", False, f"{kind}: {exc!r}")
-        raise AssertionError(f"{kind}: {type(exc).__name__} outside the scalefit family: "
-                             f"{exc}") from exc
+    res = _attempt("curve fit", kind, fit_curves, curves, law, **kw)
+    if isinstance(res, ScalefitError):
+        return res
     ok = all(np.isfinite(v) for v in res.params.values())
     record_check("curve fit: finite parameters", ok, kind)
     assert ok

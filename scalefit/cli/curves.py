@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from scalefit.cli.app import app
 from scalefit.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from scalefit.curves import CurveFitResult
 
 __all__ = ["fit_curves", "predict_curve", "schedule_search_cmd"]
 
@@ -73,17 +77,19 @@ def fit_curves(inputs, law: str = "multi_power", json_out: str | None = None, *,
     return res
 
 
-def predict_curve(fit_json: str, curve_file: str | None = None, schedule: str | None = None,
+def predict_curve(fit_json: str | CurveFitResult, curve_file: str | None = None,
+                  schedule: str | None = None,
                   out: str | None = None, *, N: float | None = None, warmup: int | None = None,
                   every: int | None = None, echo=typer.echo):
-    """Predict the loss at every logged step of ``curve_file`` (its lr column, any logging
+    """Predict from a curve fit (its artefact path, or the result read already) the loss at
+    every logged step of ``curve_file`` (its lr column, any logging
     interval) or at every ``every``-th step of a ``schedule`` spec; write ``out`` as CSV with
     columns step, lr, loss_pred (plus loss when the file has one)."""
     from scalefit.curves import CurveFitResult, read_curve
     from scalefit.curves.fit import curve_errors
     from scalefit.schedules import parse_schedule
 
-    res = CurveFitResult.from_json(fit_json)
+    res = fit_json if isinstance(fit_json, CurveFitResult) else CurveFitResult.from_json(fit_json)
     if (curve_file is None) == (schedule is None):
         raise UsageError("give exactly one of --curve FILE or --schedule SPEC",
                          where="predict")
@@ -126,7 +132,7 @@ def schedule_search_cmd(
     from scalefit.curves import CurveFitResult
     from scalefit.curves.search import search_free_form, search_wsd
 
-    res = CurveFitResult.from_json(fit_json)
+    res = fit_json if isinstance(fit_json, CurveFitResult) else CurveFitResult.from_json(fit_json)
     pk, wu = _fit_schedule_defaults(res)
     peak = peak if peak is not None else pk
     warmup = warmup if warmup is not None else wu

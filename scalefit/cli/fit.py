@@ -170,24 +170,14 @@ def predict_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON records."),
 ) -> None:
     """Predict from a saved fit, with bootstrap intervals when the fit has them."""
-    import json as _json
+    from scalefit.artefacts import load_artefact
+    from scalefit.errors import UsageError
 
-    from scalefit.errors import InputError, UsageError
-    from scalefit.result import FitResult
-
-    try:
-        with open(fit_json, encoding="utf-8") as f:
-            kind = _json.load(f).get("kind", "final")
-    except FileNotFoundError:
-        raise InputError("no such fit file", where=fit_json,
-                         hint="write one with `scalefit fit ... --json FIT.json`") from None
-    except (OSError, ValueError, AttributeError) as exc:
-        raise InputError(f"cannot read the fit artefact: {exc}", where=fit_json,
-                         hint="give a file written by `scalefit fit --json`") from None
-    if kind == "curve":
+    res = load_artefact(fit_json)
+    if getattr(res, "kind", None) == "curve":
         from scalefit.cli import curves as _curves
 
-        _curves.predict_curve(fit_json, curve_file=curve, schedule=schedule, out=output,
+        _curves.predict_curve(res, curve_file=curve, schedule=schedule, out=output,
                               N=n_params, warmup=warmup)
         return
     if curve or schedule:
@@ -195,7 +185,6 @@ def predict_cmd(
                          "lr_annealing)", where=fit_json, hint="use --at N=...,D=... here")
     if not at:
         raise UsageError("nothing to predict", where="--at", hint="give --at N=7e10,D=1.4e12")
-    res = FitResult.from_json(fit_json)
     records = []
     for a in at:
         records.extend(res.predict(**parse_assignments(a, "--at")).to_records())

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scalefit.artefacts import read_artefact
 from scalefit.curves.data import Curve
 from scalefit.curves.laws import get_curve_law
 from scalefit.errors import InputError, UsageError
@@ -146,17 +147,7 @@ class CurveFitResult:
 
     @classmethod
     def from_json(cls, source: str | Path) -> CurveFitResult:
-        text = str(source)
-        if not text.lstrip().startswith("{"):
-            p = Path(source)
-            if not p.exists():
-                raise InputError("fit file not found", where=str(source))
-            text = p.read_text()
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON: {exc}", where=str(source)) from None
-        return cls.from_dict(d)
+        return cls.from_dict(read_artefact(source))
 
     def summary(self) -> str:
         law = self.law_obj

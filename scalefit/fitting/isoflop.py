@@ -143,6 +143,15 @@ def _line(lx, ly):
     return coef[0], coef[1], se[0], se[1]
 
 
+def lowest_per_size(x, y) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct sizes ``x`` of one profile and the lowest loss at each (Porian et
+    al. keep the best run per size)."""
+    ux, inv = np.unique(x, return_inverse=True)
+    uy = np.full(ux.size, np.inf)
+    np.minimum.at(uy, inv, y)
+    return ux, uy
+
+
 def _akima_minimum(x, y, noise: float, draws: int, rng, per_interval: int = 25):
     """Porian et al.'s estimate of one profile's minimum: Akima interpolation of ln loss over
     ``x`` (ln N or ln D), its argmin on a grid of ``per_interval`` points per gap, as the median
@@ -150,9 +159,7 @@ def _akima_minimum(x, y, noise: float, draws: int, rng, per_interval: int = 25):
     minimum, loss there), or NaNs when more than half of the draws put it at an end."""
     from scipy.interpolate import Akima1DInterpolator
 
-    # one loss per size: the lowest, as their code does
-    ux = np.unique(x)
-    uy = np.array([y[x == v].min() for v in ux])
+    ux, uy = lowest_per_size(x, y)
     if ux.size < 3:
         return np.nan, np.nan
     grid = np.linspace(ux[0], ux[-1], (ux.size - 1) * per_interval)
