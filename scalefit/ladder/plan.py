@@ -174,7 +174,7 @@ PRESETS: dict[str, Preset] = {
                         description="two tiny rungs in seconds: for tests and a first look"),
     # Tiny CPU rungs are limited by optimizer steps, not by batch noise: at 10 tokens/param a
     # sweep (benchmarks/ladder_sweep.py; validation loss, L2-d64 / L2-d24, on the earlier
-    # 8-wheel default corpus; L2-d96 on today's) gave batch 4, 8, 16, 32
+    # 8-wheel default corpus; L2-d96 on the 19-wheel one) gave batch 4, 8, 16, 32
     # sequences -> 1.94, 2.10, 2.22, 2.45 / batch 2, 4, 8, 16 -> 2.65, 2.75, 2.85, 3.10, and at
     # batch 4 the LR rule x0.5 beat x1 and x2 (1.90 vs 1.94, 2.12 at batch 8; 2.64 vs 2.75,
     # 2.80; L2-d96: x0.25, x0.5, x1 -> 1.581, 1.561, 1.560). So every CPU rung takes 4 x 128
