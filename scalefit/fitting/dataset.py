@@ -47,6 +47,9 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     n_dropped: int = 0
     steps: np.ndarray | None = None
+    #: model size (non-embedding parameters) of each point's run, when the runs table has it:
+    #: size-wise backtests hold out the largest sizes even for laws without an ``N`` input
+    size: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -69,7 +72,14 @@ class Dataset:
         return Dataset({k: np.asarray(v)[mask] for k, v in self.X.items()}, self.y[mask],
                        self.groups[mask], self.runs, self.metric, self.checkpoints,
                        dict(self.sources), list(self.notes), self.n_dropped,
-                       None if self.steps is None else self.steps[mask])
+                       None if self.steps is None else self.steps[mask],
+                       None if self.size is None else self.size[mask])
+
+    def sizes(self) -> np.ndarray | None:
+        """Model size per point: the ``N`` input, else the runs' ``params``; None if unknown."""
+        if "N" in self.X:
+            return np.asarray(self.X["N"], float)
+        return self.size
 
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame({"run": [self.runs[g] for g in self.groups]})
@@ -168,21 +178,27 @@ def _final_table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         if col:
             runs[field_] = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
     extra = [c for c in num if c not in used and c not in loss_cols]
-    if extra:
-        runs["tags"] = [json.dumps({c: _py(df[c].iloc[i]) for c in extra}) for i in range(n)]
-    # rows whose inputs are not positive are kept here and dropped (and counted) later
+    tags = [{c: _py(df[c].iloc[i]) for c in extra} for i in range(n)]
+    # the runs schema holds only positive sizes: non-positive values leave the column (rows
+    # are dropped and counted later) but are kept in a reserved tag, for law inputs declared
+    # with Input(positive=False) that read these columns
     for f_ in ("params", "tokens_total", "flops_total"):
         if f_ in runs:
             v = runs[f_].to_numpy(float)
-            runs[f_] = np.where(np.isfinite(v) & (v > 0), v, np.nan)
+            keep = np.isfinite(v) & (v > 0)
+            for i in np.flatnonzero(np.isfinite(v) & ~keep):
+                tags[i].setdefault(_RAW_TAG, {})[f_] = float(v[i])
+            runs[f_] = np.where(keep, v, np.nan)
+    if any(tags):
+        runs["tags"] = [json.dumps(t) for t in tags]
     parts = []
     for lc in loss_cols:
         parts.append(pd.DataFrame({"run": names, "metric": lc,
                                    "value": pd.to_numeric(df[lc], errors="coerce")
                                    .to_numpy(dtype=float)}))
-    if len(set(names)) != len(names):
-        raise InputError(f"column {run_col!r} names a run more than once", where="DataFrame",
-                         hint="a final-loss table has one row per run")
+    from scalefit.io.tables import check_unique_runs
+
+    check_unique_runs(names, run_col, "DataFrame")  # the same refusal as a final-loss CSV
     return validate_runs(runs, where="DataFrame"), validate_points(pd.concat(parts),
                                                                    where="DataFrame")
 
@@ -338,9 +354,11 @@ def build_dataset(data, law, *, metric: str | None = None, checkpoints: bool = F
     y = y[ok]
     run_names = run_names[ok]
     steps = table["step"].astype("float64").to_numpy()[ok]
+    size = _col(rows, "params")
+    size = None if size is None else size[ok]
     uniq, groups = np.unique(run_names, return_inverse=True)
     return Dataset(X, y, groups.astype(np.int64), [str(u) for u in uniq], metric, checkpoints,
-                   sources, notes, n_dropped, steps)
+                   sources, notes, n_dropped, steps, size)
 
 
 def _truthy(v) -> bool:
@@ -367,6 +385,26 @@ def _col(rows: pd.DataFrame, name: str) -> np.ndarray | None:
         v = pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=float)
         return v if np.isfinite(v).any() else None
     return None
+
+
+#: tag holding the non-positive sizes a final-loss table gave (see ``_final_table``)
+_RAW_TAG = "_nonpositive"
+
+
+def _with_raw(v: np.ndarray | None, tags: list[dict], column: str) -> np.ndarray | None:
+    """Column ``v`` with the non-positive values the table gave put back (NaN elsewhere)."""
+    raw = [t.get(_RAW_TAG, {}).get(column) if isinstance(t.get(_RAW_TAG), dict) else None
+           for t in tags]
+    if all(r is None for r in raw):
+        return v
+    out = np.full(len(tags), np.nan) if v is None else np.array(v, float, copy=True)
+    for i, r in enumerate(raw):
+        if r is not None and not np.isfinite(out[i]):
+            try:
+                out[i] = float(r)
+            except (TypeError, ValueError):
+                pass
+    return out
 
 
 def _tag(tags: list[dict], key: str) -> np.ndarray | None:
@@ -412,6 +450,8 @@ def _inputs(law, table, rows, tags, checkpoints, overrides) -> tuple[dict, dict]
             return table["step"].astype("float64").to_numpy(), "step of each checkpoint"
         if inp.column:
             v = _col(rows, inp.column)
+            if not inp.positive:
+                v = _with_raw(v, tags, inp.column)
             if v is not None:
                 return v, inp.column
         for key in (getattr(inp, "tag", None), inp.name, inp.column):
