@@ -33,6 +33,7 @@ import importlib
 import json
 import os
 import re
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -279,6 +280,32 @@ def _config_beside(path: Path, info: RunInfo,
 
 
 def _read_one(path: Path, fmt: str, opts: Options, name: str) -> Parsed:
+    if not is_gzip(path):
+        return _read_plain(path, fmt, opts, name)
+    with tempfile.TemporaryDirectory(prefix="scalefit-gz-") as tmp:
+        inner = gunzip(path, Path(tmp))
+        try:
+            parsed = _read_plain(inner, fmt, opts, name)
+        except ScalefitError as exc:
+            exc.where = str(path) if exc.where == str(inner) else exc.where
+            exc.message = _renamed(exc.message, inner, path)
+            exc.args = (exc._format(),)
+            raise
+    parsed.notes = [_renamed(n, inner, path) for n in parsed.notes]
+    for info in parsed.infos:
+        if info.source == str(inner):
+            info.source = str(path)
+    return parsed
+
+
+def _renamed(text: str, inner: Path, path: Path) -> str:
+    """A message about the decompressed copy, told of the user's file instead."""
+    text = text.replace(str(inner), str(path))
+    return f"{path.name}:{text[len(inner.name) + 1:]}" if text.startswith(
+        f"{inner.name}:") else text
+
+
+def _read_plain(path: Path, fmt: str, opts: Options, name: str) -> Parsed:
     try:
         return FORMATS[fmt].reader(path, opts, name)
     except ScalefitError:
@@ -311,7 +338,8 @@ def _expand(paths, format: str | None) -> list[Path]:
         if p.is_dir() and not (format and FORMATS[format].folder) and _sniff_dir(p) is None:
             # a plain folder of logs: take the files that look like logs, skip READMEs and images
             inner = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")
-                           and (f.suffix.lower() in _LOG_SUFFIXES or "tfevents" in f.name))
+                           and (Path(_inner_name(f)).suffix.lower() in _LOG_SUFFIXES
+                                or "tfevents" in f.name))
             if not inner:
                 raise InputError("the folder holds no log files", where=str(p))
             res.extend(inner)
@@ -335,11 +363,84 @@ def _default_names(paths: list[Path], run: str | None) -> list[str]:
 
 
 def _stem(p: Path) -> str:
-    name = p.name
+    name = _inner_name(p)
     for suf in (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".log", ".txt", ".out"):
         if name.lower().endswith(suf):
             return name[: -len(suf)]
     return name
+
+
+# ----------------------------------------------------------------------------- gzip
+#: most bytes a gzip-compressed log may inflate to; past it the file is refused (a
+#: decompression bomb fills memory or disk long before it would finish)
+MAX_DECOMPRESSED = 4 << 30
+
+
+def is_gzip(path: Path) -> bool:
+    """A gzip-compressed log (by its magic bytes); TensorBoard files are read as they are."""
+    if path.is_dir() or "tfevents" in path.name.lower():
+        return False
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
+
+
+def _inner_name(path: Path) -> str:
+    name = path.name
+    return name[:-3] if name.lower().endswith(".gz") and len(name) > 3 else name
+
+
+def _gunzip_errors():
+    import gzip
+    import zlib
+
+    return (gzip.BadGzipFile, EOFError, zlib.error)
+
+
+def gunzip(path: Path, folder: Path, limit: int | None = None) -> Path:
+    """Decompress ``path`` into ``folder`` (named without ``.gz``), at most ``limit`` bytes."""
+    import gzip
+
+    limit = MAX_DECOMPRESSED if limit is None else limit
+    out = folder / _inner_name(path)
+    total = 0
+    try:
+        with gzip.open(path, "rb") as src, open(out, "wb") as dst:
+            while True:
+                block = src.read(min(1 << 20, limit + 1 - total))
+                if not block:
+                    break
+                total += len(block)
+                if total > limit:
+                    raise InputError(
+                        f"decompresses to more than {_size(limit)}: a decompression bomb, or a "
+                        "log too large to read compressed", where=str(path),
+                        hint="decompress it yourself (gunzip -k) and give the plain file")
+                dst.write(block)
+    except _gunzip_errors() as exc:
+        raise InputError(f"corrupt or truncated gzip file ({exc})", where=str(path),
+                         hint="check it with gzip -t; re-copy or re-export it") from None
+    return out
+
+
+def _gunzip_head(path: Path, n: int = 65536) -> bytes:
+    import gzip
+
+    try:
+        with gzip.open(path, "rb") as f:
+            return f.read(n)
+    except _gunzip_errors() as exc:
+        raise InputError(f"corrupt or truncated gzip file ({exc})", where=str(path),
+                         hint="check it with gzip -t; re-copy or re-export it") from None
+
+
+def _size(n: int) -> str:
+    for unit, k in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= k:
+            return f"{n / k:g} {unit}"
+    return f"{n} bytes"
 
 
 # ----------------------------------------------------------------------------- sniffing
@@ -355,7 +456,9 @@ def sniff(path: Path) -> str:
         if fmt is None:
             raise InputError("no known log layout in this folder", where=where)
         return fmt
-    name = path.name.lower()
+    gz = is_gzip(path)
+    name = _inner_name(path).lower() if gz else path.name.lower()
+    suffix = Path(name).suffix
     if "tfevents" in name:
         return "tensorboard"
     if name == "trainer_state.json":
@@ -370,8 +473,11 @@ def sniff(path: Path) -> str:
     if name == "metrics.csv" and (path.parent / "hparams.yaml").exists():
         return "lightning"
     try:
-        with open(path, "rb") as f:
-            head = f.read(65536)
+        if gz:  # the content decides, after decompression
+            head = _gunzip_head(path)
+        else:
+            with open(path, "rb") as f:
+                head = f.read(65536)
     except OSError as exc:
         raise InputError(f"cannot open: {exc.strerror or exc}", where=where) from None
     if not head.strip():
@@ -408,7 +514,7 @@ def sniff(path: Path) -> str:
         return "megatron"
     if _NANOGPT.search(text):
         return "nanogpt"
-    if path.suffix.lower() in (".csv", ".tsv", ".tab"):
+    if suffix in (".csv", ".tsv", ".tab"):
         return "csv"
     raise InputError("not a known log format", where=where,
                      hint=f"pick one with --format ({', '.join(FORMATS)}) or give --regex")

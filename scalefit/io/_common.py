@@ -489,6 +489,14 @@ def check_steps(step: np.ndarray, where: str, col: str) -> np.ndarray:
     return step
 
 
+def descending(step: np.ndarray) -> bool:
+    """Steps that strictly decrease from the first row to the last (three or more): a table
+    sorted newest first. One step back in an increasing log is a restart instead."""
+    st = step[np.isfinite(step)]
+    return len(st) >= 3 and bool(np.all(np.diff(st) < 0))
+
+
+
 # ----------------------------------------------------------------------------- restarts
 def resolve_restarts(points: pd.DataFrame, infos: dict[str, RunInfo],
                      notes: list[str]) -> pd.DataFrame:
@@ -715,7 +723,9 @@ def numeric_column(col: pd.Series, name: str, where: str) -> tuple[np.ndarray, n
     A text column with some numbers and some words is an error: a number was expected.
     """
     kind = col.dtype.kind
-    if kind in "fiub":
+    if kind == "b":
+        return None  # true/false: a flag, not a number
+    if kind in "fiu":
         vals = col.to_numpy(dtype="float64", na_value=np.nan)
         return vals, ~np.isnan(vals) if kind == "f" else col.notna().to_numpy(dtype=bool)
     present = col.notna().to_numpy(dtype=bool)
@@ -743,7 +753,9 @@ def records_table(records: list[dict[str, Any]], where: str) -> Table:
     """A table from logged records (dicts); nested dicts become ``a/b`` columns.
 
     Missing keys are empty cells; a logged NaN/inf is kept as the text ``nan``/``inf`` so that
-    it stays a logged value, and text mixed with numbers is reported by the usual checks.
+    it stays a logged value, and text mixed with numbers is reported by the usual checks. A JSON
+    string is text as a CSV cell is (``"2.8"`` reads as 2.8), and a boolean is the word
+    ``true``/``false``: never a number.
     """
     flat = [_flatten_record(r) for r in records]
     keys: dict[str, None] = {}
@@ -759,7 +771,10 @@ def records_table(records: list[dict[str, Any]], where: str) -> Table:
         if numeric:
             cols[k] = pd.Series([np.nan if v is None else float(v) for v in vals], dtype="float64")
         else:
+            # booleans become the words a CSV would hold: a flag column is text, and a
+            # boolean among numbers is refused as a non-numeric value, as in a CSV
             cols[k] = pd.Series([None if v is None or isinstance(v, (dict, list))
+                                 else ("true" if v else "false") if isinstance(v, bool)
                                  else (repr(v) if isinstance(v, float) else v) for v in vals],
                                 dtype=object)
     return Table(pd.DataFrame(cols))

@@ -30,7 +30,7 @@ def read_trainer_state(path: Path, opts: Options, name: str) -> Parsed:
     for r in hist:
         keep = {k: v for k, v in r.items() if not any(k.endswith(s) for s in _SUMMARY)}
         summary.update({k: v for k, v in r.items() if k not in keep})
-        if len(keep) > 2:  # more than step and epoch
+        if set(keep) - {"step", "epoch"}:  # a metric besides the counters (epoch is optional)
             records.append(keep)
     if not records:
         raise InputError("log_history holds no metrics", where=where)

@@ -22,6 +22,7 @@ from scalefit.io._common import (
     Parsed,
     RunInfo,
     check_steps,
+    descending,
     find_column,
     flops_scale,
     lr_like,
@@ -194,10 +195,15 @@ def wide_from_table(tbl, path: Path, opts: Options, name: str, fmt: str = "csv")
             v = _max(lr[rows])
             if v is not None and "lr_max" not in info.values:
                 info.set("lr_max", v, f"column {lr_col!r} (max)")
-        if len(groups) == 1:
+        sel = None if len(groups) == 1 else np.flatnonzero(rows)
+        if descending(step if sel is None else step[sel]):
+            # an export sorted newest first (W&B tables can be): a sort order, not restarts
+            sel = (np.arange(len(step)) if sel is None else sel)[::-1]
+            notes.append(f"{path.name}: run {run!r} is in descending step order; read in "
+                         "ascending order")
+        if sel is None:
             frames.append(melt_t(run, step, names, values, present, tokens, flops, lr))
         else:
-            sel = np.flatnonzero(rows)
             frames.append(melt_t(
                 run, step[sel], names, values[:, sel], present[:, sel],
                 None if tokens is None else tokens[sel],
@@ -226,12 +232,13 @@ def numeric_block(tbl, path: Path, exclude=(), required=()) -> tuple[dict, list[
         if kind == "f" and isinstance(a, np.ndarray):
             num[c] = (a if a.dtype == np.float64 else a.astype("float64"), None)
             continue
-        if kind in "iub":
+        if kind in "iu":
             vals = (a.astype("float64") if isinstance(a, np.ndarray)
                     else a.to_numpy(dtype="float64", na_value=np.nan))
             num[c] = (vals, None)
             continue
-        res = numeric_column(tbl.column(c), c, where)
+        # true/false is a flag (a text column), never a metric of 1.0/0.0
+        res = None if kind == "b" else numeric_column(tbl.column(c), c, where)
         if res is None:
             if c in required:
                 raise InputError(f"column {c!r} is not numeric", where=where)
@@ -361,6 +368,7 @@ def _final(tbl, path: Path, opts: Options, name: str) -> Parsed:
         names = [f"{prefix}-{i}" if v is None or v is pd.NA else str(v) for i, v in enumerate(names)]
     else:
         names = [f"{prefix}-{i}" for i in range(n)]
+    check_unique_runs(names, run_col, where)
     used = {n_col, d_col, c_col, run_col, *loss_cols}
     tag_cols = [c for c in cols if c not in used]
     tag_vals = {c: (numeric[c][0] if c in numeric else text[c].astype(object).to_numpy())
@@ -388,6 +396,23 @@ def _final(tbl, path: Path, opts: Options, name: str) -> Parsed:
         v, ok = numeric[lc]
         frames.append(points_frame(run_arr[ok], np.full(int(ok.sum()), np.nan), lc, v[ok]))
     return Parsed(infos, frames, list(getattr(tbl, "notes", [])))
+
+
+def check_unique_runs(names: list[str], run_col: str | None, where: str) -> None:
+    """A final-loss table has one row per run: a run named twice is refused, since which
+    row to keep is the user's call (the later row would otherwise win silently)."""
+    seen = pd.Series(names, dtype=object)
+    dup = seen.duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return
+    run = seen[dup].iloc[0]
+    rows = (np.flatnonzero(seen.to_numpy() == run) + 1).tolist()
+    shown = " and ".join(map(str, rows)) if len(rows) <= 3 else (
+        f"{', '.join(map(str, rows[:3]))} ... ({len(rows)} rows)")
+    raise InputError(f"column {run_col!r} names a run more than once: run {run!r} on data "
+                     f"rows {shown}", where=where,
+                     hint="a final-loss table has one row per run: remove or rename the "
+                          "repeated rows")
 
 
 def _is_text(col: pd.Series) -> bool:

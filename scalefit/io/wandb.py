@@ -14,6 +14,7 @@ from scalefit.io._common import (
     RunInfo,
     as_number,
     check_steps,
+    descending,
     melt,
     numeric_column,
     pick_column,
@@ -43,6 +44,10 @@ def panel_from_table(tbl, path: Path, opts: Options, name: str) -> Parsed:
     if res is None:
         raise InputError(f"column {step_col!r} is not numeric", where=where)
     step = check_steps(np.where(res[1], res[0], np.nan), where, step_col)
+    order = None
+    if descending(step):  # exported newest first: a sort order, not restarts
+        order = np.arange(len(step))[::-1]
+        step = step[order]
     by_run: dict[str, list[tuple[str, str]]] = {}
     skipped = 0
     for c in cols:
@@ -62,6 +67,8 @@ def panel_from_table(tbl, path: Path, opts: Options, name: str) -> Parsed:
             r = numeric_column(tbl.column(c), c, where)
             if r is None:
                 continue
+            if order is not None:
+                r = (r[0][order], r[1][order])
             vals.append(r[0])
             pres.append(r[1] & ~np.isnan(step))
             names.append(metric)
@@ -73,6 +80,8 @@ def panel_from_table(tbl, path: Path, opts: Options, name: str) -> Parsed:
         infos.append(info)
         frames.append(melt(run, step, names, np.column_stack(vals), np.column_stack(pres)))
     notes = list(getattr(tbl, "notes", []))
+    if order is not None:
+        notes.append(f"{path.name}: rows in descending step order; read in ascending order")
     if skipped:
         notes.append(f"{path.name}: {skipped} __MIN/__MAX column(s) ignored")
     return Parsed(infos, frames, notes)
