@@ -42,6 +42,34 @@ def parse_assignments(text: str, where: str) -> dict[str, float]:
     return out
 
 
+def parse_fix_and_ties(fix: list[str], tie: list[str]) -> tuple[dict[str, float],
+                                                                  dict[str, str]]:
+    """``--fix alpha=0.34 --fix beta=alpha --tie B=A`` -> ({"alpha": 0.34}, {"beta": "alpha",
+    "B": "A"}): a value that is a name, not a number, ties the parameter to that one."""
+    from scalefit.io._common import as_number
+
+    fixed: dict[str, float] = {}
+    ties: dict[str, str] = {}
+    for where, items in (("--fix", fix), ("--tie", tie)):
+        for text in items:
+            for item in filter(None, (s.strip() for s in str(text).split(","))):
+                k, sep, v = (x.strip() for x in item.partition("="))
+                if not sep or not k or not v:
+                    raise UsageError(f"{item!r} must look like NAME=VALUE or NAME=OTHER "
+                                     "(e.g. alpha=0.34 or beta=alpha)", where=where)
+                if k in fixed or k in ties:
+                    raise UsageError(f"parameter {k!r} is given twice", where=where)
+                num = as_number(v)
+                if num is not None and where == "--fix":
+                    fixed[k] = num
+                elif v.isidentifier():
+                    ties[k] = v
+                else:
+                    raise UsageError(f"{item!r}: expected a number or another parameter's name",
+                                     where=where, hint="e.g. --fix alpha=0.34 or --tie beta=alpha")
+    return fixed, ties
+
+
 def _is_curve_law(name: str) -> bool:
     base = name.partition(":")[0]
     try:
@@ -102,8 +130,13 @@ def fit_cmd(
     optimal: list[str] | None = typer.Option(None, "--optimal",
                                              help="Compute-optimal N, D, loss at budget C."),
     holdout: str | None = typer.Option(None, "--holdout",
-                                       help="Backtest: largest:K holds out the K largest runs."),
-    fix: list[str] | None = typer.Option(None, "--fix", help="Fix a parameter: P=V (repeatable)."),
+                                       help="Backtest: size:K holds out every run of the K "
+                                            "largest model sizes (size:1-3 rolls over K), "
+                                            "largest:K the K largest-compute runs, auto chooses."),
+    fix: list[str] | None = typer.Option(None, "--fix", help="Fix a parameter: P=V, or tie it "
+                                         "to another: beta=alpha (repeatable)."),
+    tie: list[str] | None = typer.Option(None, "--tie", help="Tie a parameter to another, e.g. "
+                                         "beta=alpha (one exponent for N and D; repeatable)."),
     checkpoints: bool = typer.Option(False, "--checkpoints",
                                      help="Fit every checkpoint (tokens so far as D)."),
     include_excluded: bool = typer.Option(False, "--include-excluded",
@@ -116,9 +149,7 @@ def fit_cmd(
     no_plot: bool = typer.Option(False, "--no-plot", help="Do not write a figure."),
 ) -> None:
     """Fit a scaling law to training logs and print its parameters with intervals."""
-    fixd: dict[str, float] = {}
-    for f in fix or []:
-        fixd.update(parse_assignments(f, "--fix"))
+    fixd, ties = parse_fix_and_ties(fix or [], tie or [])
     preds = [parse_assignments(p, "--predict") for p in predict or []]
     budgets = [_number(c, "--optimal") for c in optimal or []]
     if bootstrap < 0:
@@ -128,11 +159,13 @@ def fit_cmd(
                          bootstrap=bootstrap, predict=preds, holdout=holdout, fix=fixd,
                          json_out=json_out, plot=plot, no_plot=no_plot, seed=seed)
         return
+    if law == "auto" and holdout is None:
+        holdout = "auto"
     import scalefit
 
     data = _load_data(inputs, store)
     res = scalefit.fit(data, law, metric=metric, bootstrap=bootstrap, holdout=holdout,
-                       fix=fixd or None, objective=objective, checkpoints=checkpoints, seed=seed,
+                       fix=fixd or None, tie=ties or None, objective=objective, checkpoints=checkpoints, seed=seed,
                        predict=preds or None, optimal=budgets or None,
                        include_excluded=include_excluded)
     typer.echo(str(res.summary()))
@@ -243,7 +276,12 @@ def compare_cmd(
     inputs: list[str] | None = typer.Argument(None, help="Log files, folders or globs."),
     store: str | None = typer.Option(None, "--store", "-s", help="Use the runs of this store."),
     law: list[str] = typer.Option(..., "--law", "-l", help="A law to compare (repeatable)."),
-    holdout: str = typer.Option("largest:3", "--holdout", help="largest:K or largest:P%."),
+    holdout: str = typer.Option("auto", "--holdout",
+                                help="size:K (every run of the K largest sizes; size:1-3 "
+                                     "rolls), largest:K, largest:P%, or auto: by size on a grid "
+                                     "of sizes x tokens, else largest:20%."),
+    tie: list[str] | None = typer.Option(None, "--tie", help="Tie parameters in every law that "
+                                         "has them, e.g. beta=alpha."),
     metric: str | None = typer.Option(None, "--metric", "-m", help="Metric to fit."),
     checkpoints: bool = typer.Option(False, "--checkpoints", help="Fit every checkpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -252,14 +290,23 @@ def compare_cmd(
     from scalefit.fitting.backtest import compare
 
     data = _load_data(inputs, store)
-    out = compare(data, law, holdout, metric=metric, checkpoints=checkpoints)
+    _, ties = parse_fix_and_ties([], tie or [])
+    out = compare(data, law, holdout, metric=metric, checkpoints=checkpoints, tie=ties or None)
     if as_json:
         typer.echo(json.dumps(out))
         return
-    typer.echo(f"backtest {holdout}: laws ranked by mean relative error on held-out runs")
+    typer.echo(f"backtest {out['holdout']}: laws ranked by mean relative error on held-out runs")
+    if out.get("holdout_reason"):
+        typer.echo(f"  ({out['holdout_reason']})")
     for i, r in enumerate(out["ranking"], 1):
         if r.get("mean_rel_error") is None:
             typer.echo(f"  -  {r['law']:<18} could not be fitted: {r.get('error')}")
-        else:
-            typer.echo(f"  {i}. {r['law']:<18} mean {100 * r['mean_rel_error']:.2f}%  "
-                       f"max {100 * r['max_rel_error']:.2f}%  ({r['n_heldout']} points)")
+            continue
+        typer.echo(f"  {i}. {r['law']:<18} mean {100 * r['mean_rel_error']:.2f}%  "
+                   f"max {100 * r['max_rel_error']:.2f}%  ({r['n_heldout']} points)")
+        for f in r.get("folds", []):
+            typer.echo(f"       {f['holdout']:<10} mean {100 * f['mean_rel_error']:.2f}%  "
+                       f"max {100 * f['max_rel_error']:.2f}%  ({f['n_train']} points fitted, "
+                       f"{f['n_heldout']} held out)")
+    if out.get("reason"):
+        typer.echo(f"chosen: {out['reason']}")

@@ -39,7 +39,8 @@ def _resolve_law(law):
 
 
 def prepare(data, law="chinchilla", *, metric=None, checkpoints=False, inputs=None, runs=None,
-            warmup_frac=0.1, fix=None, bounds=None, expr=None, params=None, objective="huber",
+            warmup_frac=0.1, fix=None, bounds=None, expr=None, tie=None, params=None,
+            objective="huber",
             delta=1e-3, penalty=4.0, keep=8, starts=None, vp=True, include_excluded=False,
             **_ignored):
     """Law, data set and fit settings, checked (used by ``fit``, backtests and ``compare``)."""
@@ -48,7 +49,8 @@ def prepare(data, law="chinchilla", *, metric=None, checkpoints=False, inputs=No
         data, lw, metric=metric, checkpoints=checkpoints, inputs=inputs, runs=runs,
         warmup_frac=warmup_frac, include_excluded=include_excluded)
     obj = make_objective(objective, delta=delta, penalty=penalty)
-    parameters = make_parameters(lw, fix=fix, bounds=bounds, expr=expr, params=params)
+    parameters = make_parameters(lw, fix=fix, bounds=bounds, expr=_merge_ties(expr, tie),
+                                 params=params)
     n_free = sum(1 for p in parameters.values() if p.vary and not p.expr)
     if ds.n < n_free + 1:
         raise FitError(f"{ds.n} point(s) cannot determine the {n_free} free parameters of "
@@ -85,7 +87,8 @@ def fit_dataset(ds: Dataset, law, *, parameters=None, objective=None, keep: int 
 def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: int = 0,
         holdout: str | None = None, fix: Mapping[str, float] | None = None,
         bounds: Mapping[str, tuple[float, float]] | None = None,
-        expr: Mapping[str, str] | None = None, params=None, objective: str = "huber",
+        expr: Mapping[str, str] | None = None, tie: Mapping[str, str] | None = None,
+        params=None, objective: str = "huber",
         delta: float = 1e-3, penalty: float = 4.0, checkpoints: bool = False, seed: int = 0,
         predict: Mapping | Sequence[Mapping] | None = None,
         optimal: float | Sequence[float] | None = None, inputs: Mapping[str, str] | None = None,
@@ -100,17 +103,24 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
         Logs (read with :func:`scalefit.read_logs`), a final-loss table (one row per run: N, D
         and/or C and a loss column), a points table, or a store.
     law : str
-        A registered law (``"chinchilla"``, ``"kaplan:x=C"`` ...) or ``"auto"`` (the candidate
-        with the smallest backtest error; ``holdout`` defaults to ``largest:20%``).
+        A registered law (``"chinchilla"``, ``"kaplan:x=C"`` ...) or ``"auto"``: the candidate
+        with the smallest backtest error. Without ``holdout`` the backtest is chosen from the
+        data: whole model sizes held out (``size:1-2``) when the runs form a grid of sizes, else
+        the largest 20% of runs by compute.
     metric : str, optional
         The metric to fit; by default the only loss-like metric (``loss`` for final tables).
     bootstrap : int
         Number of run resamples for percentile intervals (0: delta-method errors only).
     holdout : str, optional
-        ``largest:K``: also refit without the K largest-compute runs and report their errors.
+        Also refit without some runs and report the errors on them: ``size:K`` (every run of
+        the K largest model sizes; ``size:1-3`` rolls over K), ``largest:K`` (the K
+        largest-compute runs) or ``auto``.
     fix, bounds, expr, params
         Fixed values (``{"alpha": 0.34}``), bounds (``{"E": (1.5, 2)}``), expressions
         (``{"beta": "alpha"}``), or a whole :class:`lmfit.Parameters`.
+    tie : mapping
+        Parameters that take another parameter's value, e.g. ``{"beta": "alpha"}`` (one
+        exponent for N and D; the ``overtrain`` law is that variant of ``chinchilla``).
     objective, delta, penalty
         ``huber`` (default, delta 1e-3 on log residuals, summed), ``mse``, ``mse_linear``,
         ``asymmetric`` (over-predictions cost ``penalty`` times more).
@@ -127,6 +137,7 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
         raise UsageError(f"level must be in (0, 1), got {level}", where="level")
     if int(bootstrap) < 0:
         raise UsageError(f"bootstrap must be >= 0, got {bootstrap}", where="--bootstrap")
+    expr = _merge_ties(expr, tie)
     kw = dict(metric=metric, checkpoints=checkpoints, inputs=inputs, runs=runs,
               warmup_frac=warmup_frac, fix=fix, bounds=bounds, expr=expr, params=params,
               objective=objective, delta=delta, penalty=penalty, keep=keep, starts=starts,
@@ -135,12 +146,12 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
     if isinstance(law, str) and law == "auto":
         from scalefit.fitting.backtest import AUTO_LAWS, compare
 
-        holdout = holdout or "largest:20%"
         auto = compare(data, list(candidates or AUTO_LAWS), holdout, **kw)
         if auto["best"] is None:
             raise FitError("no candidate law could be fitted for law='auto'",
                            hint="; ".join(f"{r['law']}: {r.get('error')}" for r in auto["ranking"]))
         law = auto["best"]
+        holdout = auto["holdout"]
     lw, ds, fkw = prepare(data, law, **kw)
     core = fit_dataset(ds, lw, **_fit_kw(fkw))
     problem, opt, theta = core["problem"], core["opt"], core["theta"]
@@ -177,11 +188,21 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
         data_hash=ds.hash(), samples=samples, dataset=ds, _problem=problem, _v=opt.v,
         _cov=dm["cov"])
     if holdout:
-        from scalefit.fitting.backtest import backtest
+        from scalefit.fitting.backtest import _why_holdout, backtest, default_holdout
 
+        why = None
+        if str(holdout).strip() == "auto":
+            holdout = default_holdout(ds)
+            why = _why_holdout(ds, holdout)
         result.backtest = backtest(ds, lw, holdout, fit_kw=_fit_kw(fkw))
+        result.settings["holdout"] = holdout
+        if why:
+            result.backtest["holdout_reason"] = why
         if auto is not None:
             result.backtest["ranking"] = auto["ranking"]
+            for key in ("reason", "holdout_reason"):
+                if key in auto:
+                    result.backtest[key] = auto[key]
     result.diagnostics = _diagnostics(lw, ds, problem, opt, dm, boot, n_free=problem.F)
     for p in _as_list_of_maps(predict):
         pr = result.predict(**p)
@@ -193,6 +214,22 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
 
 
 # ---------------------------------------------------------------------- helpers
+def _merge_ties(expr: Mapping[str, str] | None, tie: Mapping[str, str] | None) -> dict | None:
+    """``tie={"beta": "alpha"}`` as expressions; a tie names one other parameter, nothing else."""
+    if not tie:
+        return None if expr is None else dict(expr)
+    out = dict(expr or {})
+    for k, v in tie.items():
+        if not isinstance(v, str) or not v.isidentifier() or v == k:
+            raise UsageError(f"tie {k}={v!r}: a tie names another parameter of the law",
+                             where="--tie", hint="e.g. --tie beta=alpha")
+        if k in out:
+            raise UsageError(f"parameter {k!r} is both tied and given an expression",
+                             where="--tie")
+        out[k] = v
+    return out
+
+
 def _law_spec(requested, law) -> str:
     if isinstance(requested, str):
         return requested

@@ -1,11 +1,20 @@
 """Backtests: refit without the largest runs and measure the error on them.
 
-In-sample fit quality says little about extrapolation; holding out the largest-compute runs
-and predicting them is the test a user should trust. ``compare`` ranks several laws by it, and
+In-sample fit quality says little about extrapolation; holding out the largest runs and
+predicting them is the test a user should trust. ``compare`` ranks several laws by it, and
 ``fit(law="auto")`` picks the best.
 
-Holdout specs: ``largest:K`` (the K runs with the most compute; compute is the ``C`` input or
-6·N·D), ``largest:P%`` (a fraction of the runs).
+Holdout specs:
+
+- ``largest:K`` / ``largest:P%``: the K runs (a fraction P of the runs) with the most compute
+  (the ``C`` input or 6·N·D). On a grid of sizes x tokens these are the largest size trained
+  longest: the backtest then tests extrapolation in D.
+- ``size:K`` / ``size:P%``: every run of the K largest model sizes (of the largest sizes that
+  hold about P of the runs). This tests extrapolation in N, the question of a bigger model.
+  ``size:1-3`` rolls the origin: three backtests (hold out the largest size, the two largest,
+  the three largest), errors pooled.
+
+Sizes that differ by less than 2% are one size (sizes read off figures scatter a little).
 """
 
 from __future__ import annotations
@@ -17,36 +26,151 @@ import numpy as np
 
 from scalefit.errors import ScalefitError, UsageError
 
-__all__ = ["parse_holdout", "split", "backtest", "compare", "AUTO_LAWS"]
+__all__ = ["parse_holdout", "expand_holdout", "split", "backtest", "compare", "AUTO_LAWS",
+           "size_levels", "is_size_grid", "default_holdout"]
 
 #: laws tried by ``law="auto"`` (each only if the data has its inputs and enough points)
-AUTO_LAWS = ("chinchilla", "power:x=C", "kaplan_nd", "data_constrained")
+AUTO_LAWS = ("chinchilla", "overtrain", "power:x=C", "kaplan_nd", "data_constrained")
+
+_SIZE_TOL = 1.02  # sizes within 2% of each other are one size
 
 
 def parse_holdout(spec: str) -> tuple[str, float, bool]:
-    """``largest:K`` -> ("largest", K, False); ``largest:20%`` -> ("largest", 0.2, True)."""
-    m = re.fullmatch(r"\s*largest\s*:\s*([0-9.]+)\s*(%?)\s*", str(spec))
+    """``largest:K`` -> ("largest", K, False); ``size:20%`` -> ("size", 0.2, True)."""
+    m = re.fullmatch(r"\s*(largest|size)\s*:\s*([0-9.]+)\s*(%?)\s*", str(spec))
     if not m:
         raise UsageError(f"holdout spec {spec!r} not understood", where="--holdout",
-                         hint="use largest:K (e.g. largest:3) or largest:P% (e.g. largest:20%)")
-    k = float(m.group(1))
-    if m.group(2):
+                         hint="use largest:K (the K largest-compute runs), largest:P%, size:K "
+                              "(every run of the K largest model sizes), size:P% or size:1-3 "
+                              "(rolling)")
+    kind, k = m.group(1), float(m.group(2))
+    if m.group(3):
         if not 0 < k < 100:
             raise UsageError(f"holdout fraction {k}% must be between 0 and 100", where="--holdout")
-        return "largest", k / 100.0, True
+        return kind, k / 100.0, True
     if k != int(k) or k < 1:
         raise UsageError(f"holdout count {k} must be a positive integer", where="--holdout")
-    return "largest", int(k), False
+    return kind, int(k), False
+
+
+def expand_holdout(spec: str) -> list[str]:
+    """A rolling spec ``size:1-3`` -> ["size:1", "size:2", "size:3"], ``size:2,5`` ->
+    ["size:2", "size:5"]; others -> [spec]."""
+    text = str(spec).strip()
+    kind, _, rest = text.partition(":")
+    if "," in rest:
+        specs = [f"{kind.strip()}:{k.strip()}" for k in rest.split(",")]
+        for s_ in specs:
+            parse_holdout(s_)
+        return specs
+    m = re.fullmatch(r"\s*(largest|size)\s*:\s*(\d+)\s*-\s*(\d+)\s*", text)
+    if not m:
+        parse_holdout(text)
+        return [text]
+    lo, hi = int(m.group(2)), int(m.group(3))
+    if not 1 <= lo <= hi:
+        raise UsageError(f"rolling holdout {spec!r} needs 1 <= first <= last", where="--holdout",
+                         hint="e.g. size:1-3")
+    return [f"{m.group(1)}:{k}" for k in range(lo, hi + 1)]
+
+
+def size_levels(sizes: np.ndarray) -> np.ndarray:
+    """Index of each point's size level (0 = smallest), merging sizes within 2%."""
+    s = np.asarray(sizes, float)
+    order = np.argsort(s, kind="stable")
+    level = np.empty(s.size, dtype=np.int64)
+    cur, start = -1, None
+    for i in order:
+        if start is None or s[i] > start * _SIZE_TOL:
+            cur += 1
+            start = s[i]
+        level[i] = cur
+    return level
+
+
+def _run_sizes(ds) -> np.ndarray | None:
+    sizes = ds.sizes() if hasattr(ds, "sizes") else None
+    if sizes is None or not np.all(np.isfinite(sizes)):
+        return None
+    return np.asarray(sizes, float)
+
+
+def is_size_grid(ds, min_sizes: int = 4) -> bool:
+    """Whether the runs span ``min_sizes`` model sizes with two or more runs per size on average
+    (a grid of sizes x tokens, or IsoFLOP sweeps), so that size-wise backtests are meaningful."""
+    sizes = _run_sizes(ds)
+    if sizes is None:
+        return False
+    lv = size_levels(sizes)
+    n_levels = int(lv.max()) + 1 if lv.size else 0
+    if n_levels < min_sizes:
+        return False
+    # a grid repeats sizes: on average two runs or more per size (random sizes rarely do)
+    return np.unique(ds.groups).size >= 2 * n_levels
+
+
+def default_holdout(ds) -> str:
+    """The backtest that asks the user's question: by model size on a grid of sizes, else by
+    compute.
+
+    Two origins when at least six sizes exist: hold out the largest sizes that hold about 10%
+    of the runs, then about 20% (at least one size, then one more); at least four sizes are
+    always left to fit. Fewer sizes: the largest size alone.
+    """
+    if not is_size_grid(ds):
+        return "largest:20%"
+    lv = size_levels(_run_sizes(ds))
+    n_levels = int(lv.max()) + 1
+    if n_levels < 6:
+        return "size:1"
+    n_runs = np.unique(ds.groups).size
+    runs_top = np.cumsum([np.unique(ds.groups[lv == j]).size
+                          for j in range(n_levels - 1, -1, -1)])
+    k1 = int(np.searchsorted(runs_top, 0.1 * n_runs)) + 1
+    k2 = max(int(np.searchsorted(runs_top, 0.2 * n_runs)) + 1, k1 + 1)
+    k2 = min(k2, n_levels - 4)
+    k1 = min(k1, k2 - 1) if k2 > 1 else 1
+    return f"size:{k1},{k2}" if k2 > k1 else f"size:{k1}"
 
 
 def split(ds, spec: str) -> tuple[np.ndarray, list[str]]:
-    """Boolean mask of held-out points, and the held-out run names (largest compute first)."""
-    _, k, frac = parse_holdout(spec)
+    """Boolean mask of held-out points, and the held-out run names (largest first)."""
+    kind, k, frac = parse_holdout(spec)
+    present = np.unique(ds.groups)
+    n_runs = present.size
+    if kind == "size":
+        sizes = _run_sizes(ds)
+        if sizes is None:
+            raise UsageError(f"holdout {spec!r} needs the model size of every run, and the data "
+                             "has none", where="--holdout",
+                             hint="give runs a size (N / params column) or use largest:K")
+        lv = size_levels(sizes)
+        n_levels = int(lv.max()) + 1
+        if frac:
+            # the largest sizes that together hold about a fraction k of the runs
+            runs_at = np.array([np.unique(ds.groups[lv == j]).size for j in range(n_levels)])
+            target = k * n_runs
+            kk, acc = 0, 0
+            for j in range(n_levels - 1, -1, -1):
+                if kk and acc + runs_at[j] / 2 > target:
+                    break
+                acc += runs_at[j]
+                kk += 1
+        else:
+            kk = int(k)
+        if kk >= n_levels - 1:
+            raise UsageError(f"cannot hold out {kk} of {n_levels} model sizes: at least two "
+                             "sizes must remain to fit", where="--holdout",
+                             hint="hold out fewer sizes")
+        held_pts = lv >= n_levels - kk
+        held = np.unique(ds.groups[held_pts])
+        run_size = np.zeros(len(ds.runs))
+        np.maximum.at(run_size, ds.groups, sizes)
+        held = held[np.argsort(-run_size[held], kind="stable")]
+        return np.isin(ds.groups, held), [ds.runs[g] for g in held]
     comp = ds.compute()
     run_c = np.full(len(ds.runs), -np.inf)
     np.maximum.at(run_c, ds.groups, comp)
-    present = np.unique(ds.groups)
-    n_runs = present.size
     kk = int(max(1, round(k * n_runs))) if frac else int(k)
     if kk >= n_runs:
         raise UsageError(f"cannot hold out {kk} of {n_runs} runs", where="--holdout",
@@ -56,8 +180,7 @@ def split(ds, spec: str) -> tuple[np.ndarray, list[str]]:
     return np.isin(ds.groups, held), [ds.runs[g] for g in held]
 
 
-def backtest(ds, law, spec: str, *, fit_kw: dict | None = None) -> dict:
-    """Refit ``law`` without the held-out runs; relative errors |ŷ - y|/y on them."""
+def _one_backtest(ds, law, spec: str, fit_kw: dict | None) -> dict:
     from scalefit.fitting.api import fit_dataset
 
     held, names = split(ds, spec)
@@ -65,24 +188,53 @@ def backtest(ds, law, spec: str, *, fit_kw: dict | None = None) -> dict:
     test = ds.subset(held)
     core = fit_dataset(train, law, **(fit_kw or {}))
     law = core["law"]
-    pred = law._predict(law.check_inputs(test.X), core["theta"])
+    with np.errstate(all="ignore"):
+        pred = law._predict(law.check_inputs(test.X), core["theta"])
     rel = np.abs(pred - test.y) / np.abs(test.y)
+    rel = np.where(np.isfinite(rel), rel, np.inf)
     pts = [{"run": test.runs[g], "inputs": {k: float(v[i]) for k, v in test.X.items()},
-            "value": float(test.y[i]), "pred": float(pred[i]), "rel_error": float(rel[i])}
+            "value": float(test.y[i]), "pred": float(pred[i]), "rel_error": float(rel[i]),
+            "holdout": spec}
            for i, g in enumerate(test.groups)]
-    return {"holdout": spec, "law": law.name, "n_train": int(train.n),
-            "n_heldout": int(test.n), "heldout_runs": names,
-            "mean_rel_error": float(np.mean(rel)), "max_rel_error": float(np.max(rel)),
-            "median_rel_error": float(np.median(rel)),
+    return {"holdout": spec, "n_train": int(train.n), "n_heldout": int(test.n),
+            "heldout_runs": names, "rel": rel, "points": pts,
             "train_params": dict(zip(law.param_names, map(float, core["theta"]), strict=True)),
-            "points": pts[:200]}
+            "law": law.name, "train": train}
 
 
-def compare(data, laws: Sequence[str], holdout: str = "largest:3", **kw) -> dict:
+def backtest(ds, law, spec: str, *, fit_kw: dict | None = None) -> dict:
+    """Refit ``law`` without the held-out runs; relative errors |ŷ - y|/y on them.
+
+    A rolling spec (``size:1-3``) runs one backtest per origin; ``mean_rel_error`` is then the
+    mean of the per-origin means (each origin weighs the same) and ``folds`` lists them.
+    """
+    specs = expand_holdout(spec)
+    folds = [_one_backtest(ds, law, s, fit_kw) for s in specs]
+    means = [float(np.mean(f["rel"])) for f in folds]
+    rel = np.concatenate([f["rel"] for f in folds])
+    last = folds[-1]
+    names = list(dict.fromkeys(n for f in folds for n in f["heldout_runs"]))
+    pts = [p for f in folds for p in f["points"]]
+    out = {"holdout": str(spec).strip(), "law": last["law"], "n_train": last["n_train"],
+           "n_heldout": int(sum(f["n_heldout"] for f in folds)), "heldout_runs": names,
+           "mean_rel_error": float(np.mean(means)), "max_rel_error": float(np.max(rel)),
+           "median_rel_error": float(np.median(rel)),
+           "train_params": folds[0]["train_params"], "points": pts[:200]}
+    if len(folds) > 1:
+        out["folds"] = [{"holdout": f["holdout"], "n_train": f["n_train"],
+                         "n_heldout": f["n_heldout"], "mean_rel_error": m,
+                         "max_rel_error": float(np.max(f["rel"]))}
+                        for f, m in zip(folds, means, strict=True)]
+    return out
+
+
+def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", **kw) -> dict:
     """Backtest each law on ``data`` and rank them by mean relative error on held-out runs.
 
-    A law that cannot be fitted to the data (missing inputs, too few points) is listed with its
-    error and ranked last.
+    ``holdout=None`` (or ``"auto"``) chooses the backtest from the data: by model size on a grid
+    of sizes x tokens (``size:1-2``), else the largest 20% of runs by compute. A law that cannot
+    be fitted to the data (missing inputs, too few points) is listed with its error and ranked
+    last. The result says which backtest ran and why.
     """
     from scalefit.fitting.api import _fit_kw, prepare
     from scalefit.fitting.dataset import load_tables
@@ -93,21 +245,60 @@ def compare(data, laws: Sequence[str], holdout: str = "largest:3", **kw) -> dict
         raise UsageError("name at least one law to compare", where="--law")
     for name in laws:  # an unknown law or option is the user's error, not a failed fit
         get_law(name)
+    if holdout is not None and str(holdout).strip() != "auto":
+        expand_holdout(holdout)  # a malformed spec is the user's error too
     # read the data once (a missing or broken file is an error here, before any fit)
     runs, points, source = load_tables(data)
     data = LogData(runs, points, source)
+    chosen, why = holdout, None
     rows = []
     for name in laws:
         try:
             law, ds, fkw = prepare(data, name, **kw)
-            bt = backtest(ds, law, holdout, fit_kw=_fit_kw(fkw))
-            rows.append({"law": str(name), "n_params": len(law.params),
-                         "mean_rel_error": bt["mean_rel_error"],
-                         "max_rel_error": bt["max_rel_error"],
-                         "n_heldout": bt["n_heldout"], "heldout_runs": bt["heldout_runs"]})
+            if chosen is None or str(chosen).strip() == "auto":
+                chosen = default_holdout(ds)
+                why = _why_holdout(ds, chosen)
+            bt = backtest(ds, law, chosen, fit_kw=_fit_kw(fkw))
+            row = {"law": str(name), "n_params": len(law.params),
+                   "n_free": int(fkw["parameters"] and sum(
+                       1 for p in fkw["parameters"].values() if p.vary and not p.expr)),
+                   "mean_rel_error": bt["mean_rel_error"],
+                   "max_rel_error": bt["max_rel_error"],
+                   "n_heldout": bt["n_heldout"], "heldout_runs": bt["heldout_runs"]}
+            if "folds" in bt:
+                row["folds"] = bt["folds"]
+            rows.append(row)
         except ScalefitError as exc:
             rows.append({"law": str(name), "error": str(exc), "mean_rel_error": None,
                          "max_rel_error": None})
     rows.sort(key=lambda r: (r["mean_rel_error"] is None, r["mean_rel_error"] or 0.0))
-    return {"holdout": holdout, "ranking": rows,
-            "best": next((r["law"] for r in rows if r["mean_rel_error"] is not None), None)}
+    best = next((r["law"] for r in rows if r["mean_rel_error"] is not None), None)
+    out = {"holdout": chosen, "ranking": rows, "best": best}
+    if why:
+        out["holdout_reason"] = why
+    if best is not None:
+        out["reason"] = _why_best(rows)
+    return out
+
+
+def _why_holdout(ds, spec: str) -> str:
+    sizes = _run_sizes(ds)
+    if spec.startswith("size"):
+        n_levels = int(size_levels(sizes).max()) + 1
+        return (f"the runs form a grid of {n_levels} model sizes with several runs per size: "
+                f"holding out whole sizes ({spec}) tests extrapolation to bigger models")
+    if sizes is None:
+        return f"the runs have no model size: held out the largest runs by compute ({spec})"
+    return (f"too few model sizes with several runs for a size-wise backtest: held out the "
+            f"largest runs by compute ({spec})")
+
+
+def _why_best(rows: list[dict]) -> str:
+    ok = [r for r in rows if r["mean_rel_error"] is not None]
+    best = ok[0]
+    text = f"{best['law']} predicted the held-out runs best ({100 * best['mean_rel_error']:.2f}% "
+    text += "mean relative error"
+    if len(ok) > 1:
+        second = ok[1]
+        text += f"; next {second['law']} at {100 * second['mean_rel_error']:.2f}%"
+    return text + ")"

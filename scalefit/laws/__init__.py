@@ -13,6 +13,7 @@ from scalefit.laws import (  # noqa: F401  (each module registers its laws)
     loss_to_loss,
     moe,
     nmt,
+    overtrain,
     power,
     steplaw,
     task_sigmoid,

@@ -1,0 +1,94 @@
+"""Chinchilla's law with one exponent for parameters and data: the over-training law.
+
+Gadre et al. 2024 ("Language models scale reliably with over-training and on downstream tasks",
+eq. 4) write it in compute C = 6·N·D and the token multiplier M = D/N:
+
+    L(C, M) = E + (a·M^eta + b·M^-eta)·C^-eta
+
+which is Chinchilla's form E + A/N^alpha + B/D^beta with alpha = beta = 2·eta, a = A·6^eta and
+b = B·6^eta. Tying the exponents matters when runs sample data over a much wider range of
+tokens per parameter than they sample size: a free fit then sets the N exponent from the few
+sizes and under-predicts larger models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from scalefit.laws.base import D, Law, N, Param, register
+from scalefit.laws.chinchilla import _AB_GRID, _E_GRID, _EXP_GRID
+
+
+@register
+class Overtrain(Law):
+    """L(N, D) = E + A / N^alpha + B / D^alpha (one exponent for N and D).
+
+    Compute-optimal allocation under C = 6·N·D: N_opt = G·(C/6)^(1/2), D_opt = (C/6)^(1/2)/G,
+    G = (A/B)^(1/(2·alpha)); the compute-optimal tokens per parameter M_opt = (B/A)^(1/alpha)
+    does not depend on the budget. ``eta`` = alpha/2 is the compute exponent of Gadre et al.,
+    ``a_ot``, ``b_ot`` their amplitudes (a = A·6^eta, b = B·6^eta).
+    """
+
+    name = "overtrain"
+    formula = "L = E + A/N^alpha + B/D^alpha"
+    source = ("Gadre et al. 2024, 'Language models scale reliably with over-training and on "
+              "downstream tasks', eq. 4 (Chinchilla's form with alpha = beta)")
+    inputs = (N, D)
+    params = (
+        Param("E", 0.0, np.inf, log=True, grid=_E_GRID, linear=True, doc="irreducible loss"),
+        Param("A", 0.0, np.inf, log=True, grid=_AB_GRID, linear=True, doc="parameter-term amplitude"),
+        Param("B", 0.0, np.inf, log=True, grid=_AB_GRID, linear=True, doc="data-term amplitude"),
+        Param("alpha", 0.0, 5.0, grid=_EXP_GRID, doc="exponent of N and of D"),
+    )
+    example = {"params": {"E": 1.85, "A": 500.0, "B": 1500.0, "alpha": 0.35},
+               "inputs": {"N": (1e7, 1e10), "D": (2e8, 4e11)}}
+
+    def _terms(self, X, theta):
+        E, A, B, alpha = np.moveaxis(np.asarray(theta, float), -1, 0)
+        lN, lD = np.log(X["N"]), np.log(X["D"])
+        pn = np.exp(-np.multiply.outer(alpha, lN))  # (..., n)
+        pd = np.exp(-np.multiply.outer(alpha, lD))
+        return E, A, B, pn, pd, lN, lD
+
+    def _predict(self, X, theta):
+        E, A, B, pn, pd, _, _ = self._terms(X, theta)
+        return E[..., None] + A[..., None] * pn + B[..., None] * pd
+
+    def _jacobian(self, X, theta):
+        E, A, B, pn, pd, lN, lD = self._terms(X, theta)
+        ones = np.ones_like(pn)
+        d_alpha = -A[..., None] * pn * lN - B[..., None] * pd * lD
+        return np.stack([ones, pn, pd, d_alpha], -1)
+
+    def linear_basis(self, X, nonlinear):
+        alpha = np.asarray(nonlinear, float)[..., 0]
+        pn = np.exp(-np.multiply.outer(alpha, np.log(X["N"])))
+        pd = np.exp(-np.multiply.outer(alpha, np.log(X["D"])))
+        return np.stack([np.ones_like(pn), pn, pd], -1)
+
+    def derived(self, params: Mapping[str, float]) -> dict[str, float]:
+        A, B, alpha = (np.asarray(params[k], float) for k in ("A", "B", "alpha"))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            G = (A / B) ** (1.0 / (2.0 * alpha))
+            m_opt = (B / A) ** (1.0 / alpha)
+            eta = alpha / 2.0
+            scale = 6.0 ** eta
+        return {"a": 0.5 + 0.0 * alpha, "b": 0.5 + 0.0 * alpha, "G": G, "M_opt": m_opt,
+                "eta": eta, "a_ot": A * scale, "b_ot": B * scale}
+
+    def optimal(self, params: Mapping[str, float], C):
+        d = self.derived(params)
+        C = np.asarray(C, dtype=float)
+        n_opt = d["G"] * np.sqrt(C / 6.0)
+        d_opt = np.sqrt(C / 6.0) / d["G"]
+        loss = self._predict({"N": np.atleast_1d(n_opt), "D": np.atleast_1d(d_opt)},
+                             np.array([params[p] for p in self.param_names]))
+        return {"N": n_opt, "D": d_opt, "loss": loss.reshape(np.shape(C))}
+
+    def tokens_per_param_loss(self, params: Mapping[str, float], C, M):
+        """Loss at compute ``C`` and token multiplier ``M`` = D/N (Gadre et al.'s L(C, M))."""
+        C, M = np.asarray(C, float), np.asarray(M, float)
+        n = np.sqrt(C / (6.0 * M))
+        return self.predict({"N": np.atleast_1d(n), "D": np.atleast_1d(n * M)}, params)
