@@ -70,3 +70,61 @@ def test_garbage_event_file(tmp_path):
     with pytest.raises(InputError, match="empty"):
         read_logs(empty)
     shutil.rmtree(tmp_path / "e")
+
+
+def _write_events(path: Path, n: int) -> list[int]:
+    """An event file of ``n`` scalar records (steps 10..10n); returns each record's offset."""
+    import struct
+
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    out, offsets = bytearray(), []
+    for i in range(1, n + 1):
+        ev = event_pb2.Event(step=10 * i, wall_time=1.0 + i, summary=summary_pb2.Summary(
+            value=[summary_pb2.Summary.Value(tag="loss", simple_value=5.0 - 0.05 * i)]))
+        data = ev.SerializeToString()
+        head = struct.pack("<Q", len(data))
+        offsets.append(len(out))
+        out += head + struct.pack("<I", masked_crc32c(head)) + data
+        out += struct.pack("<I", masked_crc32c(data))
+    path.write_bytes(bytes(out))
+    return offsets
+
+
+def test_bad_data_crc_mid_file_is_skipped_with_a_note(tmp_path, capsys):
+    from scalefit import cli
+
+    f = tmp_path / "run" / "events.out.tfevents.1.host"
+    f.parent.mkdir()
+    offsets = _write_events(f, 50)
+    raw = bytearray(f.read_bytes())
+    raw[offsets[24] + 14] ^= 0xFF  # a byte of record 25's data: its data CRC fails
+    f.write_bytes(bytes(raw))
+    d = read_logs(f)
+    steps = d.points["step"].to_numpy(dtype=int)
+    assert len(d.points) == 49 and 250 not in steps
+    np.testing.assert_array_equal(steps, [10 * i for i in range(1, 51) if i != 25])
+    np.testing.assert_allclose(d.points["value"],
+                               [5.0 - 0.05 * i for i in range(1, 51) if i != 25], rtol=1e-6)
+    note = next(n for n in d.notes if "CRC" in n)
+    assert str(f) in note and f"byte offset {offsets[24]}" in note
+    assert "record 25 of 50" in note and "49 point(s) kept" in note
+    # the ingest summary shows it
+    assert cli.run(["ingest", str(f), "--store", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert f"byte offset {offsets[24]}" in out and "49 point(s) kept" in out
+
+
+def test_bad_length_crc_stops_there_with_a_note(tmp_path):
+    f = tmp_path / "run" / "events.out.tfevents.1.host"
+    f.parent.mkdir()
+    offsets = _write_events(f, 50)
+    raw = bytearray(f.read_bytes())
+    raw[offsets[24] + 1] ^= 0x01  # record 25's length: nothing after it can be framed
+    f.write_bytes(bytes(raw))
+    d = read_logs(f)
+    assert d.points["step"].tolist() == [10 * i for i in range(1, 25)]
+    note = next(n for n in d.notes if "CRC" in n)
+    assert str(f) in note and f"byte offset {offsets[24]}" in note
+    assert "24 point(s) kept" in note and "not read" in note

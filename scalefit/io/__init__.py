@@ -22,7 +22,17 @@ Conventions:
   ``superseded_points``, ``duplicate_steps``) and in ``LogData.notes``. The store applies the
   same rule when a later ingest overlaps an earlier one.
 - An empty cell means "not logged at this step" and gives no point; a logged NaN or inf is kept
-  (``scalefit.clean`` counts and drops it when a law's data set is built).
+  (``scalefit.clean`` counts and drops it when a law's data set is built). ``true``/``false`` is
+  never a number (a flag column is skipped, a boolean among numbers refused); a numeric JSON
+  string reads as the same text in a CSV cell would.
+- A table in strictly descending step order (an export sorted newest first) is read in
+  ascending order with a note, not as restarts.
+- Damaged TensorBoard records: a record whose data CRC fails is skipped and the rest of the
+  file read; one whose length CRC fails ends the file there. Both give a note naming the file,
+  the record's byte offset and the points kept (``scalefit ingest`` prints it), so that one bad
+  step does not cost the run. A file cut inside its last record is an error.
+- gzip-compressed logs (``.csv.gz``, ``.jsonl.gz``, ``.log.gz`` ...) are decompressed to a
+  temporary file, at most :data:`MAX_DECOMPRESSED` bytes, and sniffed by their content.
 """
 
 from __future__ import annotations

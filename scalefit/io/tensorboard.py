@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 from scalefit.errors import InputError
@@ -30,7 +31,9 @@ def read_events(path: Path, opts: Options, name: str) -> Parsed:
     for run, fs in groups.items():
         records = []
         for f in fs:  # files in name order = time order (the name holds the start time)
-            records += _scalars(f)
+            recs, notes = _scalars(f)
+            records += recs
+            out.notes += notes
         if not records:
             out.notes.append(f"{run}: no scalar summaries")
             continue
@@ -45,9 +48,21 @@ def read_events(path: Path, opts: Options, name: str) -> Parsed:
     return out
 
 
-def _scalars(file: Path) -> list[dict]:
+def _scalars(file: Path) -> tuple[list[dict], list[str]]:
+    """Scalar records of one event file, and notes on damaged records.
+
+    The tensorboard package reads the records; it stops quietly at the first one whose CRC
+    fails, so the file's framing is walked here too. A record whose data CRC fails is skipped
+    with a note (its length is intact, so the records after it are read); a record whose
+    length CRC fails ends the reading with a note, since nothing after it can be framed.
+    Either way the note names the file, the record's byte offset and the points kept: losing
+    one logged step is better than losing the run, and the note says what was lost. A file
+    cut inside its last record is an error (see ``_framing``).
+    """
     try:
         from tensorboard.backend.event_processing import event_file_loader
+        from tensorboard.compat.proto import event_pb2
+        from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
         from tensorboard.util import tensor_util
     except ImportError:
         raise InputError("reading TensorBoard files needs the tensorboard package",
@@ -55,15 +70,30 @@ def _scalars(file: Path) -> list[dict]:
     where = str(file)
     if file.stat().st_size == 0:
         raise InputError("the file is empty", where=where)
-    records: list[dict] = []
-    n_events = 0
     try:
         loader = event_file_loader.RawEventFileLoader(str(file), detect_file_replacement=False)
-        from tensorboard.compat.proto import event_pb2
-
-        for raw in loader.Load():
+        raws = list(loader.Load())
+    except Exception as exc:  # DataLossError, ...: a damaged file
+        raise InputError(f"corrupt or truncated event file ({type(exc).__name__}: {exc})",
+                         where=where) from None
+    data = file.read_bytes()
+    frames, stop = _framing(data, masked_crc32c, where)
+    skipped: list[tuple[int, int]] = []  # (record index, offset) of records whose data CRC fails
+    if len(raws) < len(frames):
+        for k in range(len(raws), len(frames)):  # where the loader stopped: check each record
+            off, length = frames[k]
+            body = data[off + 12:off + 12 + length]
+            (crc,) = struct.unpack("<I", data[off + 12 + length:off + 16 + length])
+            if masked_crc32c(body) == crc:
+                raws.append(body)
+            else:
+                skipped.append((k, off))
+    if not raws and not skipped and stop is None:
+        raise InputError("no events: not a TensorBoard event file, or truncated", where=where)
+    records: list[dict] = []
+    try:
+        for raw in raws:
             ev = event_pb2.Event.FromString(raw)
-            n_events += 1
             if not ev.HasField("summary"):
                 continue
             for v in ev.summary.value:
@@ -78,31 +108,41 @@ def _scalars(file: Path) -> list[dict]:
                 else:
                     continue
                 records.append({"step": float(ev.step), v.tag: x})
-    except InputError:
-        raise
-    except Exception as exc:  # DataLossError, DecodeError, ...: a damaged file
-        raise InputError(f"corrupt or truncated event file ({type(exc).__name__}: {exc})",
+    except Exception as exc:  # DecodeError, ...: a record that passed its CRC but is no Event
+        raise InputError(f"corrupt event file ({type(exc).__name__}: {exc})",
                          where=where) from None
-    if n_events == 0:
-        raise InputError("no events: not a TensorBoard event file, or truncated", where=where)
-    expected = _expected_size(file)
-    if expected is not None:
-        raise InputError(f"truncated event file: {expected}", where=where)
-    return records
+    notes = []
+    n = len(frames) + (stop is not None)
+    if skipped:
+        k, off = skipped[0]
+        more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+        notes.append(f"{where}: record {k + 1} of {n} (byte offset {off}){more} failed the data "
+                     f"CRC check and was skipped; {len(records)} point(s) kept")
+    if stop is not None:
+        notes.append(f"{where}: record {len(frames) + 1} (byte offset {stop}) failed the length "
+                     f"CRC check; the rest of the file ({len(data) - stop} bytes) was not read; "
+                     f"{len(records)} point(s) kept")
+    return records, notes
 
 
-def _expected_size(file: Path) -> str | None:
-    """Check the TFRecord framing: the loader stops quietly at a cut record, so look ourselves."""
-    import struct
-
-    data = file.read_bytes()
+def _framing(data: bytes, crc, where: str) -> tuple[list[tuple[int, int]], int | None]:
+    """(offset, length) of each record up to the end or to the first record whose length CRC
+    fails (its offset is returned second). A record cut short by the end of the file is an
+    error: the loader stops quietly there too."""
+    frames: list[tuple[int, int]] = []
     pos, n = 0, len(data)
     while pos < n:
         if n - pos < 12:
-            return f"{n - pos} stray byte(s) at offset {pos}"
-        (length,) = struct.unpack("<Q", data[pos:pos + 8])
+            raise InputError(f"truncated event file: {n - pos} stray byte(s) at offset {pos}",
+                             where=where)
+        head = data[pos:pos + 8]
+        (length,) = struct.unpack("<Q", head)
+        if crc(head) != struct.unpack("<I", data[pos + 8:pos + 12])[0]:
+            return frames, pos
         end = pos + 12 + length + 4
         if end > n:
-            return f"record at offset {pos} needs {end - pos} bytes, {n - pos} left"
+            raise InputError(f"truncated event file: record at offset {pos} needs "
+                             f"{end - pos} bytes, {n - pos} left", where=where)
+        frames.append((pos, length))
         pos = end
-    return None
+    return frames, None
