@@ -3,40 +3,120 @@
 A fit artefact records where its data can be read (``settings.data``: a store or log paths)
 and how that data became points (``settings.data_options``), so figures and reports of a saved
 fit find its points without being told.
+
+A saved fit is untrusted input: it may have been edited, truncated, mixed with another fit or
+written by someone else. This module is its single reader, and it checks the file against its
+documented layout (``docs/fit-json.md``) before anything uses it: the size and nesting of the
+file, the type and shape of every field that is read, finite parameters inside their law's
+bounds and matching their bootstrap samples. The data paths it records are opened only as
+named (regular files, no patterns, no remote stores unless the user passes them).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
+import stat
+from collections.abc import Mapping
 from pathlib import Path
 
-from scalefit.errors import InputError, UsageError
+from scalefit.errors import InputError, ScalefitError, UsageError
 
-__all__ = ["attach_data", "load_artefact", "read_artefact", "recorded_data", "recorded_paths"]
+__all__ = ["attach_data", "load_artefact", "read_artefact", "recorded_data", "recorded_paths",
+           "validate_artefact", "validate_curve_artefact", "validate_fit_artefact",
+           "MAX_ARTEFACT_BYTES", "MAX_DEPTH"]
+
+#: a fit artefact larger than this is refused (a 10,000-sample bootstrap of a 7-parameter law
+#: is about 1.5 MB)
+MAX_ARTEFACT_BYTES = 64 * 2**20
+#: deepest nesting of lists and objects accepted (real artefacts nest 5 deep)
+MAX_DEPTH = 32
+#: no fitted parameter of any law comes near this; larger values overflow predictions
+MAX_PARAM = 1e100
+_MAX_ITEMS = 100_000  # predictions, bootstrap rows, data paths, replicates ...
+_HINT = "refit and save again with `scalefit fit ... --json FIT.json`"
 
 
-def read_artefact(source: str | Path) -> dict:
-    """The JSON object of a fit artefact (final-loss or loss-curve), from a path or JSON text."""
+# ---------------------------------------------------------------------- reading
+def read_artefact(source: str | Path, *, validate: bool = True) -> dict:
+    """The JSON object of a fit artefact (final-loss or loss-curve), from a path or JSON text,
+    checked against the documented layout (``validate=False``: only parsed)."""
     text = str(source)
     if not text.lstrip().startswith("{"):
-        p = Path(source)
-        if not p.exists():
-            raise InputError("no such fit file", where=str(p),
-                             hint="write one with `scalefit fit ... --json FIT.json`")
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read the fit artefact: {exc}", where=str(p)) from None
-        where = str(p)
+        where = str(source)
+        text = _read_file(Path(source))
     else:
         where = "JSON text"
+        if len(text) > MAX_ARTEFACT_BYTES:
+            raise InputError(f"the fit artefact is larger than {MAX_ARTEFACT_BYTES >> 20} MiB",
+                             where=where)
     try:
-        d = json.loads(text)
+        d = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc}", where=where) from None
+    except (RecursionError, _Constant) as exc:
+        msg = (f"holds {exc}, which JSON does not allow (non-finite numbers are written as null)"
+               if isinstance(exc, _Constant) else f"nested more than {MAX_DEPTH} levels deep")
+        raise InputError(f"not a scalefit fit artefact: it {msg}", where=where) from None
     if not isinstance(d, dict):
         raise InputError("not a scalefit fit artefact (expected a JSON object)", where=where)
+    if _depth(d) > MAX_DEPTH:
+        raise InputError(f"not a scalefit fit artefact: nested more than {MAX_DEPTH} levels "
+                         "deep", where=where)
+    if validate:
+        validate_artefact(d, where=where)
     return d
+
+
+def _read_file(p: Path) -> str:
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise InputError("no such fit file", where=str(p),
+                         hint="write one with `scalefit fit ... --json FIT.json`") from None
+    except OSError as exc:
+        raise InputError(f"cannot read the fit artefact: {exc.strerror or exc}",
+                         where=str(p)) from None
+    if not stat.S_ISREG(st.st_mode):
+        # a FIFO or device would block or never end; a folder is not a fit
+        raise InputError("not a regular file", where=str(p),
+                         hint="give the path of a fit artefact written by `scalefit fit --json`")
+    if st.st_size > MAX_ARTEFACT_BYTES:
+        raise InputError(f"the fit artefact is {st.st_size / 2**20:.0f} MiB, more than the "
+                         f"{MAX_ARTEFACT_BYTES >> 20} MiB a fit can take", where=str(p))
+    try:
+        with open(p, "rb") as fh:
+            raw = fh.read(MAX_ARTEFACT_BYTES + 1)
+        if len(raw) > MAX_ARTEFACT_BYTES:
+            raise InputError(f"the fit artefact is larger than {MAX_ARTEFACT_BYTES >> 20} MiB",
+                             where=str(p))
+        return raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the fit artefact: {exc}", where=str(p)) from None
+
+
+class _Constant(Exception):
+    pass
+
+
+def _no_constant(name: str):
+    raise _Constant(name)
+
+
+def _depth(obj) -> int:
+    """Nesting depth of lists and objects, without recursion."""
+    best, stack = 0, [(obj, 1)]
+    while stack:
+        o, d = stack.pop()
+        if isinstance(o, dict):
+            o = list(o.values())
+        if isinstance(o, list):
+            best = max(best, d)
+            if d > MAX_DEPTH:
+                return d
+            stack.extend((v, d + 1) for v in o if isinstance(v, (dict, list)))
+    return best
 
 
 def load_artefact(source: str | Path):
@@ -51,10 +131,438 @@ def load_artefact(source: str | Path):
     return FitResult.from_dict(d)
 
 
+# ---------------------------------------------------------------------- the checks
+class _Check:
+    """Type checks that name the key path of what is wrong."""
+
+    def __init__(self, where: str):
+        self.where = where
+
+    def fail(self, key: str, msg: str):
+        raise InputError(f"not a valid fit artefact: {key}: {msg}", where=self.where,
+                         hint=_HINT)
+
+    def obj(self, v, key: str, *, null: bool = False) -> dict | None:
+        if v is None and null:
+            return None
+        if not isinstance(v, dict):
+            self.fail(key, f"expected an object, got {_kind(v)}")
+        return v
+
+    def lst(self, v, key: str, *, null: bool = False, max_len: int = _MAX_ITEMS) -> list | None:
+        if v is None and null:
+            return None
+        if not isinstance(v, list):
+            self.fail(key, f"expected a list, got {_kind(v)}")
+        if len(v) > max_len:
+            self.fail(key, f"{len(v)} entries, more than {max_len}")
+        return v
+
+    def text(self, v, key: str, *, null: bool = False, max_len: int = 10_000) -> str | None:
+        if v is None and null:
+            return None
+        if not isinstance(v, str):
+            self.fail(key, f"expected text, got {_kind(v)}")
+        if len(v) > max_len:
+            self.fail(key, f"text of {len(v)} characters, more than {max_len}")
+        return v
+
+    def texts(self, v, key: str, *, null: bool = False) -> list | None:
+        v = self.lst(v, key, null=null)
+        for i, x in enumerate(v or []):
+            self.text(x, f"{key}[{i}]")
+        return v
+
+    def num(self, v, key: str, *, null: bool = False, finite: bool = True,
+            lo: float = -math.inf, hi: float = math.inf) -> float | None:
+        if v is None and null:
+            return None
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            self.fail(key, f"expected a number, got {_kind(v)}")
+        f = float(v) if abs(v) < 1e308 or isinstance(v, float) else math.inf
+        if finite and not math.isfinite(f):
+            self.fail(key, f"expected a finite number, got {v!r}")
+        if not lo <= f <= hi:
+            self.fail(key, f"{v!r} is outside [{lo:g}, {hi:g}]")
+        return f
+
+    def integer(self, v, key: str, *, null: bool = False, lo: int = 0,
+                hi: int = 10**15) -> int | None:
+        if v is None and null:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int):
+            self.fail(key, f"expected a whole number, got {_kind(v)}")
+        if not lo <= v <= hi:
+            self.fail(key, f"{v} is outside [{lo}, {hi}]")
+        return v
+
+    def flag(self, v, key: str, *, null: bool = True):
+        if v is None and null:
+            return None
+        if not isinstance(v, bool):
+            self.fail(key, f"expected true or false, got {_kind(v)}")
+        return v
+
+    def numbers(self, v, key: str, *, null_values: bool = True, null: bool = True):
+        v = self.obj(v, key, null=null)
+        for k, x in (v or {}).items():
+            self.num(x, f"{key}.{k}", null=null_values)
+        return v
+
+
+def _kind(v) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true/false"
+    if isinstance(v, (int, float)):
+        return f"the number {v!r}" if abs(v) < 1e300 else "a huge number"
+    if isinstance(v, str):
+        return f"the text {v[:40]!r}"
+    return {dict: "an object", list: "a list"}.get(type(v), type(v).__name__)
+
+
+def validate_artefact(d: Mapping, *, where: str = "fit artefact") -> None:
+    """Check a parsed artefact of either kind; raises :class:`InputError` naming the key."""
+    if d.get("kind") == "curve":
+        validate_curve_artefact(d, where=where)
+    else:
+        validate_fit_artefact(d, where=where)
+
+
+def _params(c: _Check, v, names: list[str], bounds: dict, key: str = "params") -> dict:
+    v = c.obj(v, key)
+    if sorted(v) != sorted(names):
+        extra, missing = sorted(set(v) - set(names)), [n for n in names if n not in v]
+        c.fail(key, f"the law has parameters {names}"
+               + (f"; {missing} missing" if missing else "")
+               + (f"; {extra} are not its parameters" if extra else ""))
+    for k in names:
+        lo, hi = bounds.get(k, (-math.inf, math.inf))
+        x = c.num(v[k], f"{key}.{k}", lo=-MAX_PARAM, hi=MAX_PARAM)
+        if not lo <= x <= hi:
+            c.fail(f"{key}.{k}", f"{x!r} is outside the parameter's range [{lo:g}, {hi:g}]")
+    return v
+
+
+def _law_bounds(law, settings: Mapping) -> dict[str, tuple[float, float]]:
+    """Each parameter's allowed range: the law's bounds, widened by the fit's own ``bounds``
+    and ``fix`` settings (both checked as numbers first)."""
+    out = {p.name: (float(p.lower), float(p.upper)) for p in law.params}
+    for k, b in (settings.get("bounds") or {}).items():
+        if k in out and isinstance(b, list) and len(b) == 2:
+            lo, hi = (float(x) if isinstance(x, (int, float)) and not isinstance(x, bool)
+                      else None for x in b)
+            out[k] = (min(out[k][0], lo if lo is not None else out[k][0]),
+                      max(out[k][1], hi if hi is not None else out[k][1]))
+    for k, x in (settings.get("fix") or {}).items():
+        if k in out and isinstance(x, (int, float)) and not isinstance(x, bool):
+            out[k] = (min(out[k][0], float(x)), max(out[k][1], float(x)))
+    return out
+
+
+def _near(value: float, column, log: bool) -> bool:
+    """Whether a point estimate lies within its bootstrap (or jackknife) values, give or take
+    the width of their range: a tampered or mixed-up parameter does not."""
+    import numpy as np
+
+    col = np.asarray(column, float)
+    if log and value > 0 and np.all(col > 0):
+        value, col = math.log(value), np.log(col)
+    lo, hi = float(col.min()), float(col.max())
+    w = hi - lo
+    tol = 1e-9 * max(abs(value), abs(lo), abs(hi), 1e-300)
+    return lo - w - tol <= value <= hi + w + tol
+
+
+def validate_fit_artefact(d: Mapping, *, where: str = "fit artefact") -> None:
+    """Check a final-loss fit artefact against ``docs/fit-json.md``."""
+    import numpy as np
+
+    from scalefit.result import SCHEMA_VERSION
+
+    c = _Check(where)
+    for key in ("law", "params", "objective", "n_points"):
+        if key not in d:
+            raise InputError(f"not a scalefit fit artefact: key {key!r} is missing", where=where,
+                             hint=_HINT)
+    schema = d.get("schema", SCHEMA_VERSION)
+    c.integer(schema, "schema", lo=1)
+    if schema > SCHEMA_VERSION:
+        c.fail("schema", f"version {schema} was written by a newer scalefit (this one reads "
+                         f"{SCHEMA_VERSION}); upgrade scalefit")
+    law = _law(c, d["law"])
+    settings = c.obj(d.get("settings"), "settings", null=True) or {}
+    _settings(c, settings, law.param_names)
+    bounds = _law_bounds(law, settings)
+    params = _params(c, d["params"], law.param_names, bounds)
+    c.num(d["objective"], "objective", finite=False)
+    c.integer(d["n_points"], "n_points")
+    c.integer(d.get("n_runs", 0), "n_runs")
+    c.text(d.get("metric", "loss"), "metric", max_len=1000)
+    c.text(d.get("formula"), "formula", null=True)
+    c.text(d.get("data_hash", ""), "data_hash", max_len=200)
+    c.text(d.get("version", ""), "version", max_len=200)
+    ci = c.obj(d.get("ci"), "ci", null=True)
+    for k, iv in (ci or {}).items():
+        if k not in params:
+            c.fail(f"ci.{k}", "not a parameter of the law")
+        c.lst(iv, f"ci.{k}")
+        if len(iv) != 2:
+            c.fail(f"ci.{k}", f"expected [lo, hi], got {len(iv)} numbers")
+        lo, hi = (c.num(x, f"ci.{k}", null=True) for x in iv)
+        if lo is not None and hi is not None and lo > hi:
+            c.fail(f"ci.{k}", f"lo {lo:g} is above hi {hi:g}")
+    for k in c.numbers(d.get("stderr"), "stderr") or {}:
+        if k not in params:
+            c.fail(f"stderr.{k}", "not a parameter of the law")
+    for i, p in enumerate(c.lst(d.get("predictions"), "predictions", null=True) or []):
+        _record(c, p, f"predictions[{i}]")
+    for k, r in (c.obj(d.get("derived"), "derived", null=True) or {}).items():
+        _value_record(c, r, f"derived.{k}")
+        c.text(r.get("doc"), f"derived.{k}.doc", null=True)
+        c.text(r.get("interval"), f"derived.{k}.interval", null=True)
+    _diagnostics(c, d.get("diagnostics"))
+    _backtest(c, d.get("backtest"))
+    boot = c.obj(d.get("bootstrap"), "bootstrap", null=True)
+    if boot:
+        order = c.texts(boot.get("param_order", law.param_names), "bootstrap.param_order")
+        if list(order) != law.param_names:
+            c.fail("bootstrap.param_order", f"expected the law's parameters {law.param_names}, "
+                                            f"got {order}")
+        rows = c.lst(boot.get("samples"), "bootstrap.samples", null=True) or []
+        P = len(law.param_names)
+        for i, row in enumerate(rows):
+            c.lst(row, f"bootstrap.samples[{i}]")
+            if len(row) != P:
+                c.fail(f"bootstrap.samples[{i}]", f"{len(row)} values for {P} parameters")
+            for j, x in enumerate(row):
+                c.num(x, f"bootstrap.samples[{i}][{j}]", lo=-MAX_PARAM, hi=MAX_PARAM)
+        if "n" in boot and boot["n"] is not None:
+            n = c.integer(boot["n"], "bootstrap.n")
+            if rows and n != len(rows):
+                c.fail("bootstrap.n", f"says {n} samples, the file holds {len(rows)}")
+        if rows:
+            arr = np.asarray(rows, float)
+            logs = {p.name: bool(p.log) for p in law.params}
+            for j, k in enumerate(law.param_names):
+                if not _near(params[k], arr[:, j], logs[k]):
+                    c.fail(f"params.{k}", f"{params[k]:g} lies far outside its own bootstrap "
+                                          f"samples [{arr[:, j].min():g}, {arr[:, j].max():g}]: "
+                                          "the parameters and samples are not from one fit")
+
+
+def _law(c: _Check, spec):
+    from scalefit.laws import get_law
+
+    spec = c.text(spec, "law", max_len=500)
+    try:
+        return get_law(spec)
+    except ScalefitError as exc:
+        c.fail("law", str(exc))
+    except Exception as exc:  # noqa: BLE001 (any failure to build the law is a bad file)
+        c.fail("law", f"{spec!r} is not a law scalefit can rebuild ({type(exc).__name__})")
+
+
+def _value_record(c: _Check, r, key: str) -> dict:
+    r = c.obj(r, key)
+    for k in ("value", "lo", "hi"):
+        c.num(r.get(k), f"{key}.{k}", null=True)
+    return r
+
+
+def _record(c: _Check, p, key: str) -> None:
+    p = _value_record(c, p, key)
+    ins = c.obj(p.get("inputs"), f"{key}.inputs", null=True) or {}
+    for k, x in ins.items():
+        c.num(x, f"{key}.inputs.{k}", null=True)
+    for k in ("label", "kind", "interval"):
+        c.text(p.get(k), f"{key}.{k}", null=True)
+    c.texts(p.get("warnings"), f"{key}.warnings", null=True)
+    for k in ("N", "D"):
+        if p.get(k) is not None and not isinstance(p.get(k), (int, float)):
+            _value_record(c, p[k], f"{key}.{k}")
+
+
+def _settings(c: _Check, s: dict, names: list[str]) -> None:
+    c.num(s.get("level", 0.95), "settings.level", lo=1e-6, hi=1 - 1e-9)
+    c.integer(s.get("bootstrap") or 0, "settings.bootstrap")
+    c.numbers(s.get("fix"), "settings.fix", null_values=False)
+    for k in (s.get("fix") or {}):
+        if k not in names:
+            c.fail(f"settings.fix.{k}", "not a parameter of the law")
+    b = c.obj(s.get("bounds"), "settings.bounds", null=True)
+    for k, iv in (b or {}).items():
+        c.lst(iv, f"settings.bounds.{k}")
+        if len(iv) != 2:
+            c.fail(f"settings.bounds.{k}", "expected [lo, hi]")
+        for x in iv:
+            c.num(x, f"settings.bounds.{k}", null=True, finite=False)
+    obj = c.obj(s.get("objective"), "settings.objective", null=True)
+    if obj:
+        c.text(obj.get("name"), "settings.objective.name", null=True)
+    c.flag(s.get("checkpoints"), "settings.checkpoints")
+    c.text(s.get("holdout"), "settings.holdout", null=True)
+    c.integer(s.get("n_starts") or 0, "settings.n_starts", null=True)
+    _data(c, s.get("data"))
+    o = c.obj(s.get("data_options"), "settings.data_options", null=True) or {}
+    c.flag(o.get("include_excluded"), "settings.data_options.include_excluded")
+    c.texts(o.get("runs"), "settings.data_options.runs", null=True)
+    ins = c.obj(o.get("inputs"), "settings.data_options.inputs", null=True)
+    for k, v in (ins or {}).items():
+        c.text(v, f"settings.data_options.inputs.{k}")
+    c.num(o.get("warmup_frac", 0.1), "settings.data_options.warmup_frac", lo=0, hi=1)
+
+
+def _data(c: _Check, src) -> None:
+    src = c.obj(src, "settings.data", null=True)
+    if not src:
+        return
+    if "store" in src:
+        c.text(src["store"], "settings.data.store", max_len=4096)
+    elif "paths" in src:
+        for i, p in enumerate(c.lst(src["paths"], "settings.data.paths")):
+            c.text(p, f"settings.data.paths[{i}]", max_len=4096)
+            if "\x00" in p:
+                c.fail(f"settings.data.paths[{i}]", "a path with a NUL character")
+    else:
+        c.fail("settings.data", "expected {\"store\": path} or {\"paths\": [...]}")
+
+
+def _diagnostics(c: _Check, dg) -> None:
+    dg = c.obj(dg, "diagnostics", null=True) or {}
+    for k in ("warnings", "notes", "at_bound"):
+        c.texts(dg.get(k), f"diagnostics.{k}", null=True)
+    for k in ("condition_number", "points_per_param"):
+        c.num(dg.get(k), f"diagnostics.{k}", null=True, finite=False)
+    c.integer(dg.get("n_free"), "diagnostics.n_free", null=True)
+    c.integer(dg.get("n_dropped"), "diagnostics.n_dropped", null=True)
+    c.flag(dg.get("converged"), "diagnostics.converged")
+    r = c.obj(dg.get("residuals"), "diagnostics.residuals", null=True) or {}
+    for k, v in r.items():
+        if k in ("space", "worst_run"):
+            c.text(v, f"diagnostics.residuals.{k}", null=True)
+        else:
+            c.num(v, f"diagnostics.residuals.{k}", null=True)
+    c.numbers(dg.get("multistart"), "diagnostics.multistart")
+    c.numbers(dg.get("bootstrap"), "diagnostics.bootstrap")
+    rng = c.obj(dg.get("input_range"), "diagnostics.input_range", null=True)
+    for k, iv in (rng or {}).items():
+        c.lst(iv, f"diagnostics.input_range.{k}")
+        if len(iv) != 2:
+            c.fail(f"diagnostics.input_range.{k}", "expected [min, max]")
+        lo, hi = (c.num(x, f"diagnostics.input_range.{k}") for x in iv)
+        if lo > hi:
+            c.fail(f"diagnostics.input_range.{k}", f"min {lo:g} is above max {hi:g}")
+
+
+def _backtest(c: _Check, bt) -> None:
+    bt = c.obj(bt, "backtest", null=True)
+    if not bt:
+        return
+    for k in ("holdout", "law"):
+        c.text(bt.get(k), f"backtest.{k}", null=True)
+    for k in ("n_train", "n_heldout"):
+        c.integer(bt.get(k), f"backtest.{k}", null=True)
+    c.texts(bt.get("heldout_runs"), "backtest.heldout_runs", null=True)
+    for k in ("mean_rel_error", "max_rel_error", "median_rel_error"):
+        c.num(bt.get(k), f"backtest.{k}", null=True)
+    c.numbers(bt.get("train_params"), "backtest.train_params")
+    for i, p in enumerate(c.lst(bt.get("points"), "backtest.points", null=True) or []):
+        key = f"backtest.points[{i}]"
+        p = c.obj(p, key)
+        c.text(p.get("run"), f"{key}.run")
+        ins = c.obj(p.get("inputs"), f"{key}.inputs")
+        for k, x in ins.items():
+            c.num(x, f"{key}.inputs.{k}", null=True)
+        for k in ("value", "pred", "rel_error"):
+            c.num(p.get(k), f"{key}.{k}", null=True)
+    for i, r in enumerate(c.lst(bt.get("ranking"), "backtest.ranking", null=True) or []):
+        key = f"backtest.ranking[{i}]"
+        r = c.obj(r, key)
+        c.text(r.get("law"), f"{key}.law")
+        for k in ("mean_rel_error", "max_rel_error"):
+            c.num(r.get(k), f"{key}.{k}", null=True)
+        c.text(r.get("error"), f"{key}.error", null=True)
+
+
+def validate_curve_artefact(d: Mapping, *, where: str = "fit artefact") -> None:
+    """Check a loss-curve fit artefact (``"kind": "curve"``) against ``docs/fit-json.md``."""
+    import numpy as np
+
+    c = _Check(where)
+    for key in ("law", "params"):
+        if key not in d:
+            raise InputError(f"not a scalefit curve fit: key {key!r} is missing", where=where,
+                             hint=_HINT)
+    spec = c.text(d["law"], "law", max_len=500)
+    opts = c.obj(d.get("law_options") or {}, "law_options")
+    try:
+        if spec.startswith("joint_"):
+            from scalefit.curves.laws import JointLaw
+
+            scaled = c.texts(opts.get("scaled"), "law_options.scaled", null=True)
+            n_ref = c.num(opts.get("N_ref", 1e8), "law_options.N_ref", lo=1e-300)
+            base = c.text(opts.get("base", spec[len("joint_"):]), "law_options.base")
+            law = JointLaw(base, scaled=scaled, N_ref=n_ref)
+        else:
+            from scalefit.curves.laws import get_curve_law
+
+            law = get_curve_law(spec)
+    except ScalefitError as exc:
+        c.fail("law", str(exc))
+    except Exception as exc:  # noqa: BLE001 (any failure to build the law is a bad file)
+        c.fail("law", f"{spec!r} is not a curve law scalefit can rebuild "
+                      f"({type(exc).__name__})")
+    bounds = {p.name: (float(p.lower), float(p.upper)) for p in law.params}
+    params = _params(c, d["params"], law.param_names, bounds)
+    c.num(d.get("objective"), "objective", null=True)
+    c.integer(d.get("n_points", 0), "n_points")
+    c.num(d.get("level", 0.95), "level", lo=1e-6, hi=1 - 1e-9)
+    for k in ("data_hash", "version"):
+        c.text(d.get(k), k, null=True, max_len=200)
+    s = c.obj(d.get("settings"), "settings", null=True) or {}
+    for k in ("method", "loss", "residual", "intervals"):
+        c.text(s.get(k), f"settings.{k}", null=True)
+    _data(c, s.get("data"))
+    for i, cv in enumerate(c.lst(d.get("curves"), "curves", null=True) or []):
+        cv = c.obj(cv, f"curves[{i}]")
+        c.text(cv.get("name"), f"curves[{i}].name", null=True)
+        c.num(cv.get("N"), f"curves[{i}].N", null=True, lo=0)
+        c.integer(cv.get("n_points"), f"curves[{i}].n_points", null=True)
+        if cv.get("schedule") is not None and not isinstance(cv["schedule"], (dict, str)):
+            c.fail(f"curves[{i}].schedule", f"expected an object, got {_kind(cv['schedule'])}")
+    reps = c.lst(d.get("replicates"), "replicates", null=True) or []
+    for i, r in enumerate(reps):
+        r = c.obj(r, f"replicates[{i}]")
+        c.text(r.get("left_out"), f"replicates[{i}].left_out", null=True)
+        _params(c, r.get("params"), law.param_names, bounds, f"replicates[{i}].params")
+    if len(reps) == 1:
+        c.fail("replicates", "one leave-one-curve-out refit gives no interval")
+    if reps:
+        for k in law.param_names:
+            col = np.array([r["params"][k] for r in reps], float)
+            # leave-one-out refits scatter around the full fit by about the jackknife spread
+            spread = float(col.max() - col.min()) * (len(reps) - 1)
+            if abs(params[k] - float(np.median(col))) > spread + 0.05 * abs(params[k]) + 1e-12:
+                c.fail(f"params.{k}", f"{params[k]:g} lies far from its leave-one-curve-out "
+                                      f"refits [{col.min():g}, {col.max():g}]: the parameters "
+                                      "and refits are not from one fit")
+    dg = c.obj(d.get("diagnostics"), "diagnostics", null=True) or {}
+    for k in ("warnings", "notes", "at_bound"):
+        c.texts(dg.get(k), f"diagnostics.{k}", null=True)
+    for name, e in (c.obj(dg.get("fit_errors"), "diagnostics.fit_errors", null=True)
+                    or {}).items():
+        c.numbers(e, f"diagnostics.fit_errors.{name}", null=False)
+
+
+# ---------------------------------------------------------------------- the recorded data
 def recorded_data(result):
     """The data a fit artefact says it was made from (``settings.data``), ready to read.
 
-    Raises a UsageError when the artefact does not say, an InputError when it is gone.
+    Raises a UsageError when the artefact does not say, an InputError when it is gone. Only a
+    local store folder or regular files named exactly are followed: an address (``s3://``,
+    ``http://``) in a file is not, since a fit file may come from anyone.
     """
     src = (result.settings or {}).get("data")
     if not src:
@@ -64,8 +572,12 @@ def recorded_data(result):
     if "store" in src:
         from scalefit.store import Store
 
-        where = src["store"]
-        if "://" not in where and not Path(where).is_dir():
+        where = str(src["store"])
+        if "://" in where:
+            raise InputError("the fit records a remote store address, which scalefit does not "
+                             "open on a file's say-so", where=where,
+                             hint="if you trust it, pass it yourself with --store ADDRESS")
+        if not Path(where).is_dir():
             raise InputError("the store this fit was made from is not there any more",
                              where=where, hint="pass the store with --store DIR")
         return Store(where, create=False)
@@ -74,11 +586,33 @@ def recorded_data(result):
 
 
 def recorded_paths(result) -> list[str]:
+    """The log or curve files a fit records, each checked to be a regular file as named.
+
+    Patterns are not expanded and folders are not listed: a file names its data exactly."""
     paths = list(((result.settings or {}).get("data") or {}).get("paths") or [])
-    missing = [p for p in paths if not any(ch in p for ch in "*?[") and not Path(p).exists()]
-    if missing or not paths:
+    if not paths:
+        raise InputError("the fit artefact records no data paths", where="settings.data",
+                         hint="pass the logs with --data FILE or the store with --store DIR")
+    bad, missing = [], []
+    for p in paths:
+        if not isinstance(p, str) or "://" in p or "\x00" in p:
+            bad.append(str(p))
+            continue
+        try:
+            st = os.stat(p)
+        except OSError:
+            missing.append(p)
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            bad.append(p)
+    if bad:
+        raise InputError("the fit records data paths that are not regular files (a pattern, "
+                         "folder, pipe, device or address), which are not opened",
+                         where=", ".join(bad[:5]),
+                         hint="pass the logs with --data FILE or the store with --store DIR")
+    if missing:
         raise InputError("the logs this fit was made from are not there any more",
-                         where=", ".join(missing) or "settings.data",
+                         where=", ".join(missing[:5]),
                          hint="pass the logs with --data FILE or the store with --store DIR")
     return paths
 

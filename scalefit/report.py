@@ -14,7 +14,6 @@ piece of user text (run names, metrics, law options, sources) is escaped.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
 import os
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from scalefit.errors import ScalefitError, UsageError
+from scalefit.html import esc
 
 __all__ = ["build_report", "Report"]
 
@@ -77,7 +77,7 @@ class Report:
 
     # -------------------------------------------------------------- HTML
     def html(self, *, figure_format: str = "png", dpi: int = 110) -> str:
-        e = html.escape
+        e = esc  # the one escaping path (scalefit.html): quotes included, any type
         body = [f"<h1>{e(self.title)}</h1>"]
         for b in self.blocks:
             if isinstance(b, _Table):
@@ -91,11 +91,11 @@ class Report:
                 data, mime = _encode(b.fig, figure_format, dpi)
                 w, h = (int(round(v * dpi)) for v in b.fig.get_size_inches())
                 body.append(f"<figure><img src='data:{mime};base64,{data}' width='{w}' "
-                            f"height='{h}' alt='{e(b.caption, quote=True)}'>"
+                            f"height='{h}' alt='{e(b.caption)}'>"
                             f"<figcaption>{e(b.caption)}</figcaption></figure>")
                 _close(b.fig)
             elif b[0] == "ul":
-                cls = f" class='{e(b[2], quote=True)}'" if b[2] else ""
+                cls = f" class='{e(b[2])}'" if b[2] else ""
                 body.append(f"<ul{cls}>" + "".join(f"<li>{e(t)}</li>" for t in b[1]) + "</ul>")
             elif b[0] == "code":
                 body.append(f"<pre>{e(b[1])}</pre>")
@@ -160,7 +160,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 def _md(text: str) -> str:
     """User text for Markdown: HTML-escaped (raw HTML is allowed there) and with Markdown's
     punctuation backslash-escaped, on one line."""
-    t = html.escape(str(text), quote=False).replace("\r", " ").replace("\n", " ")
+    t = esc(text).replace("\r", " ").replace("\n", " ")
     return _MD_SPECIAL.sub(r"\\\1", t)
 
 

@@ -138,9 +138,14 @@ class CurveFitResult:
 
     @classmethod
     def from_dict(cls, d: dict) -> CurveFitResult:
-        if d.get("kind") != "curve":
-            raise InputError(f"not a curve fit (kind={d.get('kind')!r})",
+        from scalefit.artefacts import validate_curve_artefact
+
+        if not isinstance(d, dict) or d.get("kind") != "curve":
+            kind = d.get("kind") if isinstance(d, dict) else None
+            raise InputError(f"not a curve fit (kind={kind!r})",
                              hint="fit a curve law (multi_power, lr_annealing) first")
+        # an artefact is untrusted: types, shapes and bounds checked before use
+        validate_curve_artefact(d)
         keys = ("law", "params", "objective", "n_points", "settings", "data_hash",
                 "law_options", "curves", "diagnostics", "version", "replicates", "level")
         return cls(**{k: d[k] for k in keys if k in d})
@@ -174,6 +179,19 @@ class CurveFitResult:
         for n in self.diagnostics.get("notes", []):
             lines.append(f"  note: {n}")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from scalefit.html import esc, table
+
+        law = self.law_obj
+        ci = self.intervals()
+        rows = [[k, f"{v:.6g}", f"[{ci[k][0]:.4g}, {ci[k][1]:.4g}]" if k in ci else ""]
+                for k, v in self.params.items()]
+        warns = "".join(f"<li>{esc(w)}</li>" for w in self.diagnostics.get("warnings", []))
+        return (f"<div class='scalefit-fit'><b>{esc(self.law)}</b>: <code>{esc(law.formula)}"
+                f"</code><br>{esc(len(self.curves))} curve(s), {esc(self.n_points)} points"
+                + table(["param", "value", "interval"], rows, right=[1])
+                + (f"<ul style='color:#b35806'>{warns}</ul>" if warns else "") + "</div>")
 
     def __repr__(self) -> str:
         return f"<CurveFitResult {self.law} objective={self.objective:.4g} n={self.n_points}>"
