@@ -6,7 +6,6 @@ The JSON artefact (``to_json``) is the contract other tools read; its schema is 
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from collections.abc import Mapping
@@ -242,9 +241,12 @@ class FitResult:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> FitResult:
-        for key in ("law", "params", "objective", "n_points"):
-            if key not in d:
-                raise InputError(f"not a scalefit fit artefact: key {key!r} is missing")
+        from scalefit.artefacts import validate_fit_artefact
+
+        if not isinstance(d, Mapping):
+            raise InputError("not a scalefit fit artefact (expected a JSON object)")
+        # an artefact is untrusted: types, shapes, bounds and bootstrap checked before use
+        validate_fit_artefact(d)
         boot = d.get("bootstrap") or None
         samples = None
         if boot and boot.get("samples"):
@@ -437,29 +439,29 @@ class Summary:
         return "\n".join(out)
 
     def _repr_html_(self) -> str:
+        # every value goes through scalefit.html: a loaded artefact is untrusted text
+        from scalefit.html import esc as e
+        from scalefit.html import table
+
         r = self.result
         law = r.law_
-        e = html.escape
-        rows = "".join(f"<tr><td>{e(k)}</td><td style='text-align:right'>{e(v)}</td>"
-                       f"<td>{e(iv)}</td></tr>" for k, v, iv in self._rows())
-        der = "".join(f"<tr><td>{e(k)}</td><td style='text-align:right'>{e(_g(d.get('value'), 5))}"
-                      f"</td><td>{e(_iv(d))}</td></tr>" for k, d in r.derived.items())
+        rows = [list(x) for x in self._rows()]
+        rows += [[k, _g(d.get("value"), 5), _iv(d)] for k, d in r.derived.items()]
         warns = "".join(f"<li>{e(w)}</li>" for w in r.diagnostics.get("warnings", []))
         parts = [f"<div class='scalefit-fit'><b>{e(law.name)}</b>: <code>{e(law.formula)}</code>",
-                 f"<br>{r.n_points} points, {r.n_runs} runs, objective {r.objective_:.6g}",
-                 "<table><thead><tr><th>param</th><th>value</th><th>interval</th></tr></thead>"
-                 f"<tbody>{rows}{der}</tbody></table>"]
+                 f"<br>{e(r.n_points)} points, {e(r.n_runs)} runs, objective "
+                 f"{e(_g(r.objective_, 6))}",
+                 table(["param", "value", "interval"], rows, right=[1])]
         if r.predictions:
-            prow = "".join(
-                f"<tr><td>{e(p.get('label', r.metric))}</td>"
-                f"<td>{e(', '.join(f'{k}={_g(v, 3)}' for k, v in p['inputs'].items()))}</td>"
-                f"<td style='text-align:right'>{e(_g(p.get('value'), 5))}</td>"
-                f"<td>{e(_iv(p))}</td></tr>" for p in r.predictions)
-            parts.append("<table><thead><tr><th>prediction</th><th>at</th><th>value</th>"
-                         f"<th>interval</th></tr></thead><tbody>{prow}</tbody></table>")
+            prows = [[p.get("label", r.metric),
+                      ", ".join(f"{k}={_g(v, 3)}" for k, v in (p.get("inputs") or {}).items()),
+                      _g(p.get("value"), 5), _iv(p), "; ".join(p.get("warnings") or [])]
+                     for p in r.predictions]
+            parts.append(table(["prediction", "at", "value", "interval", "warning"], prows,
+                               right=[2]))
         if r.backtest:
             bt = r.backtest
-            parts.append(f"<p>backtest ({e(str(bt.get('holdout')))}): {bt.get('n_heldout')} "
+            parts.append(f"<p>backtest ({e(bt.get('holdout'))}): {e(bt.get('n_heldout'))} "
                          f"held-out points; mean relative error "
                          f"{e(_pct_s(bt.get('mean_rel_error')))}, max "
                          f"{e(_pct_s(bt.get('max_rel_error')))}</p>")

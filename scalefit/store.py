@@ -123,6 +123,17 @@ class Store:
         where = self.path or "memory"
         return f"Store({where!r}: {len(self._runs)} runs, {len(self._points)} points)"
 
+    def _repr_html_(self) -> str:
+        # run names and metrics come from user files: escaped by the one HTML path
+        from scalefit.html import esc, table
+
+        runs = self._runs["run"].tolist()
+        head = (f"<div class='scalefit-store'><b>Store</b> {esc(self.path or 'memory')}: "
+                f"{len(runs)} runs, {len(self._points)} points; metrics: "
+                f"{esc(', '.join(self.metrics()) or 'none')}")
+        return head + table(["run"], [[r] for r in runs[:50]]) + (
+            f"<p>… and {len(runs) - 50} more runs</p>" if len(runs) > 50 else "") + "</div>"
+
     def run_names(self) -> list[str]:
         return self._runs["run"].tolist()
 
