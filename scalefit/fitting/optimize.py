@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 
 import lmfit
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import least_squares, minimize
 
 from scalefit.errors import FitError, UsageError
+from scalefit.fitting.expressions import compile_expression
 from scalefit.fitting.objective import Objective, evaluate
 
 __all__ = ["Problem", "OptimResult", "blas_threads", "make_parameters", "multistart", "batched_lbfgs",
@@ -71,12 +72,16 @@ def make_parameters(law, *, fix: Mapping[str, float] | None = None,
             raise UsageError(f"fixed value {k}={v} is outside the bounds [{p.lower}, {p.upper}]",
                              where="fix")
         out[k].set(value=v, vary=False)
+    # every expression is checked by our own evaluator before lmfit (or anything) sees it
     for k, e in (expr or {}).items():
+        compile_expression(e, names, param=k)
         out[k].set(expr=e)
     if params is not None:
         for k, p in params.items():
             if k not in names:
                 raise UsageError(f"law {law.name!r} has no parameter {k!r}", where="params")
+            if p.expr:
+                compile_expression(p.expr, names, param=k)
             out[k].set(value=p.value, min=p.min, max=p.max, vary=p.vary, expr=p.expr)
     return out
 
@@ -113,7 +118,8 @@ class Problem:
                       if not parameters[n].vary and not parameters[n].expr]
         self.exprs = [(i, parameters[n].expr) for i, n in enumerate(self.names)
                       if parameters[n].expr]
-        self._code = [(i, compile(e, f"<expr {self.names[i]}>", "eval")) for i, e in self.exprs]
+        self._code = [(i, compile_expression(e, self.names, param=self.names[i]))
+                      for i, e in self.exprs]
         self.base = np.array([law.params[i].to_internal(parameters[n].value)
                               for i, n in enumerate(self.names)], dtype=float)
         self.F = len(self.free)
@@ -150,12 +156,10 @@ class Problem:
 
     def _apply_exprs(self, U: np.ndarray) -> np.ndarray:
         nat = self.law.to_natural(U)
-        ns = {"np": np, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
         for _ in range(len(self._code)):  # expressions may refer to each other
-            ns.update({n: nat[..., i] for i, n in enumerate(self.names)})
-            for i, code in self._code:
-                val = eval(code, {"__builtins__": {}}, ns)  # noqa: S307 (user's own expression)
-                nat[..., i] = np.broadcast_to(val, nat.shape[:-1])
+            ns = {n: nat[..., i] for i, n in enumerate(self.names)}
+            for i, fn in self._code:
+                nat[..., i] = np.broadcast_to(fn(ns), nat.shape[:-1])
         U = U.copy()
         for i, _ in self._code:
             U[..., i] = self.law.params[i].to_internal(nat[..., i])
@@ -179,6 +183,47 @@ class Problem:
                 for i, _ in self.exprs:
                     g[..., j] = g[..., j] + gU[..., i] * dU[..., i]
         return f, g
+
+    def dfull_dfree(self, v: np.ndarray) -> np.ndarray:
+        """d(full internal)/d(free internal) at ``v``, (P, F): a selection, plus the
+        expressions by forward differences."""
+        D = np.zeros((self.P, self.F))
+        D[self.free, np.arange(self.F)] = 1.0
+        if self.exprs:
+            v = np.asarray(v, float)
+            U0 = self.full(v)
+            for j in range(self.F):
+                h = 1e-7 * max(1.0, abs(v[j]))
+                vp = v.copy()
+                vp[j] += h
+                col = (self.full(vp) - U0) / h
+                for i, _ in self.exprs:
+                    D[i, j] = col[i]
+        return D
+
+    def residuals(self, v: np.ndarray, jac: bool = True):
+        """Residuals of the least-squares form of the objective, (n,), ``pred - y`` in its
+        space times sqrt(weights), and with ``jac`` their Jacobian in the free internal
+        parameters (n, F). Only for objectives whose kind is ``"mse"`` and 1-D weights."""
+        v = np.asarray(v, float)
+        u = self.full(v)
+        theta = self.law.to_natural(u)
+        with np.errstate(all="ignore"):
+            pred = self.law._predict(self.X, theta)
+            log = self.objective.space == "log"
+            r = np.log(pred) - np.log(self.y) if log else pred - self.y
+            sw = None if self.weights is None else np.sqrt(np.asarray(self.weights, float))
+            if sw is not None:
+                r = r * sw
+            if not jac:
+                return r
+            J = self.law._jacobian(self.X, theta) * np.where(self.logmask, theta, 1.0)
+            if log:
+                J = J / pred[:, None]
+            if sw is not None:
+                J = J * sw[:, None]
+            J = J @ self.dfull_dfree(v)
+        return r, J
 
     def clip(self, V: np.ndarray) -> np.ndarray:
         return np.clip(V, self.lower, self.upper)
@@ -337,15 +382,121 @@ def _multistart(problem, starts, keep, vp, chunk, maxiter, max_screen) -> OptimR
                                 "maxcor": 20})
         nfev += int(res.nfev)
         results.append(res)
-    results.sort(key=lambda r: r.fun if np.isfinite(r.fun) else np.inf)
+    order_r = sorted(range(len(results)),
+                     key=lambda k: results[k].fun if np.isfinite(results[k].fun) else np.inf)
+    results = [results[k] for k in order_r]
+    raw = [V[chosen[k]] for k in order_r]
     best = results[0]
     refined = np.array([r.fun for r in results], float)
     v = np.asarray(best.x, float)
+    fbest = float(best.fun)
     msg = best.message if isinstance(best.message, str) else str(best.message)
     # ABNORMAL_TERMINATION at 1e-15 ftol is a converged line search on a kinked objective
     conv = bool(best.success) or "ABNORMAL" in msg.upper()
-    return OptimResult(v=v, u=problem.full(v), fun=float(best.fun), n_starts=len(V),
+    if _least_squares_form(problem):
+        # L-BFGS-B stalls on ill-conditioned least-squares problems (NIST's MGH10, Bennett5):
+        # a trust-region Gauss-Newton polish decides, kept only where it lowers the objective
+        v, fbest, conv, msg, extra = _polish(problem, v, fbest, results, raw)
+        nfev += extra
+        refined[0] = min(refined[0], fbest)
+        order = np.argsort(refined)
+        refined = refined[order]
+    return OptimResult(v=v, u=problem.full(v), fun=fbest, n_starts=len(V),
                        refined=refined, converged=conv, message=msg, nfev=nfev, all_fun=vals)
+
+
+# ---------------------------------------------------------------------- polish and check
+#: a Gauss-Newton step from a minimum may lower a least-squares objective by at most this
+#: fraction; more means the optimiser stopped short of the minimum
+STATIONARY_RTOL = 1e-8
+
+
+def _least_squares_form(problem: Problem) -> bool:
+    w = problem.weights
+    return problem.objective.kind == "mse" and (w is None or np.ndim(w) == 1)
+
+
+def _ls_polish(problem: Problem, v0: np.ndarray) -> tuple[np.ndarray, int] | None:
+    lo, hi = problem.lower, problem.upper
+    if np.any(lo >= hi):
+        return None
+    big = 1e150
+
+    def fun(v):
+        r = problem.residuals(v, jac=False)
+        return np.where(np.isfinite(r), r, big)
+
+    def jac(v):
+        J = problem.residuals(v)[1]
+        return np.where(np.isfinite(J), J, 0.0)
+
+    x0 = np.clip(np.asarray(v0, float), lo, hi)
+    if not np.all(np.isfinite(x0)) or not np.all(np.isfinite(problem.residuals(x0, jac=False))):
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            r = least_squares(fun, x0, jac=jac, bounds=(lo, hi), method="trf", xtol=1e-15,
+                              ftol=1e-15, gtol=1e-15, max_nfev=200 * (problem.F + 1))
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    return np.asarray(r.x, float), int(r.nfev)
+
+
+def _polish(problem: Problem, v, fbest, results, raw):
+    """Polish the best L-BFGS-B result by least squares; if the result still is not a
+    stationary point, polish from the other refined results and their raw starts too."""
+    nfev = 0
+    tries = [v] + [np.asarray(r.x, float) for r in results[1:]] + list(raw)
+    status = stationarity(problem, v)
+    for k, v0 in enumerate(tries):
+        if k > 0 and status[0]:
+            break
+        out = _ls_polish(problem, v0)
+        if out is None:
+            continue
+        vp, n = out
+        nfev += n
+        fp = float(problem.value_grad(vp[None], grad=False)[0])
+        if np.isfinite(fp) and fp < fbest:
+            v, fbest = vp, fp
+            status = stationarity(problem, v)
+    ok, why = status
+    return v, fbest, ok, why, nfev
+
+
+def stationarity(problem: Problem, v: np.ndarray) -> tuple[bool, str]:
+    """Whether ``v`` is a minimum of a least-squares objective, and why not.
+
+    The test is scale-free: the share of the residuals that lies in the span of the Jacobian's
+    columns (of the free parameters not held at a bound) is the relative decrease a
+    Gauss-Newton step would still bring. A parameter with no effect on the prediction
+    (driven towards infinity) is not a minimum either.
+    """
+    r, J = problem.residuals(v)
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(J))):
+        return False, "the residuals or their Jacobian are not finite at the result"
+    rr = float(r @ r)
+    if rr <= 1e-28 * max(r.size, 1):
+        return True, "exact fit"
+    g = J.T @ r
+    tol = 1e-10 * (np.abs(v) + 1.0)
+    held = (((v - problem.lower) <= tol) & (g > 0)) | (((problem.upper - v) <= tol) & (g < 0))
+    Jf = J[:, ~held]
+    if Jf.shape[1] == 0:
+        return True, "every free parameter is held at a bound"
+    norms = np.linalg.norm(Jf, axis=0)
+    free_names = [problem.names[i] for i, h in zip(problem.free, held, strict=True) if not h]
+    dead = [n for n, c in zip(free_names, norms, strict=True)
+            if not c > 1e-12 * max(float(norms.max()), 1e-300)]
+    if dead:
+        return False, (f"parameter(s) {', '.join(dead)} have no effect on the prediction at the "
+                       "result (driven towards infinity?): not a minimum")
+    Q, _ = np.linalg.qr(Jf / norms)
+    share = float(np.sum((Q.T @ r) ** 2) / rr)
+    if share > STATIONARY_RTOL:
+        return False, (f"not at a minimum: a Gauss-Newton step would still lower the objective "
+                       f"by a fraction {share:.2g} (the optimiser stopped short)")
+    return True, "stationary point of the least-squares objective"
 
 
 # ---------------------------------------------------------------------- batched L-BFGS
