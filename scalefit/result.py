@@ -39,7 +39,9 @@ class Prediction:
     value: np.ndarray
     lo: np.ndarray | None = None
     hi: np.ndarray | None = None
-    method: str | None = None  # "bootstrap" or "delta"
+    method: str | None = None  # "bootstrap" or "delta", "+backtest" when calibrated
+    #: how the interval was calibrated, or why it was not
+    calibration: str | None = None
 
     def __float__(self) -> float:
         return float(np.asarray(self.value).reshape(-1)[0])
@@ -58,6 +60,8 @@ class Prediction:
                    "hi": None if self.hi is None else _f(np.atleast_1d(self.hi)[i])}
             if self.method:
                 rec["interval"] = self.method
+            if self.calibration:
+                rec["calibration"] = self.calibration
             out.append(rec)
         return out
 
@@ -143,6 +147,20 @@ class FitResult:
 
             _, lo, hi = delta_band(self._problem, self._v, self._cov, Xc, self.level)
             method = "delta"
+        calibrated = None
+        cal = (self.backtest or {}).get("calibration") if isinstance(self.backtest, dict) else None
+        if isinstance(cal, Mapping) and cal.get("rate_per_decade") is not None:
+            from scalefit.fitting.calibration import widen
+
+            lo, hi, _ = widen(value, lo, hi, Xc, cal, self.level)
+            method = f"{method}+backtest" if method else "backtest"
+            calibrated = (f"{100 * self.level:.0f}% interval calibrated on the backtest "
+                          f"{cal.get('holdout')} ({cal.get('n_points')} held-out points): "
+                          f"{100 * cal['rate_per_decade']:.2f}% per decade beyond the fitted "
+                          f"range, run scatter {100 * float(cal.get('noise') or 0):.2f}%")
+        elif method:
+            calibrated = ("not calibrated: parameter uncertainty only (fit with a holdout, "
+                          "e.g. --holdout auto, to calibrate on a backtest)")
         shape = np.broadcast_shapes(*(np.shape(v) for v in given.values())) if given else ()
         def rs(a):  # scalar inputs give floats, arrays give arrays
             if a is None:
@@ -151,7 +169,7 @@ class FitResult:
 
         shown = {k: np.asarray(v, float) for k, v in given.items()}
         shown.update({k: np.asarray(v, float) for k, v in X.items()})
-        return Prediction(shown, rs(value), rs(lo), rs(hi), method)
+        return Prediction(shown, rs(value), rs(lo), rs(hi), method, calibrated)
 
     def optimal(self, C) -> dict:
         """Compute-optimal allocation at budget(s) ``C``: {"N", "D", "loss"} arrays, with

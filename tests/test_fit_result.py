@@ -33,7 +33,13 @@ def test_predict_with_bootstrap_interval(res):
     p = res.predict(N=7e10, D=1.4e12)
     expected = LAW.predict({"N": 7e10, "D": 1.4e12}, res.params_)[0]
     assert float(p) == pytest.approx(expected, rel=1e-12)
-    assert p.lo < float(p) < p.hi and p.method == "bootstrap"
+    # the bootstrap interval, widened by what the backtest on the 5 largest runs calls for
+    assert p.lo < float(p) < p.hi and p.method == "bootstrap+backtest"
+    assert p.calibration.startswith("95% interval calibrated on the backtest largest:5")
+    cal = res.backtest["calibration"]
+    assert cal["n_points"] == 5 and cal["rate_per_decade"] > 0
+    draws = LAW._predict(LAW.check_inputs({"N": [7e10], "D": [1.4e12]}), res.samples)
+    assert p.lo <= np.percentile(draws, 2.5) and p.hi >= np.percentile(draws, 97.5)
     # vectorised, and C may stand in for D
     pv = res.predict(N=[1e9, 7e10], C=[6 * 1e9 * 2e10, 6 * 7e10 * 1.4e12])
     assert pv.value.shape == (2,)

@@ -129,10 +129,11 @@ def fit_cmd(
                                              help="Predict at N=7e10,D=1.4e12 (repeatable)."),
     optimal: list[str] | None = typer.Option(None, "--optimal",
                                              help="Compute-optimal N, D, loss at budget C."),
-    holdout: str | None = typer.Option(None, "--holdout",
-                                       help="Backtest: size:K holds out every run of the K "
-                                            "largest model sizes (size:1-3 rolls over K), "
-                                            "largest:K the K largest-compute runs, auto chooses."),
+    holdout: str = typer.Option("auto", "--holdout",
+                                help="Backtest that calibrates the intervals: size:K holds out "
+                                     "every run of the K largest model sizes (size:1-3 rolls "
+                                     "over K), largest:K the K largest-compute runs, auto "
+                                     "chooses from the data, none skips it."),
     fix: list[str] | None = typer.Option(None, "--fix", help="Fix a parameter: P=V, or tie it "
                                          "to another: beta=alpha (repeatable)."),
     tie: list[str] | None = typer.Option(None, "--tie", help="Tie a parameter to another, e.g. "
@@ -156,15 +157,16 @@ def fit_cmd(
         raise UsageError(f"--bootstrap must be >= 0, got {bootstrap}", where="--bootstrap")
     if _is_curve_law(law):
         _delegate_curves(inputs=list(inputs or []), store=store, law=law, metric=metric,
-                         bootstrap=bootstrap, predict=preds, holdout=holdout, fix=fixd,
+                         bootstrap=bootstrap, predict=preds,
+                         holdout=None if holdout.strip().lower() in ("auto", "none") else holdout,
+                         fix=fixd,
                          json_out=json_out, plot=plot, no_plot=no_plot, seed=seed)
         return
-    if law == "auto" and holdout is None:
-        holdout = "auto"
+    holdout_spec: str | None = None if holdout.strip().lower() == "none" else holdout
     import scalefit
 
     data = _load_data(inputs, store)
-    res = scalefit.fit(data, law, metric=metric, bootstrap=bootstrap, holdout=holdout,
+    res = scalefit.fit(data, law, metric=metric, bootstrap=bootstrap, holdout=holdout_spec,
                        fix=fixd or None, tie=ties or None, objective=objective, checkpoints=checkpoints, seed=seed,
                        predict=preds or None, optimal=budgets or None,
                        include_excluded=include_excluded)

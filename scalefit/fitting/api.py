@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from scalefit.errors import FitError, UsageError
+from scalefit.errors import FitError, ScalefitError, UsageError
 from scalefit.fitting.bootstrap import bootstrap as run_bootstrap
 from scalefit.fitting.bootstrap import delta_interval_params, delta_method, percentile_interval
 from scalefit.fitting.dataset import Dataset, build_dataset, data_source
@@ -187,15 +187,27 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
                                    "warmup_frac": float(warmup_frac)}},
         data_hash=ds.hash(), samples=samples, dataset=ds, _problem=problem, _v=opt.v,
         _cov=dm["cov"])
+    why = None
     if holdout:
         from scalefit.fitting.backtest import _why_holdout, backtest, default_holdout
 
-        why = None
-        if str(holdout).strip() == "auto":
+        chosen = str(holdout).strip() == "auto"
+        if chosen:
             holdout = default_holdout(ds)
             why = _why_holdout(ds, holdout)
-        result.backtest = backtest(ds, lw, holdout, fit_kw=_fit_kw(fkw))
-        result.settings["holdout"] = holdout
+        try:
+            result.backtest = backtest(ds, lw, holdout, fit_kw=_fit_kw(fkw))
+        except ScalefitError as exc:
+            if not chosen:
+                raise
+            # a backtest the user did not ask for: too few runs to hold any out
+            result.backtest = None
+            ds.notes.append(f"no backtest ({holdout}: {exc.args[0] if exc.args else exc}); "
+                            "intervals are not calibrated")
+        result.settings["holdout"] = holdout if result.backtest else None
+    if result.backtest:
+        result.backtest["calibration"] = _calibration(result.backtest.pop("_scores"), ds, lw,
+                                                      theta, level, holdout)
         if why:
             result.backtest["holdout_reason"] = why
         if auto is not None:
@@ -214,6 +226,16 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
 
 
 # ---------------------------------------------------------------------- helpers
+def _calibration(scores, ds: Dataset, law, theta, level: float, holdout: str) -> dict:
+    from scalefit.fitting.calibration import calibration
+
+    with np.errstate(all="ignore"):
+        pred = law._predict(law.check_inputs(ds.X), theta)
+        resid = np.log(ds.y / pred)
+    upper = {k: float(np.max(v)) for k, v in ds.X.items() if np.size(v)}
+    return calibration(scores, resid, upper, level, holdout)
+
+
 def _merge_ties(expr: Mapping[str, str] | None, tie: Mapping[str, str] | None) -> dict | None:
     """``tie={"beta": "alpha"}`` as expressions; a tie names one other parameter, nothing else."""
     if not tie:

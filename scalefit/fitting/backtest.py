@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from scalefit.errors import ScalefitError, UsageError
+from scalefit.fitting.calibration import backtest_scores, decades_beyond
 
 __all__ = ["parse_holdout", "expand_holdout", "split", "backtest", "compare", "AUTO_LAWS",
            "size_levels", "is_size_grid", "default_holdout"]
@@ -192,12 +193,15 @@ def _one_backtest(ds, law, spec: str, fit_kw: dict | None) -> dict:
         pred = law._predict(law.check_inputs(test.X), core["theta"])
     rel = np.abs(pred - test.y) / np.abs(test.y)
     rel = np.where(np.isfinite(rel), rel, np.inf)
+    upper = {k: float(np.max(v)) for k, v in train.X.items() if np.size(v)}
+    dist = decades_beyond(test.X, upper)
     pts = [{"run": test.runs[g], "inputs": {k: float(v[i]) for k, v in test.X.items()},
             "value": float(test.y[i]), "pred": float(pred[i]), "rel_error": float(rel[i]),
-            "holdout": spec}
+            "decades_beyond": float(dist[i]), "holdout": spec}
            for i, g in enumerate(test.groups)]
     return {"holdout": spec, "n_train": int(train.n), "n_heldout": int(test.n),
             "heldout_runs": names, "rel": rel, "points": pts,
+            "scores": backtest_scores(test.y, pred, dist),
             "train_params": dict(zip(law.param_names, map(float, core["theta"]), strict=True)),
             "law": law.name, "train": train}
 
@@ -219,7 +223,9 @@ def backtest(ds, law, spec: str, *, fit_kw: dict | None = None) -> dict:
            "n_heldout": int(sum(f["n_heldout"] for f in folds)), "heldout_runs": names,
            "mean_rel_error": float(np.mean(means)), "max_rel_error": float(np.max(rel)),
            "median_rel_error": float(np.median(rel)),
-           "train_params": folds[0]["train_params"], "points": pts[:200]}
+           "train_params": folds[0]["train_params"], "points": pts[:200],
+           # per held-out point: |log error| per decade of extrapolation, for calibration
+           "_scores": np.concatenate([f["scores"] for f in folds])}
     if len(folds) > 1:
         out["folds"] = [{"holdout": f["holdout"], "n_train": f["n_train"],
                          "n_heldout": f["n_heldout"], "mean_rel_error": m,

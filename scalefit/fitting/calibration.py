@@ -1,0 +1,86 @@
+"""Prediction intervals calibrated by backtests.
+
+A parameter bootstrap says how well the data pin the law's parameters; it does not say how far
+the law itself is off when it extrapolates, nor how noisy one run is. Both show in a backtest:
+refit without the largest runs and look at how far the held-out runs fall from their
+predictions. The error grows with the distance of the extrapolation, so it is measured per
+decade beyond the fitted range, counted from ``OFFSET_DECADES`` before its edge (a run just
+beyond the edge still has the error of a run the fit has not seen), and the interval at a new
+point is as wide as that rate times the point's own distance, or as the runs' own scatter, or
+the bootstrap's interval, whichever is widest. The rate is a split-conformal quantile: the
+ceil((n+1)·level)-th smallest of the n held-out scores.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+__all__ = ["OFFSET_DECADES", "decades_beyond", "backtest_scores", "calibration", "widen"]
+
+#: distances are counted from this far (in decades) inside the fitted range's edge
+OFFSET_DECADES = 0.2
+
+
+def decades_beyond(X: Mapping[str, np.ndarray], upper: Mapping[str, float]) -> np.ndarray:
+    """How far each point lies beyond the fitted range: the largest log10(x / max fitted x) over
+    the inputs, 0 inside the range."""
+    dist = None
+    for k, hi in upper.items():
+        if k not in X or not (hi and math.isfinite(hi) and hi > 0):
+            continue
+        x = np.asarray(X[k], float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = np.where(x > 0, np.log10(x / hi), 0.0)
+        d = np.maximum(np.nan_to_num(d, nan=0.0), 0.0)
+        dist = d if dist is None else np.maximum(dist, d)
+    if dist is None:
+        n = max((np.size(v) for v in X.values()), default=1)
+        return np.zeros(n)
+    return dist
+
+
+def backtest_scores(y: np.ndarray, pred: np.ndarray, distance: np.ndarray) -> np.ndarray:
+    """|log(y / ŷ)| per decade of extrapolation (counted from ``OFFSET_DECADES`` inside)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.abs(np.log(np.asarray(y, float) / np.asarray(pred, float)))
+    err = np.where(np.isfinite(err), err, np.inf)
+    return err / (np.asarray(distance, float) + OFFSET_DECADES)
+
+
+def calibration(scores: np.ndarray, log_residuals: np.ndarray, upper: Mapping[str, float],
+                level: float, holdout: str) -> dict:
+    """The calibration record kept with a fit (JSON-ready)."""
+    s = np.sort(np.asarray(scores, float))
+    n = int(s.size)
+    k = math.ceil((n + 1) * level)
+    # fewer held-out points than the level can resolve: the largest score, not infinity
+    rate = float(s[min(k, n) - 1]) if n else float("nan")
+    r = np.asarray(log_residuals, float)
+    r = r[np.isfinite(r)]
+    noise = float(1.4826 * np.median(np.abs(r - np.median(r)))) if r.size else 0.0
+    return {"method": "backtest", "holdout": holdout, "level": float(level), "n_points": n,
+            "rate_per_decade": rate if math.isfinite(rate) else None,
+            "noise": noise, "offset_decades": OFFSET_DECADES,
+            "upper": {k_: float(v) for k_, v in upper.items()},
+            "exact_quantile": bool(n and k <= n)}
+
+
+def widen(value, lo, hi, X: Mapping[str, np.ndarray], cal: Mapping, level: float):
+    """(lo, hi, distance): the interval widened to what the backtest calls for at ``X``."""
+    from scipy import stats
+
+    value = np.asarray(value, float)
+    dist = decades_beyond(X, cal.get("upper") or {})
+    rate = cal.get("rate_per_decade")
+    rate = 0.0 if rate is None else float(rate)
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    offset = float(cal.get("offset_decades", OFFSET_DECADES))
+    w = np.maximum(rate * (dist + offset), z * float(cal.get("noise") or 0.0))
+    w = np.minimum(w, 50.0)  # exp overflows past ~700; 50 is already unbounded in practice
+    lo_c, hi_c = value * np.exp(-w), value * np.exp(w)
+    if lo is None:
+        return lo_c, hi_c, dist
+    return np.fmin(np.asarray(lo, float), lo_c), np.fmax(np.asarray(hi, float), hi_c), dist
