@@ -221,12 +221,14 @@ def cases() -> list[Case]:
         Case("ladder-cpu-tiny", "ladder-cpu-tiny", "hold out largest size", "final",
              ladder_tiny, quick=True),
     ]
-    if (DATA / "gadre2024" / "gadre2024_losses.csv").exists():
-        for corpus, label in (("c4_original", "C4"), ("rpj", "RedPajama"),
-                              ("rw_original", "RefinedWeb")):
+    gfile = DATA / "gadre2024" / "gadre2024_losses.csv"
+    present = set(pd.read_csv(gfile)["dataset"]) if gfile.exists() else set()
+    for corpus, label in (("c4_original", "C4"), ("rpj", "RedPajama"),
+                          ("rw_original", "RefinedWeb")):
+        if corpus in present:
             out.append(Case(f"gadre {label}", "gadre2024",
                             "fit <=0.41B at 1-32x, predict 1.4B, 6.9B", "final",
-                            lambda c=corpus: gadre(c), quick=corpus == "rpj"))
+                            lambda c=corpus: gadre(c)))
     for size in ("25M", "100M", "400M"):
         out.append(Case(f"multipower {size}", "multipower",
                         "fit cosine+constant, final loss of 5 schedules", "schedule",

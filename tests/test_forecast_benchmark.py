@@ -1,0 +1,64 @@
+"""The forecast benchmark (benchmarks/forecast.py) runs one case and prints a well-formed table."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import forecast  # noqa: E402
+
+
+def test_olmo_case_table_and_numbers(tmp_path, capsys):
+    out = tmp_path / "f.json"
+    rc = forecast.main(["--cases", "olmo 190M-3B", "--methods", "textbook,naive,no_such_law_yet",
+                        "--json", str(out)])
+    assert rc == 2  # an unknown method name is refused, not ignored
+    rc = forecast.main(["--cases", "olmo 190M-3B", "--methods", "textbook,naive",
+                        "--json", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "| case | data set | protocol | n train / held-out | method |" in text
+    assert "auto/textbook" not in text  # auto did not run
+    res = json.loads(out.read_text())
+    (row,) = res["cases"]
+    assert (row["n_train"], row["n_heldout"]) == (20, 2)
+    tb, nv = row["methods"]["textbook"], row["methods"]["naive"]
+    # Chinchilla's law from the 190M-3B rungs predicts 7B and 13B val/c4_en within 0.71% (mean)
+    assert tb["mean"] == pytest.approx(0.0071, abs=0.002)
+    assert tb["max"] >= tb["mean"] and 0.0 <= tb["coverage"] <= 1.0
+    assert nv["coverage"] is None and nv["mean"] > 3 * tb["mean"]
+    s = res["summary"]["final"]
+    assert s["textbook"]["n_cases"] == 1 and s["textbook"]["mean_of_means"] == tb["mean"]
+
+
+def test_missing_option_is_na():
+    from _forecast_cases import olmo
+
+    split = olmo(False)[0]
+    forecast.METHODS[("final", "bogus")] = forecast.Method(
+        "bogus", "final", lambda s: forecast._fit(s, "law_that_does_not_exist"), "")
+    try:
+        row = forecast.run_case(forecast.Case("t", "olmo_ladder", "p", "final",
+                                              lambda: [split]), ["bogus"], log=lambda *a: None)
+    finally:
+        del forecast.METHODS[("final", "bogus")]
+    r = row["methods"]["bogus"]
+    assert r["mean"] is None and "law_that_does_not_exist" in r["error"]
+    assert "n/a" in forecast.table([row], ["bogus"])
+
+
+def test_naive_nearest_tokens_per_param():
+    import pandas as pd
+
+    tr = pd.DataFrame({"run": list("abc"), "N": [1e8, 1e9, 1e9], "D": [2e9, 2e10, 2e11],
+                       "C": [0.0, 1.0, 2.0], "loss": [3.0, 2.5, 2.2]})
+    te = pd.DataFrame({"run": ["x", "y"], "N": [1e10, 1e10], "D": [2.5e11, 1.5e12],
+                       "C": [0.0, 0.0], "loss": [2.0, 1.9]})
+    f = forecast.m_naive(forecast.Split(train=tr, test=te))
+    assert list(f.pred) == [2.5, 2.2]
