@@ -63,8 +63,8 @@ def method(name: str, kind: str, doc: str):
 
 
 # ----------------------------------------------------------------------------- final loss
-def _cli_defaults() -> tuple[str, int]:
-    """The law and bootstrap count `scalefit fit` uses when given no --law / --bootstrap."""
+def _cli_defaults() -> tuple[str, int, str | None]:
+    """The law, bootstrap count and holdout `scalefit fit` uses when given none of them."""
     from scalefit.cli.fit import fit_cmd
 
     ps = inspect.signature(fit_cmd).parameters
@@ -73,7 +73,9 @@ def _cli_defaults() -> tuple[str, int]:
         d = p.default
         return getattr(d, "default", d)
 
-    return str(default(ps["law"])), int(default(ps["bootstrap"]))
+    hold = default(ps["holdout"]) if "holdout" in ps else None
+    hold = None if hold is None or str(hold).strip().lower() == "none" else str(hold)
+    return str(default(ps["law"])), int(default(ps["bootstrap"])), hold
 
 
 def _predict(res, test) -> Forecast:
@@ -87,7 +89,7 @@ def _predict(res, test) -> Forecast:
 def _fit(split: Split, law: str, **kw) -> Forecast:
     import scalefit
 
-    _, boot = _cli_defaults()
+    _, boot, _ = _cli_defaults()
     kw = {"bootstrap": boot, "level": LEVEL, **split.fit_kw, **kw}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -105,11 +107,12 @@ def hoffmann_grid() -> np.ndarray:
     return np.stack([m.ravel() for m in mesh], -1)
 
 
-@method("default", "final", "what `scalefit fit` does with no --law (its default law and "
-        "bootstrap count)")
+@method("default", "final", "what `scalefit fit` does with no --law (its default law, "
+        "bootstrap count and holdout)")
 def m_default(split):
-    law, _ = _cli_defaults()
-    return _fit(split, law)
+    law, _, hold = _cli_defaults()
+    # the CLI's backtest (when it runs one by default) is what calibrates its intervals
+    return _fit(split, law, **({"holdout": hold} if hold else {}))
 
 
 @method("auto", "final", "law='auto': the candidate law with the smallest backtest error")
