@@ -304,3 +304,112 @@ def test_curve_refusals(law):
     neg = _curve_loss(COSINE) - 2.6  # the tail of the curve goes below 0
     out = _fit_curve("losses <= 0", [Curve("c", COSINE, STEPS, neg)], law)
     assert isinstance(out, FitError) and "non-positive loss value(s)" in str(out)
+
+
+# ----------------------------------------------------------------------------- expressions
+PAYLOAD = "alpha if alpha > 0 else np.os.system('touch {path}')"
+
+
+def _chinchilla_table(n=40):
+    X, y, _ = _chinchilla(n)
+    return _table(X, y)
+ESCAPES = [
+    "().__class__.__bases__[0].__subclasses__()",
+    "alpha.__class__",
+    "np.os.system('true')",
+    "exp.__globals__",
+    "__import__('os').system('true')",
+    "(lambda: alpha)()",
+    "[alpha for _ in range(3)][0]",
+    "sum(alpha for _ in range(3))",
+    "f'{alpha}'",
+    "alpha if alpha > 0 else beta",
+    "alpha > 0",
+    "exp(x=alpha)",
+    "exp(*[alpha])",
+    "9**9**9",
+    "alpha**1000",
+    "alpha" + "+alpha" * 200,
+    "-" * 400 + "alpha",
+    "(" * 300 + "alpha" + ")" * 300,
+    "open('/etc/passwd')",
+    "gamma",
+    "'alpha'",
+    "True",
+    "(x := alpha)",
+]
+
+
+def test_expression_branch_trick_runs_no_code(tmp_path):
+    """A conditional whose first branch is harmless for scalars (what lmfit's evaluator sees)
+    and whose second reaches a shell through a module attribute: refused, nothing runs."""
+    import lmfit
+
+    from scalefit.errors import UsageError
+    from scalefit.fitting.optimize import make_parameters
+
+    target = tmp_path / "pwned"
+    payload = PAYLOAD.format(path=target)
+    df = _chinchilla_table()
+    with pytest.raises(UsageError, match="'beta'.*conditional"):
+        scalefit.fit(df, "chinchilla", expr={"beta": payload})
+    # the same string carried by lmfit Parameters
+    p = make_parameters(get_law("chinchilla"))
+    params = lmfit.Parameters()
+    for k, v in p.items():
+        params.add(k, value=v.value, min=v.min, max=v.max)
+    try:
+        params["beta"].set(expr=payload)
+    except Exception:  # noqa: BLE001 (lmfit may itself refuse it; then nothing reaches us)
+        pytest.skip("lmfit refused the expression itself")
+    with pytest.raises(UsageError, match="'beta'"):
+        scalefit.fit(df, "chinchilla", params=params)
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("expr", ESCAPES, ids=range(len(ESCAPES)))
+def test_expression_escapes_are_refused(expr):
+    from scalefit.errors import UsageError
+    from scalefit.fitting.expressions import compile_expression
+
+    with pytest.raises(UsageError) as err:
+        compile_expression(expr, ["E", "A", "B", "alpha", "beta"], param="beta")
+    msg = str(err.value)
+    assert "'beta'" in msg and "may use only" in msg
+
+
+def test_expression_refusal_names_the_parameter_through_fit():
+    from scalefit.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"expression for 'beta' '\(\)\.__class__'"):
+        scalefit.fit(_chinchilla_table(), "chinchilla", expr={"beta": "().__class__"})
+
+
+def test_allowed_expressions_evaluate_vectorised():
+    from scalefit.fitting.expressions import compile_expression
+
+    f = compile_expression("maximum(alpha, 0.3) * exp(-A / 1000) + sqrt(abs(-B)) - log10(100)",
+                           ["A", "B", "alpha"])
+    a = np.array([0.2, 0.5])
+    got = f({"alpha": a, "A": np.array([1000.0, 0.0]), "B": np.array([4.0, 9.0])})
+    np.testing.assert_allclose(got, np.maximum(a, 0.3) * np.exp([-1.0, 0.0]) + [2.0, 3.0] - 2.0)
+    # a tie fits, and the tied parameter follows over a bootstrap too
+    res = scalefit.fit(_chinchilla_table(), "chinchilla", expr={"beta": "1.0 * alpha"},
+                       bootstrap=10)
+    assert res.params_["beta"] == pytest.approx(res.params_["alpha"], rel=1e-12)
+    np.testing.assert_allclose(res.samples[:, 4], res.samples[:, 3], rtol=1e-9)
+
+
+def test_losses_rising_with_size_give_undefined_derived_quantities():
+    N = np.geomspace(1e7, 1e10, 12)
+    df = pd.DataFrame({"N": N, "D": 20 * N, "loss": 2 + 0.1 * np.log(N / 1e7)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = _fit("losses rising with size", df, "chinchilla", bootstrap=10)
+    assert not isinstance(res, ScalefitError)
+    assert res.params_["alpha"] + res.params_["beta"] < 1e-6
+    for k in ("a", "b", "G"):
+        assert res.derived[k]["value"] is None and "undefined" in res.derived[k]["doc"]
+    assert "undefined at the fitted parameters" in str(res.summary())
+    d = get_law("chinchilla").derived({"A": 1.0, "B": 1.0, "alpha": 0.0, "beta": 0.0})
+    assert all(np.isnan(v) for v in d.values())

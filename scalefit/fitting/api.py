@@ -303,6 +303,10 @@ def _derived(law, params: dict, samples, problem, v, cov, level) -> dict:
             rows = [law.derived(dict(zip(names, s, strict=True))) for s in samples]
             draws = {k: np.array([r[k] for r in rows], float) for k in d0}
     for k, val in d0.items():
+        if not np.isfinite(val):  # e.g. chinchilla's a, b, G when alpha + beta <= 0
+            out[k] = {"value": None, "lo": None, "hi": None,
+                      "doc": "undefined at the fitted parameters"}
+            continue
         rec = {"value": float(val), "lo": None, "hi": None}
         if k in _DERIVED_DOCS and law.name == "chinchilla":
             rec["doc"] = _DERIVED_DOCS[k]

@@ -63,9 +63,18 @@ class Chinchilla(Law):
         return np.stack([np.ones_like(pn), pn, pd], -1)
 
     def derived(self, params: Mapping[str, float]) -> dict[str, float]:
-        A, B, alpha, beta = (params[k] for k in ("A", "B", "alpha", "beta"))
-        s = alpha + beta
-        return {"a": beta / s, "b": alpha / s, "G": (alpha * A / (beta * B)) ** (1.0 / s)}
+        """a, b and G; NaN where they are undefined (exponents summing to 0, as in a fit to
+        losses that rise with size, or a zero exponent or amplitude in G)."""
+        A, B, alpha, beta = (np.asarray(params[k], float) for k in ("A", "B", "alpha", "beta"))
+        with np.errstate(all="ignore"):
+            s = alpha + beta
+            ok = np.isfinite(s) & (s > 0)
+            s1 = np.where(ok, s, 1.0)
+            ratio = alpha * A / (beta * B)
+            gok = ok & np.isfinite(ratio) & (ratio > 0)
+            out = {"a": np.where(ok, beta / s1, np.nan), "b": np.where(ok, alpha / s1, np.nan),
+                   "G": np.where(gok, np.where(gok, ratio, 1.0) ** (1.0 / s1), np.nan)}
+        return {k: float(v) if np.ndim(v) == 0 else v for k, v in out.items()}
 
     def optimal(self, params: Mapping[str, float], C):
         d = self.derived(params)
