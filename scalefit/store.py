@@ -12,9 +12,12 @@ overlapping steps keeps the later values, as a resumed run should.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import re
+import stat
 import threading
 import uuid
 from collections.abc import Iterable
@@ -27,9 +30,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
-from scalefit.errors import StoreError
+from scalefit.errors import SchemaError, StoreError
 from scalefit.schema import (
     POINT_COLUMNS,
     POINT_KEY,
@@ -43,6 +46,18 @@ from scalefit.schema import (
 MANIFEST = "manifest.json"
 _VERSION_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,99}")  # names files: no path parts
 FORMAT_VERSION = 1
+_LOCK = ".lock"
+# what this module writes and may therefore delete: old snapshots and temporary files
+_STALE_RE = re.compile(rf"(?:(?:runs|points)-{_VERSION_RE.pattern}\.parquet|{MANIFEST})"
+                       r"(?:\.tmp-[0-9a-f]{8})?")
+_MANIFEST_MAX = 1 << 16
+_RESTORE = ("the folder was changed outside scalefit; restore it from a backup, or ingest the "
+            "logs again into a new store")
+
+#: a snapshot table with more rows is refused from its footer, before any of it is read
+MAX_ROWS = 100_000_000
+#: a snapshot table with more data (uncompressed, or its text once decoded) is refused
+MAX_BYTES = 16 * 2**30
 
 
 @dataclass
@@ -201,39 +216,163 @@ class Store:
             self._runs, self._points = r, p
 
     # ------------------------------------------------------------------ disk
+    @contextlib.contextmanager
     def _lock(self):
-        if self.path is not None and self._local:
-            return FileLock(os.path.join(self._root, ".lock"), timeout=600)
-        return _MEMORY_LOCK
+        if self.path is None or not self._local:
+            with _MEMORY_LOCK:
+                yield
+            return
+        st = self._lstat(_LOCK)
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+            raise StoreError(f"is {what}; the store's lock must be a plain file",
+                             where=self._where(_LOCK),
+                             hint="remove it and run the command again; scalefit keeps "
+                                  "nothing in it")
+        lock = FileLock(os.path.join(self._root, _LOCK), timeout=600)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise StoreError("another process has held the store's lock for 10 minutes",
+                             where=self._where(_LOCK),
+                             hint="wait for it to finish; remove the file only if no scalefit "
+                                  "process is running") from None
+        except OSError as exc:
+            raise StoreError(f"cannot take the store's lock: {exc.strerror or exc}",
+                             where=self._where(_LOCK),
+                             hint="remove it if it is not a plain file, and check "
+                                  "permissions") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _join(self, name: str) -> str:
         return self._root.rstrip("/") + "/" + name
 
+    def _where(self, name: str) -> str:
+        return self.path.rstrip("/") + "/" + name
+
+    def _damaged(self, name: str, message: str) -> StoreError:
+        return StoreError(message, where=self._where(name), hint=_RESTORE)
+
+    def _lstat(self, name: str) -> os.stat_result | None:
+        """The entry itself (a link is not followed) in a local store; None if there is none."""
+        try:
+            return os.lstat(os.path.join(self._root, name))
+        except FileNotFoundError:
+            return None
+
+    def _exists(self, name: str) -> bool:
+        if self._local:
+            return self._lstat(name) is not None
+        return self._fs.exists(self._join(name))
+
+    def _open(self, name: str):
+        """Open a store file for reading: in a local store only a regular file inside the folder
+        (no symbolic link, FIFO or device), checked on the opened file itself."""
+        if not self._local:
+            return self._fs.open(self._join(name), "rb")
+        path = os.path.join(self._root, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise self._damaged(name, f"is a symbolic link (to {os.readlink(path)!r}); a store "
+                                          "reads only files inside its folder") from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise self._damaged(name, "is not a regular file")
+        return os.fdopen(fd, "rb")
+
     def _load(self, retries: int = 3) -> None:
-        mpath = self._join(MANIFEST)
-        if not self._fs.exists(mpath):
+        if not self._exists(MANIFEST):
             self._runs, self._points, self._version = empty_runs(), empty_points(), None
             return
         try:
-            with self._fs.open(mpath, "r") as f:
-                manifest = json.load(f)
+            with self._open(MANIFEST) as f:
+                raw = f.read(_MANIFEST_MAX + 1)
+            if len(raw) > _MANIFEST_MAX:
+                raise ValueError(f"{MANIFEST} is larger than {_MANIFEST_MAX} bytes")
+            manifest = json.loads(raw)
             version = manifest["version"] if isinstance(manifest, dict) else None
             if not isinstance(version, str) or not _VERSION_RE.fullmatch(version):
                 raise ValueError(f"the manifest names no valid version ({MANIFEST}: "
                                  f"{str(manifest)[:80]!r})")
             if version == self._version:
                 return
-            runs = _read_parquet(self._fs, self._join(f"runs-{version}.parquet"), RUN_COLUMNS)
-            points = _read_parquet(self._fs, self._join(f"points-{version}.parquet"), POINT_COLUMNS)
+            if manifest.get("format", FORMAT_VERSION) != FORMAT_VERSION:
+                raise self._damaged(MANIFEST, f"format {manifest.get('format')!r} is not "
+                                              f"{FORMAT_VERSION}, the one this scalefit reads")
+            counts = {k: manifest.get(f"n_{k}") for k in ("runs", "points")}
+            for k, n in counts.items():
+                if type(n) is not int or n < 0:
+                    raise self._damaged(MANIFEST, f"gives no row count n_{k} (found {n!r})")
+            runs = self._read_table(f"runs-{version}.parquet", RUN_COLUMNS, counts["runs"])
+            points = self._read_table(f"points-{version}.parquet", POINT_COLUMNS,
+                                      counts["points"])
         except FileNotFoundError:
             if retries > 0:  # a writer replaced the snapshot between our two reads
                 return self._load(retries - 1)
             raise StoreError("the store's manifest names files that are missing", where=self.path,
                              hint="the folder was changed by hand or is damaged") from None
+        except StoreError:
+            raise
         except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
             raise StoreError(f"cannot read the store: {' '.join(str(exc).split())}", where=self.path,
                              hint="the folder is not a scalefit store or is damaged") from None
+        self._check_tables(runs, points, version)
         self._runs, self._points, self._version = runs, points, version
+
+    def _read_table(self, name: str, columns: dict[str, str], n_rows: int) -> pd.DataFrame:
+        """One snapshot table, refused from its footer (before any data is read) when its
+        columns, types or row count are not the ones the manifest and the schema promise."""
+        with self._open(name) as f:
+            pf = pq.ParquetFile(f, read_dictionary=[c for c, t in columns.items()
+                                                    if t == "string"])
+            meta = pf.metadata
+            have = meta.num_rows
+            if sum(meta.row_group(i).num_rows for i in range(meta.num_row_groups)) != have:
+                raise self._damaged(name, "has row groups that do not add up to its row count")
+            if have > MAX_ROWS:
+                raise StoreError(f"holds {have:,} rows, more than a store table may hold "
+                                 f"(scalefit.store.MAX_ROWS = {MAX_ROWS:,})", where=self._where(name),
+                                 hint=_RESTORE + "; if the folder is genuine, raise "
+                                 "scalefit.store.MAX_ROWS")
+            if have != n_rows:
+                raise self._damaged(name, f"holds {have:,} row(s) where {MANIFEST} says {n_rows:,}")
+            _check_schema(pf.schema_arrow, columns, lambda m: self._damaged(name, m))
+            size = sum(meta.row_group(i).column(j).total_uncompressed_size
+                       for i in range(meta.num_row_groups) for j in range(meta.num_columns))
+            if size > MAX_BYTES:
+                raise self._damaged(name, f"holds {size:,} bytes of data, more than a store reads "
+                                          f"(scalefit.store.MAX_BYTES = {MAX_BYTES:,})")
+            table = pf.read(columns=list(columns))
+        if table.num_rows != have:
+            raise self._damaged(name, f"holds {table.num_rows:,} rows where its footer says {have:,}")
+        return _to_frame(table, columns, lambda m: self._damaged(name, m))
+
+    def _check_tables(self, runs: pd.DataFrame, points: pd.DataFrame, version: str) -> None:
+        """What every write keeps true: valid rows, one row per run and per (run, metric, step),
+        and no point of a run the runs table lacks."""
+        rname, pname = f"runs-{version}.parquet", f"points-{version}.parquet"
+        try:
+            validate_runs(runs)
+        except SchemaError as exc:
+            raise self._damaged(rname, exc.message) from None
+        try:
+            validate_points(points)
+        except SchemaError as exc:
+            raise self._damaged(pname, exc.message) from None
+        dup = _first_duplicate(points)
+        if dup is not None:
+            run, metric, step = (points[c].iloc[dup] for c in POINT_KEY)
+            raise self._damaged(pname, f"holds run {run!r}, metric {metric!r}, step "
+                                       f"{'none' if pd.isna(step) else int(step)} more than once")
+        ghosts = pd.Index(_unique(points["run"])).difference(pd.Index(runs["run"]))
+        if len(ghosts):
+            raise self._damaged(pname, f"holds points of run {ghosts[0]!r}, which {rname} lacks")
 
     def _write(self, runs: pd.DataFrame, points: pd.DataFrame) -> None:
         if self.path is None:
@@ -252,15 +391,21 @@ class Store:
             raise StoreError(f"cannot write the store: {exc}", where=self.path,
                              hint="nothing was changed; check free space and permissions") from None
         self._version = version
-        # under the lock: drop older snapshots and temporary files of writers that were killed
+        # under the lock: drop older snapshots and temporary files of writers that were killed;
+        # only regular files named as this module names them (anything else is not ours)
         keep = {f"runs-{version}.parquet", f"points-{version}.parquet", MANIFEST}
         try:
-            names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self._fs.ls(self._root, detail=False)]
+            entries = self._fs.ls(self._root, detail=True)
         except OSError:
-            names = []
-        for name in names:
-            stale = name.startswith(("runs-", "points-")) or ".tmp-" in name
-            if stale and name not in keep:
+            entries = []
+        for e in entries:
+            name = e["name"].rstrip("/").rsplit("/", 1)[-1]
+            if name in keep or not _STALE_RE.fullmatch(name):
+                continue
+            st = self._lstat(name) if self._local else None
+            regular = stat.S_ISREG(st.st_mode) if st is not None else (
+                not self._local and e.get("type") == "file")
+            if regular:
                 _silent_rm(self._fs, self._join(name))
 
 
@@ -274,7 +419,7 @@ def _silent_rm(fs, path: str) -> None:
     try:
         if fs.exists(path):
             fs.rm(path)
-    except OSError:
+    except (OSError, ValueError):
         pass
 
 
@@ -295,9 +440,44 @@ def _write_parquet(fs, df: pd.DataFrame, path: str, columns: dict[str, str]) -> 
         raise
 
 
-def _read_parquet(fs, path: str, columns: dict[str, str]) -> pd.DataFrame:
-    with fs.open(path, "rb") as f:
-        table = pq.read_table(f)
+def _check_schema(schema: pa.Schema, columns: dict[str, str], fail) -> None:
+    names = list(schema.names)
+    extra = [n for n in names if n not in columns]
+    missing = [c for c in columns if c not in names]
+    if extra:
+        raise fail(f"has column(s) {extra[:5]} that a store table does not; it has exactly "
+                   f"{list(columns)}")
+    if missing:
+        raise fail(f"lacks column(s) {missing}; a store table has exactly {list(columns)}")
+    if len(set(names)) != len(names):
+        raise fail("names a column more than once")
+    for c, t in columns.items():
+        typ = schema.field(c).type
+        if pa.types.is_dictionary(typ):
+            typ = typ.value_type
+        ok = {"string": pa.types.is_string(typ) or pa.types.is_large_string(typ),
+              "Int64": typ == pa.int64(), "float64": typ == pa.float64()}[t]
+        if not ok:
+            raise fail(f"column {c!r} is {typ}, not {t.lower()}")
+
+
+def _to_frame(table: pa.Table, columns: dict[str, str], fail) -> pd.DataFrame:
+    """Text columns are read dictionary-encoded: their decoded size is checked before they are
+    decoded, so a short value repeated on many rows cannot fill the memory."""
+    text = 0
+    for c, t in columns.items():
+        if t != "string":
+            continue
+        for chunk in table.column(c).chunks:
+            if pa.types.is_dictionary(chunk.type):
+                lengths = pc.binary_length(chunk.dictionary)
+                text += (pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0) if len(chunk) else 0
+    if text > MAX_BYTES:
+        raise fail(f"holds {text:,} bytes of text, more than a store reads "
+                   f"(scalefit.store.MAX_BYTES = {MAX_BYTES:,})")
+    for i, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):
+            table = table.set_column(i, f.name, table.column(i).cast(f.type.value_type))
     df = table.to_pandas()
     return pd.DataFrame({c: df[c].astype(t) for c, t in columns.items()})
 
@@ -377,8 +557,8 @@ def _merge_points(points: pd.DataFrame, newp: pd.DataFrame, report: IngestReport
     """Later rows win per (run, metric, step); the result is sorted by run, metric, step (NA last).
 
     run and metric are factorized once into sorted integer codes, so de-duplication, ordering and
-    the change test are integer work on one int64 key; string columns are re-taken only when the
-    order changes (string ``take`` is the expensive step).
+    the change test are integer work (see :func:`_point_keys`); string columns are re-taken only
+    when the order changes (string ``take`` is the expensive step).
     """
     if not len(newp):
         return points
@@ -386,21 +566,11 @@ def _merge_points(points: pd.DataFrame, newp: pd.DataFrame, report: IngestReport
     # into an empty store, the validated batch is the table as it is (no copy)
     allp = newp.reset_index(drop=True) if n_old == 0 else pd.concat([points, newp],
                                                                      ignore_index=True)
-    rc, run_names = _factorize(allp["run"])
-    mc, metric_names = _factorize(allp["metric"])
-    step = allp["step"].to_numpy(dtype="float64", na_value=np.nan)
-    finite = np.isfinite(step)
-    smin = np.min(step[finite]) if finite.any() else 0.0
-    top = (np.max(step[finite]) - smin + 1) if finite.any() else 0.0
-    srank = np.where(finite, step - smin, top).astype(np.int64)  # a missing step sorts last
-    span = int(srank.max()) + 1
-    key = (rc.astype(np.int64) * len(metric_names) + mc) * span + srank
-    if np.all(key[1:] > key[:-1]):  # already sorted and unique: the usual first ingest
+    keys = _point_keys(allp)
+    if _increasing(keys):  # already sorted and unique: the usual first ingest
         win = oldest = np.arange(len(allp))
     else:
-        order = np.argsort(key, kind="stable")  # ties keep row order, so later rows come last
-        k = key[order]
-        brk = k[1:] != k[:-1]
+        order, brk = _sorted_groups(keys)  # ties keep row order, so later rows come last
         win = order[np.append(brk, True)]
         oldest = order[np.insert(brk, 0, True)]
     from_new = win >= n_old
@@ -422,6 +592,69 @@ def _merge_points(points: pd.DataFrame, newp: pd.DataFrame, report: IngestReport
     if len(win) == len(allp) and np.all(win[1:] > win[:-1]):
         return allp  # order unchanged: no string take
     return allp.take(win).reset_index(drop=True)
+
+
+def _point_keys(p: pd.DataFrame) -> list[np.ndarray]:
+    """Integer keys that order points exactly by (run, metric, step), NA steps last; the most
+    significant key comes last (``np.lexsort`` order).
+
+    One int64 key where (run, metric, step rank) packs into it without overflow (checked in
+    Python integers), else the columns' codes and the steps themselves: every int64 step stays
+    distinct (float arithmetic would merge steps beyond 2**53, packing would wrap around).
+    """
+    rc, run_names = _factorize(p["run"])
+    mc, metric_names = _factorize(p["metric"])
+    step = p["step"]
+    na = step.isna().to_numpy()
+    sv = step.to_numpy(dtype="int64", na_value=0)
+    fin = ~na
+    lo, hi = (int(sv[fin].min()), int(sv[fin].max())) if fin.any() else (0, 0)
+    span = hi - lo + 2  # the last slot is for a missing step
+    if len(run_names) * len(metric_names) * span <= np.iinfo(np.int64).max:
+        if na.any():
+            sv = np.where(na, lo, sv)
+        srank = np.where(na, span - 1, sv - lo)  # exact: 0 <= sv - lo <= hi - lo < 2**63
+        return [(rc.astype(np.int64) * len(metric_names) + mc) * span + srank]
+    return [sv, na, mc, rc]
+
+
+def _increasing(keys: list[np.ndarray]) -> bool:
+    """Whether the rows are in strictly increasing key order (sorted, no key twice)."""
+    if len(keys) == 1:
+        return bool(np.all(keys[0][1:] > keys[0][:-1]))
+    gt = np.zeros(max(len(keys[0]) - 1, 0), dtype=bool)
+    eq = ~gt
+    for k in reversed(keys):
+        a, b = k[:-1], k[1:]
+        gt |= eq & (b > a)
+        eq &= b == a
+    return bool(gt.all())
+
+
+def _sorted_groups(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows in key order (equal keys in row order) and where the key changes between
+    neighbours of that order."""
+    if len(keys) == 1:
+        order = np.argsort(keys[0], kind="stable")
+    else:
+        order = np.lexsort([np.arange(len(keys[0])), *keys])
+    brk = np.zeros(max(len(order) - 1, 0), dtype=bool)
+    for k in keys:
+        ks = k[order]
+        brk |= ks[1:] != ks[:-1]
+    return order, brk
+
+
+def _first_duplicate(points: pd.DataFrame) -> int | None:
+    """Row of a (run, metric, step) that some other row also holds, or None."""
+    if len(points) < 2:
+        return None
+    keys = _point_keys(points)
+    if _increasing(keys):  # what a store writes
+        return None
+    order, brk = _sorted_groups(keys)
+    same = np.flatnonzero(~brk)
+    return int(order[same[0]]) if len(same) else None
 
 
 def _blocks(s: pd.Series) -> np.ndarray | None:

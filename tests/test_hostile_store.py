@@ -27,6 +27,7 @@ from _hostile_log import hostile_summary, record_check, record_fault  # noqa: F4
 from scalefit import cli
 from scalefit import store as store_mod
 from scalefit.errors import StoreError
+from scalefit.io import read_logs
 from scalefit.store import Store
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
@@ -292,3 +293,225 @@ def test_store_path_that_is_a_file(tmp_path, capsys):
     assert cli.run(["ingest", str(SAMPLES / "wide.csv"), "--store", str(f)]) == 2
     assert f.read_text() == "x"
     record_fault("store path is a file")
+
+
+# ----------------------------------------------------------------------------- forged folder
+def _tree(folder: Path) -> dict[str, tuple]:
+    """Every entry under ``folder`` as it is on disk (links not followed, the lock file left out)."""
+    out: dict[str, tuple] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(folder))
+            if p.is_symlink():
+                out[rel] = ("link", os.readlink(p))
+            elif p.is_dir():
+                out[rel] = ("dir",)
+            elif rel != ".lock":
+                out[rel] = ("file", hashlib.sha256(p.read_bytes()).hexdigest())
+    return out
+
+
+def _manifest(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())
+
+
+def _set_manifest(folder: Path, **fields) -> None:
+    (folder / "manifest.json").write_text(json.dumps({**_manifest(folder), **fields}))
+
+
+def _rewrite(folder: Path, kind: str, edit, count: bool = True) -> None:
+    """Replace a snapshot table by ``edit(table)``, written like the store writes it."""
+    path = _parquet_of(folder, kind)
+    df = edit(pd.read_parquet(path))
+    columns = store_mod.POINT_COLUMNS if kind == "points" else store_mod.RUN_COLUMNS
+    df.to_parquet(path, schema=store_mod._schema(columns), index=False)
+    if count:
+        _set_manifest(folder, **{f"n_{kind}": len(df)})
+
+
+def _symlink_outside(folder: Path, name: str) -> None:
+    target = folder.parent / f"outside-{name}"
+    shutil.copy(folder / name, target)
+    (folder / name).unlink()
+    (folder / name).symlink_to(target)
+
+
+def _symlink_snapshot(kind: str):
+    def forge(s: Path) -> str:
+        name = _parquet_of(s, kind).name
+        _symlink_outside(s, name)
+        return name
+    return forge
+
+
+def _lock_link(s: Path) -> str:
+    target = s.parent / "precious.txt"
+    target.write_text("keep me")
+    if (s / ".lock").exists() or (s / ".lock").is_symlink():
+        (s / ".lock").unlink()
+    (s / ".lock").symlink_to(target)
+    return ".lock"
+
+
+def _lock_dir(s: Path) -> str:
+    if (s / ".lock").exists():
+        (s / ".lock").unlink()
+    (s / ".lock").mkdir()
+    return ".lock"
+
+
+def _forge(kind: str, edit, count: bool = True):
+    def forge(s: Path) -> str:
+        _rewrite(s, kind, edit, count)
+        return _parquet_of(s, kind).name
+    return forge
+
+
+def _dup_first(df: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([df, df.iloc[:1]], ignore_index=True)
+
+
+def _run_twice(df: pd.DataFrame) -> pd.DataFrame:
+    twice = df.iloc[:1].assign(params=-5.0)
+    return pd.concat([df, twice], ignore_index=True)
+
+
+def _manifest_link(s: Path) -> str:
+    _symlink_outside(s, "manifest.json")
+    return "manifest.json"
+
+
+def _count_off(kind: str):
+    def forge(s: Path) -> str:
+        _set_manifest(s, **{f"n_{kind}": _manifest(s)[f"n_{kind}"] + 1})
+        return _parquet_of(s, kind).name
+    return forge
+
+
+def _no_counts(s: Path) -> str:
+    m = _manifest(s)
+    (s / "manifest.json").write_text(json.dumps({"format": 1, "version": m["version"]}))
+    return "manifest.json"
+
+
+FORGED = {
+    "points file a symlink outside the folder": _symlink_snapshot("points"),
+    "runs file a symlink outside the folder": _symlink_snapshot("runs"),
+    "manifest a symlink outside the folder": _manifest_link,
+    ".lock a symlink": _lock_link,
+    ".lock a folder": _lock_dir,
+    "duplicate (run, metric, step) keys": _forge("points", _dup_first),
+    "duplicate keys, manifest count unchanged": _forge("points", _dup_first, count=False),
+    "a run listed twice with params -5": _forge("runs", _run_twice),
+    "points of a run the runs table lacks": _forge(
+        "points", lambda df: pd.concat([df, df.iloc[:1].assign(run="ghost")], ignore_index=True)),
+    "points row count differs from the manifest": _count_off("points"),
+    "runs row count differs from the manifest": _count_off("runs"),
+    "manifest without row counts": _no_counts,
+    "points without a metric name": _forge("points", lambda df: df.assign(metric=None)),
+    "step stored as float": lambda s: (pd.read_parquet(_parquet_of(s, "points")).astype(
+        {"step": "float64"}).to_parquet(_parquet_of(s, "points")), _parquet_of(s, "points").name)[1],
+    "an extra column": lambda s: (pd.read_parquet(_parquet_of(s, "runs")).assign(x=1).to_parquet(
+        _parquet_of(s, "runs")), _parquet_of(s, "runs").name)[1],
+}
+
+
+@pytest.mark.parametrize("forgery", list(FORGED))
+def test_forged_store_is_refused_naming_the_file_and_left_as_it_is(tmp_path, base_store,
+                                                                   forgery, capsys):
+    name = FORGED[forgery](base_store)
+    record_fault(f"forged store: {forgery}")
+    before = _tree(base_store)
+    outside = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    with pytest.raises(StoreError) as exc:
+        st = Store(base_store)
+        st.ingest(read_logs(SAMPLES / "long.csv"))
+    msg = str(exc.value)
+    lock = name == ".lock"  # only writers take the lock: reading needs none
+    assert str(base_store / name) in msg, msg
+    assert exc.value.hint and ("remove it" if lock else "restore") in exc.value.hint, msg
+    for argv, rc in ((["runs", "--store", str(base_store)], 0 if lock else 2),
+                     (["ingest", str(SAMPLES / "long.csv"), "--store", str(base_store)], 2)):
+        capsys.readouterr()
+        assert cli.run(argv) == rc
+        if rc == 0:
+            continue
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and name in err, err
+    same = _tree(base_store) == before and outside == {
+        p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    record_check("forged store left as it was", same, forgery)
+    assert same
+
+
+def test_foreign_folders_and_files_in_a_store_are_left_alone(tmp_path, base_store, capsys):
+    foreign = ["points-x", "runs-y", "points-1.parquet", "a.tmp-1", "manifest.json.tmp-deadbeef"]
+    for d in foreign:
+        (base_store / d).mkdir()
+        (base_store / d / "inside.txt").write_text(d)
+    (base_store / "points-notes.csv").write_text("mine")
+    (base_store / "README").write_text("mine too")
+    theirs = {k: v for k, v in _tree(base_store).items()
+              if not k.startswith(("manifest.json", "points-2", "runs-2")) or "/" in k
+              or k.endswith("tmp-deadbeef")}
+    want = len(Store(base_store).points)
+    for f in ("long.csv", "wide.tsv"):
+        capsys.readouterr()
+        assert cli.run(["ingest", str(SAMPLES / f), "--store", str(base_store)]) == 0, \
+            capsys.readouterr().err
+        want += len(read_logs(SAMPLES / f).points)
+    now = _tree(base_store)
+    assert {k: now.get(k) for k in theirs} == theirs
+    s = Store(base_store)
+    assert len(s.points) == want
+    snapshots = [n for n in os.listdir(base_store)
+                 if (base_store / n).is_file() and n.endswith(".parquet")]
+    assert sorted(snapshots) == sorted([_parquet_of(base_store, "points").name,
+                                        _parquet_of(base_store, "runs").name])
+    record_check("foreign files in a store left alone", True)
+
+
+_BOMB = textwrap.dedent("""
+    import json, resource, sys
+    import pyarrow as pa, pyarrow.parquet as pq
+    from scalefit import store as store_mod
+    from scalefit.errors import StoreError
+    folder, n_chunks, cap = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    if cap != "-":
+        store_mod.MAX_ROWS = int(cap)
+    man = json.load(open(folder + "/manifest.json"))
+    sch = store_mod._schema(store_mod.POINT_COLUMNS)
+    n = 1_000_000
+    idx = pa.array([0] * n, pa.int32())
+    chunk = pa.table({"run": pa.array(["x"]).take(idx), "step": pa.nulls(n, pa.int64()),
+                      "tokens": pa.nulls(n, pa.float64()), "flops": pa.nulls(n, pa.float64()),
+                      "lr": pa.nulls(n, pa.float64()), "metric": pa.array(["loss"]).take(idx),
+                      "value": pa.nulls(n, pa.float64())}, schema=sch)
+    path = f"{folder}/points-{man['version']}.parquet"
+    with pq.ParquetWriter(path, sch, compression="zstd") as w:
+        for _ in range(n_chunks):
+            w.write_table(chunk)
+    del chunk, idx
+    if cap != "-":
+        man["n_points"] = n_chunks * n
+        json.dump(man, open(folder + "/manifest.json", "w"))
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        store_mod.Store(folder)
+    except StoreError as exc:
+        grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0
+        print(json.dumps({"error": str(exc), "grew_mb": grew / 1024}))
+""")
+
+
+@pytest.mark.parametrize("cap", ["-", "5000000"])
+def test_parquet_bomb_is_refused_before_it_is_read(base_store, cap):
+    """20 million rows in a few MB: refused from the file's footer, with no memory spent."""
+    proc = subprocess.run([sys.executable, "-c", _BOMB, str(base_store), "20", cap],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "points-" in out["error"] and "20,000,000" in out["error"], out
+    assert out["grew_mb"] < 100, out  # reading it would take more than 1 GB
+    record_fault("parquet bomb")
