@@ -10,12 +10,14 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+import warnings as _warnings
 from pathlib import Path
 
 import numpy as np
 
 from scalefit.artefacts import read_artefact
 from scalefit.errors import InputError, UsageError
+from scalefit.units import PredictionWarning, input_warnings
 
 __all__ = ["FitResult", "Prediction", "Summary", "SCHEMA_VERSION"]
 
@@ -49,6 +51,10 @@ class Prediction:
     def __array__(self, dtype=None, copy=None):
         return np.asarray(self.value, dtype=dtype)
 
+    #: what is doubtful about this prediction (units, extrapolation, its interval); set by
+    #: FitResult.predict, kept in the records
+    warnings: tuple | list = ()
+
     def to_records(self) -> list[dict]:
         v = np.atleast_1d(self.value)
         out = []
@@ -58,6 +64,8 @@ class Prediction:
                    "value": float(v[i]),
                    "lo": None if self.lo is None else _f(np.atleast_1d(self.lo)[i]),
                    "hi": None if self.hi is None else _f(np.atleast_1d(self.hi)[i])}
+            if self.warnings:
+                rec["warnings"] = list(self.warnings)
             if self.method:
                 rec["interval"] = self.method
             if self.calibration:
@@ -126,6 +134,27 @@ class FitResult:
     def _theta(self) -> np.ndarray:
         return np.array([self.params_[p] for p in self.law_.param_names], float)
 
+    def input_range(self) -> dict[str, tuple[float, float]]:
+        """(min, max) of N, D and C over the fitted points: from the data when attached, else
+        as the artefact recorded it (``diagnostics.input_range``); empty when unknown."""
+        ds = self.dataset
+        if ds is None or not getattr(ds, "X", None):
+            rng = (self.diagnostics or {}).get("input_range") or {}
+            return {k: (float(v[0]), float(v[1])) for k, v in rng.items()}
+        cols = dict(ds.X)
+        if "C" not in cols:
+            try:
+                cols["C"] = ds.compute()
+            except (KeyError, ValueError):
+                pass
+        out = {}
+        for k in ("N", "D", "C"):
+            a = np.asarray(cols.get(k, []), float)
+            a = a[np.isfinite(a) & (a > 0)]
+            if a.size:
+                out[k] = (float(a.min()), float(a.max()))
+        return out
+
     # ------------------------------------------------------------------ predictions
     def predict(self, inputs: Mapping[str, object] | None = None, **kw) -> Prediction:
         """Predicted metric at the given inputs (``predict(N=7e10, D=1.4e12)``), with a bootstrap
@@ -169,7 +198,14 @@ class FitResult:
 
         shown = {k: np.asarray(v, float) for k, v in given.items()}
         shown.update({k: np.asarray(v, float) for k, v in X.items()})
-        return Prediction(shown, rs(value), rs(lo), rs(hi), method, calibrated)
+        pred = Prediction(shown, rs(value), rs(lo), rs(hi), method, calibrated)
+        # a units slip or a far extrapolation gives confident nonsense: say so, in the record
+        # and through the warnings system
+        pred.warnings = (input_warnings(shown, self.input_range())
+                         + _interval_warnings(value, lo, hi))
+        for w in pred.warnings:
+            _warnings.warn(w, PredictionWarning, stacklevel=2)
+        return pred
 
     def optimal(self, C) -> dict:
         """Compute-optimal allocation at budget(s) ``C``: {"N", "D", "loss"} arrays, with
@@ -235,7 +271,7 @@ class FitResult:
             "n_runs": int(self.n_runs),
             "predictions": _jsonable(self.predictions),
             "derived": _jsonable(self.derived),
-            "diagnostics": _jsonable(self.diagnostics),
+            "diagnostics": _jsonable(_with_range(self.diagnostics, self.input_range())),
             "backtest": _jsonable(self.backtest),
             "settings": _jsonable(self.settings),
             "data_hash": self.data_hash,
@@ -296,6 +332,29 @@ def _pct(draws: np.ndarray, level: float):
     with np.errstate(all="ignore"):
         return (np.nanpercentile(draws, 100 * a, axis=0),
                 np.nanpercentile(draws, 100 * (1 - a), axis=0))
+
+
+def _with_range(diagnostics: dict, rng: dict) -> dict:
+    """Diagnostics with the fitted range of N, D, C (read back to flag far extrapolation)."""
+    if not rng:
+        return diagnostics
+    return {**diagnostics, "input_range": {k: [lo, hi] for k, (lo, hi) in rng.items()}}
+
+
+def _interval_warnings(value, lo, hi) -> list[str]:
+    v = np.atleast_1d(np.asarray(value, float))
+    if not np.all(np.isfinite(v)):
+        return ["the prediction is not a finite number at these inputs (the law overflows "
+                "or is undefined there)"]
+    if lo is None or hi is None:
+        return []
+    lo, hi = np.atleast_1d(np.asarray(lo, float)), np.atleast_1d(np.asarray(hi, float))
+    tol = 1e-9 * np.abs(v)
+    out = (v < lo - tol) | (v > hi + tol) | ~np.isfinite(lo) | ~np.isfinite(hi)
+    if np.any(out):
+        return ["the prediction lies outside its own interval (or the interval is not finite): "
+                "the bootstrap refits disagree with the fit here; do not trust either"]
+    return []
 
 
 def _optimal_draws(law, samples: np.ndarray, C) -> dict[str, np.ndarray]:
@@ -430,6 +489,7 @@ class Summary:
                       if p.get("lo") is not None else "")
                 label = p.get("label", r.metric)
                 out.append(f"  {label} at {ins}: {_g(p['value'], 5)}{iv}")
+                out.extend(f"      warning: {w}" for w in p.get("warnings") or [])
                 for k in ("N", "D"):  # compute-optimal allocations carry N and D
                     if isinstance(p.get(k), dict):
                         q = p[k]
@@ -442,10 +502,19 @@ class Summary:
             out.append(f"backtest ({bt.get('holdout')}): {bt.get('n_heldout')} held-out points; "
                        f"mean relative error {_pct_s(bt.get('mean_rel_error'))}, "
                        f"max {_pct_s(bt.get('max_rel_error'))}")
+            if bt.get("holdout_reason"):
+                out.append(f"  ({bt['holdout_reason']})")
             for row in bt.get("ranking", [])[:10]:
                 out.append(f"  {row['law']:<18} mean {_pct_s(row.get('mean_rel_error'))}"
                            f"  max {_pct_s(row.get('max_rel_error'))}"
                            + (f"  ({row['error']})" if row.get("error") else ""))
+            if bt.get("reason"):
+                out.append(f"  chosen: {bt['reason']}")
+            cal = bt.get("calibration")
+            if isinstance(cal, Mapping) and cal.get("rate_per_decade") is not None:
+                out.append(f"  prediction intervals calibrated on it: held-out error "
+                           f"{_pct_s(cal['rate_per_decade'])} per decade beyond the fitted "
+                           f"range, run scatter {_pct_s(cal.get('noise'))}")
         notes = r.diagnostics.get("notes", [])
         warns = r.diagnostics.get("warnings", [])
         if notes or warns:

@@ -20,12 +20,10 @@ DEFAULT_BOOTSTRAP = 200
 
 
 def _number(text: str, where: str) -> float:
-    from scalefit.io._common import as_number
+    """``7e10``, ``70B``, ``1.4T``, ``500k`` (suffixes k, M, G/B, T) as a float."""
+    from scalefit.units import parse_quantity
 
-    v = as_number(text)
-    if v is None:
-        raise UsageError(f"expected a number such as 7e10 or 70B, got {text!r}", where=where)
-    return v
+    return parse_quantity(text, where)
 
 
 def parse_assignments(text: str, where: str) -> dict[str, float]:
@@ -172,8 +170,10 @@ def fit_cmd(
                        include_excluded=include_excluded)
     typer.echo(str(res.summary()))
     if bootstrap:
+        cal = (res.backtest or {}).get("calibration") or {}
         typer.echo(f"\nintervals: {int(round(100 * res.level))}% percentiles of {bootstrap} "
-                   "run resamples (--bootstrap K to change, 0 for delta-method errors only)")
+                   "run resamples (--bootstrap K to change, 0 for delta-method errors only)"
+                   + ("; predictions also cover the backtest's errors" if cal else ""))
     if json_out:
         res.to_json(json_out)
         typer.echo(f"wrote {json_out}")
@@ -221,8 +221,14 @@ def predict_cmd(
     if not at:
         raise UsageError("nothing to predict", where="--at", hint="give --at N=7e10,D=1.4e12")
     records = []
-    for a in at:
-        records.extend(res.predict(**parse_assignments(a, "--at")).to_records())
+    import warnings
+
+    from scalefit.units import PredictionWarning
+
+    with warnings.catch_warnings():  # printed with each prediction below instead
+        warnings.simplefilter("ignore", PredictionWarning)
+        for a in at:
+            records.extend(res.predict(**parse_assignments(a, "--at")).to_records())
     if as_json:
         typer.echo(json.dumps(records))
         return
@@ -230,6 +236,10 @@ def predict_cmd(
         ins = ", ".join(f"{k}={v:.4g}" for k, v in r["inputs"].items())
         iv = f"  [{r['lo']:.5g}, {r['hi']:.5g}]" if r.get("lo") is not None else ""
         typer.echo(f"{res.metric} at {ins}: {r['value']:.5g}{iv}")
+        for w in r.get("warnings") or []:
+            typer.echo(f"  warning: {w}")
+    if records and records[0].get("calibration"):
+        typer.echo(f"interval: {records[0]['calibration']}")
 
 
 @app.command("laws")
