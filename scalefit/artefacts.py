@@ -484,6 +484,20 @@ def _backtest(c: _Check, bt) -> None:
         for k in ("mean_rel_error", "max_rel_error"):
             c.num(r.get(k), f"{key}.{k}", null=True)
         c.text(r.get("error"), f"{key}.error", null=True)
+    cal = c.obj(bt.get("calibration"), "backtest.calibration", null=True)
+    if cal:
+        for k in ("method", "holdout"):
+            c.text(cal.get(k), f"backtest.calibration.{k}", null=True)
+        c.num(cal.get("level"), "backtest.calibration.level", null=True, lo=0, hi=1)
+        c.integer(cal.get("n_points"), "backtest.calibration.n_points", null=True)
+        for k in ("rate_per_decade", "noise"):
+            c.num(cal.get(k), f"backtest.calibration.{k}", null=True, lo=0)
+        c.num(cal.get("offset_decades"), "backtest.calibration.offset_decades", null=True,
+              lo=0, hi=10)
+        for k, x in (c.obj(cal.get("upper"), "backtest.calibration.upper", null=True)
+                     or {}).items():
+            c.num(x, f"backtest.calibration.upper.{k}", lo=0)
+        c.flag(cal.get("exact_quantile"), "backtest.calibration.exact_quantile")
 
 
 def validate_curve_artefact(d: Mapping, *, where: str = "fit artefact") -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import warnings as _warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-import warnings as _warnings
 from pathlib import Path
 
 import numpy as np
