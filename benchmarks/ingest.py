@@ -1,30 +1,48 @@
-"""Ingest speed: read + ingest every OLMo ladder W&B export into an in-memory Store, against a
-plain ``pandas.read_csv`` of the same files in the same process.
+"""Reading speed and memory of big logs against pyarrow.csv and pandas.read_csv.
 
-    python benchmarks/ingest.py [--repeat 11] [--data ../shared/data]
+    python benchmarks/ingest.py [--max-rows 1e6] [--repeat 3] [--shapes wide,long]
+    python benchmarks/ingest.py --max-rows 1e7          # the 1e7-row files too (minutes)
+    python benchmarks/ingest.py --olmo [--repeat 11]    # read+ingest of the OLMo ladder exports
 
-The two are timed in turns, round after round, so that a busy machine slows both alike. Prints
-rows per second (CSV data rows) and points per second (the long points those rows hold) for
-both, the ratio of their best times and the median of the per-round ratios, the target
-(scalefit at least 0.5x the speed of the bare read) and the load average while it ran.
+Generated CSV logs of 1e4 .. max rows, in two shapes: ``wide`` (step, train/loss, lr,
+throughput/total_tokens: one point per row) and ``long`` (run, step, metric, value: five runs,
+two metrics). Each reader reads each file in a fresh subprocess that first imports all three
+libraries and reads a small file of the same shape, so that imports and warm-up count for none;
+the subprocess reports its best time of ``--repeat`` reads and its peak resident memory
+(``ru_maxrss``), both in all and above the level after warm-up. Prints, per file, the ratios
+scalefit / pandas.read_csv and scalefit / pyarrow.csv for time and peak memory (target: 1.5x
+or less), and how each grows with file size (log-log slope of time and memory against rows
+between consecutive sizes: 1 is linear). Then one JSON Lines line with 1e4 .. 2e5 keys, whose
+read time should grow linearly too.
+
+The OLMo mode (``--olmo``) times read + ingest of every OLMo ladder W&B export into an
+in-memory Store against a plain ``pandas.read_csv`` of the same files, in turns.
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import json
+import math
 import os
+import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from scalefit import Store
 from scalefit.io import read_logs
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-TARGET = 0.5
+TARGET = 0.5  # OLMo mode: scalefit speed at least half of the bare read
+BIG_TARGET = 1.5  # generated files: time and peak memory at most 1.5x the reference
 
 
 def bare(files: list[str]) -> int:
@@ -50,11 +68,7 @@ def interleaved(fns: list, repeat: int) -> tuple[list[list[float]], list]:
     return times, outs
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=11)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    args = ap.parse_args()
+def olmo(args) -> None:
     files = sorted(glob.glob(str(args.data / "olmo_ladder" / "ladder-runs" / "*.csv")))
     if not files:
         raise SystemExit(f"no OLMo ladder exports under {args.data}")
@@ -87,6 +101,163 @@ def main() -> None:
     print("load average (1/5/15 min): "
           f"before {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, "
           f"after {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f}, on {os.cpu_count()} CPUs")
+
+
+# ----------------------------------------------------------------------------- generated logs
+def write_log(path: Path, rows: int, shape: str) -> None:
+    """A CSV log of ``rows`` data rows, written in blocks (1e7 rows never sit in memory)."""
+    rng = np.random.default_rng(0)
+    block = 1_000_000
+    with open(path, "w") as f:
+        if shape == "wide":
+            f.write("step,train/loss,lr,throughput/total_tokens\n")
+            for lo in range(0, rows, block):
+                step = np.arange(lo + 1, min(rows, lo + block) + 1)
+                loss = 2 + 8 / np.sqrt(step) + rng.normal(0, 0.01, len(step))
+                lr = 3e-4 * np.minimum(1.0, step / 1000)
+                pd.DataFrame({"s": step, "l": loss.round(6), "r": lr, "t": step * 4096}).to_csv(
+                    f, header=False, index=False)
+        else:
+            f.write("run,step,metric,value\n")
+            runs = ["20M-1xC", "60M-1xC", "150M-1xC", "300M-1xC", "530M-1xC"]
+            per_run = -(-rows // len(runs))
+            written = 0
+            for run in runs:
+                for lo in range(0, per_run, block):
+                    n = min(per_run - lo, block, rows - written)
+                    if n <= 0:
+                        break
+                    i = np.arange(lo, lo + n)
+                    pd.DataFrame({"r": run, "s": i // 2 + 1,
+                                  "m": np.where(i % 2 == 0, "train/loss", "eval/loss"),
+                                  "v": (2 + rng.random(n)).round(5)}).to_csv(
+                        f, header=False, index=False)
+                    written += n
+
+
+def write_wide_jsonl(path: Path, keys: int) -> None:
+    rec = {"step": 1, **{f"metric/{k}": 1.0 + k * 1e-6 for k in range(keys)}}
+    path.write_text(json.dumps(rec) + "\n")
+
+
+def child(reader: str, path: str, warm: str, repeat: int) -> None:
+    """In a fresh process: warm up, then time ``repeat`` reads; print JSON."""
+    import pyarrow.csv as pacsv
+
+    from scalefit.io import read_logs
+
+    fns = {"pandas": lambda f: len(pd.read_csv(f)),
+           "pyarrow": lambda f: pacsv.read_csv(f).num_rows,
+           "scalefit": lambda f: len(read_logs(f).points)}
+    fn = fns[reader]
+    fn(warm)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    best, out = math.inf, None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn(path)
+        best = min(best, time.perf_counter() - t)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"seconds": best, "peak": peak, "base": base, "n": out}))
+
+
+def measure(reader: str, path: Path, warm: Path, repeat: int) -> dict:
+    res = subprocess.run([sys.executable, __file__, "--child", reader, str(path), str(warm),
+                          str(repeat)], capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise SystemExit(f"{reader} on {path} failed:\n{res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def slope(x0: float, y0: float, x1: float, y1: float) -> float:
+    return math.log(y1 / y0) / math.log(x1 / x0)
+
+
+def big_files(args) -> None:
+    sizes = [10 ** k for k in range(4, int(round(math.log10(args.max_rows))) + 1)]
+    readers = ["pandas", "pyarrow", "scalefit"]
+    verdicts = []
+    with tempfile.TemporaryDirectory(prefix="scalefit-bench-") as tmp:
+        folder = Path(tmp)
+        for shape in args.shapes.split(","):
+            warm = folder / f"warm-{shape}.csv"
+            write_log(warm, 1000, shape)
+            print(f"\n{shape} CSV logs: best of {args.repeat} reads per process; "
+                  "memory = peak RSS (above the level after warm-up)")
+            print(f"{'rows':>10}{'MB':>7} | {'time s':>24} | {'peak MB':>30} | "
+                  f"{'sf/pandas':>15}{'sf/pyarrow':>15}")
+            print(f"{'':>17} | {'pandas':>8}{'pyarrow':>8}{'sf':>8} | {'pandas':>10}{'pyarrow':>10}"
+                  f"{'sf':>10} | {'time':>7}{'mem':>8}{'time':>7}{'mem':>8}")
+            prev = None
+            for n in sizes:
+                f = folder / f"{shape}-{n}.csv"
+                write_log(f, n, shape)
+                m = {r: measure(r, f, warm, args.repeat) for r in readers}
+                t = {r: m[r]["seconds"] for r in readers}
+                pk = {r: m[r]["peak"] / 1e6 for r in readers}
+                up = {r: max(m[r]["peak"] - m[r]["base"], 1) / 1e6 for r in readers}
+                rt = {r: t["scalefit"] / t[r] for r in ("pandas", "pyarrow")}
+                rm = {r: pk["scalefit"] / pk[r] for r in ("pandas", "pyarrow")}
+                print(f"{n:>10.0e}{f.stat().st_size / 1e6:>7.0f} | "
+                      + "".join(f"{t[r]:>8.3f}" for r in readers) + " | "
+                      + "".join(f"{pk[r]:>6.0f}({up[r]:>3.0f})" for r in readers) + " | "
+                      + f"{rt['pandas']:>7.2f}{rm['pandas']:>8.2f}{rt['pyarrow']:>7.2f}"
+                      + f"{rm['pyarrow']:>8.2f}")
+                if n >= 100_000:
+                    verdicts.append((shape, n, rt, rm))
+                if prev is not None:
+                    n0, t0, u0 = prev
+                    print(f"{'':>17}   growth {n0:.0e}->{n:.0e}: time slope "
+                          + " ".join(f"{r} {slope(n0, t0[r], n, t[r]):.2f}" for r in readers)
+                          + "; memory slope "
+                          + " ".join(f"{r} {slope(n0, u0[r], n, up[r]):.2f}" for r in readers))
+                prev = (n, t, up)
+                f.unlink()
+        if "jsonl" not in args.skip:
+            print("\none JSON Lines line with many keys (scalefit read_logs)")
+            prev = None
+            for k in [10_000, 50_000, 200_000]:
+                f = folder / f"wide-{k}.jsonl"
+                write_wide_jsonl(f, k)
+                warm = folder / "warm.jsonl"
+                write_wide_jsonl(warm, 100)
+                m = measure("scalefit", f, warm, 1)
+                line = (f"{k:>8} keys: {m['seconds']:.2f} s, peak {m['peak'] / 1e6:.0f} MB "
+                        f"({(m['peak'] - m['base']) / 1e6:.0f} above warm-up)")
+                if prev is not None:
+                    line += f"; time slope {slope(prev[0], prev[1], k, m['seconds']):.2f}"
+                print(line)
+                prev = (k, m["seconds"])
+    print("\ntarget: scalefit time and peak memory <= "
+          f"{BIG_TARGET}x pandas.read_csv and pyarrow.csv on files of 1e5 rows and more")
+    for shape, n, rt, rm in verdicts:
+        for ref in ("pandas", "pyarrow"):
+            ok = rt[ref] <= BIG_TARGET and rm[ref] <= BIG_TARGET
+            print(f"  {shape} {n:.0e} vs {ref}: time {rt[ref]:.2f}x, memory {rm[ref]:.2f}x: "
+                  f"{'met' if ok else 'NOT met'}")
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        return
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--olmo", action="store_true", help="the OLMo ladder read+ingest benchmark")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="reads per process (default 3; OLMo mode 11 rounds)")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--max-rows", type=float, default=1e6,
+                    help="largest generated file, in rows (a power of ten; 1e7 takes minutes)")
+    ap.add_argument("--shapes", default="wide,long", help="wide and/or long")
+    ap.add_argument("--skip", default="", help="'jsonl' to skip the many-keys JSON line")
+    args = ap.parse_args()
+    if args.olmo:
+        args.repeat = args.repeat or 11
+        olmo(args)
+    else:
+        args.repeat = args.repeat or 3
+        big_files(args)
 
 
 if __name__ == "__main__":
