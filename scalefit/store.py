@@ -7,7 +7,15 @@ rename, so a reader (or a process killed mid-write) sees either the old or the n
 mix. Writers on a local disk hold a lock file so two processes ingesting at once lose nothing.
 
 Ingesting the same data twice changes nothing (not even the files). A run ingested again with
-overlapping steps keeps the later values, as a resumed run should.
+overlapping steps keeps the later values, as a resumed run should. Every int64 step is its own
+point: keys are compared exactly, never through float or wrapping integer arithmetic.
+
+A store folder is untrusted input. Opening one reads the manifest, then each table's parquet
+footer, and refuses (with a :class:`StoreError` naming the file) a symbolic link or any file that
+is not a regular one, columns or types other than the schema's, a row count other than the
+manifest's or above :data:`MAX_ROWS`, data above :data:`MAX_BYTES`, all before reading the data;
+then rows the schema refuses, a run listed twice, a (run, metric, step) held twice and points of
+a run the runs table lacks. Files in the folder that this module did not name are left alone.
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ from pathlib import Path
 import fsspec.implementations.local as fs_local
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from _hostile_log import hostile_summary, record_check, record_fault  # noqa: F401
 
@@ -307,6 +309,8 @@ def _tree(folder: Path) -> dict[str, tuple]:
                 out[rel] = ("link", os.readlink(p))
             elif p.is_dir():
                 out[rel] = ("dir",)
+            elif not p.is_file():
+                out[rel] = ("special", p.lstat().st_mode)
             elif rel != ".lock":
                 out[rel] = ("file", hashlib.sha256(p.read_bytes()).hexdigest())
     return out
@@ -361,6 +365,13 @@ def _lock_dir(s: Path) -> str:
     return ".lock"
 
 
+def _fifo(s: Path) -> str:
+    path = _parquet_of(s, "points")
+    path.unlink()
+    os.mkfifo(path)  # reading it would wait for a writer forever
+    return path.name
+
+
 def _forge(kind: str, edit, count: bool = True):
     def forge(s: Path) -> str:
         _rewrite(s, kind, edit, count)
@@ -399,6 +410,7 @@ FORGED = {
     "points file a symlink outside the folder": _symlink_snapshot("points"),
     "runs file a symlink outside the folder": _symlink_snapshot("runs"),
     "manifest a symlink outside the folder": _manifest_link,
+    "points file a FIFO": _fifo,
     ".lock a symlink": _lock_link,
     ".lock a folder": _lock_dir,
     "duplicate (run, metric, step) keys": _forge("points", _dup_first),
@@ -515,3 +527,27 @@ def test_parquet_bomb_is_refused_before_it_is_read(base_store, cap):
     assert "points-" in out["error"] and "20,000,000" in out["error"], out
     assert out["grew_mb"] < 100, out  # reading it would take more than 1 GB
     record_fault("parquet bomb")
+
+
+def test_text_that_decodes_to_more_than_the_cap_is_refused(base_store, monkeypatch):
+    """A long run name on every row: a few kB on disk, many times that once decoded."""
+    monkeypatch.setattr(store_mod, "MAX_BYTES", 10_000_000)
+    n = 20_000
+    name = "r" * 1000
+    sch = store_mod._schema(store_mod.POINT_COLUMNS)
+    table = pa.table({"run": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, "int32")),
+                                                            pa.array([name])),
+                      "step": pa.array(np.arange(n)), "tokens": pa.nulls(n, pa.float64()),
+                      "flops": pa.nulls(n, pa.float64()), "lr": pa.nulls(n, pa.float64()),
+                      "metric": pa.array(["loss"] * n), "value": pa.array(np.ones(n))})
+    path = _parquet_of(base_store, "points")
+    pq.write_table(table.cast(pa.schema([sch.field(i).with_type(table.schema.field(i).type)
+                                         for i in range(len(sch))])), path, compression="zstd")
+    _set_manifest(base_store, n_points=n)
+    assert path.stat().st_size < 200_000
+    before = _tree(base_store)
+    with pytest.raises(StoreError, match=f"{n * (len(name) + len('loss')):,} bytes of text") as exc:
+        Store(base_store)
+    assert path.name in str(exc.value) and "MAX_BYTES" in str(exc.value)
+    assert _tree(base_store) == before
+    record_fault("text bomb")
