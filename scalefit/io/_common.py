@@ -312,10 +312,17 @@ def file_hash(path: Path) -> str:
         for p in sorted(path.rglob("*")):
             if p.is_file():
                 h.update(str(p.relative_to(path)).encode())
-                h.update(p.read_bytes())
+                _hash_file(h, p)
     else:
-        h.update(path.read_bytes())
+        _hash_file(h, path)
     return h.hexdigest()
+
+
+def _hash_file(h, path: Path) -> None:
+    """Feed a file to ``h`` in blocks: a log of gigabytes is never held whole for its hash."""
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
 
 
 # ----------------------------------------------------------------------------- points

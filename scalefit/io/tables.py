@@ -18,6 +18,7 @@ from scalefit.io._common import (
     STEP_NAMES,
     SYSTEM_NAMES,
     TOKEN_NAMES,
+    Chunk,
     Options,
     Parsed,
     RunInfo,
@@ -310,25 +311,44 @@ def _long(tbl, path: Path, opts: Options, name: str) -> Parsed:
         if c is not None:
             res = numeric_column(tbl.column(c), c, where)
             extra[key] = None if res is None else res[0]
-    metric = pd.Series(tbl.column(metric_col), dtype="string")
-    if metric.isna().any():
+    # names as (codes, names): a million rows name a handful of runs and metrics
+    m_codes, m_names = _labels(tbl.column(metric_col))
+    if (m_codes < 0).any():
         raise InputError(f"column {metric_col!r} has rows with no metric name", where=where)
-    runs = (pd.Series(tbl.column(run_col), dtype="string") if run_col
-            else pd.Series([name] * n, dtype="string"))
-    if runs.isna().any():
-        raise InputError(f"column {run_col!r} has rows with no run name", where=where)
-    keep = ok
-    pts = points_frame(runs.to_numpy(dtype=object)[keep], step[keep],
-                       metric.to_numpy(dtype=object)[keep], value[keep],
-                       *(None if extra.get(k) is None else extra[k][keep]
-                         for k in ("tokens", "flops", "lr")))
+    if run_col:
+        r_codes, r_names = _labels(tbl.column(run_col))
+        if (r_codes < 0).any():
+            raise InputError(f"column {run_col!r} has rows with no run name", where=where)
+    else:
+        r_codes, r_names = np.zeros(n, dtype="int32"), [name]
+    keep = np.flatnonzero(ok)
+    # one chunk per run, rows in file order: the chunks join without per-row strings, and a
+    # run whose steps increase per metric skips the restart check
+    by_run = keep[np.argsort(r_codes[keep], kind="stable")]
+    bounds = np.flatnonzero(np.diff(r_codes[by_run])) + 1
+    frames = []
+    for idx in np.split(by_run, bounds) if len(by_run) else []:
+        codes, st = m_codes[idx], step[idx]
+        order = np.argsort(codes, kind="stable")
+        c, so = codes[order], st[order]
+        same = c[1:] == c[:-1]
+        monotone = not np.isnan(st).any() and bool(np.all((so[1:] > so[:-1]) | ~same))
+        frames.append(Chunk(r_names[int(r_codes[idx[0]])], st, codes, m_names, value[idx],
+                            *(None if extra.get(k) is None else extra[k][idx]
+                              for k in ("tokens", "flops", "lr")), monotone=monotone))
     infos = []
-    for r in pd.unique(runs):
+    for r in r_names:
         info = RunInfo(str(r), source=where)
         info.meta["format"] = "csv-long"
         info.from_name()
         infos.append(info)
-    return Parsed(infos, [pts], list(getattr(tbl, "notes", [])))
+    return Parsed(infos, frames, list(getattr(tbl, "notes", [])))
+
+
+def _labels(col: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """(int32 codes, names in first-seen order) of a text column; code -1 is an empty cell."""
+    codes, uniques = pd.factorize(pd.Series(col, dtype="string"))
+    return codes.astype("int32", copy=False), [str(u) for u in uniques]
 
 
 # ----------------------------------------------------------------------------- final-loss table
