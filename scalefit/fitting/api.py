@@ -146,7 +146,7 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
     if isinstance(law, str) and law == "auto":
         from scalefit.fitting.backtest import AUTO_LAWS, compare
 
-        auto = compare(data, list(candidates or AUTO_LAWS), holdout, **kw)
+        auto = compare(data, list(candidates or AUTO_LAWS), holdout, screen=True, **kw)
         if auto["best"] is None:
             raise FitError("no candidate law could be fitted for law='auto'",
                            hint="; ".join(f"{r['law']}: {r.get('error')}" for r in auto["ranking"]))

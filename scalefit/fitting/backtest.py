@@ -234,13 +234,33 @@ def backtest(ds, law, spec: str, *, fit_kw: dict | None = None) -> dict:
     return out
 
 
-def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", **kw) -> dict:
+def tokens_vary_within_sizes(ds) -> bool:
+    """Whether runs of one model size were trained on different numbers of tokens (a grid of
+    sizes x tokens): then a law must see N and D apart to tell over-training from size."""
+    sizes = _run_sizes(ds)
+    if sizes is None or "D" not in ds.X:
+        return False
+    lv = size_levels(sizes)
+    d = np.asarray(ds.X["D"], float)
+    for k in range(int(lv.max()) + 1 if lv.size else 0):
+        dk = d[lv == k]
+        if dk.size >= 2 and np.max(dk) > 1.5 * np.min(dk):
+            return True
+    return False
+
+
+def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
+            screen: bool = False, **kw) -> dict:
     """Backtest each law on ``data`` and rank them by mean relative error on held-out runs.
 
     ``holdout=None`` (or ``"auto"``) chooses the backtest from the data: by model size on a grid
-    of sizes x tokens (``size:1-2``), else the largest 20% of runs by compute. A law that cannot
+    of sizes x tokens (``size:1`` or two origins), else the largest 20% of runs by compute. A law that cannot
     be fitted to the data (missing inputs, too few points) is listed with its error and ranked
     last. The result says which backtest ran and why.
+
+    ``screen`` (used by ``law="auto"``) leaves out laws that cannot tell the runs apart: on a
+    grid where one size was trained on several token counts, a law that does not take both N
+    and D (a power law in compute) cannot represent over-training, however well it backtests.
     """
     from scalefit.fitting.api import _fit_kw, prepare
     from scalefit.fitting.dataset import load_tables
@@ -258,9 +278,21 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", **kw) 
     data = LogData(runs, points, source)
     chosen, why = holdout, None
     rows = []
+    grid_nd = False
+    if screen:
+        try:
+            _, ds0, _ = prepare(data, "chinchilla", **kw)
+            grid_nd = is_size_grid(ds0) and tokens_vary_within_sizes(ds0)
+        except ScalefitError:
+            grid_nd = False
     for name in laws:
         try:
             law, ds, fkw = prepare(data, name, **kw)
+            if grid_nd and not {"N", "D"} <= set(law.input_names):
+                rows.append({"law": str(name), "mean_rel_error": None, "max_rel_error": None,
+                             "error": "not a candidate: the runs of one size differ in tokens, "
+                                      f"and {law.name} does not take both N and D"})
+                continue
             if chosen is None or str(chosen).strip() == "auto":
                 chosen = default_holdout(ds)
                 why = _why_holdout(ds, chosen)

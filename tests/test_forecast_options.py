@@ -1,0 +1,170 @@
+"""Options for forecasting runs a fit has not seen: size-wise backtests, tied exponents, the
+over-training law, law selection on a grid, and prediction intervals calibrated by backtests."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from _synthetic import chinchilla_table
+from typer.testing import CliRunner
+
+import scalefit
+from scalefit.cli import app
+from scalefit.errors import UsageError
+from scalefit.fitting import build_dataset
+from scalefit.fitting.backtest import (
+    default_holdout,
+    expand_holdout,
+    is_size_grid,
+    parse_holdout,
+    split,
+)
+from scalefit.laws import get_law
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+CHIN = get_law("chinchilla")
+OT = get_law("overtrain")
+TRUE_OT = {"E": 1.9, "A": 420.0, "B": 1600.0, "alpha": 0.33}
+
+
+def grid_table(noise: float = 0.002, seed: int = 1) -> pd.DataFrame:
+    """Six sizes x five token multiples of the over-training law, log-normal noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in (2e7, 5e7, 1.2e8, 3e8, 7e8, 1.6e9):
+        for m in (5, 10, 20, 40, 80):
+            d = m * n
+            y = OT.predict({"N": [n], "D": [d]}, TRUE_OT)[0] * np.exp(rng.normal(0, noise))
+            rows.append({"run": f"{n:.0e}-{m}x", "N": n, "D": d, "loss": y})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return grid_table()
+
+
+def test_holdout_specs():
+    assert parse_holdout("size:2") == ("size", 2, False)
+    assert parse_holdout("size:15%") == ("size", 0.15, True)
+    assert expand_holdout("size:1-3") == ["size:1", "size:2", "size:3"]
+    assert expand_holdout("size:2,5") == ["size:2", "size:5"]
+    assert expand_holdout("largest:4") == ["largest:4"]
+    for bad in ("size:0", "size:3-1", "sizes:2", "size:a,b"):
+        with pytest.raises(UsageError):
+            expand_holdout(bad)
+
+
+def test_size_holdout_takes_whole_sizes(grid):
+    ds = build_dataset(grid, CHIN)
+    held, names = split(ds, "size:2")
+    assert held.sum() == 10 and set(ds.X["N"][held]) == {7e8, 1.6e9}
+    # the compute-wise holdout of the same count takes mostly the largest size's longest runs
+    held_c, _ = split(ds, "largest:10")
+    assert set(ds.X["N"][held_c]) != {7e8, 1.6e9}
+    with pytest.raises(UsageError, match="two sizes must remain"):
+        split(ds, "size:5")
+
+
+def test_grid_detection():
+    assert is_size_grid(build_dataset(grid_table(), CHIN))
+    chin = build_dataset(DATA / "chinchilla.csv", CHIN)
+    assert is_size_grid(chin) and default_holdout(chin).startswith("size:")
+    # random sizes: no size repeats, so the backtest is by compute
+    rand = build_dataset(chinchilla_table(50, 0.003, run_names=True), CHIN)
+    assert not is_size_grid(rand) and default_holdout(rand) == "largest:20%"
+
+
+def test_overtrain_law_recovers_its_parameters(grid):
+    res = scalefit.fit(grid, "overtrain")
+    for k, v in TRUE_OT.items():
+        assert res.params_[k] == pytest.approx(v, rel=0.15 if k in ("A", "B") else 0.02)
+    d = res.derived
+    m_opt = (res.params_["B"] / res.params_["A"]) ** (1 / res.params_["alpha"])
+    assert d["M_opt"]["value"] == pytest.approx(m_opt, rel=1e-9)
+    assert d["eta"]["value"] == pytest.approx(res.params_["alpha"] / 2, rel=1e-12)
+    o = res.optimal(1e22)
+    assert 6 * o["N"] * o["D"] == pytest.approx(1e22, rel=1e-9)
+    assert o["D"] / o["N"] == pytest.approx(m_opt, rel=1e-9)
+    # Gadre et al.'s form L(C, M) gives the same loss
+    C, M = 6 * 3e8 * 6e9, 20.0
+    assert OT.tokens_per_param_loss(res.params_, C, M)[0] == pytest.approx(
+        float(res.predict(N=3e8, D=6e9)), rel=1e-12)
+
+
+def test_tie_from_the_cli_equals_the_overtrain_law(tmp_path):
+    path = tmp_path / "grid.csv"
+    grid_table().to_csv(path, index=False)
+    ot = scalefit.fit(path, "overtrain")
+    runner = CliRunner()
+    for opt in (["--tie", "beta=alpha"], ["--fix", "beta=alpha"]):
+        out = tmp_path / "fit.json"
+        r = runner.invoke(app, ["fit", str(path), *opt, "-b", "0", "--holdout", "none",
+                                "--no-plot", "--json", str(out)])
+        assert r.exit_code == 0, r.output
+        params = json.loads(out.read_text())["params"]
+        assert params["beta"] == pytest.approx(params["alpha"], rel=1e-12)
+        assert params["alpha"] == pytest.approx(ot.params_["alpha"], abs=2e-4)
+    r = runner.invoke(app, ["fit", str(path), "--tie", "beta=2*alpha", "--no-plot"])
+    assert r.exit_code != 0 and isinstance(r.exception, UsageError)
+    assert "another parameter's name" in str(r.exception)
+
+
+def test_auto_on_a_grid_uses_sizes_and_screens_laws_in_compute_alone(grid):
+    res = scalefit.fit(grid, "auto")
+    assert res.backtest["holdout"] == "size:1-2" or res.backtest["holdout"].startswith("size:")
+    ranking = {r["law"]: r for r in res.backtest["ranking"]}
+    assert "not a candidate" in ranking["power:x=C"]["error"]
+    assert res.law in ("overtrain", "chinchilla")
+    assert "predicted the held-out runs best" in res.backtest["reason"]
+    text = str(res.summary())
+    assert "chosen:" in text and "holding out whole sizes" in text
+
+
+def test_compare_cli_shows_the_size_wise_backtest(tmp_path):
+    path = tmp_path / "grid.csv"
+    grid_table().to_csv(path, index=False)
+    r = CliRunner().invoke(app, ["compare", str(path), "--law", "chinchilla", "--law",
+                                 "overtrain"])
+    assert r.exit_code == 0, r.output
+    assert "backtest size:" in r.output and "holding out whole sizes" in r.output
+    assert "chosen: overtrain" in r.output or "chosen: chinchilla" in r.output
+
+
+@pytest.mark.slow
+def test_calibrated_intervals_cover_chinchillas_largest_models():
+    """Fit Chinchilla's runs up to 5e9 parameters and predict the 17 larger ones: the
+    bootstrap alone covers 2-4 of them; calibrated by the size-wise backtest, most."""
+    df = pd.read_csv(DATA / "chinchilla.csv")
+    df = df[df["exclude"] != 1]
+    big = df["Model Size"] > 5e9
+    res = scalefit.fit(df[~big], "overtrain", bootstrap=100, holdout="auto")
+    N = df.loc[big, "Model Size"].to_numpy()
+    D = df.loc[big, "Training FLOP"].to_numpy() / (6 * N)
+    y = df.loc[big, "loss"].to_numpy()
+    p = res.predict(N=N, D=D)
+    covered = np.mean((y >= p.lo) & (y <= p.hi))
+    assert covered >= 0.85
+    assert np.mean(np.abs(p.value - y) / y) == pytest.approx(0.0094, abs=0.002)
+    draws = OT._predict(OT.check_inputs({"N": N, "D": D}), res.samples)
+    lo, hi = np.percentile(draws, [2.5, 97.5], axis=0)
+    assert np.mean((y >= lo) & (y <= hi)) < 0.5  # what the bootstrap alone covers
+    assert "calibrated on the backtest size:" in p.calibration
+
+
+@pytest.mark.slow
+def test_tied_exponents_forecast_gadre_c4_better_than_free_ones():
+    """Gadre et al.'s C4 runs: fit every run up to 0.41B parameters, predict 1.4B and 6.9B."""
+    df = pd.read_csv(DATA / "gadre2024" / "gadre2024_losses.csv")
+    df = df[df["dataset"] == "c4_original"]
+    train = df[df["N"] <= 4.2e8]
+    test = df[df["N"] > 4.2e8]
+    table = train.rename(columns={"loss_c4_val": "loss"})[["run", "N", "D", "loss"]]
+    errs = {}
+    for law in ("chinchilla", "overtrain"):
+        p = scalefit.fit(table, law).predict(N=test["N"].to_numpy(), D=test["D"].to_numpy())
+        errs[law] = float(np.mean(np.abs(p.value - test["loss_c4_val"]) / test["loss_c4_val"]))
+    assert errs["overtrain"] < 0.7 * errs["chinchilla"]
+    assert scalefit.fit(table, "auto").law == "overtrain"
