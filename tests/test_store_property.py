@@ -7,6 +7,7 @@ last row) that gave it, and the ingest report counts what was added and what was
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 
@@ -124,3 +125,18 @@ def test_extreme_steps_resume_and_replace(tmp_path, step):
     assert (rep.points_added, rep.points_replaced) == (0, 1)
     held = _held(Store(tmp_path / "s"))
     assert len(held) == 2 and held[("a", "loss", step)] == pytest.approx(2.5)
+
+
+def test_cli_counts_every_step_the_reader_accepts(tmp_path, capsys):
+    from scalefit import cli
+
+    steps = [-(2**53), 0, 1, 2, 3, 4, 5, 2**53]
+    f = tmp_path / "far.csv"
+    f.write_text("step,loss\n" + "".join(f"{s},{2 + i / 10}\n" for i, s in enumerate(steps)))
+    store = tmp_path / "s"
+    assert cli.run(["ingest", str(f), "--store", str(store), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["points_read"] == rep["points_added"] == len(steps)
+    assert cli.run(["runs", "--store", str(store), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["n_points"] == len(steps)
+    assert sorted(Store(store).points["step"].tolist()) == steps
