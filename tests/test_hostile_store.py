@@ -464,6 +464,8 @@ def test_foreign_folders_and_files_in_a_store_are_left_alone(tmp_path, base_stor
         (base_store / d / "inside.txt").write_text(d)
     (base_store / "points-notes.csv").write_text("mine")
     (base_store / "README").write_text("mine too")
+    (tmp_path / "elsewhere.parquet").write_bytes(b"not the store's")
+    (base_store / "runs-old.parquet").symlink_to(tmp_path / "elsewhere.parquet")
     theirs = {k: v for k, v in _tree(base_store).items()
               if not k.startswith(("manifest.json", "points-2", "runs-2")) or "/" in k
               or k.endswith("tmp-deadbeef")}
@@ -475,10 +477,13 @@ def test_foreign_folders_and_files_in_a_store_are_left_alone(tmp_path, base_stor
         want += len(read_logs(SAMPLES / f).points)
     now = _tree(base_store)
     assert {k: now.get(k) for k in theirs} == theirs
+    assert now["runs-old.parquet"][0] == "link"
+    assert (tmp_path / "elsewhere.parquet").read_bytes() == b"not the store's"
     s = Store(base_store)
     assert len(s.points) == want
     snapshots = [n for n in os.listdir(base_store)
-                 if (base_store / n).is_file() and n.endswith(".parquet")]
+                 if (base_store / n).is_file() and not (base_store / n).is_symlink()
+                 and n.endswith(".parquet")]
     assert sorted(snapshots) == sorted([_parquet_of(base_store, "points").name,
                                         _parquet_of(base_store, "runs").name])
     record_check("foreign files in a store left alone", True)
