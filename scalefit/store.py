@@ -59,6 +59,9 @@ _LOCK = ".lock"
 _STALE_RE = re.compile(rf"(?:(?:runs|points)-{_VERSION_RE.pattern}\.parquet|{MANIFEST})"
                        r"(?:\.tmp-[0-9a-f]{8})?")
 _MANIFEST_MAX = 1 << 16
+# open a store file itself, never what a link names, and never wait on a FIFO
+_O_NOFOLLOW, _O_NONBLOCK, _O_BINARY = (getattr(os, f, 0) for f in ("O_NOFOLLOW", "O_NONBLOCK",
+                                                                  "O_BINARY"))
 _RESTORE = ("the folder was changed outside scalefit; restore it from a backup, or ingest the "
             "logs again into a new store")
 
@@ -282,12 +285,19 @@ class Store:
         if not self._local:
             return self._fs.open(self._join(name), "rb")
         path = os.path.join(self._root, name)
+        link = self._damaged(name, "is a symbolic link; a store reads only files inside its "
+                                   "folder")
+        st = self._lstat(name)  # where O_NOFOLLOW is missing (Windows), this check alone
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            with contextlib.suppress(OSError):
+                link = self._damaged(name, f"is a symbolic link (to {os.readlink(path)!r}); a "
+                                           "store reads only files inside its folder")
+            raise link
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_BINARY)
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise self._damaged(name, f"is a symbolic link (to {os.readlink(path)!r}); a store "
-                                          "reads only files inside its folder") from None
+            if exc.errno == errno.ELOOP:  # swapped for a link since the check above
+                raise link from None
             raise
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
