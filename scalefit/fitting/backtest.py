@@ -310,13 +310,50 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
             rows.append({"law": str(name), "error": str(exc), "mean_rel_error": None,
                          "max_rel_error": None})
     rows.sort(key=lambda r: (r["mean_rel_error"] is None, r["mean_rel_error"] or 0.0))
-    best = next((r["law"] for r in rows if r["mean_rel_error"] is not None), None)
+    best, reason = (_choose(rows) if screen else
+                    (next((r["law"] for r in rows if r["mean_rel_error"] is not None), None),
+                     None))
     out = {"holdout": chosen, "ranking": rows, "best": best}
     if why:
         out["holdout_reason"] = why
     if best is not None:
-        out["reason"] = _why_best(rows)
+        out["reason"] = reason or _why_best(rows)
     return out
+
+
+#: laws with an irreducible loss and separate N and D terms: the default family of ``auto``
+PREFERRED = ("chinchilla", "overtrain")
+#: another law replaces the preferred family only when its backtest error is this much smaller
+MARGIN = 0.8
+
+
+def _choose(rows: list[dict]) -> tuple[str | None, str | None]:
+    """``auto``'s choice: the better of Chinchilla's law with free or tied exponents, unless
+    another law backtests clearly better (below ``MARGIN`` times its error). A handful of
+    held-out runs ranks laws noisily; Chinchilla's form has an irreducible loss and keeps N and
+    D apart, and laws without them (Kaplan's) extrapolate worse than their backtests suggest."""
+    ok = [r for r in rows if r["mean_rel_error"] is not None]
+    if not ok:
+        return None, None
+    fam = [r for r in ok if r["law"] in PREFERRED]
+    if not fam:
+        return ok[0]["law"], None
+    pick = fam[0]
+    top = ok[0]
+    if top is not pick and top["mean_rel_error"] < MARGIN * pick["mean_rel_error"]:
+        return top["law"], (f"{top['law']} predicted the held-out runs best "
+                            f"({100 * top['mean_rel_error']:.2f}% mean relative error), clearly "
+                            f"better than {pick['law']} ({100 * pick['mean_rel_error']:.2f}%)")
+    text = (f"{pick['law']} predicted the held-out runs best of Chinchilla's form with free or "
+            f"tied exponents ({100 * pick['mean_rel_error']:.2f}% mean relative error")
+    if top is not pick:
+        text += (f"; {top['law']} at {100 * top['mean_rel_error']:.2f}% is not better by "
+                 f"{100 * (1 - MARGIN):.0f}% or more, too little to leave the family")
+    else:
+        others = [r for r in fam if r is not pick]
+        if others:
+            text += f"; {others[0]['law']} at {100 * others[0]['mean_rel_error']:.2f}%"
+    return pick["law"], text + ")"
 
 
 def _why_holdout(ds, spec: str) -> str:
