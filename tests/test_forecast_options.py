@@ -168,3 +168,9 @@ def test_tied_exponents_forecast_gadre_c4_better_than_free_ones():
         errs[law] = float(np.mean(np.abs(p.value - test["loss_c4_val"]) / test["loss_c4_val"]))
     assert errs["overtrain"] < 0.7 * errs["chinchilla"]
     assert scalefit.fit(table, "auto").law == "overtrain"
+
+
+def test_runs_with_fewer_tokens_than_parameters_are_noted():
+    res = scalefit.fit(DATA / "porian2024" / "isoflop_tuned_rw.csv", "chinchilla")
+    note = next(n for n in res.diagnostics["notes"] if "fewer tokens than parameters" in n)
+    assert note.startswith("24 run(s)") and "0.02 per parameter" in note

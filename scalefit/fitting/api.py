@@ -153,6 +153,7 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
         law = auto["best"]
         holdout = auto["holdout"]
     lw, ds, fkw = prepare(data, law, **kw)
+    _note_undertrained(ds)
     core = fit_dataset(ds, lw, **_fit_kw(fkw))
     problem, opt, theta = core["problem"], core["opt"], core["theta"]
     names = lw.param_names
@@ -226,6 +227,20 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
 
 
 # ---------------------------------------------------------------------- helpers
+def _note_undertrained(ds: Dataset) -> None:
+    """Runs trained on fewer tokens than parameters sit near the unigram loss, where no scaling
+    law holds (IsoFLOP sweeps reach 0.02 tokens per parameter): say so, once."""
+    if "N" not in ds.X or "D" not in ds.X or ds.checkpoints:
+        return
+    ratio = np.asarray(ds.X["D"], float) / np.asarray(ds.X["N"], float)
+    low = ratio < 1.0
+    if low.any():
+        ds.notes.append(f"{int(low.sum())} run(s) trained on fewer tokens than parameters (down "
+                        f"to {float(ratio.min()):.2g} per parameter): losses there are far from "
+                        "any scaling law's regime and pull the fit; consider leaving them out "
+                        "(an exclude column, or runs=...)")
+
+
 def _calibration(scores, ds: Dataset, law, theta, level: float, holdout: str) -> dict:
     from scalefit.fitting.calibration import calibration
 
