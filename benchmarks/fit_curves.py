@@ -4,6 +4,13 @@ curve laws on the multi-power data (fit cosine_24000, constant_24000, wsdcon_9; 
 
     python benchmarks/fit_curves.py            # everything (a few minutes)
     python benchmarks/fit_curves.py --quick    # timings only, 400M
+    python benchmarks/fit_curves.py --two-run  # two-run forecasts of final losses (~2 min)
+
+``--two-run``: fit cosine_24000 and constant_24000 only, predict the final loss (last logged
+step) of five other schedules; mean/max relative error and 95% coverage per size and method
+(the default, each law, the naive guess: the cosine run's final loss), and the prior term of
+the default's band recalibrated with each size left out (the errors that the two laws' spread
+does not explain, root mean square over the other two sizes).
 """
 
 from __future__ import annotations
@@ -88,7 +95,85 @@ def table():
     return rows
 
 
+TWO_TRAIN = ["cosine_24000", "constant_24000"]
+TWO_TEST = ["wsd_20000_24000", "wsdld_20000_24000", "wsdcon_3", "wsdcon_9", "wsdcon_18"]
+
+
+def two_run(methods=("default", "multi_power", "lr_annealing", "naive")):
+    """Final-loss forecasts from two runs; returns {size: {method: rows}}."""
+    out = {}
+    for size in SIZES:
+        tr = multipower_curves(DATA / size, TWO_TRAIN)
+        te = multipower_curves(DATA / size, TWO_TEST)
+        out[size] = {}
+        for m in methods:
+            rows = []
+            if m == "naive":
+                for c in te:
+                    rows.append({"err": (tr[0].loss[-1] - c.loss[-1]) / c.loss[-1]})
+                out[size][m] = {"rows": rows, "seconds": 0.0}
+                continue
+            t = time.perf_counter()
+            res = fit_curves(tr, *(() if m == "default" else (m,)), intervals=True)
+            dt = time.perf_counter() - t
+            for c in te:
+                df = res.predict(c, steps=[c.steps[-1]]).iloc[0]
+                y, p = c.loss[-1], df["loss_pred"]
+                row = {"err": (p - y) / y}
+                if "loss_lo" in df:
+                    row["inside"] = bool(df["loss_lo"] <= y <= df["loss_hi"])
+                    row["half"] = (df["loss_hi"] - p) / p
+                if res.law == "ensemble":
+                    mem = res.law_obj.member_predictions(c, res.params, [c.steps[-1]])[:, 0]
+                    row["spread"] = float(np.ptp(mem) / 2 / p)
+                rows.append(row)
+            out[size][m] = {"rows": rows, "seconds": dt, "law": res.law}
+    return out
+
+
+def two_run_table():
+    from scalefit.curves.fit import TWO_CURVE_PRIOR_REL
+
+    print("\nfit cosine_24000 + constant_24000, predict the final loss of "
+          + ", ".join(TWO_TEST))
+    print(f"  {'size':>5} {'method':<13} {'mean err':>9} {'max err':>8} {'95% cover':>10} "
+          f"{'half-width':>10} {'fit s':>6}")
+    out = two_run()
+    pooled: dict = {}
+    for size, per in out.items():
+        for m, d in per.items():
+            e = np.abs([r["err"] for r in d["rows"]])
+            ins = [r["inside"] for r in d["rows"] if "inside" in r]
+            cov = f"{sum(ins)}/{len(ins)}" if ins else "-"
+            hw = (f"{100 * np.mean([r['half'] for r in d['rows']]):.2f}%" if ins else "-")
+            pooled.setdefault(m, []).append((e, ins))
+            print(f"  {size:>5} {m:<13} {100 * e.mean():8.3f}% {100 * e.max():7.3f}% "
+                  f"{cov:>10} {hw:>10} {d['seconds']:6.1f}", flush=True)
+    for m, items in pooled.items():
+        e = np.concatenate([x for x, _ in items])
+        ins = [v for _, i in items for v in i]
+        cov = f"{sum(ins)}/{len(ins)} = {100 * np.mean(ins):.0f}%" if ins else "-"
+        print(f"  pooled {m:<13} mean {100 * e.mean():.3f}%, max {100 * e.max():.3f}%, "
+              f"coverage {cov}")
+    # the prior term of the default's band, calibrated leaving each size out
+    print(f"\nprior term of the two-run band (the shipped value is {TWO_CURVE_PRIOR_REL:.4f}):")
+    unexplained = {s: [max(r["err"] ** 2 - r["spread"] ** 2, 0.0)
+                       for r in per["default"]["rows"]] for s, per in out.items()}
+    allv = [v for vs in unexplained.values() for v in vs]
+    print(f"  all sizes: root mean square of the unexplained error {np.sqrt(np.mean(allv)):.4f}")
+    for s in out:
+        cal = np.sqrt(np.mean([v for t, vs in unexplained.items() if t != s for v in vs]))
+        inside = [abs(r["err"]) <= 1.96 * np.hypot(r["spread"], cal)
+                  for r in out[s]["default"]["rows"]]
+        print(f"  calibrated without {s}: {cal:.4f}; its coverage on {s}: "
+              f"{sum(inside)}/{len(inside)}")
+    return out
+
+
 if __name__ == "__main__":
+    if "--two-run" in sys.argv:
+        two_run_table()
+        sys.exit(0)
     speed()
     if "--quick" not in sys.argv:
         table()

@@ -89,16 +89,35 @@ class CurveFitResult:
         sub = curve.subset(keep) if not isinstance(keep, slice) else curve
         pred[keep] = law.predict(sub, self.params)
         out = pd.DataFrame({"step": curve.steps, "lr": curve.eta[curve.steps], "loss_pred": pred})
-        if self.replicates:
+        band = self._band_prior()
+        if self.replicates or band is not None:
+            var = np.zeros(sub.steps.size)
+            if self.replicates:
+                reps = np.stack([law.predict(sub, r["params"]) for r in self.replicates])
+                var += _jackknife_se(reps) ** 2
+            if band is not None:
+                # the choice of law: half the two laws' disagreement, plus the prior term
+                mem = law.member_predictions(sub, self.params)
+                var += (np.ptp(mem, axis=0) / 2) ** 2 + (band * pred[keep]) ** 2
             se = np.full(curve.steps.size, np.nan)
-            reps = np.stack([law.predict(sub, r["params"]) for r in self.replicates])
-            se[keep] = _jackknife_se(reps)
+            se[keep] = np.sqrt(var)
             z = _z(self.level)
             out["loss_lo"] = pred - z * se
             out["loss_hi"] = pred + z * se
         if curve.loss is not None:
             out["loss"] = curve.loss
         return out
+
+    def _band_prior(self) -> float | None:
+        """The ensemble band's prior relative term (None: not an ensemble band)."""
+        b = (self.settings or {}).get("band")
+        if self.law != "ensemble" or not isinstance(b, dict):
+            return None
+        try:
+            v = float(b.get("prior_rel", 0.0))
+        except (TypeError, ValueError):
+            return None
+        return v if np.isfinite(v) and 0 <= v < 1 else None
 
     def intervals(self) -> dict[str, tuple[float, float]]:
         """Jackknife intervals of the parameters at ``level`` (empty without replicates)."""
@@ -168,6 +187,16 @@ class CurveFitResult:
         if ci:
             lines.append(f"  intervals: {round(100 * self.level)}% leave-one-curve-out "
                          f"jackknife over {len(self.replicates)} refits (normal quantile)")
+        if self._band_prior() is not None:
+            lines.append(f"  prediction band ({round(100 * self.level)}%): "
+                         f"{self.settings.get('intervals')}")
+        choice = (self.settings or {}).get("law_choice")
+        if isinstance(choice, dict) and choice.get("rule"):
+            sc = choice.get("scores") or {}
+            got = ", ".join(f"{k} {100 * float(v):.3f}%" for k, v in sc.items()
+                            if isinstance(v, (int, float)))
+            lines.append(f"  law chosen: {choice.get('chosen')} ({choice['rule']}"
+                         + (f": {got}" if got else "") + ")")
         fe = self.diagnostics.get("fit_errors", {})
         for name, e in fe.items():
             lines.append(f"  fit error {name}: mean {100 * e['mean_rel']:.3f}%, "
