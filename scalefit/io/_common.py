@@ -329,25 +329,32 @@ def _hash_file(h, path: Path) -> None:
 def strings(x, n: int) -> pd.api.extensions.ExtensionArray:
     """A pandas string array of length ``n`` from a scalar, a ``(codes, names)`` pair or values.
 
-    The first two go through an Arrow dictionary, which is much faster than boxing one Python
-    string per row.
+    The first two are built as Arrow arrays and wrapped without a copy: boxing one Python
+    string per row, or casting a dictionary array and converting it again, costs more than
+    reading the file did.
     """
     import pyarrow as pa
 
+    if isinstance(x, str):
+        # one name on every row: the offsets are a range and the characters one repeat
+        b = x.encode()
+        off = np.arange(n + 1, dtype="int64") * len(b)
+        arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(off), pa.py_buffer(b * n))
+        return pd.arrays.ArrowStringArray(arr)
     if isinstance(x, tuple):
         codes, names = x
-        d = pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, dtype="int32")),
-                                           pa.array([str(v) for v in names], pa.string()))
-        return pd.array(d.cast(pa.string()), dtype="string")
-    if isinstance(x, str):
-        return strings((np.zeros(n, dtype="int32"), [x]), n)
+        arr = pa.array([str(v) for v in names], pa.large_string()).take(
+            pa.array(np.asarray(codes, dtype="int32")))
+        return pd.arrays.ArrowStringArray(arr)
     return pd.array(np.asarray(x, dtype=object), dtype="string")
 
 
 def points_frame(run, step, metric, value, tokens=None, flops=None, lr=None) -> pd.DataFrame:
     """A points frame in the store schema from arrays (scalars broadcast).
 
-    ``run`` and ``metric`` may be a string, an array of strings, or ``(codes, names)``.
+    ``run`` and ``metric`` may be a string, an array of strings, or ``(codes, names)``. The
+    float arrays become the frame's columns as they are (no copy, no consolidation into one
+    block), so a caller must not change them afterwards.
     """
     value = np.asarray(value, dtype="float64")
     n = len(value)
@@ -360,15 +367,19 @@ def points_frame(run, step, metric, value, tokens=None, flops=None, lr=None) -> 
 
     st = col(step)
     miss = np.isnan(st)
+    if miss.any():
+        step_arr = pd.arrays.IntegerArray(np.where(miss, 0, st).astype("int64"), miss)
+    else:
+        step_arr = pd.arrays.IntegerArray(st.astype("int64"), miss)
     return pd.DataFrame({
         "run": strings(run, n),
-        "step": pd.arrays.IntegerArray(np.where(miss, 0, st).astype("int64"), miss),
+        "step": step_arr,
         "tokens": col(tokens),
         "flops": col(flops),
         "lr": col(lr),
         "metric": strings(metric, n),
         "value": value,
-    })
+    }, copy=False)
 
 
 @dataclass
@@ -411,7 +422,8 @@ def melt_t(run: str, step: np.ndarray, names: list[str], values: np.ndarray,
     """:func:`melt` of metric-major blocks (metrics x rows).
 
     Points come out metric by metric in name order and in row order within a metric: boolean
-    indexing of the blocks (the row arrays broadcast to them) gives that order directly.
+    indexing of the blocks (the row arrays broadcast to them) gives that order directly. A
+    block with every cell logged is taken as it is (one metric: the columns themselves).
     """
     names = list(names)
     if names != sorted(names):
@@ -419,58 +431,87 @@ def melt_t(run: str, step: np.ndarray, names: list[str], values: np.ndarray,
         names = [names[j] for j in order]
         values, present = values[order], present[order]
     m, n = values.shape
-    codes = np.repeat(np.arange(m, dtype="int32"), present.sum(axis=1))
+    full = bool(present.all())
+    counts = np.full(m, n) if full else present.sum(axis=1)
+    codes = np.repeat(np.arange(m, dtype="int32"), counts)
 
     def spread(a):
-        return None if a is None else np.broadcast_to(a, (m, n))[present]
+        if a is None:
+            return None
+        if full:
+            return a if m == 1 else np.tile(a, m)
+        return np.broadcast_to(a, (m, n))[present]
 
     monotone = len(set(names)) == len(names) and bool(np.all(np.diff(step) > 0))
-    return Chunk(run, spread(step), codes, names, values[present], spread(tokens),
+    vals = values.reshape(-1) if full else values[present]
+    return Chunk(run, spread(step), codes, names, vals, spread(tokens),
                  spread(flops), spread(lr), monotone, ordered=True)
 
 
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """``parts`` end to end: the span of their parent array where they are adjacent slices of
+    it (the runs of a long table), else one copy."""
+    if len(parts) == 1:
+        return parts[0]
+    base = parts[0].base
+    if (isinstance(base, np.ndarray) and base.ndim == 1 and base.flags.c_contiguous
+            and all(p.base is base and p.dtype == base.dtype and p.flags.c_contiguous
+                    for p in parts)):
+        size = base.itemsize
+        start = (parts[0].ctypes.data - base.ctypes.data) // size
+        pos = start
+        for p in parts:
+            if (p.ctypes.data - base.ctypes.data) // size != pos:
+                break
+            pos += len(p)
+        else:
+            return base[start:pos]
+    return np.concatenate(parts)
+
+
 def frame_from_chunks(chunks: list[Chunk]) -> pd.DataFrame:
-    """One points frame from many chunks: arrays concatenated once, strings built once.
+    """One points frame from many chunks: arrays joined once, strings built once.
 
     Rows come out sorted by (run, metric) name and, for monotone chunks, by step: the store's
     own order, so that merging them into a store moves no strings around.
     """
+    chunks = sorted((c for c in chunks if len(c)), key=lambda c: c.run)  # stable: parts keep order
     if not chunks:
         return points_frame("", [], "", [])
-    chunks = sorted(chunks, key=lambda c: c.run)  # stable: parts of one run keep their order
     metric_names = sorted({m for c in chunks for m in c.metric_names})
     metric_ids = {m: i for i, m in enumerate(metric_names)}
     run_names = sorted({c.run for c in chunks})
     run_ids = {r: i for i, r in enumerate(run_names)}
-    chunks = [c for c in chunks if len(c)]
-    if not chunks:
-        return points_frame("", [], "", [])
     lens = np.array([len(c) for c in chunks])
-    ends = np.cumsum(lens)
-    total = int(ends[-1])
-    # one output array per column, each chunk copied into its slice once
-    out = {k: np.empty(total) for k in ("step", "value")}
-    for k in ("tokens", "flops", "lr"):
-        if any(getattr(c, k) is not None for c in chunks):
-            out[k] = np.full(total, np.nan)
-    metric = np.empty(total, dtype="int32")
-    for c, end, n in zip(chunks, ends, lens, strict=True):
-        sl = slice(int(end - n), int(end))
+    orders, codes = [], []
+    for c in chunks:
+        if c.ordered and c.metric_names == metric_names:
+            orders.append(None)  # codes already index metric_names, in order
+            codes.append(c.metric_codes)
+            continue
         remap = np.array([metric_ids[m] for m in c.metric_names], dtype="int32")
-        codes = remap[c.metric_codes]
-        if c.ordered:  # already in metric name order: a sorted remap keeps it
-            order = None
-        else:
-            order = np.argsort(codes, kind="stable")  # metric blocks in name order, steps kept
-            codes = codes[order]
-        metric[sl] = codes
-        for k, dst in out.items():
-            a = getattr(c, k)
-            if a is not None:
-                dst[sl] = a if order is None else a[order]
-    run = np.repeat(np.array([run_ids[c.run] for c in chunks], dtype="int32"), lens)
-    return points_frame((run, run_names), out["step"], (metric, metric_names), out["value"],
-                        out.get("tokens"), out.get("flops"), out.get("lr"))
+        cc = remap[c.metric_codes]
+        # a sorted remap keeps an ordered chunk in metric name order
+        order = None if c.ordered else np.argsort(cc, kind="stable")
+        orders.append(order)
+        codes.append(cc if order is None else cc[order])
+
+    def column(k):
+        parts = [getattr(c, k) for c in chunks]
+        if all(a is None for a in parts):
+            return None
+        parts = [np.full(len(c), np.nan) if a is None else a if o is None else a[o]
+                 for c, a, o in zip(chunks, parts, orders, strict=True)]
+        return _joined(parts)
+
+    metric = _joined(codes)
+    if len(run_names) == 1:
+        run = run_names[0]
+    else:
+        run = (np.repeat(np.array([run_ids[c.run] for c in chunks], dtype="int32"), lens),
+               run_names)
+    return points_frame(run, column("step"), (metric, metric_names), column("value"),
+                        column("tokens"), column("flops"), column("lr"))
 
 
 #: largest step accepted: integers above 2^53 are not exact in float64
@@ -603,7 +644,8 @@ class Table:
 
     Built from a DataFrame or straight from the parser's column arrays; ``column`` wraps one
     array in a Series only when a reader asks for it, since building a DataFrame of a wide log
-    (hundreds of metric columns) costs more than parsing it.
+    (hundreds of metric columns) costs more than parsing it. Text columns from the Arrow parser
+    stay Arrow arrays until asked for (``arrow`` hands them over as they are).
     """
 
     def __init__(self, df: pd.DataFrame | None = None, *,
@@ -629,11 +671,24 @@ class Table:
 
     def array(self, name: str):
         """The column as stored: a numpy array or a Series."""
-        return self._cols[name]
+        a = self._cols[name]
+        return self.column(name) if _is_arrow(a) else a
+
+    def arrow(self, name: str):
+        """The column as the Arrow parser left it (text columns), or None."""
+        a = self._cols[name]
+        return a if _is_arrow(a) else None
 
     def column(self, name: str) -> pd.Series:
         a = self._cols[name]
+        if _is_arrow(a):
+            a = self._cols[name] = pd.Series(pd.array(a, dtype=pd.StringDtype("pyarrow")),
+                                             name=name)
         return a if isinstance(a, pd.Series) else pd.Series(a, name=name)
+
+
+def _is_arrow(a) -> bool:
+    return type(a).__module__.startswith("pyarrow")
 
 
 _CSV_KW = dict(engine="c", na_values=[""], keep_default_na=False, encoding="utf-8",
@@ -684,10 +739,10 @@ def _parse_csv_arrow(path: Path, delimiter: str) -> tuple[dict[str, Any], int] |
         if pa.types.is_floating(t) and pc.any(pc.is_nan(col)).as_py():
             return None  # a logged nan is a value, not a gap: NaN-filled nulls would merge them
         if pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_null(t):
-            if pa.types.is_integer(t) and col.null_count == 0:
-                cols[name] = col.to_numpy()
+            if (pa.types.is_integer(t) and col.null_count == 0) or t == pa.float64():
+                cols[name] = col.to_numpy()  # one copy; an empty float cell is NaN
             else:
-                cols[name] = col.cast(pa.float64()).fill_null(np.nan).to_numpy()
+                cols[name] = col.cast(pa.float64()).to_numpy()
         elif pa.types.is_boolean(t) and col.null_count == 0:
             cols[name] = col.to_numpy()
         else:  # text (and dates, times): strings as a CSV cell holds them
@@ -695,7 +750,7 @@ def _parse_csv_arrow(path: Path, delimiter: str) -> tuple[dict[str, Any], int] |
                 if pa.types.is_boolean(t):
                     return None  # true/false with gaps: let pandas type it
                 col = col.cast(pa.string())
-            cols[name] = pd.Series(pd.array(col, dtype=pd.StringDtype("pyarrow")), name=name)
+            cols[name] = col  # a Series when a reader asks (Table.column)
     return cols, n
 
 

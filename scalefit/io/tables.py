@@ -144,7 +144,9 @@ def wide_from_table(tbl, path: Path, opts: Options, name: str, fmt: str = "csv")
                          hint="a loss column such as 'loss' or 'train/loss' is expected")
     # metric-major blocks (metrics x rows), metrics in name order: the store's order
     names = sorted(keep)
-    values = np.stack([num[c][0] for c in names])
+    # one metric (most logs): the column itself, no copy
+    values = (num[names[0]][0][None, :] if len(names) == 1
+              else np.stack([num[c][0] for c in names]))
     present = ~np.isnan(values)
     for j, c in enumerate(names):
         if num[c][1] is not None:
@@ -160,7 +162,7 @@ def wide_from_table(tbl, path: Path, opts: Options, name: str, fmt: str = "csv")
     flops = by_step(step, num[fl_col][0] * flops_scale(fl_col)) if fl_col else None
 
     if run_col is None:
-        groups = [(name, np.ones(len(step), bool))]
+        groups = [(name, None)]  # every row
     else:
         labels = pd.Series(tbl.column(run_col), dtype="string")
         if labels.isna().any():
@@ -178,22 +180,22 @@ def wide_from_table(tbl, path: Path, opts: Options, name: str, fmt: str = "csv")
             info.meta["loss_metric"] = loss_metric
         info.from_name(run)
         for c, fld in run_level.items():
-            v = _last(num[c][0][rows])
+            v = _last(_rows(num[c][0], rows))
             if v is not None:
                 if fld.startswith("meta:"):
                     info.meta[fld[5:]] = v
                 else:
                     info.set(fld, v, f"column {c!r}")
         if tok_col:
-            v = _max(tokens[rows])
+            v = _max(_rows(tokens, rows))
             if v is not None:
                 info.set("tokens_total", v, f"column {tok_col!r} (last value)")
         if fl_col:
-            v = _max(flops[rows])
+            v = _max(_rows(flops, rows))
             if v is not None:
                 info.set("flops_total", v, f"column {fl_col!r} (last value)")
         if lr_col:
-            v = _max(lr[rows])
+            v = _max(_rows(lr, rows))
             if v is not None and "lr_max" not in info.values:
                 info.set("lr_max", v, f"column {lr_col!r} (max)")
         sel = None if len(groups) == 1 else np.flatnonzero(rows)
@@ -269,6 +271,10 @@ def step_col_missing(step: np.ndarray) -> bool:
     return len(step) == 1 and np.isnan(step[0])
 
 
+def _rows(a: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    return a if rows is None else a[rows]
+
+
 def _last(a: np.ndarray) -> float | None:
     fin = a[np.isfinite(a)]
     return float(fin[-1]) if len(fin) else None
@@ -300,7 +306,8 @@ def _long(tbl, path: Path, opts: Options, name: str) -> Parsed:
         s, sok = numeric_column(tbl.column(step_col), step_col, where) or (None, None)
         if s is None:
             raise InputError(f"column {step_col!r} is not numeric", where=where)
-        step = check_steps(np.where(sok, s, np.nan), where, step_col)
+        step = check_steps(s if sok is None or sok.all() else np.where(sok, s, np.nan),
+                           where, step_col)
     else:
         step = np.full(n, np.nan)
     extra = {}
@@ -312,30 +319,55 @@ def _long(tbl, path: Path, opts: Options, name: str) -> Parsed:
             res = numeric_column(tbl.column(c), c, where)
             extra[key] = None if res is None else res[0]
     # names as (codes, names): a million rows name a handful of runs and metrics
-    m_codes, m_names = _labels(tbl.column(metric_col))
+    m_codes, m_names = _labels(tbl, metric_col)
     if (m_codes < 0).any():
         raise InputError(f"column {metric_col!r} has rows with no metric name", where=where)
     if run_col:
-        r_codes, r_names = _labels(tbl.column(run_col))
+        r_codes, r_names = _labels(tbl, run_col)
         if (r_codes < 0).any():
             raise InputError(f"column {run_col!r} has rows with no run name", where=where)
     else:
         r_codes, r_names = np.zeros(n, dtype="int32"), [name]
-    keep = np.flatnonzero(ok)
-    # one chunk per run, rows in file order: the chunks join without per-row strings, and a
-    # run whose steps increase per metric skips the restart check
-    by_run = keep[np.argsort(r_codes[keep], kind="stable")]
-    bounds = np.flatnonzero(np.diff(r_codes[by_run])) + 1
+    # rows in the store's order: by run and metric name, file order within each; one key per
+    # row, sorted once (a radix sort while the keys fit in 16 bits), or not at all when the
+    # file is in that order already
+    r_rank, r_sorted = _ranks(r_names)
+    m_rank, m_sorted = _ranks(m_names)
+    n_m = len(m_sorted)
+    kdt = "uint16" if len(r_sorted) * n_m <= 1 << 16 else "int64"
+    key = r_rank.astype(kdt)[r_codes] * np.array(n_m, kdt) + m_rank.astype(kdt)[m_codes]
+    order = None if ok.all() else np.flatnonzero(ok)
+    if order is not None:
+        key = key[order]
+    if len(key) > 1 and not bool(np.all(key[1:] >= key[:-1])):
+        by_key = np.argsort(key, kind="stable")
+        order = by_key if order is None else order[by_key]
+        key = key[by_key]
+
+    def pick(a):
+        return a if order is None else a[order]
+
+    step, value = pick(step), pick(value)
+    ex = {k: None if extra.get(k) is None else pick(extra[k]) for k in ("tokens", "flops", "lr")}
+    run_of = (key // n_m).astype("int32")
+    metric = (key % n_m).astype("int32")
+    # a run whose steps increase per metric skips the restart check
+    same = key[1:] == key[:-1]
+    bad_run = np.zeros(len(r_sorted), bool)
+    bad_run[run_of[1:][same & ~(step[1:] > step[:-1])]] = True
+    bad_run[run_of[np.isnan(step)]] = True
+    bounds = np.flatnonzero(run_of[1:] != run_of[:-1]) + 1
+    starts = np.concatenate([[0], bounds]) if len(key) else np.array([], int)
+    ends = np.append(bounds, len(key)) if len(key) else starts
     frames = []
-    for idx in np.split(by_run, bounds) if len(by_run) else []:
-        codes, st = m_codes[idx], step[idx]
-        order = np.argsort(codes, kind="stable")
-        c, so = codes[order], st[order]
-        same = c[1:] == c[:-1]
-        monotone = not np.isnan(st).any() and bool(np.all((so[1:] > so[:-1]) | ~same))
-        frames.append(Chunk(r_names[int(r_codes[idx[0]])], st, codes, m_names, value[idx],
-                            *(None if extra.get(k) is None else extra[k][idx]
-                              for k in ("tokens", "flops", "lr")), monotone=monotone))
+    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+        # one chunk per run: slices of the sorted arrays, joined again without a copy
+        r = int(run_of[lo])
+        sl = slice(lo, hi)
+        frames.append(Chunk(r_sorted[r], step[sl], metric[sl], m_sorted, value[sl],
+                            *(None if ex[k] is None else ex[k][sl]
+                              for k in ("tokens", "flops", "lr")),
+                            monotone=not bad_run[r], ordered=True))
     infos = []
     for r in r_names:
         info = RunInfo(str(r), source=where)
@@ -345,9 +377,24 @@ def _long(tbl, path: Path, opts: Options, name: str) -> Parsed:
     return Parsed(infos, frames, list(getattr(tbl, "notes", [])))
 
 
-def _labels(col: pd.Series) -> tuple[np.ndarray, list[str]]:
+def _ranks(names: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Each name's position in name order, and the names in that order."""
+    order = sorted(range(len(names)), key=names.__getitem__)
+    rank = np.empty(len(names), dtype="int64")
+    rank[order] = np.arange(len(names))
+    return rank, [names[i] for i in order]
+
+
+def _labels(tbl, col: str) -> tuple[np.ndarray, list[str]]:
     """(int32 codes, names in first-seen order) of a text column; code -1 is an empty cell."""
-    codes, uniques = pd.factorize(pd.Series(col, dtype="string"))
+    arr = tbl.arrow(col)
+    if arr is not None:  # Arrow's hash table, straight from the parser's strings
+        import pyarrow.compute as pc
+
+        enc = pc.dictionary_encode(arr).combine_chunks()
+        codes = enc.indices.fill_null(-1).to_numpy().astype("int32", copy=False)
+        return codes, [str(u) for u in enc.dictionary.to_pylist()]
+    codes, uniques = pd.factorize(pd.Series(tbl.column(col), dtype="string"))
     return codes.astype("int32", copy=False), [str(u) for u in uniques]
 
 
