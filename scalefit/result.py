@@ -182,11 +182,18 @@ class FitResult:
             from scalefit.fitting.calibration import widen
 
             lo, hi, _ = widen(value, lo, hi, Xc, cal, self.level)
+            for alt_pred in _variant_predictions(cal, given):
+                lo, hi = np.fmin(lo, alt_pred), np.fmax(hi, alt_pred)
             method = f"{method}+backtest" if method else "backtest"
             calibrated = (f"{100 * self.level:.0f}% interval calibrated on the backtest "
                           f"{cal.get('holdout')} ({cal.get('n_points')} held-out points): "
                           f"{100 * cal['rate_per_decade']:.2f}% per decade beyond the fitted "
                           f"range, run scatter {100 * float(cal.get('noise') or 0):.2f}%")
+            alts = cal.get("alternatives")
+            if isinstance(alts, list) and alts:
+                calibrated += ("; it also covers the prediction of "
+                               + ", ".join(str(a.get("law")) for a in alts
+                                           if isinstance(a, Mapping)))
         elif method:
             calibrated = ("not calibrated: parameter uncertainty only (fit with a holdout, "
                           "e.g. --holdout auto, to calibrate on a backtest)")
@@ -321,6 +328,31 @@ class FitResult:
     def from_json(cls, source: str | Path) -> FitResult:
         """Read an artefact from a path or from JSON text."""
         return cls.from_dict(read_artefact(source))
+
+
+def _variant_predictions(cal: Mapping, given: dict) -> list[np.ndarray]:
+    """Predictions of the variants recorded beside the fit (free or tied exponents), which
+    the interval covers too. A variant that is not a known law with finite parameters of its
+    own names (a tampered file) is skipped."""
+    from scalefit.errors import ScalefitError
+    from scalefit.laws import get_law
+
+    out = []
+    alts = cal.get("alternatives")
+    for alt in alts if isinstance(alts, list) else []:
+        try:
+            law = get_law(str(alt["law"]))
+            params = {k: float(alt["params"][k]) for k in law.param_names}
+            if not all(math.isfinite(v) for v in params.values()):
+                continue
+            X = law.check_inputs(_complete_inputs(law, given))
+            with np.errstate(all="ignore"):
+                pred = law._predict(X, np.array([params[k] for k in law.param_names]))
+        except (ScalefitError, KeyError, TypeError, ValueError):
+            continue
+        if np.all(np.isfinite(pred)):
+            out.append(pred)
+    return out
 
 
 def _nan(x) -> float:

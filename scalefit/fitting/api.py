@@ -209,6 +209,10 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
     if result.backtest:
         result.backtest["calibration"] = _calibration(result.backtest.pop("_scores"), ds, lw,
                                                       theta, level, holdout)
+        if not (fix or expr or params is not None):
+            alt = _variant_fits(ds, lw, fkw)
+            if alt:
+                result.backtest["calibration"]["alternatives"] = alt
         if why:
             result.backtest["holdout_reason"] = why
         if auto is not None:
@@ -239,6 +243,25 @@ def _note_undertrained(ds: Dataset) -> None:
                         f"to {float(ratio.min()):.2g} per parameter): losses there are far from "
                         "any scaling law's regime and pull the fit; consider leaving them out "
                         "(an exclude column, or runs=...)")
+
+
+#: Chinchilla's law with free and with tied exponents: each is the other's plausible variant
+_VARIANTS = {"chinchilla": "overtrain", "overtrain": "chinchilla"}
+
+
+def _variant_fits(ds: Dataset, law, fkw: dict) -> list[dict]:
+    """Full-data fits of the law's plausible variant, whose predictions the intervals also
+    cover: the choice between free and tied exponents is itself uncertain."""
+    other = _VARIANTS.get(law.name)
+    if other is None:
+        return []
+    try:
+        core = fit_dataset(ds, other, objective=fkw["objective"], keep=fkw["keep"])
+    except ScalefitError:
+        return []
+    alt = core["law"]
+    return [{"law": alt.name,
+             "params": dict(zip(alt.param_names, map(float, core["theta"]), strict=True))}]
 
 
 def _calibration(scores, ds: Dataset, law, theta, level: float, holdout: str) -> dict:

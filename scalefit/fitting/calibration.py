@@ -7,7 +7,9 @@ predictions. The error grows with the distance of the extrapolation, so it is me
 decade beyond the fitted range, counted from ``OFFSET_DECADES`` before its edge (a run just
 beyond the edge still has the error of a run the fit has not seen), and the interval at a new
 point is as wide as that rate times the point's own distance, or as the runs' own scatter, or
-the bootstrap's interval, whichever is widest. The rate is a split-conformal quantile: the
+the bootstrap's interval, whichever is widest. The choice of law is uncertain too: the
+interval also covers the prediction of the law's plausible variant (Chinchilla's law with free
+or tied exponents), fitted to the same runs. The rate is a split-conformal quantile: the
 ceil((n+1)·level)-th smallest of the n held-out scores.
 """
 
