@@ -66,14 +66,16 @@ def _fmt(x: float) -> str:
 def input_warnings(inputs: Mapping[str, object],
                    fitted: Mapping[str, tuple[float, float]] | None = None) -> list[str]:
     """Warnings about prediction inputs: N, D or C implausibly small for a language model (a
-    units slip: billions given as plain numbers), and inputs more than :data:`FAR_DECADES`
+    units slip: billions given as plain numbers) and below a tenth of the fitted range, and inputs more than :data:`FAR_DECADES`
     decades outside ``fitted`` (name -> (min, max) of the data the law was fitted on)."""
     out = []
     for k, lo_ok in MIN_PLAUSIBLE.items():
         if k not in inputs:
             continue
         x = np.asarray(inputs[k], float)
-        small = x[np.isfinite(x) & (x < lo_ok)]
+        # a law fitted on tiny models (a CPU ladder) may be asked about them
+        floor = min(lo_ok, (fitted or {}).get(k, (math.inf, 0))[0] / 10)
+        small = x[np.isfinite(x) & (x < floor)]
         if small.size:
             v = float(small.min())
             out.append(f"{k} = {v:.4g} {_WHAT[k]} is implausibly small for a language model "
