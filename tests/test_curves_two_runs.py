@@ -97,3 +97,19 @@ def test_warmup_points_left_out_by_default():
     assert res.n_points == int((steps >= 499).sum())
     kept = fit_curves([c], "lr_annealing", skip_warmup=False)
     assert kept.n_points == steps.size
+
+
+@pytest.mark.slow
+def test_default_chooses_by_leaving_one_curve_out():
+    # four curves: each law refitted on three, judged on the fourth
+    names = ["cosine_24000", "constant_24000", "wsdcon_9", "wsd_20000_24000"]
+    res = fit_curves(multipower_curves(DATA / "100M", names), intervals=True)
+    ch = res.settings["law_choice"]
+    assert set(ch["scores"]) == {"multi_power", "lr_annealing", "ensemble"}
+    assert ch["chosen"] == res.law == min(ch["scores"], key=ch["scores"].get)
+    assert max(ch["scores"].values()) < 0.01  # every law within 1% of a left-out curve
+    assert [r["left_out"] for r in res.replicates] == names
+    assert "law chosen" in res.summary()
+    # three curves: the published recipe (tests/test_curves_multipower.py pins its PredE)
+    three = fit_curves(multipower_curves(DATA / "25M", names[:3]))
+    assert three.law == "multi_power" and three.settings["law_choice"]["chosen"] == "multi_power"
