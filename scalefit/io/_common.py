@@ -358,19 +358,28 @@ def points_frame(run, step, metric, value, tokens=None, flops=None, lr=None) -> 
     """
     value = np.asarray(value, dtype="float64")
     n = len(value)
+    taken: list[np.ndarray] = []
 
     def col(x):
         if x is None:
             return np.full(n, np.nan)
         a = np.asarray(x, dtype="float64")
-        return np.broadcast_to(a, (n,)).copy() if a.ndim == 0 else a
+        if a.ndim == 0:
+            return np.broadcast_to(a, (n,)).copy()
+        # each column its own writable array: a frame's column may be set in place
+        if not a.flags.writeable or any(np.may_share_memory(a, b) for b in taken):
+            a = a.copy()
+        taken.append(a)
+        return a
 
-    st = col(step)
+    st = np.asarray(step, dtype="float64")
+    st = np.broadcast_to(st, (n,)) if st.ndim == 0 else st
     miss = np.isnan(st)
     if miss.any():
         step_arr = pd.arrays.IntegerArray(np.where(miss, 0, st).astype("int64"), miss)
     else:
         step_arr = pd.arrays.IntegerArray(st.astype("int64"), miss)
+    value = col(value)
     return pd.DataFrame({
         "run": strings(run, n),
         "step": step_arr,
@@ -682,6 +691,10 @@ class Table:
     def column(self, name: str) -> pd.Series:
         a = self._cols[name]
         if _is_arrow(a):
+            import pyarrow as pa
+
+            if pa.types.is_dictionary(a.type):
+                a = a.cast(pa.large_string())
             a = self._cols[name] = pd.Series(pd.array(a, dtype=pd.StringDtype("pyarrow")),
                                              name=name)
         return a if isinstance(a, pd.Series) else pd.Series(a, name=name)
@@ -739,14 +752,16 @@ def _parse_csv_arrow(path: Path, delimiter: str) -> tuple[dict[str, Any], int] |
         if pa.types.is_floating(t) and pc.any(pc.is_nan(col)).as_py():
             return None  # a logged nan is a value, not a gap: NaN-filled nulls would merge them
         if pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_null(t):
-            if (pa.types.is_integer(t) and col.null_count == 0) or t == pa.float64():
-                cols[name] = col.to_numpy()  # one copy; an empty float cell is NaN
-            else:
-                cols[name] = col.cast(pa.float64()).to_numpy()
+            if not ((pa.types.is_integer(t) and col.null_count == 0) or t == pa.float64()):
+                col = col.cast(pa.float64())
+            a = col.to_numpy()  # an empty float cell is NaN
+            # one block is handed over without a copy, read-only: points are set in place
+            cols[name] = a if a.flags.writeable else a.copy()
         elif pa.types.is_boolean(t) and col.null_count == 0:
             cols[name] = col.to_numpy()
         else:  # text (and dates, times): strings as a CSV cell holds them
-            if not pa.types.is_string(t) and not pa.types.is_large_string(t):
+            if not (pa.types.is_string(t) or pa.types.is_large_string(t)
+                    or pa.types.is_dictionary(t)):
                 if pa.types.is_boolean(t):
                     return None  # true/false with gaps: let pandas type it
                 col = col.cast(pa.string())

@@ -388,12 +388,17 @@ def _ranks(names: list[str]) -> tuple[np.ndarray, list[str]]:
 def _labels(tbl, col: str) -> tuple[np.ndarray, list[str]]:
     """(int32 codes, names in first-seen order) of a text column; code -1 is an empty cell."""
     arr = tbl.arrow(col)
-    if arr is not None:  # Arrow's hash table, straight from the parser's strings
+    if arr is not None:  # codes from the parser, or Arrow's hash table over its strings
+        import pyarrow as pa
         import pyarrow.compute as pc
 
-        enc = pc.dictionary_encode(arr).combine_chunks()
-        codes = enc.indices.fill_null(-1).to_numpy().astype("int32", copy=False)
-        return codes, [str(u) for u in enc.dictionary.to_pylist()]
+        enc = (arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr))
+        enc = enc.unify_dictionaries()
+        if enc.num_chunks == 0:
+            return np.zeros(0, "int32"), []
+        codes = np.concatenate([c.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+                                for c in enc.chunks]).astype("int32", copy=False)
+        return codes, [str(u) for u in enc.chunk(0).dictionary.to_pylist()]
     codes, uniques = pd.factorize(pd.Series(tbl.column(col), dtype="string"))
     return codes.astype("int32", copy=False), [str(u) for u in uniques]
 
