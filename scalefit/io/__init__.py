@@ -166,7 +166,7 @@ def read_logs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, format:
     notes: list[str] = []
     for (path, fmt), name in zip(jobs, names, strict=True):
         parsed = _read_one(path, fmt, opts, name)
-        digest = file_hash(path)
+        digest = file_hash(path) if parsed.digest is None else parsed.digest.result()
         if fmt in _CONFIG_BESIDE and len(parsed.infos) == 1:
             _config_beside(path, parsed.infos[0], listings)
         for info in parsed.infos:
@@ -302,6 +302,7 @@ def _read_one(path: Path, fmt: str, opts: Options, name: str) -> Parsed:
             exc.args = (exc._format(),)
             raise
     parsed.notes = [_renamed(n, inner, path) for n in parsed.notes]
+    parsed.digest = None  # the hash is of the compressed file
     for info in parsed.infos:
         if info.source == str(inner):
             info.source = str(path)

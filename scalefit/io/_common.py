@@ -7,7 +7,9 @@ import hashlib
 import json
 import math
 import re
+import threading
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -318,6 +320,33 @@ def file_hash(path: Path) -> str:
     return h.hexdigest()
 
 
+#: files at least this big are hashed in a thread while the reader builds its points
+HASH_THREAD_MIN = 4 << 20
+
+
+def hash_soon(path: Path) -> Future | None:
+    """The hash of a big file (:func:`file_hash`), computed in a thread; None for a small one.
+
+    A reader starts it once the file is parsed: the hash then takes a core of its own while
+    the points are built, rather than adding its time after them.
+    """
+    try:
+        if path.stat().st_size < HASH_THREAD_MIN:
+            return None
+    except OSError:
+        return None
+    fut: Future = Future()
+
+    def work() -> None:
+        try:
+            fut.set_result(file_hash(path))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for the hash
+            fut.set_exception(exc)
+
+    threading.Thread(target=work, name="scalefit-hash", daemon=True).start()
+    return fut
+
+
 def _hash_file(h, path: Path) -> None:
     """Feed a file to ``h`` in blocks: a log of gigabytes is never held whole for its hash."""
     with open(path, "rb") as f:
@@ -343,10 +372,33 @@ def strings(x, n: int) -> pd.api.extensions.ExtensionArray:
         return pd.arrays.ArrowStringArray(arr)
     if isinstance(x, tuple):
         codes, names = x
-        arr = pa.array([str(v) for v in names], pa.large_string()).take(
-            pa.array(np.asarray(codes, dtype="int32")))
+        codes = np.asarray(codes, dtype="int32")
+        if len(names) == 1:
+            return strings(str(names[0]), n)
+        starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+        if len(starts) < n // 64:
+            return _string_blocks(codes, starts, [str(v) for v in names], n)
+        arr = pa.array([str(v) for v in names], pa.large_string()).take(pa.array(codes))
         return pd.arrays.ArrowStringArray(arr)
     return pd.array(np.asarray(x, dtype=object), dtype="string")
+
+
+def _string_blocks(codes: np.ndarray, starts: np.ndarray, names: list[str], n: int):
+    """:func:`strings` of codes that stay the same over long blocks (points sorted by run
+    and metric): each block's characters are one repeat of its name."""
+    import pyarrow as pa
+
+    lo = np.concatenate([[0], starts])
+    counts = np.diff(np.append(lo, n))
+    enc = [s.encode() for s in names]
+    block_codes = codes[lo].tolist()
+    lens = np.array([len(enc[c]) for c in block_codes], dtype="int64")
+    off = np.empty(n + 1, dtype="int64")
+    off[0] = 0
+    np.cumsum(np.repeat(lens, counts), out=off[1:])
+    chars = b"".join(enc[c] * k for c, k in zip(block_codes, counts.tolist(), strict=True))
+    arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(off), pa.py_buffer(chars))
+    return pd.arrays.ArrowStringArray(arr)
 
 
 def points_frame(run, step, metric, value, tokens=None, flops=None, lr=None) -> pd.DataFrame:
@@ -529,6 +581,11 @@ MAX_STEP = 2.0**53
 
 def check_steps(step: np.ndarray, where: str, col: str) -> np.ndarray:
     """Steps as float (NaN = missing); non-integer or infinite steps are an error."""
+    if len(step):  # the common case in two passes: every step a finite integer in range
+        lo, hi = float(step.min()), float(step.max())  # NaN if any step is
+        if (math.isfinite(lo) and math.isfinite(hi) and max(-lo, hi) <= MAX_STEP
+                and np.array_equal(step, np.round(step))):
+            return step
     fin = np.isfinite(step)
     if np.any(np.isinf(step)):
         raise InputError(f"column {col!r} holds an infinite step", where=where)
@@ -639,6 +696,7 @@ class Parsed:
     infos: list[RunInfo]
     points: list[pd.DataFrame]
     notes: list[str] = field(default_factory=list)
+    digest: Future | None = None  # the file's hash, under way (see hash_soon)
 
     def extend(self, other: Parsed) -> None:
         """Append another result (a reader that reads several runs or files)."""
@@ -671,6 +729,7 @@ class Table:
                 len(next(iter(self._cols.values()))) if self._cols else 0)
         self._df = df
         self.notes: list[str] = []
+        self.digest: Future | None = None
 
     @property
     def df(self) -> pd.DataFrame:
@@ -697,7 +756,7 @@ class Table:
                 a = a.cast(pa.large_string())
             a = self._cols[name] = pd.Series(pd.array(a, dtype=pd.StringDtype("pyarrow")),
                                              name=name)
-        return a if isinstance(a, pd.Series) else pd.Series(a, name=name)
+        return a if isinstance(a, pd.Series) else pd.Series(a, name=name, copy=False)
 
 
 def _is_arrow(a) -> bool:
@@ -794,10 +853,11 @@ def _parse_csv_dataframe(path: Path, delimiter: str):
     return {str(c): df.iloc[:, j] for j, c in enumerate(df.columns)}, len(df)
 
 
-def read_csv_table(path: Path, delimiter: str | None = None) -> Table:
+def read_csv_table(path: Path, delimiter: str | None = None, *, digest: bool = False) -> Table:
     """Parse a CSV/TSV with pandas' C parser; every failure is an InputError.
 
     Only an empty cell is missing: a literal ``nan`` or ``inf`` stays a logged value.
+    ``digest``: start hashing the file (``Table.digest``, see :func:`hash_soon`) once parsed.
     """
     where = str(path)
     if delimiter is None:
@@ -815,6 +875,8 @@ def read_csv_table(path: Path, delimiter: str | None = None) -> Table:
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read: {exc}", where=where) from None
     tbl = Table(columns=cols, num_rows=n)
+    if digest:
+        tbl.digest = hash_soon(path)
     if _check_last_line(path, len(cols), delimiter):
         tbl.notes.append(f"{path.name}: the last line has no line end; if the file was cut, "
                          "its last value may be partial")
@@ -853,14 +915,21 @@ def sniff_delimiter(path: Path) -> str:
 _LITERAL_NAN = {"nan", "-nan", "+nan", "none", "null", "na", "n/a"}
 
 
-def numeric_column(col: pd.Series, name: str, where: str) -> tuple[np.ndarray, np.ndarray] | None:
+def numeric_column(col: pd.Series | np.ndarray, name: str,
+                   where: str) -> tuple[np.ndarray, np.ndarray] | None:
     """(values as float64 with NaN where empty, present mask) or None for a text column.
 
-    A text column with some numbers and some words is an error: a number was expected.
+    A text column with some numbers and some words is an error: a number was expected. A
+    parsed float64 array comes back as it is (no copy): a million-row column is handed on.
     """
     kind = col.dtype.kind
     if kind == "b":
         return None  # true/false: a flag, not a number
+    if kind in "fiu" and isinstance(col, np.ndarray):  # plain numpy: no NA to fill
+        vals = col if col.dtype == np.float64 else col.astype("float64")
+        return vals, ~np.isnan(vals) if kind == "f" else np.ones(len(vals), bool)
+    if not isinstance(col, pd.Series):
+        col = pd.Series(col, copy=False)
     if kind in "fiu":
         vals = col.to_numpy(dtype="float64", na_value=np.nan)
         return vals, ~np.isnan(vals) if kind == "f" else col.notna().to_numpy(dtype=bool)

@@ -62,7 +62,13 @@ def classify(columns: list[str]) -> str | None:
 
 def read_csv(path: Path, opts: Options, name: str) -> Parsed:
     """CSV/TSV of any table kind, chosen from the header."""
-    tbl = read_csv_table(path, opts.delimiter)
+    tbl = read_csv_table(path, opts.delimiter, digest=True)
+    parsed = _read_table(tbl, path, opts, name)
+    parsed.digest = tbl.digest
+    return parsed
+
+
+def _read_table(tbl, path: Path, opts: Options, name: str) -> Parsed:
     kind = "wide" if opts.step_col else classify(tbl.column_names)
     if kind in ("wide", "wandb"):
         return wide_from_table(tbl, path, opts, name, "wandb" if kind == "wandb" else "csv")
@@ -82,7 +88,10 @@ def read_csv(path: Path, opts: Options, name: str) -> Parsed:
 
 
 def read_wandb_history(path: Path, opts: Options, name: str) -> Parsed:
-    return wide_from_table(read_csv_table(path, opts.delimiter), path, opts, name, "wandb")
+    tbl = read_csv_table(path, opts.delimiter, digest=True)
+    parsed = wide_from_table(tbl, path, opts, name, "wandb")
+    parsed.digest = tbl.digest
+    return parsed
 
 
 def read_final(path: Path, opts: Options, name: str) -> Parsed:
@@ -297,13 +306,13 @@ def _long(tbl, path: Path, opts: Options, name: str) -> Parsed:
     run_col = pick_column(cols, opts.run_col, RUN_NAMES, "run", where)
     if metric_col is None or value_col is None:
         raise InputError("a long table needs metric and value columns", where=where)
-    vals = numeric_column(tbl.column(value_col), value_col, where)
+    vals = numeric_column(tbl.array(value_col), value_col, where)
     if vals is None:
         raise InputError(f"column {value_col!r} is not numeric", where=where)
     value, ok = vals
     n = tbl.num_rows
     if step_col:
-        s, sok = numeric_column(tbl.column(step_col), step_col, where) or (None, None)
+        s, sok = numeric_column(tbl.array(step_col), step_col, where) or (None, None)
         if s is None:
             raise InputError(f"column {step_col!r} is not numeric", where=where)
         step = check_steps(s if sok is None or sok.all() else np.where(sok, s, np.nan),
@@ -316,7 +325,7 @@ def _long(tbl, path: Path, opts: Options, name: str) -> Parsed:
                                ("flops", opts.flops_col, ["flops"])):
         c = pick_column(cols, option, cands, key, where)
         if c is not None:
-            res = numeric_column(tbl.column(c), c, where)
+            res = numeric_column(tbl.array(c), c, where)
             extra[key] = None if res is None else res[0]
     # names as (codes, names): a million rows name a handful of runs and metrics
     m_codes, m_names = _labels(tbl, metric_col)
