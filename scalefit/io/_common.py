@@ -376,7 +376,7 @@ def strings(x, n: int) -> pd.api.extensions.ExtensionArray:
         if len(names) == 1:
             return strings(str(names[0]), n)
         starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
-        if len(starts) < n // 64:
+        if len(starts) < min(n // 64, 4096):
             return _string_blocks(codes, starts, [str(v) for v in names], n)
         arr = pa.array([str(v) for v in names], pa.large_string()).take(pa.array(codes))
         return pd.arrays.ArrowStringArray(arr)
@@ -385,18 +385,25 @@ def strings(x, n: int) -> pd.api.extensions.ExtensionArray:
 
 def _string_blocks(codes: np.ndarray, starts: np.ndarray, names: list[str], n: int):
     """:func:`strings` of codes that stay the same over long blocks (points sorted by run
-    and metric): each block's characters are one repeat of its name."""
+    and metric): each block's offsets are a range and its characters one repeated name."""
     import pyarrow as pa
 
-    lo = np.concatenate([[0], starts])
-    counts = np.diff(np.append(lo, n))
-    enc = [s.encode() for s in names]
-    block_codes = codes[lo].tolist()
-    lens = np.array([len(enc[c]) for c in block_codes], dtype="int64")
+    lo = [0, *starts.tolist()]
+    hi = [*lo[1:], n]
+    enc = [np.frombuffer(s.encode(), dtype="uint8") for s in names]
     off = np.empty(n + 1, dtype="int64")
     off[0] = 0
-    np.cumsum(np.repeat(lens, counts), out=off[1:])
-    chars = b"".join(enc[c] * k for c, k in zip(block_codes, counts.tolist(), strict=True))
+    pos = 0
+    for a, b in zip(lo, hi, strict=True):
+        size = len(enc[codes[a]])
+        end = pos + (b - a) * size
+        off[a + 1:b + 1] = np.arange(pos + size, end + 1, size, dtype="int64") if size else pos
+        pos = end
+    chars = np.empty(pos, dtype="uint8")
+    for a, b in zip(lo, hi, strict=True):
+        name = enc[codes[a]]
+        if len(name):
+            chars[off[a]:off[b]].reshape(b - a, len(name))[:] = name
     arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(off), pa.py_buffer(chars))
     return pd.arrays.ArrowStringArray(arr)
 
@@ -825,6 +832,9 @@ def _parse_csv_arrow(path: Path, delimiter: str) -> tuple[dict[str, Any], int] |
                     return None  # true/false with gaps: let pandas type it
                 col = col.cast(pa.string())
             cols[name] = col  # a Series when a reader asks (Table.column)
+    # the parser's blocks are freed now; Arrow's pool would keep their pages, and the points
+    # built next would come on top of them
+    pa.default_memory_pool().release_unused()
     return cols, n
 
 
