@@ -531,7 +531,10 @@ class Summary:
         if r.backtest:
             bt = r.backtest
             out.append("")
-            out.append(f"backtest ({bt.get('holdout')}): {bt.get('n_heldout')} held-out points; "
+            folds = bt.get("folds") if isinstance(bt.get("folds"), list) else []
+            held = (f"{bt.get('n_heldout')} predictions of held-out points over {len(folds)} "
+                    "origins" if folds else f"{bt.get('n_heldout')} held-out points")
+            out.append(f"backtest ({bt.get('holdout')}): {held}; "
                        f"mean relative error {_pct_s(bt.get('mean_rel_error'))}, "
                        f"max {_pct_s(bt.get('max_rel_error'))}")
             if bt.get("holdout_reason"):

@@ -117,12 +117,18 @@ def test_forecast_of_the_fit_command_shows_points_frontier_band_and_70b(tmp_path
     assert code == 0 and len(drawn) == 1
     ax = drawn[0]
     res = json.loads(js.read_text())
-    # every fitted point: the CSV's 245 runs less the 5 it marks exclude (Epoch's 240)
+    # every fitted point: the CSV's 245 runs less the 5 it marks exclude (Epoch's 240), those
+    # of the default backtest (whole sizes held out) drawn apart
     pts = collections(ax, "runs")
-    assert len(pts) == 1 and len(pts[0].get_offsets()) == res["n_points"] == 240
+    held = [c for c in ax.collections if str(c.get_label()).startswith("held out (size:")]
+    assert len(pts) == 1 and len(held) == 1
+    n_held = len(held[0].get_offsets())
+    assert n_held == len(res["backtest"]["heldout_runs"]) > 0
+    assert len(pts[0].get_offsets()) + n_held == res["n_points"] == 240
     df = pd.read_csv(CHIN)
     df = df[df["exclude"] == 0]
-    off = np.asarray(pts[0].get_offsets(), float)
+    off = np.concatenate([np.asarray(pts[0].get_offsets(), float),
+                          np.asarray(held[0].get_offsets(), float)])
     assert np.allclose(np.sort(off[:, 1]), np.sort(df["loss"]), rtol=1e-12)
     assert np.allclose(np.sort(off[:, 0]), np.sort(df["Training FLOP"]), rtol=1e-9)
     # frontier with its bootstrap band around it
