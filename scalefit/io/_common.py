@@ -367,7 +367,8 @@ def strings(x, n: int) -> pd.api.extensions.ExtensionArray:
     if isinstance(x, str):
         # one name on every row: the offsets are a range and the characters one repeat
         b = x.encode()
-        off = np.arange(n + 1, dtype="int64") * len(b)
+        off = (np.arange(0, (n + 1) * len(b), len(b), dtype="int64") if b
+               else np.zeros(n + 1, dtype="int64"))
         arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(off), pa.py_buffer(b * n))
         return pd.arrays.ArrowStringArray(arr)
     if isinstance(x, tuple):
@@ -390,7 +391,7 @@ def _string_blocks(codes: np.ndarray, starts: np.ndarray, names: list[str], n: i
 
     lo = [0, *starts.tolist()]
     hi = [*lo[1:], n]
-    enc = [np.frombuffer(s.encode(), dtype="uint8") for s in names]
+    enc = [s.encode() for s in names]
     off = np.empty(n + 1, dtype="int64")
     off[0] = 0
     pos = 0
@@ -402,8 +403,8 @@ def _string_blocks(codes: np.ndarray, starts: np.ndarray, names: list[str], n: i
     chars = np.empty(pos, dtype="uint8")
     for a, b in zip(lo, hi, strict=True):
         name = enc[codes[a]]
-        if len(name):
-            chars[off[a]:off[b]].reshape(b - a, len(name))[:] = name
+        if name:  # bytes repeat by doubling copies: faster than numpy's broadcast of a row
+            chars[off[a]:off[b]] = np.frombuffer(name * (b - a), dtype="uint8")
     arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(off), pa.py_buffer(chars))
     return pd.arrays.ArrowStringArray(arr)
 
@@ -613,6 +614,8 @@ def check_steps(step: np.ndarray, where: str, col: str) -> np.ndarray:
 def descending(step: np.ndarray) -> bool:
     """Steps that strictly decrease from the first row to the last (three or more): a table
     sorted newest first. One step back in an increasing log is a restart instead."""
+    if len(step) and step[0] <= step[-1]:  # cannot decrease (a NaN end takes the full check)
+        return False
     st = step[np.isfinite(step)]
     return len(st) >= 3 and bool(np.all(np.diff(st) < 0))
 

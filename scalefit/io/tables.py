@@ -290,6 +290,9 @@ def _last(a: np.ndarray) -> float | None:
 
 
 def _max(a: np.ndarray) -> float | None:
+    top = float(a.max()) if len(a) else np.nan
+    if np.isfinite(top):  # no NaN and no inf: one pass
+        return top
     fin = a[np.isfinite(a)]
     return float(fin.max()) if len(fin) else None
 
