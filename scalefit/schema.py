@@ -77,15 +77,9 @@ def _empty(columns: dict[str, str]) -> pd.DataFrame:
 _EMPTY: dict[tuple, pd.DataFrame] = {}
 
 
-def _coerce(df: pd.DataFrame, columns: dict[str, str], table: str, where: str | None) -> pd.DataFrame:
-    missing = [c for c in ("run",) if c not in df.columns]
-    if table == "points":
-        missing += [c for c in ("metric", "value") if c not in df.columns]
-    if missing:
-        raise SchemaError(
-            f"{table} table lacks column(s) {missing}; expected {list(columns)}",
-            where=where,
-        )
+def _columns(df: pd.DataFrame, columns: dict[str, str], table: str,
+             where: str | None) -> dict[str, pd.Series]:
+    """Each schema column of ``df`` in its dtype (a missing one empty)."""
     out = {}
     n = len(df)
     for col, dtype in columns.items():
@@ -116,7 +110,25 @@ def _coerce(df: pd.DataFrame, columns: dict[str, str], table: str, where: str | 
                 f"column {col!r} of the {table} table must be {dtype}: {exc}", where=where
             ) from None
         out[col] = s
-    res = pd.DataFrame(out, index=df.index, copy=False)  # copy-on-write keeps inputs safe
+    return out
+
+
+def _coerce(df: pd.DataFrame, columns: dict[str, str], table: str, where: str | None) -> pd.DataFrame:
+    missing = [c for c in ("run",) if c not in df.columns]
+    if table == "points":
+        missing += [c for c in ("metric", "value") if c not in df.columns]
+    if missing:
+        raise SchemaError(
+            f"{table} table lacks column(s) {missing}; expected {list(columns)}",
+            where=where,
+        )
+    if list(df.columns) == list(columns) and all(
+            str(t) == columns[c] for c, t in df.dtypes.items()):
+        # already in the schema (a reader's own frame): a shallow copy, not column by column
+        res = df.copy(deep=False)  # copy-on-write keeps the input safe
+    else:
+        res = pd.DataFrame(_columns(df, columns, table, where), index=df.index,
+                           copy=False)  # copy-on-write keeps inputs safe
     if res["run"].isna().any():
         raise SchemaError(f"{table} table has rows with no run name", where=where)
     if isinstance(res.index, pd.RangeIndex) and res.index.start == 0 and res.index.step == 1:

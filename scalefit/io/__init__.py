@@ -44,6 +44,7 @@ import json
 import os
 import re
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -61,7 +62,13 @@ from scalefit.io._common import (
     frame_from_chunks,
     resolve_restarts,
 )
-from scalefit.schema import POINT_COLUMNS, empty_points, validate_points, validate_runs
+from scalefit.schema import (
+    POINT_COLUMNS,
+    RUN_COLUMNS,
+    empty_points,
+    validate_points,
+    validate_runs,
+)
 from scalefit.store import LogData
 
 
@@ -190,10 +197,26 @@ def read_logs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, format:
             info.set("flops_total", opts.flops, "option flops")
         info.derive()
     source = str(files[0]) if len(files) == 1 else f"{files[0]} (+{len(files) - 1} more)"
-    runs = validate_runs(pd.DataFrame([i.row() for i in infos.values()]), where=source)
+    runs = validate_runs(_runs_frame(infos.values()), where=source)
     if any(str(points[c].dtype) != t for c, t in POINT_COLUMNS.items()):
         points = validate_points(points, where=source)
     return LogData(runs, points, source, notes)
+
+
+def _runs_frame(infos: Iterable[RunInfo]) -> pd.DataFrame:
+    """The runs table, each column built in its schema dtype: coercing a frame of Python
+    objects column by column costs more than reading a small log."""
+    rows = [i.row() for i in infos]
+    cols = {}
+    for c, t in RUN_COLUMNS.items():
+        vals = [r.get(c) for r in rows]
+        if t == "float64" and all(isinstance(v, float) or v is None for v in vals):
+            cols[c] = np.array([np.nan if v is None else v for v in vals], dtype="float64")
+        elif t == "string" and all(isinstance(v, str) or v is None for v in vals):
+            cols[c] = pd.array(vals, dtype="string")
+        else:  # anything else is coerced, or refused, by validate_runs
+            cols[c] = pd.Series(vals, dtype=object)
+    return pd.DataFrame(cols)
 
 
 def _combine(frames: list, infos: dict[str, RunInfo], notes: list[str]) -> pd.DataFrame:
@@ -368,7 +391,7 @@ def _default_names(paths: list[Path], run: str | None) -> list[str]:
     if run is not None:
         return [run] * len(paths)
     names = [_stem(p) for p in paths]
-    counts = pd.Series(names).value_counts()
+    counts = Counter(names)
     return [f"{_stem(p.parent)}/{n}" if counts[n] > 1 and _stem(p.parent) else n
             for p, n in zip(paths, names, strict=True)]
 
