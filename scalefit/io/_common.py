@@ -587,12 +587,15 @@ def frame_from_chunks(chunks: list[Chunk]) -> pd.DataFrame:
 MAX_STEP = 2.0**53
 
 
-def check_steps(step: np.ndarray, where: str, col: str) -> np.ndarray:
-    """Steps as float (NaN = missing); non-integer or infinite steps are an error."""
+def check_steps(step: np.ndarray, where: str, col: str, *, integral: bool = False) -> np.ndarray:
+    """Steps as float (NaN = missing); non-integer or infinite steps are an error.
+
+    ``integral``: the column was parsed as integers, so only the range needs a look.
+    """
     if len(step):  # the common case in two passes: every step a finite integer in range
         lo, hi = float(step.min()), float(step.max())  # NaN if any step is
         if (math.isfinite(lo) and math.isfinite(hi) and max(-lo, hi) <= MAX_STEP
-                and np.array_equal(step, np.round(step))):
+                and (integral or np.array_equal(step, np.round(step)))):
             return step
     fin = np.isfinite(step)
     if np.any(np.isinf(step)):

@@ -135,7 +135,7 @@ def wide_from_table(tbl, path: Path, opts: Options, name: str, fmt: str = "csv")
     else:
         step_raw, step_ok = num[step_col]
         step = check_steps(step_raw if step_ok is None else np.where(step_ok, step_raw, np.nan),
-                           where, step_col)
+                           where, step_col, integral=tbl.array(step_col).dtype.kind in "iu")
     if step_col is not None and np.isnan(step).any():
         notes.append(f"{path.name}: {int(np.isnan(step).sum())} row(s) without a step skipped")
 
@@ -319,7 +319,7 @@ def _long(tbl, path: Path, opts: Options, name: str) -> Parsed:
         if s is None:
             raise InputError(f"column {step_col!r} is not numeric", where=where)
         step = check_steps(s if sok is None or sok.all() else np.where(sok, s, np.nan),
-                           where, step_col)
+                           where, step_col, integral=tbl.array(step_col).dtype.kind in "iu")
     else:
         step = np.full(n, np.nan)
     extra = {}
