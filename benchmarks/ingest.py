@@ -1,12 +1,13 @@
 """Reading speed and memory of big logs against pyarrow.csv and pandas.read_csv.
 
-    python benchmarks/ingest.py [--max-rows 1e6] [--repeat 3] [--shapes wide,long]
+    python benchmarks/ingest.py [--max-rows 1e6] [--repeat 3] [--shapes wide,long,jsonl]
     python benchmarks/ingest.py --max-rows 1e7          # the 1e7-row files too (minutes)
     python benchmarks/ingest.py --olmo [--repeat 11]    # read+ingest of the OLMo ladder exports
 
-Generated CSV logs of 1e4 .. max rows, in two shapes: ``wide`` (step, train/loss, lr,
-throughput/total_tokens: one point per row) and ``long`` (run, step, metric, value: five runs,
-two metrics). Each reader reads each file in a fresh subprocess that first imports all three
+Generated logs of 1e4 .. max rows, in three shapes: ``wide`` CSV (step, train/loss, lr,
+throughput/total_tokens: one point per row), ``long`` CSV (run, step, metric, value: five runs,
+two metrics) and ``jsonl`` (the wide log as JSON Lines, against ``pandas.read_json(lines=True)``
+and ``pyarrow.json``). Each reader reads each file in a fresh subprocess that first imports all three
 libraries and reads a small file of the same shape, so that imports and warm-up count for none;
 the subprocess reports its best time of ``--repeat`` reads and its peak resident memory
 (``ru_maxrss``), both in all and above the level after warm-up. Prints, per file, the ratios
@@ -109,7 +110,15 @@ def write_log(path: Path, rows: int, shape: str) -> None:
     rng = np.random.default_rng(0)
     block = 1_000_000
     with open(path, "w") as f:
-        if shape == "wide":
+        if shape == "jsonl":  # the wide log as JSON Lines, one object per step
+            for lo in range(0, rows, block):
+                step = np.arange(lo + 1, min(rows, lo + block) + 1)
+                loss = 2 + 8 / np.sqrt(step) + rng.normal(0, 0.01, len(step))
+                lr = 3e-4 * np.minimum(1.0, step / 1000)
+                pd.DataFrame({"step": step, "train/loss": loss.round(6), "lr": lr,
+                              "throughput/total_tokens": step * 4096}).to_json(
+                    f, orient="records", lines=True)
+        elif shape == "wide":
             f.write("step,train/loss,lr,throughput/total_tokens\n")
             for lo in range(0, rows, block):
                 step = np.arange(lo + 1, min(rows, lo + block) + 1)
@@ -143,12 +152,18 @@ def write_wide_jsonl(path: Path, keys: int) -> None:
 def child(reader: str, path: str, warm: str, repeat: int) -> None:
     """In a fresh process: warm up, then time ``repeat`` reads; print JSON."""
     import pyarrow.csv as pacsv
+    import pyarrow.json as pajson
 
     from scalefit.io import read_logs
 
-    fns = {"pandas": lambda f: len(pd.read_csv(f)),
-           "pyarrow": lambda f: pacsv.read_csv(f).num_rows,
-           "scalefit": lambda f: len(read_logs(f).points)}
+    if path.endswith(".jsonl"):
+        fns = {"pandas": lambda f: len(pd.read_json(f, lines=True)),
+               "pyarrow": lambda f: pajson.read_json(f).num_rows,
+               "scalefit": lambda f: len(read_logs(f).points)}
+    else:
+        fns = {"pandas": lambda f: len(pd.read_csv(f)),
+               "pyarrow": lambda f: pacsv.read_csv(f).num_rows,
+               "scalefit": lambda f: len(read_logs(f).points)}
     fn = fns[reader]
     fn(warm)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -180,9 +195,11 @@ def big_files(args) -> None:
     with tempfile.TemporaryDirectory(prefix="scalefit-bench-") as tmp:
         folder = Path(tmp)
         for shape in args.shapes.split(","):
-            warm = folder / f"warm-{shape}.csv"
+            ext = "jsonl" if shape == "jsonl" else "csv"
+            warm = folder / f"warm-{shape}.{ext}"
             write_log(warm, 1000, shape)
-            print(f"\n{shape} CSV logs: best of {args.repeat} reads per process; "
+            kind = "JSON Lines logs (wide records)" if shape == "jsonl" else "CSV logs"
+            print(f"\n{shape} {kind}: best of {args.repeat} reads per process; "
                   "memory = peak RSS (above the level after warm-up)")
             print(f"{'rows':>10}{'MB':>7} | {'time s':>24} | {'peak MB':>30} | "
                   f"{'sf/pandas':>15}{'sf/pyarrow':>15}")
@@ -190,7 +207,7 @@ def big_files(args) -> None:
                   f"{'sf':>10} | {'time':>7}{'mem':>8}{'time':>7}{'mem':>8}")
             prev = None
             for n in sizes:
-                f = folder / f"{shape}-{n}.csv"
+                f = folder / f"{shape}-{n}.{ext}"
                 write_log(f, n, shape)
                 m = {r: measure(r, f, warm, args.repeat) for r in readers}
                 t = {r: m[r]["seconds"] for r in readers}
@@ -229,7 +246,7 @@ def big_files(args) -> None:
                 print(line)
                 prev = (k, m["seconds"])
     print("\ntarget: scalefit time and peak memory <= "
-          f"{BIG_TARGET}x pandas.read_csv and pyarrow.csv on files of 1e5 rows and more")
+          f"{BIG_TARGET}x pandas' and pyarrow's readers on files of 1e5 rows and more")
     for shape, n, rt, rm in verdicts:
         for ref in ("pandas", "pyarrow"):
             ok = rt[ref] <= BIG_TARGET and rm[ref] <= BIG_TARGET
@@ -249,7 +266,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--max-rows", type=float, default=1e6,
                     help="largest generated file, in rows (a power of ten; 1e7 takes minutes)")
-    ap.add_argument("--shapes", default="wide,long", help="wide and/or long")
+    ap.add_argument("--shapes", default="wide,long,jsonl",
+                    help="wide, long and/or jsonl (the wide log as JSON Lines)")
     ap.add_argument("--skip", default="", help="'jsonl' to skip the many-keys JSON line")
     args = ap.parse_args()
     if args.olmo:

@@ -6,12 +6,20 @@ import json
 from pathlib import Path
 
 from scalefit.errors import InputError
-from scalefit.io._common import Options, Parsed, records_table
+from scalefit.io._common import Options, Parsed, Table, hash_soon, records_table
 from scalefit.io.tables import wide_from_table
+
+#: JSON Lines files at least this big are first tried with Arrow's multi-threaded reader
+ARROW_MIN_BYTES = 1 << 20
 
 
 def read_jsonl(path: Path, opts: Options, name: str) -> Parsed:
     where = str(path)
+    tbl = _arrow_table(path) if _size(path) >= ARROW_MIN_BYTES else None
+    if tbl is not None:
+        parsed = wide_from_table(tbl, path, opts, name, "jsonl")
+        parsed.digest = tbl.digest
+        return parsed
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM is not JSON
     except UnicodeDecodeError as exc:
@@ -42,3 +50,54 @@ def read_jsonl(path: Path, opts: Options, name: str) -> Parsed:
     if not records:
         raise InputError("no records", where=where)
     return wide_from_table(records_table(records, where), path, opts, name, "jsonl")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _arrow_table(path: Path) -> Table | None:
+    """Flat JSON Lines of numbers, text, booleans and nulls by Arrow's reader, as the table
+    :func:`~scalefit.io._common.records_table` would build; None for anything else (nested
+    objects, lists, NaN literals, mixed types, a BOM, a JSON array, broken lines), which the
+    line-by-line path reads or refuses with its usual message."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pajson
+
+    with open(path, "rb") as f:
+        head = f.read(4096).lstrip()
+    if not head.startswith(b"{"):
+        return None
+    try:
+        table = pajson.read_json(path)
+    except (pa.ArrowException, OSError, ValueError):
+        return None
+    names = list(table.column_names)
+    if not names or table.num_rows == 0 or len(set(names)) != len(names):
+        return None
+    cols: dict = {}
+    for name, col in zip(names, table.columns, strict=True):
+        t = col.type
+        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t):
+            if pa.types.is_floating(t) and pc.any(pc.is_nan(col)).as_py():
+                return None  # a logged NaN is a value, not a missing key
+            a = col.cast(pa.float64()).to_numpy()  # null -> NaN: a missing key
+            cols[name] = a if a.flags.writeable else a.copy()
+        elif pa.types.is_boolean(t):
+            # a flag is the word true/false, as the line-by-line path keeps it: text
+            v = col.to_numpy(zero_copy_only=False)
+            words = np.where(v.astype(bool), "true", "false").astype(object)
+            words[col.is_null().to_numpy(zero_copy_only=False)] = None
+            cols[name] = words
+        elif pa.types.is_string(t) or pa.types.is_large_string(t):
+            cols[name] = col
+        else:
+            return None
+    tbl = Table(columns=cols, num_rows=table.num_rows)
+    tbl.digest = hash_soon(path)
+    return tbl
