@@ -86,7 +86,9 @@ def _arrow_table(path: Path) -> Table | None:
         if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t):
             if pa.types.is_floating(t) and pc.any(pc.is_nan(col)).as_py():
                 return None  # a logged NaN is a value, not a missing key
-            a = col.cast(pa.float64()).to_numpy()  # null -> NaN: a missing key
+            if not (pa.types.is_integer(t) and col.null_count == 0):
+                col = col.cast(pa.float64())  # null -> NaN: a missing key
+            a = col.to_numpy()
             cols[name] = a if a.flags.writeable else a.copy()
         elif pa.types.is_boolean(t):
             # a flag is the word true/false, as the line-by-line path keeps it: text
