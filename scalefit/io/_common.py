@@ -815,6 +815,7 @@ def _parse_csv_arrow(path: Path, delimiter: str) -> tuple[dict[str, Any], int] |
     if len(set(names)) != len(names) or not names:
         return None
     n = table.num_rows
+    big = table.nbytes >= 16 << 20
     columns = table.columns
     del table  # each column's buffers go as soon as its numpy copy is made
     cols: dict[str, Any] = {}
@@ -838,9 +839,9 @@ def _parse_csv_arrow(path: Path, delimiter: str) -> tuple[dict[str, Any], int] |
                     return None  # true/false with gaps: let pandas type it
                 col = col.cast(pa.string())
             cols[name] = col  # a Series when a reader asks (Table.column)
-    # the parser's blocks are freed now; Arrow's pool would keep their pages, and the points
-    # built next would come on top of them
-    pa.default_memory_pool().release_unused()
+    if big:  # the parser's blocks are freed now; Arrow's pool would keep their pages, and
+        # the points built next would come on top of them (a small table is not worth it)
+        pa.default_memory_pool().release_unused()
     return cols, n
 
 
