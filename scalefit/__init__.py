@@ -37,6 +37,11 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'scalefit' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    # the lazy names too, so that dir() and tab completion show the whole public API
+    return sorted(set(globals()) | set(__all__))
+
+
 __all__ = [
     "FitError",
     "CurveFitResult",

@@ -258,6 +258,12 @@ class FitResult:
     def _repr_html_(self) -> str:
         return self.summary()._repr_html_()
 
+    def __repr__(self) -> str:
+        # one line; str() is the full summary
+        ps = ", ".join(f"{k}={_g(v)}" for k, v in (self.params_ or {}).items())
+        return (f"<FitResult {self.law} on {self.metric!r}: {self.n_points} points, "
+                f"{self.n_runs} runs; {ps}>")
+
     @property
     def warnings(self) -> list[str]:
         return list(self.diagnostics.get("warnings", []))

@@ -4,9 +4,11 @@ curve file or a schedule spec, and `scalefit schedule-search`."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import typer
 
 from scalefit.cli.app import app
@@ -34,12 +36,28 @@ def _expand(inputs) -> list[Path]:
     return out
 
 
+#: ``scalefit fit --objective`` for curve laws: (loss, residual) of scalefit.curves.fit_curves
+CURVE_OBJECTIVES = {"huber": ("huber", "log"), "mse": ("mse", "log"),
+                    "mse_linear": ("mse", "abs")}
+
+
+def _refuse(option: str, why: str, hint: str | None = None) -> UsageError:
+    return UsageError(why, where=option, hint=hint)
+
+
 def fit_curves(inputs, law: str = "multi_power", json_out: str | None = None, *,
                store: str | None = None, metric: str | None = None, bootstrap: int = 0,
-               predict=None, holdout=None, fix=None, plot: str | None = None,
-               no_plot: bool = True, seed: int = 0, warmup: int | None = None,
-               method: str | None = None, N: float | None = None, echo=typer.echo):
-    """Fit a curve law jointly to the curve files ``inputs`` (step, lr, loss each)."""
+               predict=None, holdout=None, fix=None, tie=None, optimal=None,
+               checkpoints: bool = False, include_excluded: bool = False,
+               objective: str = "huber", plot: str | None = None,
+               no_plot: bool = True, seed: int | None = None, warmup: int | None = None,
+               from_step: int | None = None, method: str | None = None,
+               N: float | Sequence[float] | None = None, echo=typer.echo):
+    """Fit a curve law jointly to the curve files ``inputs`` (step, lr, loss each).
+
+    Every option of ``scalefit fit`` arrives here for a curve law, and is applied or refused
+    with the reason: a final-loss option silently ignored would fit something else than asked.
+    """
     from scalefit.curves import CurveData, read_curve
     from scalefit.curves import fit_curves as _fit
 
@@ -47,21 +65,62 @@ def fit_curves(inputs, law: str = "multi_power", json_out: str | None = None, *,
         raise UsageError("curve laws fit curve files, not a store", where="--store",
                          hint="pass the curve files (step, lr, loss) as arguments")
     if fix:
-        raise UsageError("--fix is not supported for curve laws yet", where="--fix")
+        raise _refuse("--fix", "is not supported for curve laws yet")
+    if tie:
+        raise _refuse("--tie", "applies to final-loss laws; the curve laws have no parameters "
+                      "to tie (each is its own term)")
     if holdout or predict:
-        raise UsageError(f"{'--holdout' if holdout else '--predict'} applies to final-loss laws",
-                         where="--holdout" if holdout else "--predict",
-                         hint="to check a curve fit on another schedule, save it with --json and "
-                              "run `scalefit predict FIT.json --curve FILE`")
+        opt = "--holdout" if holdout else "--predict"
+        raise _refuse(opt, "applies to final-loss laws",
+                      hint="to check a curve fit on another schedule, save it with --json and "
+                           "run `scalefit predict FIT.json --curve FILE`")
+    if optimal:
+        raise _refuse("--optimal", "applies to final-loss laws of N and D; a loss-curve law "
+                      "has no compute-optimal allocation",
+                      hint="to find the best schedule, run `scalefit schedule-search FIT.json`")
+    if checkpoints:
+        raise _refuse("--checkpoints", "applies to final-loss laws; a loss-curve law fits "
+                      "every logged step")
+    if include_excluded:
+        raise _refuse("--include-excluded", "applies to final-loss laws fitted to runs a data "
+                      "set can mark exclude; a curve law fits every curve file given",
+                      hint="leave out a curve by not passing its file")
+    if seed is not None:
+        raise _refuse("--seed", "applies to the bootstrap of final-loss laws; a curve fit draws "
+                      "nothing at random (its intervals leave one curve out)")
+    if objective not in CURVE_OBJECTIVES:
+        raise _refuse("--objective", f"{objective!r} is not available for curve laws",
+                      hint=f"use one of {', '.join(CURVE_OBJECTIVES)}")
+    if method is not None and method not in ("paper", "lbfgs"):
+        raise _refuse("--method", f"{method!r} is not a curve fit method",
+                      hint="paper (the multi-power paper's early-stopped Adam) or lbfgs "
+                           "(the minimum of the objective)")
+    if warmup is not None and warmup < 0:
+        raise _refuse("--warmup", f"must be >= 0, got {warmup}")
+    if from_step is not None and from_step < 0:
+        raise _refuse("--from-step", f"must be >= 0, got {from_step}")
     paths = _expand(inputs)
     if not paths:
         raise UsageError("no curve files given", hint="scalefit fit CURVE.csv --law multi_power")
-    curves = CurveData([read_curve(p, warmup=warmup, N=N) for p in paths])
+    sizes = _sizes(law, N, len(paths))
+    curves = [read_curve(p, warmup=warmup, N=n, metric=metric)
+              for p, n in zip(paths, sizes, strict=True)]
+    notes = [] if warmup is not None else _warmup_notes(curves)
+    if from_step is not None:
+        curves = _from_step(curves, from_step)
+    loss, residual = CURVE_OBJECTIVES[objective]
     kw = {} if method is None else {"method": method}
-    # --bootstrap > 0 asks for intervals: for curve laws, leave-one-curve-out refits
-    res = _fit(curves, law, intervals=bootstrap > 0 and len(curves) >= 3, **kw)
+    # --bootstrap > 0 asks for intervals: for curve laws, leave-one-curve-out refits (a note
+    # says when there are too few curves)
+    res = _fit(CurveData(curves), law, intervals=bootstrap > 0, loss=loss, residual=residual,
+               **kw)
+    res.diagnostics.setdefault("notes", [])[:0] = notes
     # where the curves can be read again (figures and reports of the saved fit)
     res.settings["data"] = {"paths": [str(Path(p).resolve()) for p in paths]}
+    if metric:
+        res.settings["metric"] = metric
+    res.settings["data_options"] = {"warmup": warmup, "from_step": from_step,
+                                    "metric": metric}
     echo(res.summary())
     if json_out:
         res.to_json(json_out)
@@ -71,10 +130,57 @@ def fit_curves(inputs, law: str = "multi_power", json_out: str | None = None, *,
 
         from scalefit.curves.plot import plot_curves
 
-        fig = plot_curves(res, list(curves), path=plot)
+        fig = plot_curves(res, curves, path=plot)
         plt.close(fig)
         echo(f"wrote {plot}")
     return res
+
+
+def _sizes(law: str, N, n_files: int) -> list[float | None]:
+    """The model size of each curve file: ``--n`` once for all, or once per file; only the
+    joint laws across sizes use it."""
+    if N is None or (isinstance(N, (list, tuple)) and not N):
+        return [None] * n_files
+    vals = [float(x) for x in (N if isinstance(N, (list, tuple)) else [N])]
+    base = str(law).partition(":")[0]
+    if not (base == "joint" or base.startswith("joint_")):
+        raise _refuse("--n", f"applies to the joint laws across model sizes (joint_multi_power, "
+                      f"joint_lr_annealing); {base!r} fits the curves of one model",
+                      hint="drop --n, or fit --law joint_multi_power with --n per file")
+    if len(vals) == 1:
+        return vals * n_files
+    if len(vals) != n_files:
+        raise _refuse("--n", f"given {len(vals)} times for {n_files} curve files",
+                      hint="give it once (every curve the same size) or once per file, in the "
+                           "order of the files")
+    return vals
+
+
+def _warmup_notes(curves) -> list[str]:
+    """The warmup assumed for logs that start well after step 0 (no --warmup given)."""
+    out = []
+    for c in curves:
+        if c.steps.size < 2:
+            continue
+        first = int(c.steps[0])
+        interval = float(np.median(np.diff(c.steps)))
+        if first > 2 * interval:
+            out.append(f"{c.name}: the log starts at step {first}; assumed a linear warmup "
+                       f"from LR 0 over steps 0-{first} (pass --warmup STEPS if the warmup "
+                       "ended earlier)")
+    return out
+
+
+def _from_step(curves, step: int):
+    out = []
+    for c in curves:
+        keep = c.steps >= step
+        if keep.sum() < 3:
+            raise _refuse("--from-step", f"step {step} leaves {int(keep.sum())} point(s) of "
+                          f"{c.name} (logged up to step {int(c.steps.max())}); a curve needs 3",
+                          hint="choose an earlier step")
+        out.append(c.subset(keep))
+    return out
 
 
 def predict_curve(fit_json: str | CurveFitResult, curve_file: str | None = None,

@@ -69,14 +69,12 @@ def parse_fix_and_ties(fix: list[str], tie: list[str]) -> tuple[dict[str, float]
 
 
 def _is_curve_law(name: str) -> bool:
-    base = name.partition(":")[0]
-    try:
-        from scalefit.curves import CURVE_LAWS
+    from scalefit.curves import is_curve_law_name
 
-        if base in CURVE_LAWS:
-            return True
-    except ImportError:
-        pass
+    # by name: the curve fitting code (and scipy.signal) loads only for a curve fit
+    if is_curve_law_name(name):
+        return True
+    base = name.partition(":")[0]
     from scalefit.laws.base import _REGISTRY, _ensure_loaded
 
     _ensure_loaded()
@@ -85,8 +83,8 @@ def _is_curve_law(name: str) -> bool:
 
 
 def _delegate_curves(**options):
-    """Hand a curve-law fit to ``scalefit.cli.curves.fit_curves`` (keyword options: inputs, store,
-    law, metric, bootstrap, predict, holdout, fix, json_out, plot, no_plot, seed)."""
+    """Hand a curve-law fit to ``scalefit.cli.curves.fit_curves`` with every option of
+    ``scalefit fit``: it applies each one or refuses it with the reason."""
     from scalefit.cli import curves as _curves
 
     fn = getattr(_curves, "fit_curves", None)
@@ -95,6 +93,16 @@ def _delegate_curves(**options):
                          "has no command to fit loss curves", where="--law",
                          hint="use scalefit.curves.fit_curves from Python")
     return fn(**options)
+
+
+def _refuse_curve_options(law: str, **given) -> None:
+    """Options that only loss-curve fits use are an error for a final-loss law."""
+    for option, value in given.items():
+        if value is not None and value != []:
+            raise UsageError("applies to loss-curve laws (multi_power, lr_annealing, "
+                             f"ensemble, joint_*), not to {law!r}, a law of final values",
+                             where=option, hint="drop it, or fit curve files with "
+                                                "--law multi_power")
 
 
 def _load_data(inputs: list[str] | None, store: str | None):
@@ -142,7 +150,19 @@ def fit_cmd(
                                           help="Also fit runs the data marks exclude."),
     objective: str = typer.Option("huber", "--objective",
                                   help="huber, mse, mse_linear or asymmetric."),
-    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    seed: int | None = typer.Option(None, "--seed", help="Bootstrap seed (default 0)."),
+    warmup: int | None = typer.Option(None, "--warmup", help="Curve laws: warmup steps before "
+                                      "the first logged step, for logs that start after the "
+                                      "warmup (the LR ramps from 0 to the first logged LR; "
+                                      "default: the first logged step)."),
+    from_step: int | None = typer.Option(None, "--from-step", help="Curve laws: fit only the "
+                                         "points logged at this step or later."),
+    method: str | None = typer.Option(None, "--method", help="Curve laws: fit method, paper "
+                                      "(early-stopped Adam, the multi-power paper's recipe) "
+                                      "or lbfgs (the minimum); default: the law's own."),
+    n_params: list[str] | None = typer.Option(None, "--n", help="Joint curve laws across "
+                                              "sizes: the model size N of the curves, e.g. "
+                                              "25M (once for all, or once per file)."),
     json_out: str | None = typer.Option(None, "--json", help="Write the fit artefact here."),
     plot: str | None = typer.Option(None, "--plot", help="Forecast figure path (PNG/SVG/PDF)."),
     no_plot: bool = typer.Option(False, "--no-plot", help="Do not write a figure."),
@@ -153,13 +173,19 @@ def fit_cmd(
     budgets = [_number(c, "--optimal") for c in optimal or []]
     if bootstrap < 0:
         raise UsageError(f"--bootstrap must be >= 0, got {bootstrap}", where="--bootstrap")
+    sizes = [_number(n, "--n") for n in n_params or []]
     if _is_curve_law(law):
         _delegate_curves(inputs=list(inputs or []), store=store, law=law, metric=metric,
                          bootstrap=bootstrap, predict=preds,
                          holdout=None if holdout.strip().lower() in ("auto", "none") else holdout,
-                         fix=fixd,
-                         json_out=json_out, plot=plot, no_plot=no_plot, seed=seed)
+                         fix=fixd, tie=ties, optimal=budgets, checkpoints=checkpoints,
+                         include_excluded=include_excluded, objective=objective,
+                         json_out=json_out, plot=plot, no_plot=no_plot, seed=seed,
+                         warmup=warmup, from_step=from_step, method=method, N=sizes or None)
         return
+    _refuse_curve_options(law, **{"--warmup": warmup, "--from-step": from_step,
+                                  "--method": method, "--n": sizes or None})
+    seed = 0 if seed is None else seed
     holdout_spec: str | None = None if holdout.strip().lower() == "none" else holdout
     import scalefit
 

@@ -107,8 +107,9 @@ class CurveData:
 
 
 # ---------------------------------------------------------------------- reading
-def _frame(path: str | Path) -> pd.DataFrame:
-    """A step/lr/loss table from a file in any format scalefit's readers take."""
+def _frame(path: str | Path, metric: str | None = None) -> pd.DataFrame:
+    """A step/lr/loss table from a file in any format scalefit's readers take; ``metric``
+    names the loss column (default: train/loss, loss or val/loss, the first present)."""
     from scalefit.io import read_logs
 
     p = Path(path)
@@ -117,7 +118,15 @@ def _frame(path: str | Path) -> pd.DataFrame:
     pts = read_logs(p).points
     wide = pts.pivot_table(index="step", columns="metric", values="value", aggfunc="last")
     wide = wide.reset_index()
-    loss_col = next((c for c in ("train/loss", "loss", "val/loss") if c in wide.columns), None)
+    if metric is not None:
+        if metric not in wide.columns or metric == "step":
+            have = sorted(str(c) for c in wide.columns if c != "step")
+            raise InputError(f"no metric {metric!r}", where=str(path),
+                             hint=f"metrics in this file: {', '.join(have) or 'none'}")
+        loss_col = metric
+    else:
+        loss_col = next((c for c in ("train/loss", "loss", "val/loss") if c in wide.columns),
+                        None)
     df = pd.DataFrame({"step": wide["step"].astype("float64")})
     if loss_col is not None:
         df["loss"] = wide[loss_col].to_numpy(dtype=float)
@@ -129,15 +138,17 @@ def _frame(path: str | Path) -> pd.DataFrame:
 
 def read_curve(path: str | Path, *, name: str | None = None, schedule=None,
                warmup: int | None = None, total_steps: int | None = None,
-               N: float | None = None, need_loss: bool = True) -> Curve:
+               N: float | None = None, need_loss: bool = True,
+               metric: str | None = None) -> Curve:
     """Read a curve file with columns ``step``, ``lr`` (any logging interval) and ``loss``.
 
     The per-step LR comes from ``schedule`` (a spec, dict or Schedule) when given, else from
     the ``lr`` column through :func:`scalefit.schedules.from_logged` (a recognised family
     when one reproduces the logged values, else interpolation). ``warmup`` tells how many
-    warmup steps precede the first logged step when the log does not show them.
+    warmup steps precede the first logged step when the log does not show them. ``metric``
+    names the loss to read (default: train/loss, loss or val/loss, the first present).
     """
-    df = _frame(path)
+    df = _frame(path, metric)
     where = str(path)
     if "step" not in df.columns:
         raise InputError("no `step` column", where=where, hint="the curve needs step, lr, loss")

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import minimize
 
+from scalefit._keywords import checked_keywords
 from scalefit.curves.data import Curve, CurveData
 from scalefit.curves.kernels import H_ACCURATE
 from scalefit.curves.laws import CurveLaw, JointLaw, MeanLaw, get_curve_law
@@ -157,6 +158,7 @@ TWO_CURVE_PRIOR_REL = 0.0036
 AUTO_LOCO_MIN = 4
 
 
+@checked_keywords()
 def fit_curves(data: CurveData | Sequence[Curve], law: str | CurveLaw = "auto", *,
                loss: str = "huber", delta: float = 1e-3, residual: str = "log",
                starts: Sequence | None = None, n_starts: int = 3, maxiter: int = 500,

@@ -222,8 +222,15 @@ class CurveFitResult:
                 + table(["param", "value", "interval"], rows, right=[1])
                 + (f"<ul style='color:#b35806'>{warns}</ul>" if warns else "") + "</div>")
 
+    def __str__(self) -> str:
+        return self.summary()
+
     def __repr__(self) -> str:
-        return f"<CurveFitResult {self.law} objective={self.objective:.4g} n={self.n_points}>"
+        # one line; str() is the full summary
+        metric = (self.settings or {}).get("metric")
+        ps = ", ".join(f"{k}={float(v):.4g}" for k, v in (self.params or {}).items())
+        return (f"<CurveFitResult {self.law}" + (f" on {metric!r}" if metric else "")
+                + f": {len(self.curves)} curves, {self.n_points} points; {ps}>")
 
 
 def _jackknife_se(reps: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from scalefit._keywords import checked_keywords
 from scalefit.errors import FitError, ScalefitError, UsageError
 from scalefit.fitting.bootstrap import bootstrap as run_bootstrap
 from scalefit.fitting.bootstrap import delta_interval_params, delta_method, percentile_interval
@@ -23,12 +24,10 @@ _DERIVED_DOCS = {"a": "N_opt ∝ C^a", "b": "D_opt ∝ C^b", "G": "N_opt = G·(C
 
 def _resolve_law(law):
     if isinstance(law, str):
+        from scalefit.curves import is_curve_law_name
+
         base = law.partition(":")[0]
-        try:
-            from scalefit.curves import CURVE_LAWS
-        except ImportError:  # pragma: no cover
-            CURVE_LAWS = {}
-        if base in CURVE_LAWS:
+        if is_curve_law_name(base):
             raise UsageError(f"{base!r} is a loss-curve law; fit it with scalefit.curves.fit_curves "
                              "(or `scalefit fit FILE --law " + base + "`)", where="law")
     lw = get_law(law)
@@ -38,11 +37,11 @@ def _resolve_law(law):
     return lw
 
 
+@checked_keywords()
 def prepare(data, law="chinchilla", *, metric=None, checkpoints=False, inputs=None, runs=None,
             warmup_frac=0.1, fix=None, bounds=None, expr=None, tie=None, params=None,
             objective="huber",
-            delta=1e-3, penalty=4.0, keep=8, starts=None, vp=True, include_excluded=False,
-            **_ignored):
+            delta=1e-3, penalty=4.0, keep=8, starts=None, vp=True, include_excluded=False):
     """Law, data set and fit settings, checked (used by ``fit``, backtests and ``compare``)."""
     lw = _resolve_law(law)
     ds = data if isinstance(data, Dataset) else build_dataset(
@@ -84,6 +83,7 @@ def fit_dataset(ds: Dataset, law, *, parameters=None, objective=None, keep: int 
     return {"law": law, "problem": problem, "opt": opt, "theta": theta}
 
 
+@checked_keywords()
 def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: int = 0,
         holdout: str | None = None, fix: Mapping[str, float] | None = None,
         bounds: Mapping[str, tuple[float, float]] | None = None,

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from scalefit._keywords import checked_keywords, keyword_names
 from scalefit.errors import ScalefitError, UsageError
 from scalefit.fitting.calibration import backtest_scores, decades_beyond
 
@@ -249,6 +250,13 @@ def tokens_vary_within_sizes(ds) -> bool:
     return False
 
 
+def _prepare_keywords() -> frozenset[str]:
+    from scalefit.fitting.api import prepare
+
+    return keyword_names(prepare) - {"data", "law"}
+
+
+@checked_keywords(also=_prepare_keywords)  # compare's **kw go to prepare
 def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
             screen: bool = False, **kw) -> dict:
     """Backtest each law on ``data`` and rank them by mean relative error on held-out runs.
