@@ -85,3 +85,12 @@ def test_arrow_path_is_taken_for_a_big_flat_log(tmp_path, monkeypatch):
     d = read_logs(f)
     assert len(d.points) == 2000
     assert d.points["value"].iloc[-1] == pytest.approx(3 + 1 / 2000, rel=1e-12)
+
+
+def test_a_record_of_thousands_of_keys_stays_on_the_line_path(tmp_path, monkeypatch):
+    f = tmp_path / "wide.jsonl"
+    f.write_text(json.dumps({"step": 1, **{f"m/{k}": 1.0 for k in range(5000)}}) + "\n",
+                 encoding="utf-8")
+    monkeypatch.setattr(jsonl_mod, "ARROW_MIN_BYTES", 0)
+    assert jsonl_mod._arrow_table(f) is None
+    assert len(read_logs(f).points) == 5000

@@ -11,6 +11,8 @@ from scalefit.io.tables import wide_from_table
 
 #: JSON Lines files at least this big are first tried with Arrow's multi-threaded reader
 ARROW_MIN_BYTES = 1 << 20
+#: ... and only when their first record fits in this many bytes
+ARROW_MAX_LINE = 16 << 10
 
 
 def read_jsonl(path: Path, opts: Options, name: str) -> Parsed:
@@ -70,8 +72,9 @@ def _arrow_table(path: Path) -> Table | None:
     import pyarrow.json as pajson
 
     with open(path, "rb") as f:
-        head = f.read(4096).lstrip()
-    if not head.startswith(b"{"):
+        head = f.read(ARROW_MAX_LINE).lstrip()
+    # many short records: a record of thousands of keys is read faster line by line
+    if not head.startswith(b"{") or b"\n" not in head:
         return None
     try:
         table = pajson.read_json(path)
