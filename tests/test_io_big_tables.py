@@ -70,3 +70,19 @@ def test_big_file_hash_from_thread_is_the_sha256(tmp_path, monkeypatch):
     _long_csv(f, n=3000)
     runs = read_logs(f).runs
     assert set(runs["source_hash"]) == {hashlib.sha256(f.read_bytes()).hexdigest()}
+
+
+def test_long_table_with_a_run_in_two_blocks(tmp_path):
+    # names in long blocks are hashed once per block; a run may come back later in the file
+    f = tmp_path / "long.csv"
+    r = np.repeat(["zeta-1B", "alpha-20M", "zeta-1B"], [6000, 5000, 3000])
+    step = np.concatenate([np.arange(6000), np.arange(5000), np.arange(6000, 9000)]) + 1
+    raw = pd.DataFrame({"run": r, "step": step, "metric": "train/loss",
+                        "value": np.linspace(4.0, 2.0, len(r))})
+    raw.to_csv(f, index=False)
+    d = read_logs(f)
+    assert sorted(d.runs["run"]) == ["alpha-20M", "zeta-1B"]
+    exp = raw.sort_values("run", kind="stable").reset_index(drop=True)
+    assert d.points["run"].tolist() == exp["run"].tolist()
+    np.testing.assert_array_equal(d.points["step"].to_numpy(dtype="int64"), exp["step"].to_numpy())
+    np.testing.assert_allclose(d.points["value"].to_numpy(), exp["value"].to_numpy(), rtol=0, atol=0)

@@ -397,6 +397,25 @@ def _ranks(names: list[str]) -> tuple[np.ndarray, list[str]]:
     return rank, [names[i] for i in order]
 
 
+def _name_blocks(arr) -> tuple[np.ndarray, list[str]] | None:
+    """:func:`_labels` of a column that repeats each name over long blocks (a long table
+    grouped by run): one name hashed per block. None where the blocks are short."""
+    import pyarrow.compute as pc
+
+    n = len(arr)
+    head = arr.slice(0, min(n, 4096))
+    if n < 4096 or pc.sum(pc.not_equal(head.slice(1), head.slice(0, len(head) - 1))).as_py() > 64:
+        return None
+    same = pc.equal(arr.slice(1), arr.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    starts = np.concatenate([[0], np.flatnonzero(~same) + 1])
+    if len(starts) > n // 64:
+        return None
+    enc = pc.dictionary_encode(arr.take(starts))
+    codes = np.repeat(enc.indices.to_numpy().astype("int32", copy=False),
+                      np.diff(np.append(starts, n)))
+    return codes, [str(u) for u in enc.dictionary.to_pylist()]
+
+
 def _labels(tbl, col: str) -> tuple[np.ndarray, list[str]]:
     """(int32 codes, names in first-seen order) of a text column; code -1 is an empty cell."""
     arr = tbl.arrow(col)
@@ -404,6 +423,10 @@ def _labels(tbl, col: str) -> tuple[np.ndarray, list[str]]:
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        if not pa.types.is_dictionary(arr.type) and arr.null_count == 0:
+            blocks = _name_blocks(arr.combine_chunks())
+            if blocks is not None:
+                return blocks
         enc = (arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr))
         enc = enc.unify_dictionaries()
         if enc.num_chunks == 0:
