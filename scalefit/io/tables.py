@@ -403,9 +403,12 @@ def _name_blocks(arr) -> tuple[np.ndarray, list[str]] | None:
     import pyarrow.compute as pc
 
     n = len(arr)
-    head = arr.slice(0, min(n, 4096))
-    if n < 4096 or pc.sum(pc.not_equal(head.slice(1), head.slice(0, len(head) - 1))).as_py() > 64:
+    if n < 4096:
         return None
+    head = arr.slice(0, 4096).combine_chunks()
+    if pc.sum(pc.not_equal(head.slice(1), head.slice(0, 4095))).as_py() > 64:
+        return None  # interleaved names (metrics): the hash table is quicker
+    arr = arr.combine_chunks() if hasattr(arr, "combine_chunks") else arr
     same = pc.equal(arr.slice(1), arr.slice(0, n - 1)).to_numpy(zero_copy_only=False)
     starts = np.concatenate([[0], np.flatnonzero(~same) + 1])
     if len(starts) > n // 64:
@@ -424,7 +427,7 @@ def _labels(tbl, col: str) -> tuple[np.ndarray, list[str]]:
         import pyarrow.compute as pc
 
         if not pa.types.is_dictionary(arr.type) and arr.null_count == 0:
-            blocks = _name_blocks(arr.combine_chunks())
+            blocks = _name_blocks(arr)
             if blocks is not None:
                 return blocks
         enc = (arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr))
