@@ -32,13 +32,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-import fsspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from filelock import FileLock, Timeout
 
 from scalefit.errors import SchemaError, StoreError
 from scalefit.schema import (
@@ -119,6 +117,8 @@ class Store:
         self._points = empty_points()
         self._version: str | None = None
         if self.path is not None:
+            import fsspec  # only a store on disk needs it (fits of log files do not)
+
             self._fs, self._root = fsspec.core.url_to_fs(self.path)
             self._local = "file" in _protocols(self._fs)
             if not self._fs.exists(self._root):
@@ -240,6 +240,8 @@ class Store:
                              where=self._where(_LOCK),
                              hint="remove it and run the command again; scalefit keeps "
                                   "nothing in it")
+        from filelock import FileLock, Timeout
+
         lock = FileLock(os.path.join(self._root, _LOCK), timeout=600)
         try:
             lock.acquire()

@@ -11,8 +11,6 @@ import os
 import time
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from scalefit.cli.app import app, console
 from scalefit.errors import UsageError
@@ -21,7 +19,19 @@ ladder_app = typer.Typer(help="Train a ladder of small GPTs (needs torch) and lo
                          no_args_is_help=True)
 app.add_typer(ladder_app, name="ladder")
 
-_console = Console(stderr=True)
+
+
+def _console():
+    """The stderr console, made on first use (rich loads only for ladder commands)."""
+    global _stderr
+    if _stderr is None:
+        from rich.console import Console
+
+        _stderr = Console(stderr=True)
+    return _stderr
+
+
+_stderr = None
 
 
 def _need_torch() -> None:
@@ -66,7 +76,9 @@ def _fmt_time(s: float) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
 
 
-def _print_plan(plan, console: Console) -> None:
+def _print_plan(plan, console) -> None:
+    from rich.table import Table
+
     t = Table(title=f"ladder {plan.preset} on {plan.device}")
     for col in ("rung", "L", "d", "heads", "params", "tokens", "tok/param", "batch", "steps", "lr",
                 "FLOPs", "est. time"):
@@ -110,7 +122,7 @@ def corpus_cmd(
                   default_cache() / "corpus-folder")
     c = build_corpus(out, source=source, offline=offline, tokenizer=tokenizer, bpe_vocab=bpe_vocab,
                      max_bytes=None if max_mb is None else int(max_mb * 1e6),
-                     log=lambda m: _console.print(m))
+                     log=lambda m: _console().print(m))
     typer.echo(f"corpus at {c.path}: {c.describe()}")
 
 
@@ -187,7 +199,7 @@ def run_cmd(
     from scalefit.ladder.train import resolve_corpus, run_plan
 
     _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps)  # bad options fail first
-    c = resolve_corpus(corpus, offline=offline, log=lambda m: _console.print(m))
+    c = resolve_corpus(corpus, offline=offline, log=lambda m: _console().print(m))
     # the output layer is sized to the corpus's vocabulary (256 bytes, or a BPE's)
     plan = _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps, c.vocab_size)
     if plan.device.startswith("cuda"):
@@ -201,14 +213,14 @@ def run_cmd(
         if not plan.rungs:
             raise UsageError(f"no rung named {rung[0]!r}", where="--rung",
                              hint="list them with `scalefit ladder plan`")
-    _console.print(f"corpus: {c.describe()}")
+    _console().print(f"corpus: {c.describe()}")
     if workers is None:
         workers = 1 if plan.device.startswith("cuda") else min(os.cpu_count() or 1,
                                                                 len(plan.groups(stack)))
     t0 = time.perf_counter()
     tasks: dict[str, int] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("val {task.fields[val]}"), TimeElapsedColumn(), console=_console,
+                  TextColumn("val {task.fields[val]}"), TimeElapsedColumn(), console=_console(),
                   disable=quiet) as prog:
         def on_event(ev: dict) -> None:
             key = ev["runs"][0]
@@ -224,6 +236,8 @@ def run_cmd(
                            keep_checkpoints=keep_checkpoints, progress=on_event)
     wall = time.perf_counter() - t0
     by = {r.name: r for r in plan.rungs}
+    from rich.table import Table
+
     t = Table(title=f"ladder {plan.preset}: {len(plan.rungs)} runs in {_fmt_time(wall)}")
     for col in ("run", "params", "tokens", "final val/loss", "seconds"):
         t.add_column(col, justify="left" if col == "run" else "right")
