@@ -95,20 +95,80 @@ def residuals(law, X, y, theta, space: str = "log") -> np.ndarray:
     return y - pred
 
 
+#: at most this many (parameter sets x points) per batched evaluation: larger batches are cut
+#: into chunks (of parameter sets first, then of points) so memory stays bounded on big data sets
+CHUNK_ELEMS = 1 << 18
+
+
 def evaluate(law, X: dict, y: np.ndarray, u: np.ndarray, objective: Objective, *,
              weights: np.ndarray | None = None, grad: bool = True,
-             logmask: np.ndarray | None = None):
+             logmask: np.ndarray | None = None, max_elems: int | None = None):
     """Objective value (S,) and, with ``grad``, its gradient (S, P) in internal space.
 
     ``u``: internal parameters (S, P) (or (P,)). ``weights``: per-point weights (n,) or (S, n)
     (bootstrap counts). Non-finite predictions give an infinite objective and zero gradient, so a
     line search backs off instead of failing.
+
+    Batches of more than ``max_elems`` (default :data:`CHUNK_ELEMS`) parameter sets x points are
+    evaluated in chunks: of parameter sets (each row's sum is unchanged), and when the points
+    alone exceed it, of points, whose values and gradients are summed.
     """
     u = np.asarray(u, dtype=float)
     single = u.ndim == 1
     U = u[None] if single else u
     if logmask is None:
         logmask = np.array([p.log for p in law.params])
+    y = np.asarray(y, dtype=float)
+    S, n = U.shape[0], y.shape[-1]
+    budget = CHUNK_ELEMS if max_elems is None else max(1, int(max_elems))
+    if S * n > budget and (S > 1 or _point_sliceable(X, n)):
+        out = _evaluate_chunked(law, X, y, U, objective, weights, grad, logmask, budget)
+    else:
+        out = _evaluate(law, X, y, U, objective, weights, grad, logmask)
+    if not grad:
+        return out[0] if single else out
+    val, g = out
+    if single:
+        return val[0], g[0]
+    return val, g
+
+
+def _point_sliceable(X: dict, n: int) -> bool:
+    """Whether every input is a per-point array (n, ...) that can be cut into chunks of points."""
+    return all(isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == n for v in X.values())
+
+
+def _evaluate_chunked(law, X, y, U, objective, weights, grad, logmask, budget):
+    S, n = U.shape[0], y.shape[-1]
+    w = None if weights is None else np.asarray(weights, dtype=float)
+    rows = max(1, budget // n)
+    pts = n if rows > 1 or not _point_sliceable(X, n) else budget
+    val = np.zeros(S)
+    g = np.zeros(U.shape) if grad else None
+    for i in range(0, S, rows):
+        rs = slice(i, min(i + rows, S))
+        for j in range(0, n, pts):
+            ps = slice(j, min(j + pts, n))
+            whole = ps.start == 0 and ps.stop == n
+            Xc = X if whole else {k: v[ps] for k, v in X.items()}
+            wc = w
+            if w is not None:
+                wc = w[..., ps] if w.ndim == 1 else w[rs, ps]
+            out = _evaluate(law, Xc, y[ps], U[rs], objective, wc, grad, logmask)
+            if grad:
+                val[rs] += out[0]
+                g[rs] += out[1]
+            else:
+                val[rs] += out
+    if not grad:
+        return val
+    # a chunk that is not finite makes the whole row's value infinite and gradient zero
+    bad = ~np.isfinite(val)
+    return val, np.where(bad[:, None] | ~np.isfinite(g), 0.0, g)
+
+
+def _evaluate(law, X, y, U, objective, weights, grad, logmask):
+    """:func:`evaluate` on a batch U (S, P) in one piece."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         theta = np.where(logmask, np.exp(np.where(logmask, U, 0.0)), U)
         pred = law._predict(X, theta)
@@ -124,7 +184,7 @@ def evaluate(law, X: dict, y: np.ndarray, u: np.ndarray, objective: Objective, *
     bad = ~np.isfinite(val)
     val = np.where(bad, np.inf, val)
     if not grad:
-        return val[0] if single else val
+        return val
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         J = law._jacobian(X, theta)  # (S, n, P): d pred / d theta
         # d r / d pred: -1/pred (log) or -1 (linear); d theta / d u: theta for log params
@@ -132,8 +192,6 @@ def evaluate(law, X: dict, y: np.ndarray, u: np.ndarray, objective: Objective, *
         g = np.einsum("sn,snp->sp", dr, J)
         g = g * np.where(logmask, theta, 1.0)
     g = np.where(bad[:, None] | ~np.isfinite(g), 0.0, g)
-    if single:
-        return val[0], g[0]
     return val, g
 
 

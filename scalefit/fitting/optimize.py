@@ -26,7 +26,7 @@ from scipy.optimize import least_squares, minimize
 
 from scalefit.errors import FitError, UsageError
 from scalefit.fitting.expressions import compile_expression
-from scalefit.fitting.objective import Objective, evaluate
+from scalefit.fitting.objective import CHUNK_ELEMS, Objective, evaluate
 
 __all__ = ["Problem", "OptimResult", "blas_threads", "make_parameters", "multistart", "batched_lbfgs",
            "vp_seeds"]
@@ -262,17 +262,33 @@ def vp_seeds(problem: Problem, n_grid: int = 24) -> np.ndarray | None:
     mesh = np.meshgrid(*axes, indexing="ij")
     Unon = np.stack([m.ravel() for m in mesh], -1)  # internal space of the nonlinear params
     nat_non = np.stack([law.params[i].to_natural(Unon[:, k]) for k, i in enumerate(non)], -1)
-    try:
-        basis = law.linear_basis(problem.X, nat_non)  # (S, n, K)
-    except Exception:  # noqa: BLE001 (a law without a usable basis simply gets no seeds)
-        return None
-    if basis is None:
-        return None
     y = problem.y
+    n = y.shape[0]
+    # the normal equations are sums over points: accumulate them over chunks of points, so the
+    # (S, n, K) basis never exists whole on a large data set
+    step = max(1, CHUNK_ELEMS // max(len(Unon), 1))
+    if step < n and not all(isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == n
+                            for v in problem.X.values()):
+        step = n
+    G = rhs = None
+    for j in range(0, n, step):
+        sl = slice(j, min(j + step, n))
+        Xc = problem.X if (sl.start == 0 and sl.stop == n) else {
+            k: v[sl] for k, v in problem.X.items()}
+        try:
+            basis = law.linear_basis(Xc, nat_non)  # (S, chunk, K)
+        except Exception:  # noqa: BLE001 (a law without a usable basis simply gets no seeds)
+            return None
+        if basis is None:
+            return None
+        yc = y[sl]
+        with np.errstate(all="ignore"):
+            Bw = basis / yc[None, :, None]
+            Gc = np.einsum("snk,snl->skl", Bw, Bw)
+            rc = np.einsum("snk,n->sk", Bw, np.ones_like(yc))
+        del basis, Bw
+        G, rhs = (Gc, rc) if G is None else (G + Gc, rhs + rc)
     with np.errstate(all="ignore"):
-        Bw = basis / y[None, :, None]
-        G = np.einsum("snk,snl->skl", Bw, Bw)
-        rhs = np.einsum("snk,n->sk", Bw, np.ones_like(y))
         G = G + 1e-12 * np.trace(G, axis1=1, axis2=2)[:, None, None] * np.eye(G.shape[-1])
         try:
             c = np.linalg.solve(G, rhs[..., None])[..., 0]
@@ -292,8 +308,10 @@ def vp_seeds(problem: Problem, n_grid: int = 24) -> np.ndarray | None:
     return problem.clip(problem.free_of(U))
 
 
-def start_points(problem: Problem, starts: np.ndarray | None = None, vp: bool = True) -> np.ndarray:
-    """All starts in free internal space: the law's grid (or ``starts``) and VP seeds."""
+def start_points(problem: Problem, starts: np.ndarray | None = None, vp: bool = True,
+                 seed_on: Problem | None = None) -> np.ndarray:
+    """All starts in free internal space: the law's grid (or ``starts``) and VP seeds (solved
+    on ``seed_on``, a subset of the points, when given)."""
     if starts is None:
         grid = problem.law.start_grid()
         # a fixed parameter collapses its grid axis
@@ -307,7 +325,7 @@ def start_points(problem: Problem, starts: np.ndarray | None = None, vp: bool = 
                              f"(all parameters) or {problem.F} (free ones)", where="starts")
     V = problem.clip(V)
     if vp:
-        seeds = vp_seeds(problem)
+        seeds = vp_seeds(problem if seed_on is None else seed_on)
         if seeds is not None:
             V = np.concatenate([V, seeds])
     return V
@@ -348,12 +366,12 @@ def multistart(problem: Problem, *, starts: np.ndarray | None = None, keep: int 
 
 
 def _multistart(problem, starts, keep, vp, chunk, maxiter, max_screen) -> OptimResult:
-    V = start_points(problem, starts, vp)
-    # ranking thousands of starts needs no more than a few hundred points: screen large data
-    # sets (every checkpoint of many runs) on an evenly spaced subset, refine on all of it
+    # ranking thousands of starts needs no more than a few hundred points: seed and screen large
+    # data sets (every checkpoint of many runs) on an evenly spaced subset, refine on all of it
     n = problem.y.shape[0]
     screen = problem if n <= max_screen else problem.subset(
         np.unique(np.linspace(0, n - 1, max_screen).round().astype(int)))
+    V = start_points(problem, starts, vp, seed_on=screen)
     vals = np.concatenate([screen.value_grad(V[i:i + chunk], grad=False)
                            for i in range(0, len(V), chunk)])
     finite = np.isfinite(vals)
