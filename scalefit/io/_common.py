@@ -780,9 +780,18 @@ _CSV_KW = dict(engine="c", na_values=[""], keep_default_na=False, encoding="utf-
                encoding_errors="strict", low_memory=False)
 
 
+#: files smaller than this go straight to pandas' C parser, which reads a small file (a few
+#: thousand rows, a hundred columns) faster than pyarrow's threads do
+ARROW_MIN_BYTES = 1 << 20
+
+
 def _parse_csv(path: Path, delimiter: str) -> tuple[dict[str, Any], int]:
     """Column arrays of a CSV: by pyarrow where it reads the file, else pandas' C parser."""
-    res = _parse_csv_arrow(path, delimiter)
+    try:
+        small = path.stat().st_size < ARROW_MIN_BYTES
+    except OSError:
+        small = False
+    res = None if small else _parse_csv_arrow(path, delimiter)
     return res if res is not None else _parse_csv_pandas(path, delimiter)
 
 
@@ -799,7 +808,6 @@ def _parse_csv_arrow(path: Path, delimiter: str) -> tuple[dict[str, Any], int] |
     """
     try:
         import pyarrow as pa
-        import pyarrow.compute as pc
         import pyarrow.csv as pacsv
     except ImportError:  # pragma: no cover - pyarrow is a dependency
         return None
@@ -822,12 +830,13 @@ def _parse_csv_arrow(path: Path, delimiter: str) -> tuple[dict[str, Any], int] |
     for name in names:
         col = columns.pop(0)
         t = col.type
-        if pa.types.is_floating(t) and pc.any(pc.is_nan(col)).as_py():
-            return None  # a logged nan is a value, not a gap: NaN-filled nulls would merge them
         if pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_null(t):
-            if not ((pa.types.is_integer(t) and col.null_count == 0) or t == pa.float64()):
+            nulls = col.null_count
+            if not ((pa.types.is_integer(t) and nulls == 0) or t == pa.float64()):
                 col = col.cast(pa.float64())
             a = col.to_numpy()  # an empty float cell is NaN
+            if a.dtype.kind == "f" and int(np.count_nonzero(np.isnan(a))) != nulls:
+                return None  # a logged nan is a value, not a gap: NaN-filled nulls merge them
             # one block is handed over without a copy, read-only: points are set in place
             cols[name] = a if a.flags.writeable else a.copy()
         elif pa.types.is_boolean(t) and col.null_count == 0:
