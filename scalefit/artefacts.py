@@ -23,9 +23,12 @@ from pathlib import Path
 
 from scalefit.errors import InputError, ScalefitError, UsageError
 
-__all__ = ["attach_data", "load_artefact", "read_artefact", "recorded_data", "recorded_paths",
+__all__ = ["attach_data", "read_artefact", "recorded_data", "recorded_paths",
            "validate_artefact", "validate_curve_artefact", "validate_fit_artefact",
-           "MAX_ARTEFACT_BYTES", "MAX_DEPTH"]
+           "MAX_ARTEFACT_BYTES", "MAX_DEPTH", "SCHEMA_VERSION"]
+
+#: the version of the artefact layout this scalefit writes and reads (docs/fit-json.md)
+SCHEMA_VERSION = 1
 
 #: a fit artefact larger than this is refused (a 10,000-sample bootstrap of a 7-parameter law
 #: is about 1.5 MB)
@@ -117,18 +120,6 @@ def _depth(obj) -> int:
                 return d
             stack.extend((v, d + 1) for v in o if isinstance(v, (dict, list)))
     return best
-
-
-def load_artefact(source: str | Path):
-    """A :class:`FitResult`, or a ``CurveFitResult`` for a loss-curve artefact."""
-    from scalefit.result import FitResult
-
-    d = read_artefact(source)
-    if d.get("kind") == "curve":
-        from scalefit.curves.result import CurveFitResult
-
-        return CurveFitResult.from_dict(d)
-    return FitResult.from_dict(d)
 
 
 # ---------------------------------------------------------------------- the checks
@@ -281,7 +272,6 @@ def validate_fit_artefact(d: Mapping, *, where: str = "fit artefact") -> None:
     """Check a final-loss fit artefact against ``docs/fit-json.md``."""
     import numpy as np
 
-    from scalefit.result import SCHEMA_VERSION
 
     c = _Check(where)
     for key in ("law", "params", "objective", "n_points"):

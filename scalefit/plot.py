@@ -8,25 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 
+# the conventions every figure module shares (palette, backend, axes) live one layer down
+from scalefit.figstyle import (
+    PALETTE,
+    add_grid,
+    add_legend,
+    budget_colours,
+    headless_pyplot,
+    new_axes,
+)
+
 __all__ = ["forecast", "PALETTE"]
-
-#: Okabe & Ito (2008) colour-blind-safe palette
-PALETTE = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
-           "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7"}
-
-
-def _pyplot():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        try:
-            matplotlib.use("Agg", force=False)
-        except Exception:  # noqa: BLE001 (a backend already in use stays)
-            pass
-    import matplotlib.pyplot as plt
-
-    return plt
-
 
 _AXIS_LABELS = {"C": "training compute C (FLOPs)", "N": "non-embedding parameters N",
                 "D": "training tokens D"}
@@ -49,7 +41,7 @@ def forecast(result, ax=None, *, n_grid: int = 120, title: str | None = None):
     For a law without a compute-optimal allocation whose only input is x (C, N, D or another),
     the loss is drawn against x with the fitted curve L(x) instead of the frontier.
     """
-    plt = _pyplot()
+    plt = headless_pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
     law = result.law_
@@ -147,48 +139,12 @@ __all__ += ["isoflop", "optimal", "residuals", "bootstrap", "bootstrap_grid",
 #: file suffixes ``save`` writes
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
-_SEQ_CMAP = "cividis"
-_FIGSIZE = (7.2, 4.4)
-
-
-def _axes(ax, figsize=_FIGSIZE):
-    plt = _pyplot()
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize, constrained_layout=True)
-    return ax
-
-
-def _legend(ax, where: str | None = "outside", **kw):
-    """A legend that never covers data: outside the axes on the right by default."""
-    handles, labels = ax.get_legend_handles_labels()
-    seen: dict = {}
-    for h, lab in zip(handles, labels, strict=True):
-        if lab and not lab.startswith("_") and lab not in seen:
-            seen[lab] = h
-    if not seen or where is None:
-        return None
-    if where == "outside":
-        return ax.legend(seen.values(), seen.keys(), loc="upper left", bbox_to_anchor=(1.02, 1.0),
-                         borderaxespad=0.0, fontsize=8, frameon=False, **kw)
-    return ax.legend(seen.values(), seen.keys(), loc=where, fontsize=8, frameon=False, **kw)
-
-
-def _grid(ax):
-    ax.grid(True, which="both", alpha=0.25, lw=0.5)
-
-
 def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
 def _level_pct(result) -> int:
     return int(round(100 * result.level))
-
-
-def _budget_colours(n: int):
-    plt = _pyplot()
-    cmap = plt.get_cmap(_SEQ_CMAP)
-    return [cmap(v) for v in (np.linspace(0.0, 0.9, n) if n > 1 else [0.0])]
 
 
 def _final_arrays(data, metric=None):
@@ -231,11 +187,11 @@ def isoflop(data, ax=None, *, result=None, metric: str | None = None, window: fl
     iso = result if result is not None else isoflop_fit(C=C, N=N, loss=y, window=window,
                                                         min_points=min_points)
     akima = iso.settings.get("method") == "akima"
-    ax = _axes(ax)
+    ax = new_axes(ax)
     key = np.round(np.log10(C), 4)  # the grouping isoflop() uses
     budgets = np.unique(key)
     minima = iso.minima
-    colours = _budget_colours(len(budgets))
+    colours = budget_colours(len(budgets))
     for j, b in enumerate(budgets):
         sel = key == b
         c = float(np.exp(np.log(C[sel]).mean()))
@@ -274,8 +230,8 @@ def isoflop(data, ax=None, *, result=None, metric: str | None = None, window: fl
     ax.set_ylabel(f"final {metric} (nats)" if "loss" in metric else f"final {metric}")
     ax.set_title(title or f"IsoFLOP profiles: N_opt = {iso.k:.3g}·C^{iso.a:.3f} "
                  f"(± {iso.a_se:.3f})", fontsize=10)
-    _grid(ax)
-    _legend(ax, legend)
+    add_grid(ax)
+    add_legend(ax, legend)
     return ax
 
 
@@ -291,7 +247,7 @@ def optimal(result, ax=None, *, C=None, n_grid: int = 100, isoflop_result=None,
     if law.optimal(result.params_, 1e20) is None:
         raise UsageError(f"law {law.name!r} defines no compute-optimal allocation",
                          where="optimal", hint="use a law such as chinchilla")
-    ax = _axes(ax)
+    ax = new_axes(ax)
     if C is not None:
         grid = np.asarray(C, float)
     else:
@@ -342,8 +298,8 @@ def optimal(result, ax=None, *, C=None, n_grid: int = 100, isoflop_result=None,
     b = result.derived.get("b", {}).get("value")
     exps = f": N_opt ∝ C^{a:.3f}, D_opt ∝ C^{b:.3f}" if a is not None and b is not None else ""
     ax.set_title(title or f"{law.name} compute-optimal allocation{exps}", fontsize=10)
-    _grid(ax)
-    _legend(ax, legend)
+    add_grid(ax)
+    add_legend(ax, legend)
     return ax
 
 
@@ -371,7 +327,7 @@ def residuals(result, ax=None, *, data=None, legend: str | None = "outside",
     pred = law._predict(law.check_inputs(ds.X), result._theta())
     r = np.log(ds.y) - np.log(pred)
     comp = ds.compute()
-    ax = _axes(ax)
+    ax = new_axes(ax)
     held = np.zeros(ds.n, bool)
     bt = result.backtest or {}
     if bt.get("heldout_runs"):
@@ -398,8 +354,8 @@ def residuals(result, ax=None, *, data=None, legend: str | None = "outside",
     lim = float(np.nanmax(np.abs(np.concatenate([r, br if pts else []])))) * 1.1 or 1e-3
     ax.set_ylim(-lim, lim)
     ax.set_title(title or f"{law.name} residuals", fontsize=10)
-    _grid(ax)
-    _legend(ax, legend)
+    add_grid(ax)
+    add_legend(ax, legend)
     return ax
 
 
@@ -455,7 +411,7 @@ def bootstrap(result, ax=None, *, pair: tuple[str, str] | None = None,
     i, j = names.index(a), names.index(b)
     x, y = S[:, i], S[:, j]
     ok = np.isfinite(x) & np.isfinite(y)
-    ax = _axes(ax, figsize=(6.4, 4.8))
+    ax = new_axes(ax, figsize=(6.4, 4.8))
     rho = float(np.corrcoef(_space(S[ok], i, logs.get(a)), _space(S[ok], j, logs.get(b)))[0, 1])
     ax.scatter(x[ok], y[ok], s=9, color=PALETTE["blue"], alpha=0.45, edgecolors="none",
                label=f"{int(ok.sum())} bootstrap fits (r = {rho:.2f})", zorder=2)
@@ -477,8 +433,8 @@ def bootstrap(result, ax=None, *, pair: tuple[str, str] | None = None,
     ax.set_ylabel(f"{b}")
     ax.set_title(title or f"{result.law_.name}: bootstrap of {a} and {b} "
                  f"(resampling runs)", fontsize=10)
-    _grid(ax)
-    _legend(ax, legend)
+    add_grid(ax)
+    add_legend(ax, legend)
     return ax
 
 
@@ -487,7 +443,7 @@ def bootstrap_grid(result, params: list[str] | None = None, fig=None):
     scatters below it. Returns the (P, P) array of Axes (upper triangle hidden)."""
     names, S, free, logs = _boot_samples(result)
     use = [names.index(p) for p in params] if params else free
-    plt = _pyplot()
+    plt = headless_pyplot()
     P = len(use)
     if fig is None:
         fig = plt.figure(figsize=(1.9 * P + 0.8, 1.9 * P + 0.6), constrained_layout=True)
@@ -527,7 +483,7 @@ def bootstrap_grid(result, params: list[str] | None = None, fig=None):
 
 
 # ---------------------------------------------------------------------- dispatch and files
-def _curves_figure(result, ax=None, *, curves=None, data=None, **kw):
+def curves_figure(result, ax=None, *, curves=None, data=None, **kw):
     """Observed against predicted loss curves (``scalefit.curves.plot.plot_curves``) of a
     loss-curve fit; ``curves`` (Curve objects) or ``data`` (curve files) give the observed
     curves. Returns the array of panels."""
@@ -554,7 +510,7 @@ def _curves_figure(result, ax=None, *, curves=None, data=None, **kw):
 
 #: figure kinds by name: each takes a fit result (and optional ax) and returns its Axes
 FIGURES = {"forecast": forecast, "isoflop": isoflop, "optimal": optimal,
-           "residuals": residuals, "bootstrap": bootstrap, "curves": _curves_figure}
+           "residuals": residuals, "bootstrap": bootstrap, "curves": curves_figure}
 
 
 def figure(result, kind: str = "forecast", ax=None, **kw):
@@ -584,7 +540,7 @@ def save(ax, path, *, dpi: int = 150):
     tmp = p.with_name(p.name + ".tmp")
     fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_metadata(fmt))
     tmp.replace(p)
-    _pyplot().close(fig)
+    headless_pyplot().close(fig)
     return p
 
 

@@ -249,20 +249,20 @@ def _isna(v) -> bool:
 
 
 def _overview(store):
+    from scalefit.figstyle import PALETTE, add_grid, add_legend, new_axes
     from scalefit.fitting.dataset import build_dataset, choose_metric
     from scalefit.laws import get_law
-    from scalefit.plot import PALETTE, _axes, _grid, _legend
 
     pts = store.points
     metric = choose_metric(pts, None)
     sel = pts[pts["metric"] == metric]
     curves = sel["step"].notna().any() and sel.groupby("run").size().max() > 2
-    ax = _axes(None)
+    ax = new_axes(None)
     if curves:
-        from scalefit.plot import _budget_colours
+        from scalefit.figstyle import budget_colours
 
         runs = list(dict.fromkeys(sel["run"].tolist()))[:12]
-        for col, run in zip(_budget_colours(len(runs)), runs, strict=True):
+        for col, run in zip(budget_colours(len(runs)), runs, strict=True):
             s = sel[sel["run"] == run]
             ax.plot(s["step"].astype("float64"), s["value"], color=col, lw=1.2, label=run)
         ax.set_xlabel("step")
@@ -276,8 +276,8 @@ def _overview(store):
         ax.set_xlabel("training compute C (FLOPs)")
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} of the stored runs", fontsize=10)
-    _grid(ax)
-    _legend(ax)
+    add_grid(ax)
+    add_legend(ax)
     return ax
 
 
@@ -412,9 +412,9 @@ def _curve_section(rep: Report, res, i: int) -> None:
                   [[k, _pct(e.get("mean_rel")), _pct(e.get("max_rel"))] for k, e in fe.items()],
                   {1, 2})
     try:
-        from scalefit.plot import _curves_figure
+        from scalefit.plot import curves_figure
 
-        rep.figure("Observed and predicted loss curves.", _curves_figure(res), f"fit{i}-curves")
+        rep.figure("Observed and predicted loss curves.", curves_figure(res), f"fit{i}-curves")
     except Exception as exc:  # noqa: BLE001 (the curve figure needs the curves' data)
         rep.p(f"No curve figure: {exc}")
 
@@ -456,9 +456,9 @@ def _as_store(store):
 
 def _as_fit(f):
     if isinstance(f, (str, os.PathLike)):
-        from scalefit.cli.plot import load_fit
+        from scalefit.result import load_artefact
 
-        return load_fit(str(f))
+        return load_artefact(str(f))
     return f
 
 
@@ -473,9 +473,9 @@ def build_report(store=None, fits: Iterable = (), out: str | os.PathLike = "repo
     (default) or ``svg``. Fits read from JSON get their points back from the store when the
     store holds the data they were fitted to. Returns the path written.
     """
-    from scalefit.plot import _pyplot
+    from scalefit.figstyle import headless_pyplot
 
-    _pyplot()  # headless backend before any figure
+    headless_pyplot()  # headless backend before any figure
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in (".html", ".htm", ".md", ".markdown"):

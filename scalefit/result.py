@@ -15,13 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from scalefit.artefacts import read_artefact
+from scalefit.artefacts import SCHEMA_VERSION, read_artefact
 from scalefit.errors import InputError, UsageError
 from scalefit.units import PredictionWarning, input_warnings
 
-__all__ = ["FitResult", "Prediction", "Summary", "SCHEMA_VERSION"]
-
-SCHEMA_VERSION = 1
+__all__ = ["FitResult", "Prediction", "Summary", "SCHEMA_VERSION", "load_artefact"]
 
 
 def _version() -> str:
@@ -610,3 +608,16 @@ def _pct_s(x) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "-"
     return f"{100 * float(x):.2f}%"
+
+
+def load_artefact(source: str | Path):
+    """A :class:`FitResult`, or a ``CurveFitResult`` for a loss-curve artefact (path or JSON text).
+
+    Lives here, above :mod:`scalefit.artefacts` (which reads and checks the file) and the two
+    result classes, so that the reader never imports the results it builds."""
+    d = read_artefact(source)
+    if d.get("kind") == "curve":
+        from scalefit.curves.result import CurveFitResult
+
+        return CurveFitResult.from_dict(d)
+    return FitResult.from_dict(d)

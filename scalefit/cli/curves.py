@@ -192,7 +192,7 @@ def predict_curve(fit_json: str | CurveFitResult, curve_file: str | None = None,
     interval) or at every ``every``-th step of a ``schedule`` spec; write ``out`` as CSV with
     columns step, lr, loss_pred (plus loss when the file has one)."""
     from scalefit.curves import CurveFitResult, read_curve
-    from scalefit.curves.fit import curve_errors
+    from scalefit.curves.data import curve_errors
     from scalefit.schedules import parse_schedule
 
     res = fit_json if isinstance(fit_json, CurveFitResult) else CurveFitResult.from_json(fit_json)

@@ -74,12 +74,9 @@ def _is_curve_law(name: str) -> bool:
     # by name: the curve fitting code (and scipy.signal) loads only for a curve fit
     if is_curve_law_name(name):
         return True
-    base = name.partition(":")[0]
-    from scalefit.laws.base import _REGISTRY, _ensure_loaded
+    from scalefit.laws.base import law_kind
 
-    _ensure_loaded()
-    entry = _REGISTRY.get(base)
-    return getattr(entry, "kind", "final") == "curve"
+    return law_kind(name) == "curve"
 
 
 def _delegate_curves(**options):
@@ -105,7 +102,7 @@ def _refuse_curve_options(law: str, **given) -> None:
                                                 "--law multi_power")
 
 
-def _load_data(inputs: list[str] | None, store: str | None):
+def load_data(inputs: list[str] | None, store: str | None):
     if store:
         from scalefit.store import Store
 
@@ -189,7 +186,7 @@ def fit_cmd(
     holdout_spec: str | None = None if holdout.strip().lower() == "none" else holdout
     import scalefit
 
-    data = _load_data(inputs, store)
+    data = load_data(inputs, store)
     res = scalefit.fit(data, law, metric=metric, bootstrap=bootstrap, holdout=holdout_spec,
                        fix=fixd or None, tie=ties or None, objective=objective, checkpoints=checkpoints, seed=seed,
                        predict=preds or None, optimal=budgets or None,
@@ -231,8 +228,8 @@ def predict_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON records."),
 ) -> None:
     """Predict from a saved fit, with bootstrap intervals when the fit has them."""
-    from scalefit.artefacts import load_artefact
     from scalefit.errors import UsageError
+    from scalefit.result import load_artefact
 
     res = load_artefact(fit_json)
     if getattr(res, "kind", None) == "curve":
@@ -327,7 +324,7 @@ def compare_cmd(
     """Rank laws by their error on the held-out largest runs."""
     from scalefit.fitting.backtest import compare
 
-    data = _load_data(inputs, store)
+    data = load_data(inputs, store)
     _, ties = parse_fix_and_ties([], tie or [])
     out = compare(data, law, holdout, metric=metric, checkpoints=checkpoints, tie=ties or None)
     if as_json:

@@ -32,7 +32,7 @@ def isoflop_cmd(
     from rich.table import Table
 
     from scalefit import plot as plots
-    from scalefit.cli.fit import _load_data
+    from scalefit.cli.fit import load_data
     from scalefit.fitting.isoflop import isoflop
 
     if method not in ("parabola", "akima"):
@@ -46,7 +46,7 @@ def isoflop_cmd(
     if path is not None and path.suffix.lower() not in plots.FORMATS:
         raise UsageError(f"cannot write a figure as {path.suffix or 'no suffix'!r}",
                          where="--plot", hint="use .png, .svg or .pdf")
-    data = _load_data(inputs, store)
+    data = load_data(inputs, store)
     C, N, y, _, metric_used = plots._final_arrays(data, metric)
     res = isoflop(C=C, N=N, loss=y, method=method, window=window, bootstrap=bootstrap, seed=seed)
     typer.echo(res.summary())

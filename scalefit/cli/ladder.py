@@ -144,7 +144,7 @@ def plan_cmd(
         _need_torch()
         import torch
 
-        from scalefit.ladder.plan import estimate_seconds
+        from scalefit.ladder.train import estimate_seconds
 
         if plan.device.startswith("cuda") and not torch.cuda.is_available():
             plan.notes.append("no CUDA device here: no time estimate (run the plan on the GPU)")

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import typer
 
-from scalefit.artefacts import attach_data, load_artefact, recorded_paths
+from scalefit.artefacts import attach_data, recorded_paths
 from scalefit.cli.app import app
 from scalefit.errors import ScalefitError, UsageError
+from scalefit.result import load_artefact
 
 KINDS = ("forecast", "isoflop", "curves", "residuals", "bootstrap", "optimal")
 

@@ -15,7 +15,7 @@ _LAZY = {
     "CurveData": "scalefit.curves.data",
     "multipower_curves": "scalefit.curves.data",
     "read_curve": "scalefit.curves.data",
-    "curve_errors": "scalefit.curves.fit",
+    "curve_errors": "scalefit.curves.data",
     "fit_curves": "scalefit.curves.fit",
     "CURVE_LAWS": "scalefit.curves.laws",
     "CurveLaw": "scalefit.curves.laws",

@@ -13,7 +13,7 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.schedules import Schedule, from_logged, parse_schedule
 
-__all__ = ["Curve", "CurveData", "read_curve"]
+__all__ = ["Curve", "CurveData", "curve_errors", "read_curve"]
 
 
 @dataclass
@@ -201,3 +201,9 @@ def multipower_curves(folder: str | Path, names: Sequence[str], *, N: float | No
             c = c.subset(c.steps < 24000)
         out.append(c)
     return CurveData(out)
+
+
+def curve_errors(loss: np.ndarray, pred: np.ndarray) -> dict:
+    """Mean and worst relative error |L - L_hat| / L (the paper's PredE and WorstE)."""
+    r = np.abs(np.asarray(loss) - np.asarray(pred)) / np.asarray(loss)
+    return {"mean_rel": float(r.mean()), "max_rel": float(r.max()), "n": int(r.size)}

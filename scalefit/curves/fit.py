@@ -25,7 +25,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from scalefit._keywords import checked_keywords
-from scalefit.curves.data import Curve, CurveData
+from scalefit.curves.data import Curve, CurveData, curve_errors
 from scalefit.curves.kernels import H_ACCURATE
 from scalefit.curves.laws import CurveLaw, JointLaw, MeanLaw, get_curve_law
 from scalefit.errors import FitError, UsageError
@@ -518,12 +518,6 @@ def _joint_starts(law: JointLaw, data: CurveData, **kw):
         else:
             th[p.name] = float(np.mean(vals))
     return [law.theta(th)]
-
-
-def curve_errors(loss: np.ndarray, pred: np.ndarray) -> dict:
-    """Mean and worst relative error |L - L_hat| / L (the paper's PredE and WorstE)."""
-    r = np.abs(np.asarray(loss) - np.asarray(pred)) / np.asarray(loss)
-    return {"mean_rel": float(r.mean()), "max_rel": float(r.max()), "n": int(r.size)}
 
 
 # ---------------------------------------------------------------------- the reference recipe

@@ -21,7 +21,7 @@ def plot_curves(result, curves: Sequence[Curve], *, path: str | Path | None = No
     """
     import matplotlib
 
-    from scalefit.plot import PALETTE
+    from scalefit.figstyle import PALETTE
 
     if path is not None:
         matplotlib.use("Agg", force=False)

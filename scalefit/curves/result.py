@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.artefacts import read_artefact
-from scalefit.curves.data import Curve
+from scalefit.curves.data import Curve, curve_errors
 from scalefit.curves.laws import get_curve_law
 from scalefit.errors import InputError, UsageError
 from scalefit.schedules import Schedule, array_schedule, parse_schedule
@@ -131,8 +131,6 @@ class CurveFitResult:
         return out
 
     def errors(self, curve: Curve) -> dict:
-        from scalefit.curves.fit import curve_errors
-
         df = self.predict(curve)
         return curve_errors(df["loss"].to_numpy(), df["loss_pred"].to_numpy())
 

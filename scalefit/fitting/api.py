@@ -11,76 +11,14 @@ from scalefit._keywords import checked_keywords
 from scalefit.errors import FitError, ScalefitError, UsageError
 from scalefit.fitting.bootstrap import bootstrap as run_bootstrap
 from scalefit.fitting.bootstrap import delta_interval_params, delta_method, percentile_interval
-from scalefit.fitting.dataset import Dataset, build_dataset, data_source
-from scalefit.fitting.objective import check_positive, make_objective
-from scalefit.fitting.optimize import Problem, blas_threads, make_parameters, multistart
-from scalefit.laws import get_law
+from scalefit.fitting.core import fit_dataset, fit_keywords, merge_ties, prepare
+from scalefit.fitting.dataset import Dataset, data_source
+from scalefit.fitting.optimize import blas_threads
 from scalefit.result import FitResult
 
 __all__ = ["fit", "fit_dataset", "prepare", "blas_threads"]
 
 _DERIVED_DOCS = {"a": "N_opt ∝ C^a", "b": "D_opt ∝ C^b", "G": "N_opt = G·(C/6)^a"}
-
-
-def _resolve_law(law):
-    if isinstance(law, str):
-        from scalefit.curves import is_curve_law_name
-
-        base = law.partition(":")[0]
-        if is_curve_law_name(base):
-            raise UsageError(f"{base!r} is a loss-curve law; fit it with scalefit.curves.fit_curves "
-                             "(or `scalefit fit FILE --law " + base + "`)", where="law")
-    lw = get_law(law)
-    if getattr(lw, "kind", "final") == "curve":
-        raise UsageError(f"{lw.name!r} is a loss-curve law; fit it with scalefit.curves.fit_curves",
-                         where="law")
-    return lw
-
-
-@checked_keywords()
-def prepare(data, law="chinchilla", *, metric=None, checkpoints=False, inputs=None, runs=None,
-            warmup_frac=0.1, fix=None, bounds=None, expr=None, tie=None, params=None,
-            objective="huber",
-            delta=1e-3, penalty=4.0, keep=8, starts=None, vp=True, include_excluded=False):
-    """Law, data set and fit settings, checked (used by ``fit``, backtests and ``compare``)."""
-    lw = _resolve_law(law)
-    ds = data if isinstance(data, Dataset) else build_dataset(
-        data, lw, metric=metric, checkpoints=checkpoints, inputs=inputs, runs=runs,
-        warmup_frac=warmup_frac, include_excluded=include_excluded)
-    obj = make_objective(objective, delta=delta, penalty=penalty)
-    parameters = make_parameters(lw, fix=fix, bounds=bounds, expr=_merge_ties(expr, tie),
-                                 params=params)
-    n_free = sum(1 for p in parameters.values() if p.vary and not p.expr)
-    if ds.n < n_free + 1:
-        raise FitError(f"{ds.n} point(s) cannot determine the {n_free} free parameters of "
-                       f"{lw.name!r}", hint="add runs, fix parameters (--fix P=V) or use a law "
-                       "with fewer parameters")
-    check_positive(ds.y, obj, where=f"metric {ds.metric!r}")
-    _check_varies(ds, lw)
-    return lw, ds, {"parameters": parameters, "objective": obj, "keep": keep,
-                    "starts": starts, "vp": vp}
-
-
-def _fit_kw(fkw: dict) -> dict:
-    return {k: fkw[k] for k in ("parameters", "objective", "keep", "starts", "vp")}
-
-
-def fit_dataset(ds: Dataset, law, *, parameters=None, objective=None, keep: int = 8,
-                starts=None, vp: bool = True) -> dict:
-    """The point fit on a data set: multi-start + L-BFGS-B. Returns the pieces as a dict."""
-    law = get_law(law)
-    parameters = make_parameters(law) if parameters is None else parameters
-    objective = make_objective("huber") if objective is None else objective
-    problem = Problem(law, ds.X, ds.y, objective, parameters)
-    if starts is None:
-        try:
-            starts = law.start_grid(ds.X)
-        except TypeError:
-            starts = law.start_grid()
-    with blas_threads(1):
-        opt = multistart(problem, starts=starts, keep=keep, vp=vp)
-    theta = law.to_natural(opt.u)
-    return {"law": law, "problem": problem, "opt": opt, "theta": theta}
 
 
 @checked_keywords()
@@ -137,7 +75,7 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
         raise UsageError(f"level must be in (0, 1), got {level}", where="level")
     if int(bootstrap) < 0:
         raise UsageError(f"bootstrap must be >= 0, got {bootstrap}", where="--bootstrap")
-    expr = _merge_ties(expr, tie)
+    expr = merge_ties(expr, tie)
     kw = dict(metric=metric, checkpoints=checkpoints, inputs=inputs, runs=runs,
               warmup_frac=warmup_frac, fix=fix, bounds=bounds, expr=expr, params=params,
               objective=objective, delta=delta, penalty=penalty, keep=keep, starts=starts,
@@ -154,7 +92,7 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
         holdout = auto["holdout"]
     lw, ds, fkw = prepare(data, law, **kw)
     _note_undertrained(ds)
-    core = fit_dataset(ds, lw, **_fit_kw(fkw))
+    core = fit_dataset(ds, lw, **fit_keywords(fkw))
     problem, opt, theta = core["problem"], core["opt"], core["theta"]
     names = lw.param_names
     params_ = {k: float(v) for k, v in zip(names, theta, strict=True)}
@@ -190,14 +128,14 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
         _cov=dm["cov"])
     why = None
     if holdout:
-        from scalefit.fitting.backtest import _why_holdout, backtest, default_holdout
+        from scalefit.fitting.backtest import backtest, default_holdout, why_holdout
 
         chosen = str(holdout).strip() == "auto"
         if chosen:
             holdout = default_holdout(ds)
-            why = _why_holdout(ds, holdout)
+            why = why_holdout(ds, holdout)
         try:
-            result.backtest = backtest(ds, lw, holdout, fit_kw=_fit_kw(fkw))
+            result.backtest = backtest(ds, lw, holdout, fit_kw=fit_keywords(fkw))
         except ScalefitError as exc:
             if not chosen:
                 raise
@@ -272,22 +210,6 @@ def _calibration(scores, ds: Dataset, law, theta, level: float, holdout: str) ->
         resid = np.log(ds.y / pred)
     upper = {k: float(np.max(v)) for k, v in ds.X.items() if np.size(v)}
     return calibration(scores, resid, upper, level, holdout)
-
-
-def _merge_ties(expr: Mapping[str, str] | None, tie: Mapping[str, str] | None) -> dict | None:
-    """``tie={"beta": "alpha"}`` as expressions; a tie names one other parameter, nothing else."""
-    if not tie:
-        return None if expr is None else dict(expr)
-    out = dict(expr or {})
-    for k, v in tie.items():
-        if not isinstance(v, str) or not v.isidentifier() or v == k:
-            raise UsageError(f"tie {k}={v!r}: a tie names another parameter of the law",
-                             where="--tie", hint="e.g. --tie beta=alpha")
-        if k in out:
-            raise UsageError(f"parameter {k!r} is both tied and given an expression",
-                             where="--tie")
-        out[k] = v
-    return out
 
 
 def _law_spec(requested, law) -> str:
@@ -388,16 +310,6 @@ def _delta_derived(law, problem, v, cov, key, level):
         w = min(z * sd, 700.0)  # exp overflows past ~709: an unbounded interval, not an error
         return f0 * math.exp(-w), f0 * math.exp(w)
     return f0 - z * sd, f0 + z * sd
-
-
-def _check_varies(ds: Dataset, law) -> None:
-    """A metric that is the same at every point determines no scaling: refuse to fit it."""
-    y = ds.y
-    if y.size and np.ptp(y) <= 1e-12 * max(float(np.max(np.abs(y))), 1e-300):
-        raise FitError(f"the same value ({y[0]:.6g}) at all {ds.n} points: a constant metric "
-                       f"cannot determine how {law.name!r} changes with "
-                       f"{', '.join(law.input_names)}", where=f"metric {ds.metric!r}",
-                       hint="check that the right metric and runs were selected")
 
 
 def _settings(law, ds, fkw, bootstrap, seed, level, holdout, fix, expr, bounds, opt,

@@ -183,7 +183,7 @@ def split(ds, spec: str) -> tuple[np.ndarray, list[str]]:
 
 
 def _one_backtest(ds, law, spec: str, fit_kw: dict | None) -> dict:
-    from scalefit.fitting.api import fit_dataset
+    from scalefit.fitting.core import fit_dataset
 
     held, names = split(ds, spec)
     train = ds.subset(~held)
@@ -251,7 +251,7 @@ def tokens_vary_within_sizes(ds) -> bool:
 
 
 def _prepare_keywords() -> frozenset[str]:
-    from scalefit.fitting.api import prepare
+    from scalefit.fitting.core import prepare
 
     return keyword_names(prepare) - {"data", "law"}
 
@@ -270,7 +270,7 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
     grid where one size was trained on several token counts, a law that does not take both N
     and D (a power law in compute) cannot represent over-training, however well it backtests.
     """
-    from scalefit.fitting.api import _fit_kw, prepare
+    from scalefit.fitting.core import fit_keywords, prepare
     from scalefit.fitting.dataset import load_tables
     from scalefit.laws import get_law
     from scalefit.store import LogData
@@ -303,8 +303,8 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
                 continue
             if chosen is None or str(chosen).strip() == "auto":
                 chosen = default_holdout(ds)
-                why = _why_holdout(ds, chosen)
-            bt = backtest(ds, law, chosen, fit_kw=_fit_kw(fkw))
+                why = why_holdout(ds, chosen)
+            bt = backtest(ds, law, chosen, fit_kw=fit_keywords(fkw))
             row = {"law": str(name), "n_params": len(law.params),
                    "n_free": int(fkw["parameters"] and sum(
                        1 for p in fkw["parameters"].values() if p.vary and not p.expr)),
@@ -364,7 +364,7 @@ def _choose(rows: list[dict]) -> tuple[str | None, str | None]:
     return pick["law"], text + ")"
 
 
-def _why_holdout(ds, spec: str) -> str:
+def why_holdout(ds, spec: str) -> str:
     sizes = _run_sizes(ds)
     if spec.startswith("size"):
         n_levels = int(size_levels(sizes).max()) + 1

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import asdict, dataclass, field, replace
 
 from scalefit.errors import UsageError
@@ -326,40 +325,3 @@ def plan_budget(flops: float, *, device: str = "cpu", n_sizes: int = 5, schedule
     if tiny:
         plan.notes.append(f"rungs under 5 tokens/param: {', '.join(tiny)}")
     return plan
-
-
-# ---------------------------------------------------------------------------- time estimate
-def probe_throughput(rung: Rung, device: str = "cpu", steps: int = 3, threads: int | None = None,
-                     stacked: int = 1) -> float:
-    """Training tokens per second of ``rung`` on ``device``, timed over a few real steps."""
-    import torch
-
-    from scalefit.ladder.train import make_engine
-
-    if threads:
-        torch.set_num_threads(threads)
-    rungs = [replace(rung, seed=i) for i in range(stacked)]
-    eng = make_engine(rungs, device)
-    g = torch.Generator().manual_seed(0)
-    shape = (rung.batch_size, rung.seq_len)
-    x = torch.randint(0, rung.vocab_size, shape, generator=g)
-    xs, ys = [x] * stacked, [x] * stacked
-    eng.train_step(xs, ys, [rung.lr] * stacked)  # warm-up (allocations, compile)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        eng.train_step(xs, ys, [rung.lr] * stacked)
-    eng.sync()
-    return stacked * steps * rung.tokens / rung.steps / (time.perf_counter() - t0)
-
-
-def estimate_seconds(plan: Plan, *, threads: int | None = None, stack: str = "auto") -> dict[str, float]:
-    """Seconds per rung from a short probe of each distinct shape (fills ``plan.seconds``)."""
-    cache: dict[tuple, float] = {}
-    for grp in plan.groups(stack):
-        r = grp[0]
-        key = (r.shape_key, len(grp))
-        if key not in cache:
-            cache[key] = probe_throughput(r, plan.device, threads=threads, stacked=len(grp))
-        for x in grp:
-            plan.seconds[x.name] = len(grp) * x.tokens / cache[key] * (1 + 0.1)  # + eval time
-    return plan.seconds

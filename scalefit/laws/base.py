@@ -285,7 +285,6 @@ def get_law(name: str | Law, **options) -> Law:
         if not sep:
             raise UsageError(f"law option {item!r} in {name!r} must look like key=value")
         options[k.strip()] = _parse_value(v.strip())
-    _ensure_loaded()
     if base not in _REGISTRY:
         raise UsageError(f"unknown law {base!r}; known laws: {', '.join(sorted(_REGISTRY))}",
                          hint="see `scalefit laws`")
@@ -299,8 +298,12 @@ def get_law(name: str | Law, **options) -> Law:
 
 
 def list_laws() -> list[str]:
-    _ensure_loaded()
     return sorted(_REGISTRY)
+
+
+def law_kind(name: str) -> str:
+    """``"curve"`` for a registered loss-curve law, else ``"final"`` (unknown names too)."""
+    return getattr(_REGISTRY.get(name.partition(":")[0]), "kind", "final")
 
 
 def _parse_value(v: str):
@@ -310,11 +313,6 @@ def _parse_value(v: str):
         except ValueError:
             pass
     return v
-
-
-def _ensure_loaded() -> None:
-    # importing the package registers every built-in law
-    import scalefit.laws  # noqa: F401
 
 
 #: the size inputs a single-variable law may be written in (``power:x=C``, ``kaplan:x=D`` ...)

@@ -8,9 +8,9 @@ import numpy as np
 
 from scalefit.laws.base import D, Law, N, Param, register
 
-_AB_GRID = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)
-_EXP_GRID = (0.0, 0.5, 1.0, 1.5, 2.0)
-_E_GRID = (-1.0, -0.5, 0.0, 0.5, 1.0)
+AB_GRID = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)
+EXP_GRID = (0.0, 0.5, 1.0, 1.5, 2.0)
+E_GRID = (-1.0, -0.5, 0.0, 0.5, 1.0)
 
 
 @register
@@ -29,11 +29,11 @@ class Chinchilla(Law):
     source = "Hoffmann et al. 2022 (approach 3); Besiroglu et al. 2024 (replication)"
     inputs = (N, D)
     params = (
-        Param("E", 0.0, np.inf, log=True, grid=_E_GRID, linear=True, doc="irreducible loss"),
-        Param("A", 0.0, np.inf, log=True, grid=_AB_GRID, linear=True, doc="parameter-term amplitude"),
-        Param("B", 0.0, np.inf, log=True, grid=_AB_GRID, linear=True, doc="data-term amplitude"),
-        Param("alpha", 0.0, 5.0, grid=_EXP_GRID, doc="parameter exponent"),
-        Param("beta", 0.0, 5.0, grid=_EXP_GRID, doc="data exponent"),
+        Param("E", 0.0, np.inf, log=True, grid=E_GRID, linear=True, doc="irreducible loss"),
+        Param("A", 0.0, np.inf, log=True, grid=AB_GRID, linear=True, doc="parameter-term amplitude"),
+        Param("B", 0.0, np.inf, log=True, grid=AB_GRID, linear=True, doc="data-term amplitude"),
+        Param("alpha", 0.0, 5.0, grid=EXP_GRID, doc="parameter exponent"),
+        Param("beta", 0.0, 5.0, grid=EXP_GRID, doc="data exponent"),
     )
     #: Epoch's replication fit (Besiroglu et al. 2024) over the range of Hoffmann's runs
     example = {"params": {"E": 1.8172, "A": 477.8, "B": 2143.0, "alpha": 0.3473, "beta": 0.3672},

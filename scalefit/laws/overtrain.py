@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from scalefit.laws.base import D, Law, N, Param, register
-from scalefit.laws.chinchilla import _AB_GRID, _E_GRID, _EXP_GRID
+from scalefit.laws.chinchilla import AB_GRID, E_GRID, EXP_GRID
 
 
 @register
@@ -37,10 +37,10 @@ class Overtrain(Law):
               "downstream tasks', eq. 4 (Chinchilla's form with alpha = beta)")
     inputs = (N, D)
     params = (
-        Param("E", 0.0, np.inf, log=True, grid=_E_GRID, linear=True, doc="irreducible loss"),
-        Param("A", 0.0, np.inf, log=True, grid=_AB_GRID, linear=True, doc="parameter-term amplitude"),
-        Param("B", 0.0, np.inf, log=True, grid=_AB_GRID, linear=True, doc="data-term amplitude"),
-        Param("alpha", 0.0, 5.0, grid=_EXP_GRID, doc="exponent of N and of D"),
+        Param("E", 0.0, np.inf, log=True, grid=E_GRID, linear=True, doc="irreducible loss"),
+        Param("A", 0.0, np.inf, log=True, grid=AB_GRID, linear=True, doc="parameter-term amplitude"),
+        Param("B", 0.0, np.inf, log=True, grid=AB_GRID, linear=True, doc="data-term amplitude"),
+        Param("alpha", 0.0, 5.0, grid=EXP_GRID, doc="exponent of N and of D"),
     )
     example = {"params": {"E": 1.85, "A": 500.0, "B": 1500.0, "alpha": 0.35},
                "inputs": {"N": (1e7, 1e10), "D": (2e8, 4e11)}}
