@@ -763,10 +763,6 @@ class Table:
     def column(self, name: str) -> pd.Series:
         a = self._cols[name]
         if _is_arrow(a):
-            import pyarrow as pa
-
-            if pa.types.is_dictionary(a.type):
-                a = a.cast(pa.large_string())
             a = self._cols[name] = pd.Series(pd.array(a, dtype=pd.StringDtype("pyarrow")),
                                              name=name)
         return a if isinstance(a, pd.Series) else pd.Series(a, name=name, copy=False)
@@ -842,8 +838,7 @@ def _parse_csv_arrow(path: Path, delimiter: str) -> tuple[dict[str, Any], int] |
         elif pa.types.is_boolean(t) and col.null_count == 0:
             cols[name] = col.to_numpy()
         else:  # text (and dates, times): strings as a CSV cell holds them
-            if not (pa.types.is_string(t) or pa.types.is_large_string(t)
-                    or pa.types.is_dictionary(t)):
+            if not pa.types.is_string(t) and not pa.types.is_large_string(t):
                 if pa.types.is_boolean(t):
                     return None  # true/false with gaps: let pandas type it
                 col = col.cast(pa.string())

@@ -422,16 +422,14 @@ def _name_blocks(arr) -> tuple[np.ndarray, list[str]] | None:
 def _labels(tbl, col: str) -> tuple[np.ndarray, list[str]]:
     """(int32 codes, names in first-seen order) of a text column; code -1 is an empty cell."""
     arr = tbl.arrow(col)
-    if arr is not None:  # codes from the parser, or Arrow's hash table over its strings
-        import pyarrow as pa
+    if arr is not None:  # Arrow's hash table over the parser's strings
         import pyarrow.compute as pc
 
-        if not pa.types.is_dictionary(arr.type) and arr.null_count == 0:
+        if arr.null_count == 0:
             blocks = _name_blocks(arr)
             if blocks is not None:
                 return blocks
-        enc = (arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr))
-        enc = enc.unify_dictionaries()
+        enc = pc.dictionary_encode(arr).unify_dictionaries()
         if enc.num_chunks == 0:
             return np.zeros(0, "int32"), []
         codes = np.concatenate([c.indices.fill_null(-1).to_numpy(zero_copy_only=False)
