@@ -170,17 +170,17 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
 
 # ---------------------------------------------------------------------- helpers
 def _note_undertrained(ds: Dataset) -> None:
-    """Runs trained on fewer tokens than parameters sit near the unigram loss, where no scaling
-    law holds (IsoFLOP sweeps reach 0.02 tokens per parameter): say so, once."""
+    """Runs trained on fewer tokens than parameters can sit near the unigram loss, where scaling
+    laws are not meant to hold (IsoFLOP sweeps reach 0.02 tokens per parameter): say so, once."""
     if "N" not in ds.X or "D" not in ds.X or ds.checkpoints:
         return
     ratio = np.asarray(ds.X["D"], float) / np.asarray(ds.X["N"], float)
     low = ratio < 1.0
     if low.any():
         ds.notes.append(f"{int(low.sum())} run(s) trained on fewer tokens than parameters (down "
-                        f"to {float(ratio.min()):.2g} per parameter): losses there are far from "
-                        "any scaling law's regime and pull the fit; consider leaving them out "
-                        "(an exclude column, or runs=...)")
+                        f"to {float(ratio.min()):.2g} per parameter), a regime few scaling laws "
+                        "are meant for; if they pull the fit, leave them out (an exclude "
+                        "column, or runs=...)")
 
 
 #: Chinchilla's law with free and with tied exponents: each is the other's plausible variant
