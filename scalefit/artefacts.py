@@ -23,7 +23,7 @@ from pathlib import Path
 
 from scalefit.errors import InputError, ScalefitError, UsageError
 
-__all__ = ["attach_data", "read_artefact", "recorded_data", "recorded_paths",
+__all__ = ["attach_data", "read_artefact", "rebuild_dataset", "recorded_data", "recorded_paths",
            "validate_artefact", "validate_curve_artefact", "validate_fit_artefact",
            "MAX_ARTEFACT_BYTES", "MAX_DEPTH", "SCHEMA_VERSION"]
 
@@ -623,28 +623,43 @@ def recorded_paths(result) -> list[str]:
     return paths
 
 
-def attach_data(result, data=None, *, strict: bool = False) -> list[str]:
-    """Give a fit read from JSON its data again (for the points on the figures).
+def rebuild_dataset(result, data=None, *, strict: bool = False):
+    """The data set a saved fit was made on, rebuilt from ``data`` (logs or a store; by default
+    the data the artefact records, ``settings.data``) with the fit's recorded runs, inputs,
+    exclusions, warm-up, metric and checkpoints (``settings.data_options``).
 
-    ``data``: logs or a store; by default the data the artefact records it was made from.
-    Returns notes; with ``strict`` a data set that differs from the fitted one is an error.
+    The one way every figure and the report get a saved fit's points back. Returns
+    ``(dataset, notes)``; a data set whose points or hash differ from the fit's (the data
+    changed since the fit) gives a note, or an InputError with ``strict``.
     """
     from scalefit.fitting.dataset import build_dataset
 
     if data is None:
         data = recorded_data(result)
-    opts = dict((result.settings or {}).get("data_options") or {})
-    ds = build_dataset(data, result.law_, metric=result.metric,
-                       checkpoints=bool(result.settings.get("checkpoints", False)),
+    settings = result.settings or {}
+    opts = dict(settings.get("data_options") or {})
+    ds = build_dataset(data, result.law_, metric=opts.get("metric") or result.metric,
+                       checkpoints=bool(settings.get("checkpoints", False)),
                        include_excluded=bool(opts.get("include_excluded", False)),
                        runs=opts.get("runs"), inputs=opts.get("inputs"),
                        warmup_frac=float(opts.get("warmup_frac", 0.1)))
     notes = []
-    if result.data_hash and ds.hash() != result.data_hash:
+    differs = (result.data_hash and ds.hash() != result.data_hash) or \
+        (result.n_points and ds.n != result.n_points)
+    if differs:
         msg = (f"the data given ({ds.n} points of {ds.metric!r}) differs from the data this fit "
-               f"was made on ({result.n_points} points)")
+               f"was made on ({result.n_points} points): it changed since the fit")
         if strict:
             raise InputError(msg, where="--data", hint="pass the logs or store the fit came from")
         notes.append(msg)
+    return ds, notes
+
+
+def attach_data(result, data=None, *, strict: bool = False) -> list[str]:
+    """Give a fit read from JSON its data again (for the points on the figures), rebuilt by
+    :func:`rebuild_dataset`. Returns its notes; with ``strict`` a data set that differs from
+    the fitted one is an error.
+    """
+    ds, notes = rebuild_dataset(result, data, strict=strict)
     result.dataset = ds
     return notes

@@ -45,7 +45,7 @@ def forecast(result, ax=None, *, n_grid: int = 120, title: str | None = None):
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
     law = result.law_
-    ds = result.dataset
+    ds = _fit_dataset(result, required=False)
     # a one-input law is drawn against its own input; otherwise against compute
     x_in = law.input_names[0] if len(law.input_names) == 1 else None
     cs: list[float] = []
@@ -252,7 +252,7 @@ def optimal(result, ax=None, *, C=None, n_grid: int = 100, isoflop_result=None,
         grid = np.asarray(C, float)
     else:
         cs = []
-        ds = result.dataset
+        ds = _fit_dataset(result, required=False)
         if ds is not None:
             comp = ds.compute()
             cs += [float(comp.min()), float(comp.max())]
@@ -304,18 +304,36 @@ def optimal(result, ax=None, *, C=None, n_grid: int = 100, isoflop_result=None,
 
 
 # ---------------------------------------------------------------------- residuals
-def _fit_dataset(result, data=None):
-    from scalefit.errors import UsageError
+def _fit_dataset(result, data=None, *, required: bool = True):
+    """The fit's points: from ``data`` or, for a fit read from JSON, from the data it records,
+    rebuilt with its recorded runs and options (``artefacts.rebuild_dataset``), so a figure
+    shows the points the fit saw and no others. None when not ``required`` and not found."""
+    import warnings
 
-    if data is not None:
-        from scalefit.fitting.dataset import build_dataset
+    from scalefit.errors import ScalefitError, UsageError
 
-        return build_dataset(data, result.law_, metric=result.metric,
-                             checkpoints=bool(result.settings.get("checkpoints", False)))
-    if result.dataset is None:
+    if data is None and result.dataset is not None:
+        return result.dataset
+    if data is None and not (result.settings or {}).get("data"):
+        if not required:
+            return None
         raise UsageError("this fit carries no data (it was read from JSON)",
                          where="residuals", hint="pass data= (or --data/--store) with its runs")
-    return result.dataset
+    from scalefit.artefacts import rebuild_dataset
+
+    try:
+        ds, notes = rebuild_dataset(result, data)
+    except ScalefitError as exc:
+        if required:
+            raise
+        warnings.warn(f"{exc}; the figure shows the fit without its points", UserWarning,
+                      stacklevel=3)
+        return None
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=3)
+    if data is None and not notes:
+        result.dataset = ds  # the fit's own data: keep it for the next figure
+    return ds
 
 
 def residuals(result, ax=None, *, data=None, legend: str | None = "outside",
