@@ -76,7 +76,7 @@ def _is_curve_law(name: str) -> bool:
         return True
     from scalefit.laws.base import law_kind
 
-    return law_kind(name) == "curve"
+    return law_kind(name) in ("curve", "joint_curve")
 
 
 def _delegate_curves(**options):
@@ -265,36 +265,43 @@ def predict_cmd(
         typer.echo(f"interval: {records[0]['calibration']}")
 
 
+_KIND_HEADINGS = {"final": "final-loss laws", "curve": "loss-curve laws",
+                  "joint_curve": "joint loss-curve laws (across model sizes; fit with --n)",
+                  "loss_to_loss": "loss-to-loss laws", "task": "task laws"}
+
+
 @app.command("laws")
 def laws_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List the scaling laws scalefit can fit."""
-    from scalefit.laws import get_law, list_laws
+    """List the scaling laws scalefit can fit, grouped by kind."""
+    from scalefit.laws import get_law
+    from scalefit.laws.base import KINDS, law_kinds
 
     rows = []
-    for name in list_laws():
+    for name, kind in law_kinds().items():
         try:
-            d = get_law(name).describe()
+            law = get_law(name)
+            d = law.describe() if hasattr(law, "describe") else {
+                "name": name, "formula": law.formula, "source": law.source,
+                "params": [{"name": p.name, "lower": p.lower, "upper": p.upper, "log": p.log,
+                            "doc": p.doc} for p in law.params]}
         except Exception as exc:  # noqa: BLE001 (a law needing options is still listed)
-            d = {"name": name, "formula": "", "kind": "final", "error": str(exc)}
+            d = {"name": name, "formula": "", "error": str(exc)}
+        d["kind"] = kind
         rows.append(d)
-    try:
-        from scalefit.curves import CURVE_LAWS
-
-        for name, cls in CURVE_LAWS.items():
-            if name not in {r["name"] for r in rows}:
-                rows.append({"name": name, "kind": "curve",
-                             "formula": getattr(cls, "formula", ""),
-                             "source": getattr(cls, "source", "")})
-    except ImportError:
-        pass
+    rows.sort(key=lambda r: (KINDS.index(r["kind"]), r["name"]))
     if as_json:
         typer.echo(json.dumps(rows, default=_json_default))
         return
     w = max(len(r["name"]) for r in rows)
-    for r in rows:
-        params = ", ".join(p["name"] for p in r.get("params", []))
-        typer.echo(f"{r['name'].ljust(w)}  {r.get('kind', ''):5}  {r.get('formula', '')}"
-                   + (f"   [{params}]" if params else ""))
+    for kind in KINDS:
+        group = [r for r in rows if r["kind"] == kind]
+        if not group:
+            continue
+        typer.echo(("" if kind == KINDS[0] else "\n") + _KIND_HEADINGS[kind] + ":")
+        for r in group:
+            params = ", ".join(p["name"] for p in r.get("params", []))
+            typer.echo(f"  {r['name'].ljust(w)}  {r.get('formula', '')}"
+                       + (f"   [{params}]" if params else ""))
 
 
 def _json_default(x):

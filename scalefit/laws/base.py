@@ -12,9 +12,9 @@ the prediction with respect to each natural parameter.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -275,8 +275,12 @@ def register(cls_or_name, factory=None):
     return cls
 
 
-def get_law(name: str | Law, **options) -> Law:
-    """Look a law up by name (``"chinchilla"``, ``"kaplan:x=C"``, ``"bnsl:breaks=2"``)."""
+def get_law(name: str | Law, **options) -> Law | Any:
+    """Look a law up by name (``"chinchilla"``, ``"kaplan:x=C"``, ``"bnsl:breaks=2"``).
+
+    Loss-curve laws (``multi_power``, ``joint_multi_power:scaled=L0;A`` ...) are found too; they
+    come back as ``scalefit.curves.CurveLaw`` objects, not :class:`Law` (hence ``Any``).
+    """
     if isinstance(name, Law):
         return name
     base, _, opts = str(name).partition(":")
@@ -285,8 +289,10 @@ def get_law(name: str | Law, **options) -> Law:
         if not sep:
             raise UsageError(f"law option {item!r} in {name!r} must look like key=value")
         options[k.strip()] = _parse_value(v.strip())
+    if base in _OTHER_KINDS:  # a loss-curve law: its own class hierarchy, built by its module
+        return _OTHER_KINDS[base][1](**options)
     if base not in _REGISTRY:
-        raise UsageError(f"unknown law {base!r}; known laws: {', '.join(sorted(_REGISTRY))}",
+        raise UsageError(f"unknown law {base!r}; known laws: {', '.join(sorted(law_kinds()))}",
                          hint="see `scalefit laws`")
     entry = _REGISTRY[base]
     try:
@@ -298,12 +304,39 @@ def get_law(name: str | Law, **options) -> Law:
 
 
 def list_laws() -> list[str]:
+    """Names of the :class:`Law` registry (final-loss, loss-to-loss and task laws); see
+    :func:`law_kinds` for every law, loss-curve laws included."""
     return sorted(_REGISTRY)
 
 
+#: laws of other kinds, outside the :class:`Law` hierarchy: name -> (kind, factory(**options))
+_OTHER_KINDS: dict[str, tuple[str, Callable[..., Any]]] = {}
+
+#: the kinds of law, in the order ``scalefit laws`` lists them
+KINDS = ("final", "curve", "joint_curve", "loss_to_loss", "task")
+
+
+def register_kind(name: str, kind: str, factory: Callable[..., Any]) -> None:
+    """Register a law that is not a :class:`Law` (a loss-curve law) under ``name``."""
+    if kind not in KINDS:
+        raise ValueError(f"kind {kind!r} is not one of {KINDS}")
+    _OTHER_KINDS[name] = (kind, factory)
+
+
+def law_kinds() -> dict[str, str]:
+    """Every known law name and its kind (one of :data:`KINDS`)."""
+    out = {name: getattr(entry, "kind", "final") for name, entry in _REGISTRY.items()}
+    out.update({name: kind for name, (kind, _) in _OTHER_KINDS.items()})
+    return dict(sorted(out.items()))
+
+
 def law_kind(name: str) -> str:
-    """``"curve"`` for a registered loss-curve law, else ``"final"`` (unknown names too)."""
-    return getattr(_REGISTRY.get(name.partition(":")[0]), "kind", "final")
+    """The kind of the law ``name`` (options after ``:`` allowed): one of :data:`KINDS`;
+    ``"final"`` for unknown names (the fit then reports them)."""
+    base = str(name).partition(":")[0].strip()
+    if base in _OTHER_KINDS:
+        return _OTHER_KINDS[base][0]
+    return getattr(_REGISTRY.get(base), "kind", "final")
 
 
 def _parse_value(v: str):
