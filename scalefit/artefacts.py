@@ -23,7 +23,8 @@ from pathlib import Path
 
 from scalefit.errors import InputError, ScalefitError, UsageError
 
-__all__ = ["attach_data", "read_artefact", "rebuild_dataset", "recorded_data", "recorded_paths",
+__all__ = ["attach_data", "read_artefact", "rebuild_curves", "rebuild_dataset", "recorded_data",
+           "recorded_paths",
            "validate_artefact", "validate_curve_artefact", "validate_fit_artefact",
            "MAX_ARTEFACT_BYTES", "MAX_DEPTH", "SCHEMA_VERSION"]
 
@@ -653,6 +654,34 @@ def rebuild_dataset(result, data=None, *, strict: bool = False):
             raise InputError(msg, where="--data", hint="pass the logs or store the fit came from")
         notes.append(msg)
     return ds, notes
+
+
+def rebuild_curves(result, paths=None) -> list:
+    """The observed curves of a saved loss-curve fit, read from ``paths`` or, by default, the
+    curve files it records (``settings.data``, checked by :func:`recorded_paths`), each with
+    the schedule, model size and metric the fit recorded for it."""
+    from scalefit.curves import read_curve
+
+    if paths is None:
+        paths = recorded_paths(result)
+    elif isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
+        paths = [paths]
+    paths = list(paths)
+    settings = result.settings or {}
+    opts = dict(settings.get("data_options") or {})
+    metric = opts.get("metric") or settings.get("metric")
+    rec = list(getattr(result, "curves", None) or [])
+    if rec and len(rec) != len(paths):
+        raise InputError(f"{len(paths)} curve file(s) for a fit made on {len(rec)} curves",
+                         where=", ".join(map(str, paths[:5])),
+                         hint="give the curve files the fit was made on")
+    out = []
+    for i, p in enumerate(paths):
+        r = rec[i] if rec else {}
+        sch = r.get("schedule") if isinstance(r.get("schedule"), dict) else None
+        out.append(read_curve(p, name=r.get("name"), schedule=sch, N=r.get("N"),
+                              warmup=None if sch else opts.get("warmup"), metric=metric))
+    return out
 
 
 def attach_data(result, data=None, *, strict: bool = False) -> list[str]:

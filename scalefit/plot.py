@@ -318,7 +318,7 @@ def _fit_dataset(result, data=None, *, required: bool = True):
         if not required:
             return None
         raise UsageError("this fit carries no data (it was read from JSON)",
-                         where="residuals", hint="pass data= (or --data/--store) with its runs")
+                         where="residuals", hint="pass data= (the logs or store the fit came from)")
     from scalefit.artefacts import rebuild_dataset
 
     try:
@@ -511,17 +511,19 @@ def curves_figure(result, ax=None, *, curves=None, data=None, **kw):
         raise UsageError("the loss-curve figure draws its own panels; call it without ax",
                          where="curves")
     try:
-        from scalefit.curves import read_curve
         from scalefit.curves.plot import plot_curves
     except ImportError:
         raise UsageError("loss-curve figures are not available in this installation",
                          where="--kind curves") from None
     if curves is None:
-        if not data:
-            raise UsageError("the curves figure needs the observed curves", where="--data",
-                             hint="pass the curve files (step, lr, loss) with --data FILE")
-        paths = [data] if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__") else data
-        curves = [read_curve(p) for p in paths]
+        from scalefit.artefacts import rebuild_curves
+
+        if not data and not (result.settings or {}).get("data"):
+            raise UsageError("the curves figure needs the observed curves, and this fit records "
+                             "no curve files", where="curves",
+                             hint="pass data= (the curve files: step, lr, loss) or curves=")
+        # the recorded files (or those given), read with the fit's schedules, sizes and metric
+        curves = rebuild_curves(result, data or None)
     fig = plot_curves(result, list(curves), **kw)
     return np.array([a for a in fig.axes if a.get_xlabel() == "step"])
 

@@ -416,7 +416,11 @@ def _curve_section(rep: Report, res, i: int) -> None:
 
         rep.figure("Observed and predicted loss curves.", curves_figure(res), f"fit{i}-curves")
     except Exception as exc:  # noqa: BLE001 (the curve figure needs the curves' data)
-        rep.p(f"No curve figure: {exc}")
+        # the error's own hint names options of other commands; say what works from here
+        why = exc.message if isinstance(exc, ScalefitError) else str(exc)
+        where = f"{exc.where}: " if isinstance(exc, ScalefitError) and exc.where else ""
+        rep.p(f"No curve figure: {where}{why}. Draw it with `scalefit plot FIT.json "
+              "--kind curves --data CURVE.csv` (one --data per curve file).")
 
 
 def _isoflop_section(rep: Report, store) -> None:
@@ -524,8 +528,10 @@ def _reattach(res, store) -> list[str]:
     try:
         notes = attach_data(res, store)
     except ScalefitError as exc:
-        return [f"the store's runs could not be matched to this fit ({exc}); figures show the "
-                "fit without its points"]
+        why = f"{exc.where}: {exc.message}" if exc.where else exc.message
+        return [f"the fit's data could not be rebuilt ({why}); figures show the fit without "
+                "its points (pass its store with --store DIR, or draw a figure with "
+                "`scalefit plot FIT.json --data FILE`)"]
     if notes:
         res.dataset = None
         return [notes[0] + "; figures show the fit without its points"]

@@ -109,3 +109,64 @@ def test_report_of_a_subset_fit_reports_its_own_points(csv, tmp_path):
     assert cli(["report", "--fit", str(out), "-o", str(tmp_path / "r.md")]) == 0
     md = (tmp_path / "r.md").read_text()
     assert "without its points" not in md and "differs" not in md
+
+
+CURVE_FILES = ["cosine_24000.csv", "constant_24000.csv", "wsdcon_9.csv"]
+
+
+def _has_figure(html: str) -> bool:
+    return "data:image/png;base64," in html or "<svg" in html
+
+
+@pytest.mark.slow
+def test_report_of_a_saved_curve_fit_draws_its_recorded_curves(tmp_path, capsys):
+    files = []
+    for name in CURVE_FILES:
+        shutil.copy(MULTIPOWER / name, tmp_path / name)
+        files.append(str(tmp_path / name))
+    out = tmp_path / "F.json"
+    assert cli(["fit", *files, "--law", "multi_power", "--warmup", "2160",
+                "--json", str(out), "--no-plot"]) == 0
+    capsys.readouterr()
+    assert cli(["report", "--fit", str(out), "-o", str(tmp_path / "r.html")]) == 0
+    html = (tmp_path / "r.html").read_text()
+    assert "No curve figure" not in html and "pass --data" not in html
+    assert _has_figure(html)
+    # the curve files gone: the report says so and names an option that exists
+    (tmp_path / CURVE_FILES[0]).unlink()
+    assert cli(["report", "--fit", str(out), "-o", str(tmp_path / "r2.html")]) == 0
+    html = (tmp_path / "r2.html").read_text()
+    assert "No curve figure" in html and "not there any more" in html
+    assert "pass --data" not in html and "scalefit plot" in html
+
+
+@pytest.mark.slow
+def test_python_curve_fit_records_its_files(tmp_path):
+    from scalefit.curves import read_curve
+
+    paths = [MULTIPOWER / n for n in CURVE_FILES]
+    fast = dict(n_starts=1, maxiter=60)
+    res = scalefit.fit_curves([read_curve(p, warmup=2160) for p in paths], "multi_power", **fast)
+    assert res.settings["data"] == {"paths": [str(p.resolve()) for p in paths]}
+    out = tmp_path / "F.json"
+    res.to_json(out)
+    again = load_artefact(str(out))
+    axes = plot.curves_figure(again)  # the curves come from the recorded files
+    assert len(axes) >= 1
+    plot.headless_pyplot().close(axes[0].figure)
+    # each recorded curve is read back as fitted: its schedule, so its LR at every step
+    from scalefit.artefacts import rebuild_curves
+
+    back = rebuild_curves(again)
+    for c, p in zip(back, paths, strict=True):
+        orig = read_curve(p, warmup=2160)
+        assert c.name == orig.name and c.eta.shape == orig.eta.shape
+        assert c.eta == pytest.approx(orig.eta, rel=1e-9, abs=1e-15)
+    # paths work as well as curves
+    res2 = scalefit.fit_curves([str(p) for p in paths], "multi_power", **fast)
+    assert res2.settings["data"] == res.settings["data"]
+    # a fit on curves made in memory records nothing
+    mem = [read_curve(p, warmup=2160) for p in paths]
+    for c in mem:
+        c.meta = {}
+    assert scalefit.fit_curves(mem, "multi_power", **fast).settings.get("data") is None

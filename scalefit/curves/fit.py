@@ -17,6 +17,7 @@ logged point of every curve. Two optimisers:
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from scalefit._keywords import checked_keywords
-from scalefit.curves.data import Curve, CurveData, curve_errors
+from scalefit.curves.data import Curve, CurveData, curve_errors, read_curve
 from scalefit.curves.kernels import H_ACCURATE
 from scalefit.curves.laws import CurveLaw, JointLaw, MeanLaw, get_curve_law
 from scalefit.errors import FitError, UsageError
@@ -159,12 +160,16 @@ AUTO_LOCO_MIN = 4
 
 
 @checked_keywords()
-def fit_curves(data: CurveData | Sequence[Curve], law: str | CurveLaw = "auto", *,
+def fit_curves(data: CurveData | Sequence[Curve | str | os.PathLike],
+               law: str | CurveLaw = "auto", *,
                loss: str = "huber", delta: float = 1e-3, residual: str = "log",
                starts: Sequence | None = None, n_starts: int = 3, maxiter: int = 500,
                method: str | None = None, adam_steps: int = 200, patience: int = 20,
                intervals: bool = False, skip_warmup: bool = True):
     """Fit ``law`` jointly to the curves (shared parameters); return a CurveFitResult.
+
+    ``data``: curves, or paths of curve files (read with :func:`read_curve`). When every curve
+    comes from a file, the result records the files (``settings["data"]``) for its figures.
 
     ``law="auto"`` (default): with four or more curves, the law among ``multi_power``,
     ``lr_annealing`` and their mean (``ensemble``) that predicts a left-out curve best
@@ -185,7 +190,13 @@ def fit_curves(data: CurveData | Sequence[Curve], law: str | CurveLaw = "auto", 
     ``skip_warmup``: leave out the points logged before the LR first reaches its peak; the
     laws do not describe warmup, and with few curves those points pull the fit (noted).
     """
-    data = data if isinstance(data, CurveData) else CurveData(data)
+    if not isinstance(data, CurveData):
+        # curve files may be given by path: read each with the LR its `lr` column logs
+        data = CurveData([read_curve(c) if isinstance(c, (str, os.PathLike)) else c
+                          for c in data])
+    # where the curves can be read again (figures and reports of the saved fit)
+    paths = [c.meta.get("path") for c in data]
+    source = {"paths": [os.path.abspath(p) for p in paths]} if all(paths) else None
     warm_notes: list[str] = []
     if skip_warmup:
         data, warm_notes = _after_warmup(data)
@@ -199,6 +210,8 @@ def fit_curves(data: CurveData | Sequence[Curve], law: str | CurveLaw = "auto", 
             _jackknife(res, data, law, kw)
     res.diagnostics.setdefault("notes", [])[:0] = warm_notes
     res.settings["skip_warmup"] = bool(skip_warmup)
+    if source is not None:
+        res.settings.setdefault("data", source)
     if res.law == MeanLaw.name:
         _set_band(res)
     return res
@@ -500,7 +513,8 @@ def _joint_starts(law: JointLaw, data: CurveData, **kw):
     sizes = sorted({c.N for c in data if c.N is not None})
     if any(c.N is None for c in data):
         raise FitError("the joint law needs the model size N of every curve",
-                       hint="give N for each curve (e.g. --n 25e6)")
+                       hint="give N for each curve: read_curve(path, N=...) in Python, "
+                            "--n once per file with `scalefit fit`")
     if len(sizes) < 2:
         raise FitError("the joint law needs curves of at least two model sizes")
     per = []
