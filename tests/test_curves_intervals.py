@@ -49,9 +49,12 @@ def test_intervals_cover_held_out_schedules(fit25):
 def test_cli_intervals_and_their_absence(tmp_path, capsys):
     files = [str(DATA / "25M" / f"{n}.csv") for n in TRAIN]
     out = tmp_path / "mp.json"
+    # two curves and the default --bootstrap: no leave-one-out refits, and the summary says why
     assert cli(["fit", *files[:2], "--law", "multi_power", "--json", str(out)]) == 0
-    assert "no intervals: leaving one curve out needs 3 or more curves" not in capsys.readouterr().out
-    assert CurveFitResult.from_json(out).replicates == []  # two curves: none asked for
+    assert "no intervals: leaving one curve out needs 3 or more curves" in capsys.readouterr().out
+    assert CurveFitResult.from_json(out).replicates == []
+    assert cli(["fit", *files[:2], "--law", "multi_power", "--bootstrap", "0"]) == 0
+    assert "no intervals" not in capsys.readouterr().out  # none asked for: nothing to say
     assert cli(["fit", *files, "--law", "multi_power", "--bootstrap", "0", "--json", str(out)]) == 0
     assert CurveFitResult.from_json(out).replicates == []
     capsys.readouterr()
