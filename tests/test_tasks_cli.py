@@ -26,7 +26,7 @@ def test_tasks_command(store_dir, tmp_path, capsys):
     out = tmp_path / "pred.json"
     fig = tmp_path / "fig.png"
     args = ["tasks", "--store", str(path), "--task", "mmlu", "--target",
-            "N=13202396160,D=5e12,name=13B", "--boot", "0", "--json", str(out), "--plot", str(fig)]
+            "N=13202396160,D=5e12,name=13B", "--bootstrap", "0", "--json", str(out), "--plot", str(fig)]
     for r in runs:
         args += ["--runs", r]
     assert run(args) == 0
@@ -39,6 +39,6 @@ def test_tasks_command(store_dir, tmp_path, capsys):
 
 def test_tasks_command_bad_target(store_dir, capsys):
     path, _ = store_dir
-    rc = run(["tasks", "--store", str(path), "--task", "mmlu", "--target", "N=1e9", "--boot", "0"])
+    rc = run(["tasks", "--store", str(path), "--task", "mmlu", "--target", "N=1e9", "--bootstrap", "0"])
     assert rc == 2
     assert "error:" in capsys.readouterr().err

@@ -44,28 +44,46 @@ def parse_fix_and_ties(fix: list[str], tie: list[str]) -> tuple[dict[str, float]
                                                                   dict[str, str]]:
     """``--fix alpha=0.34 --fix beta=alpha --tie B=A`` -> ({"alpha": 0.34}, {"beta": "alpha",
     "B": "A"}): a value that is a name, not a number, ties the parameter to that one."""
-    from scalefit.io._common import as_number
-
     fixed: dict[str, float] = {}
     ties: dict[str, str] = {}
-    for where, items in (("--fix", fix), ("--tie", tie)):
-        for text in items:
-            for item in filter(None, (s.strip() for s in str(text).split(","))):
-                k, sep, v = (x.strip() for x in item.partition("="))
-                if not sep or not k or not v:
-                    raise UsageError(f"{item!r} must look like NAME=VALUE or NAME=OTHER "
-                                     "(e.g. alpha=0.34 or beta=alpha)", where=where)
-                if k in fixed or k in ties:
-                    raise UsageError(f"parameter {k!r} is given twice", where=where)
-                num = as_number(v)
-                if num is not None and where == "--fix":
-                    fixed[k] = num
-                elif v.isidentifier():
-                    ties[k] = v
-                else:
-                    raise UsageError(f"{item!r}: expected a number or another parameter's name",
-                                     where=where, hint="e.g. --fix alpha=0.34 or --tie beta=alpha")
+    _parse_pairs("--fix", fix, fixed, ties, numbers=True)
+    _parse_pairs("--tie", tie, fixed, ties, numbers=False)
     return fixed, ties
+
+
+def parse_ties(tie: list[str]) -> dict[str, str]:
+    """``--tie beta=alpha`` -> {"beta": "alpha"}, for commands that have no ``--fix``."""
+    ties: dict[str, str] = {}
+    _parse_pairs("--tie", tie, {}, ties, numbers=False)
+    return ties
+
+
+def _parse_pairs(where: str, items: list[str], fixed: dict[str, float], ties: dict[str, str],
+                 numbers: bool) -> None:
+    """Parse NAME=VALUE items of option ``where`` into ``fixed`` (numbers, if allowed) and
+    ``ties`` (names); the messages name ``where`` only, the option the user gave."""
+    from scalefit.io._common import as_number
+
+    example = f"{where} alpha=0.34 or {where} beta=alpha" if numbers else f"{where} beta=alpha"
+    for text in items:
+        for item in filter(None, (s.strip() for s in str(text).split(","))):
+            k, sep, v = (x.strip() for x in item.partition("="))
+            if not sep or not k or not v:
+                raise UsageError(f"{item!r} must look like "
+                                 + ("NAME=VALUE or NAME=OTHER" if numbers else "NAME=OTHER"),
+                                 where=where, hint=f"e.g. {example}")
+            if k in fixed or k in ties:
+                raise UsageError(f"parameter {k!r} is given twice", where=where)
+            num = as_number(v)
+            if num is not None and numbers:
+                fixed[k] = num
+            elif v.isidentifier():
+                ties[k] = v
+            else:
+                raise UsageError(f"{item!r}: expected "
+                                 + ("a number or " if numbers else "")
+                                 + "another parameter's name", where=where,
+                                 hint=f"e.g. {example}")
 
 
 def _is_curve_law(name: str) -> bool:
@@ -160,7 +178,9 @@ def fit_cmd(
     n_params: list[str] | None = typer.Option(None, "--n", help="Joint curve laws across "
                                               "sizes: the model size N of the curves, e.g. "
                                               "25M (once for all, or once per file)."),
-    json_out: str | None = typer.Option(None, "--json", help="Write the fit artefact here."),
+    json_out: str | None = typer.Option(None, "--json", metavar="FILE",
+                                        help="Write the fit artefact to FILE (JSON); "
+                                             "`scalefit predict FILE` reads it."),
     plot: str | None = typer.Option(None, "--plot", help="Forecast figure path (PNG/SVG/PDF)."),
     no_plot: bool = typer.Option(False, "--no-plot", help="Do not write a figure."),
 ) -> None:
@@ -332,7 +352,7 @@ def compare_cmd(
     from scalefit.fitting.backtest import compare
 
     data = load_data(inputs, store)
-    _, ties = parse_fix_and_ties([], tie or [])
+    ties = parse_ties(tie or [])
     out = compare(data, law, holdout, metric=metric, checkpoints=checkpoints, tie=ties or None)
     if as_json:
         typer.echo(json.dumps(out))

@@ -24,7 +24,8 @@ def isoflop_cmd(
     bootstrap: int = typer.Option(0, "--bootstrap", "-b",
                                   help="Resample runs within budgets for standard errors."),
     seed: int = typer.Option(0, "--seed"),
-    json_out: str | None = typer.Option(None, "--json", help="Write the result here."),
+    json_out: str | None = typer.Option(None, "--json", metavar="FILE",
+                                        help="Write the result artefact to FILE (JSON)."),
     plot: str | None = typer.Option(None, "--plot", help="Figure path (default isoflop.png)."),
     no_plot: bool = typer.Option(False, "--no-plot", help="Do not write a figure."),
 ) -> None:

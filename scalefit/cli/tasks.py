@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from scalefit.cli.app import app
+from scalefit.errors import UsageError
 
 
 @app.command("tasks")
@@ -20,9 +21,11 @@ def tasks_cmd(
     runs: list[str] = typer.Option(None, "--runs", help="Runs to fit on (default: all)."),
     law: str = typer.Option("chinchilla", "--law", help="Final-loss law of step 1."),
     chance: float = typer.Option(0.25, "--chance", help="Accuracy of guessing (seeds step 2)."),
-    boot: int = typer.Option(200, "--boot", help="Bootstrap resamples of the runs (0: none)."),
+    bootstrap: int = typer.Option(200, "--bootstrap", "-b",
+                                  help="Bootstrap resamples of the runs (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
-    json_out: str = typer.Option(None, "--json", help="Write the predictions as JSON here."),
+    json_out: str = typer.Option(None, "--json", metavar="FILE",
+                                 help="Write the predictions to FILE (JSON)."),
     plot: str = typer.Option(None, "--plot",
                              help="Figure path; with several tasks, {task} in it is replaced "
                                   "(else the task name is appended)."),
@@ -34,11 +37,13 @@ def tasks_cmd(
     from scalefit.store import Store
     from scalefit.tasks import predict_task
 
+    if bootstrap < 0:
+        raise UsageError(f"--bootstrap must be >= 0, got {bootstrap}", where="--bootstrap")
     st = Store(store, create=False)
     results = []
     for name in task:
         res = predict_task(st, name, target, loss_metric=loss_metric, acc_metric=acc_metric,
-                           runs=runs or None, law=law, n_boot=boot, seed=seed, chance=chance)
+                           runs=runs or None, law=law, n_boot=bootstrap, seed=seed, chance=chance)
         results.append(res)
         typer.echo(str(res))
         if plot:
