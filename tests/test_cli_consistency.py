@@ -245,3 +245,29 @@ def test_tasks_bootstrap_option_is_applied(tmp_path, monkeypatch):
         run(["tasks", "--store", str(tmp_path), "--task", "t", "--target", "N=1e9,D=1e10",
              "--bootstrap", "7"])
     assert seen["n_boot"] == 7
+
+
+def test_tasks_json_writes_a_file_like_the_other_artefacts(tmp_path, monkeypatch, capsys):
+    import scalefit.tasks
+
+    class Fake:
+        def __init__(self, n_boot):
+            self.n_boot = n_boot
+
+        def to_dict(self):
+            return {"n_boot": self.n_boot}
+
+        def __str__(self):
+            return "fake prediction"
+
+    monkeypatch.setattr(scalefit.tasks, "predict_task",
+                        lambda store, name, targets, **kw: Fake(kw["n_boot"]))
+    monkeypatch.setattr("scalefit.store.Store", lambda *a, **k: None)
+    out = tmp_path / "sub" / "pred.json"
+    assert run(["tasks", "--store", str(tmp_path), "--task", "t", "--target", "N=1e9,D=1e10",
+                "-b", "3", "--json", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert json.loads(out.read_text()) == [{"n_boot": 3}]
+    assert run(["tasks", "--store", str(tmp_path), "--task", "t", "--target", "N=1e9,D=1e10",
+                "--bootstrap=-1"]) == 2
+    assert "--bootstrap must be >= 0" in capsys.readouterr().err

@@ -55,5 +55,8 @@ def tasks_cmd(
             elif len(task) > 1:
                 p = p.with_name(f"{p.stem}_{name}{p.suffix}")
             plot_task(res).savefig(p, dpi=120, bbox_inches="tight")
-    if json_out:
-        Path(json_out).write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+    if json_out:  # like the artefacts of `fit --json` and `isoflop --json`: folders made, said
+        out = Path(json_out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+        typer.echo(f"wrote {json_out}")
