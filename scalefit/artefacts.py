@@ -285,6 +285,11 @@ def validate_fit_artefact(d: Mapping, *, where: str = "fit artefact") -> None:
         c.fail("schema", f"version {schema} was written by a newer scalefit (this one reads "
                          f"{SCHEMA_VERSION}); upgrade scalefit")
     law = _law(c, d["law"])
+    from scalefit.laws.base import Law
+
+    if not isinstance(law, Law):  # a curve law named by a file not marked "kind": "curve"
+        c.fail("law", f"{d['law']!r} is a loss-curve law, but the file is not a curve fit "
+                      "(its \"kind\" is not \"curve\")")
     settings = c.obj(d.get("settings"), "settings", null=True) or {}
     _settings(c, settings, law.param_names)
     bounds = _law_bounds(law, settings)
