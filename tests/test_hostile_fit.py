@@ -413,3 +413,15 @@ def test_losses_rising_with_size_give_undefined_derived_quantities():
     assert "undefined at the fitted parameters" in str(res.summary())
     d = get_law("chinchilla").derived({"A": 1.0, "B": 1.0, "alpha": 0.0, "beta": 0.0})
     assert all(np.isnan(v) for v in d.values())
+
+
+def test_derived_quantities_of_other_laws_are_undefined_not_a_crash():
+    dc = get_law("data_constrained").derived({"A": 1.0, "B": 1.0, "alpha": 0.0, "beta": 0.0})
+    assert all(np.isnan(v) for v in dc.values())
+    ok = get_law("data_constrained").derived({"A": 400.0, "B": 2000.0, "alpha": 0.35,
+                                              "beta": 0.37})
+    assert ok["a"] == pytest.approx(0.37 / 0.72) and ok["G"] > 0
+    assert np.isnan(get_law("kaplan_nd").derived({"alpha_N": 0.07, "alpha_D": 0.0,
+                                                  "N_c": 1e13, "D_c": 1e13})["D_exponent"])
+    assert get_law("kaplan_nd").derived({"alpha_N": 0.076, "alpha_D": 0.095, "N_c": 1e13,
+                                         "D_c": 1e13})["D_exponent"] == pytest.approx(0.8)

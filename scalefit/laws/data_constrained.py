@@ -145,10 +145,21 @@ class DataConstrained(Law):
 
     # ------------------------------------------------------------------ structure
     def derived(self, params: Mapping[str, float]) -> dict[str, float]:
-        A, B, alpha, beta = (params[k] for k in ("A", "B", "alpha", "beta"))
-        s = alpha + beta
-        G = self.G if self.G is not None else (alpha * A / (beta * B)) ** (1.0 / s)
-        return {"a": beta / s, "b": alpha / s, "G": G}
+        """a, b and G as for Chinchilla's law; NaN where undefined (exponents summing to 0)."""
+        A, B, alpha, beta = (np.asarray(params[k], float) for k in ("A", "B", "alpha", "beta"))
+        with np.errstate(all="ignore"):
+            s = alpha + beta
+            ok = np.isfinite(s) & (s > 0)
+            s1 = np.where(ok, s, 1.0)
+            if self.G is not None:
+                G = np.asarray(self.G, float)
+            else:
+                ratio = alpha * A / (beta * B)
+                gok = ok & np.isfinite(ratio) & (ratio > 0)
+                G = np.where(gok, np.where(gok, ratio, 1.0) ** (1.0 / s1), np.nan)
+            out = {"a": np.where(ok, beta / s1, np.nan), "b": np.where(ok, alpha / s1, np.nan),
+                   "G": G}
+        return {k: float(v) if np.ndim(v) == 0 else v for k, v in out.items()}
 
     def unique_params(self, params: Mapping[str, float], U) -> np.ndarray:
         """D_to_N(U): the parameters that U unique tokens justify (U_N's cap)."""

@@ -111,7 +111,11 @@ class KaplanND(Law):
         return np.stack(np.broadcast_arrays(dNc, dDc, daN, daD), -1)
 
     def derived(self, params: Mapping[str, float]) -> dict[str, float]:
-        return {"D_exponent": params["alpha_N"] / params["alpha_D"]}
+        """alpha_N / alpha_D; NaN where alpha_D is 0."""
+        a_n, a_d = np.asarray(params["alpha_N"], float), np.asarray(params["alpha_D"], float)
+        with np.errstate(all="ignore"):
+            v = np.where(a_d != 0, a_n / np.where(a_d != 0, a_d, 1.0), np.nan)
+        return {"D_exponent": float(v) if np.ndim(v) == 0 else v}
 
 
 
