@@ -18,16 +18,13 @@ import json
 import math
 import os
 import re
-import shutil
 import signal
-import subprocess
-import tempfile
 import time
-import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from _browser import HAVE_CHROMIUM, SKIP_REASON, chromium_page
 
 import scalefit
 import scalefit.cli.report  # noqa: F401  (registers `scalefit report`)
@@ -377,32 +374,10 @@ def test_every_html_producer_escapes_hostile_text(hostile_pages):
         assert "&lt;script&gt;" in text or "&lt;img" in text, page.name
 
 
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                    reason="headless Chromium (Debian package 'chromium') is not installed")
+@pytest.mark.skipif(not HAVE_CHROMIUM, reason=SKIP_REASON)
 def test_no_script_runs_in_headless_chromium(hostile_pages):
     pytest.importorskip("websocket", reason="the CDP client needs websocket-client")
-    from test_report import _CDP, CHROMIUM_FLAGS
-
-    profile = tempfile.mkdtemp(prefix="scalefit-chromium-")
-    proc = subprocess.Popen([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        port_file = Path(profile) / "DevToolsActivePort"
-        end = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()):
-            assert proc.poll() is None, "chromium exited"
-            assert time.monotonic() < end, "chromium did not open its debugging port"
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list",
-                                                    timeout=10).read())
-        page = next(t for t in targets if t["type"] == "page")
-        cdp = _CDP(page["webSocketDebuggerUrl"])
-        for domain in ("Page", "Runtime"):
-            cdp.call(f"{domain}.enable")
+    with chromium_page() as cdp:
         for path in hostile_pages:
             cdp.events.clear()
             cdp.call("Page.navigate", url=path.resolve().as_uri())
@@ -413,11 +388,3 @@ def test_no_script_runs_in_headless_chromium(hostile_pages):
                 "scripts: document.scripts.length, text: document.body.innerText})"))
             assert s["pwned"] is None and s["scripts"] == 0, (path.name, s["pwned"])
             assert "window.__pwned" in s["text"], path.name  # shown as text instead
-        cdp.ws.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(profile, ignore_errors=True)

@@ -8,11 +8,6 @@ import io
 import json
 import os
 import re
-import shutil
-import subprocess
-import tempfile
-import time
-import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -21,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.image as mpimg  # noqa: E402
 import pytest  # noqa: E402
+from _browser import HAVE_CHROMIUM, SKIP_REASON, chromium_page  # noqa: E402
 
 import scalefit  # noqa: E402
 import scalefit.cli.report  # noqa: E402, F401  (registers `scalefit report`)
@@ -29,7 +25,6 @@ from scalefit.report import build_report  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 EVIL = "<script>alert(1)</script>"
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -153,66 +148,10 @@ def test_report_of_an_isoflop_store(tmp_path):
 
 
 # ---------------------------------------------------------------------- Chromium
-class _CDP:
-    """A minimal Chrome DevTools Protocol client over one page's websocket."""
-
-    def __init__(self, ws_url: str):
-        import websocket
-
-        self.ws = websocket.create_connection(ws_url, timeout=20, suppress_origin=True)
-        self.n = 0
-        self.events: list[dict] = []
-
-    def call(self, method: str, **params):
-        self.n += 1
-        self.ws.send(json.dumps({"id": self.n, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv())
-            if msg.get("id") == self.n:
-                if "error" in msg:
-                    raise RuntimeError(msg["error"])
-                return msg.get("result", {})
-            self.events.append(msg)
-
-    def wait(self, method: str, timeout: float = 20.0):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if any(e.get("method") == method for e in self.events):
-                return
-            self.events.append(json.loads(self.ws.recv()))
-        raise TimeoutError(method)
-
-    def evaluate(self, expr: str):
-        r = self.call("Runtime.evaluate", expression=expr, returnByValue=True)
-        return r["result"].get("value")
-
-
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--no-first-run", "--disable-component-update", "--disable-sync",
-                  "--disable-extensions", "--remote-debugging-port=0"]
-
-
-@pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                    reason="headless Chromium (Debian package 'chromium') is not installed")
+@pytest.mark.skipif(not HAVE_CHROMIUM, reason=SKIP_REASON)
 def test_report_in_headless_chromium(made):
     pytest.importorskip("websocket", reason="the CDP client needs websocket-client")
-    profile = tempfile.mkdtemp(prefix="scalefit-chromium-")
-    proc = subprocess.Popen([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        port_file = Path(profile) / "DevToolsActivePort"
-        end = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()):
-            assert proc.poll() is None, "chromium exited"
-            assert time.monotonic() < end, "chromium did not open its debugging port"
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list",
-                                                    timeout=10).read())
-        page = next(t for t in targets if t["type"] == "page")
-        cdp = _CDP(page["webSocketDebuggerUrl"])
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            cdp.call(f"{domain}.enable")
+    with chromium_page(("Page", "Runtime", "Log", "Network")) as cdp:
         cdp.call("Page.navigate", url=made["html"].resolve().as_uri())
         cdp.wait("Page.loadEventFired")
         state = cdp.evaluate("""JSON.stringify({
@@ -238,11 +177,3 @@ def test_report_in_headless_chromium(made):
         requests = [e["params"]["request"]["url"] for e in cdp.events
                     if e.get("method") == "Network.requestWillBeSent"]
         assert all(u.startswith(("file:", "data:")) for u in requests), requests
-        cdp.ws.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(profile, ignore_errors=True)
