@@ -18,7 +18,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from scalefit.laws.base import D, Law, N, Param, register
-from scalefit.laws.chinchilla import AB_GRID, E_GRID, EXP_GRID
+from scalefit.laws.chinchilla import AB_GRID, E_GRID, EXP_GRID, Chinchilla
+
+_CHINCHILLA = Chinchilla()
 
 
 @register
@@ -45,28 +47,23 @@ class Overtrain(Law):
     example = {"params": {"E": 1.85, "A": 500.0, "B": 1500.0, "alpha": 0.35},
                "inputs": {"N": (1e7, 1e10), "D": (2e8, 4e11)}}
 
-    def _terms(self, X, theta):
-        E, A, B, alpha = np.moveaxis(np.asarray(theta, float), -1, 0)
-        lN, lD = np.log(X["N"]), np.log(X["D"])
-        pn = np.exp(-np.multiply.outer(alpha, lN))  # (..., n)
-        pd = np.exp(-np.multiply.outer(alpha, lD))
-        return E, A, B, pn, pd, lN, lD
+    # The kernels are Chinchilla's with beta = alpha: one place computes the law.
+    @staticmethod
+    def _as_chinchilla(theta) -> np.ndarray:
+        t = np.asarray(theta, float)
+        return np.concatenate([t, t[..., 3:4]], axis=-1)  # (E, A, B, alpha, alpha)
 
     def _predict(self, X, theta):
-        E, A, B, pn, pd, _, _ = self._terms(X, theta)
-        return E[..., None] + A[..., None] * pn + B[..., None] * pd
+        return _CHINCHILLA._predict(X, self._as_chinchilla(theta))
 
     def _jacobian(self, X, theta):
-        E, A, B, pn, pd, lN, lD = self._terms(X, theta)
-        ones = np.ones_like(pn)
-        d_alpha = -A[..., None] * pn * lN - B[..., None] * pd * lD
-        return np.stack([ones, pn, pd, d_alpha], -1)
+        J = _CHINCHILLA._jacobian(X, self._as_chinchilla(theta))
+        # d/d alpha moves both exponents: the sum of Chinchilla's alpha and beta columns
+        return np.concatenate([J[..., :3], J[..., 3:4] + J[..., 4:5]], axis=-1)
 
     def linear_basis(self, X, nonlinear):
-        alpha = np.asarray(nonlinear, float)[..., 0]
-        pn = np.exp(-np.multiply.outer(alpha, np.log(X["N"])))
-        pd = np.exp(-np.multiply.outer(alpha, np.log(X["D"])))
-        return np.stack([np.ones_like(pn), pn, pd], -1)
+        a = np.asarray(nonlinear, float)
+        return _CHINCHILLA.linear_basis(X, np.concatenate([a, a], axis=-1))
 
     def derived(self, params: Mapping[str, float]) -> dict[str, float]:
         A, B, alpha = (np.asarray(params[k], float) for k in ("A", "B", "alpha"))
