@@ -62,8 +62,6 @@ def _parse_pairs(where: str, items: list[str], fixed: dict[str, float], ties: di
                  numbers: bool) -> None:
     """Parse NAME=VALUE items of option ``where`` into ``fixed`` (numbers, if allowed) and
     ``ties`` (names); the messages name ``where`` only, the option the user gave."""
-    from scalefit.io._common import as_number
-
     example = f"{where} alpha=0.34 or {where} beta=alpha" if numbers else f"{where} beta=alpha"
     for text in items:
         for item in filter(None, (s.strip() for s in str(text).split(","))):
@@ -74,8 +72,13 @@ def _parse_pairs(where: str, items: list[str], fixed: dict[str, float], ties: di
                                  where=where, hint=f"e.g. {example}")
             if k in fixed or k in ties:
                 raise UsageError(f"parameter {k!r} is given twice", where=where)
-            num = as_number(v)
-            if num is not None and numbers:
+            num = None
+            if numbers and not v.isidentifier():
+                try:  # the same number syntax as --predict (7e10, 70B)
+                    num = _number(v, where)
+                except UsageError:
+                    num = None
+            if num is not None:
                 fixed[k] = num
             elif v.isidentifier():
                 ties[k] = v
