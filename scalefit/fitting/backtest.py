@@ -287,15 +287,17 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
     chosen, why = holdout, None
     rows = []
     grid_nd = False
+    prepared: dict[str, tuple] = {}  # the screening's data set, reused when that law is a candidate
     if screen:
         try:
-            _, ds0, _ = prepare(data, "chinchilla", **kw)
+            prepared["chinchilla"] = prepare(data, "chinchilla", **kw)
+            ds0 = prepared["chinchilla"][1]
             grid_nd = is_size_grid(ds0) and tokens_vary_within_sizes(ds0)
         except ScalefitError:
             grid_nd = False
     for name in laws:
         try:
-            law, ds, fkw = prepare(data, name, **kw)
+            law, ds, fkw = prepared.get(name) or prepare(data, name, **kw)
             if grid_nd and not {"N", "D"} <= set(law.input_names):
                 rows.append({"law": str(name), "mean_rel_error": None, "max_rel_error": None,
                              "error": "not a candidate: the runs of one size differ in tokens, "
