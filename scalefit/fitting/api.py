@@ -135,7 +135,10 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
             holdout = default_holdout(ds)
             why = why_holdout(ds, holdout)
         try:
-            result.backtest = backtest(ds, lw, holdout, fit_kw=fit_keywords(fkw))
+            # law="auto" already backtested the law it chose, on the same runs and holdout
+            reuse = auto.pop("_best_backtest", None) if auto is not None else None
+            result.backtest = (reuse if reuse is not None and reuse["holdout"] == holdout
+                               else backtest(ds, lw, holdout, fit_kw=fit_keywords(fkw)))
         except ScalefitError as exc:
             if not chosen:
                 raise

@@ -287,6 +287,7 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
     chosen, why = holdout, None
     rows = []
     grid_nd = False
+    done: dict[str, dict] = {}  # each law's full backtest, for fit(law="auto") to keep
     prepared: dict[str, tuple] = {}  # the screening's data set, reused when that law is a candidate
     if screen:
         try:
@@ -307,6 +308,7 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
                 chosen = default_holdout(ds)
                 why = why_holdout(ds, chosen)
             bt = backtest(ds, law, chosen, fit_kw=fit_keywords(fkw))
+            done[str(name)] = bt
             row = {"law": str(name), "n_params": len(law.params),
                    "n_free": int(fkw["parameters"] and sum(
                        1 for p in fkw["parameters"].values() if p.vary and not p.expr)),
@@ -324,6 +326,8 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
                     (next((r["law"] for r in rows if r["mean_rel_error"] is not None), None),
                      None))
     out = {"holdout": chosen, "ranking": rows, "best": best}
+    if screen and best in done:
+        out["_best_backtest"] = done[best]  # not JSON: fit() takes it and drops the key
     if why:
         out["holdout_reason"] = why
     if best is not None:
