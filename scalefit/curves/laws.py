@@ -13,7 +13,7 @@ import numpy as np
 from scalefit.curves.data import Curve
 from scalefit.curves.kernels import H_ACCURATE, annealing_momentum, mpl_loss_drop
 from scalefit.errors import UsageError
-from scalefit.laws.base import Param
+from scalefit.laws.base import Param, law_spec
 
 __all__ = ["CURVE_LAWS", "CurveLaw", "JointLaw", "LRAnnealing", "MeanLaw", "MultiPower",
            "get_curve_law"]
@@ -32,6 +32,9 @@ class CurveLaw:
     #: the fit method used unless one is asked for ("paper": Adam from a power-law start, the
     #: multi-power paper's recipe; "lbfgs": a screened grid of starts refined by L-BFGS-B)
     default_method: ClassVar[str] = "paper"
+    #: typical parameters, for examples and the conformance checks (scalefit.laws.testing):
+    #: ``{"params": {name: value}}``
+    example: ClassVar[dict] = {}
 
     @property
     def param_names(self) -> list[str]:
@@ -39,6 +42,22 @@ class CurveLaw:
 
     def options(self) -> dict:
         return {}
+
+    @property
+    def spec(self) -> str:
+        """The name ``scalefit.laws.get_law`` rebuilds this law from (options included)."""
+        return law_spec(self.name, self.options(), type(self).__init__)
+
+    def example_params(self) -> dict[str, float]:
+        """Typical parameter values (``example["params"]``)."""
+        return dict(self.example.get("params", {}))
+
+    def describe(self) -> dict:
+        return {"name": self.name, "spec": self.spec, "kind": self.kind,
+                "formula": self.formula, "source": self.source,
+                "params": [{"name": p.name, "lower": p.lower, "upper": p.upper, "log": p.log,
+                            "linear": p.name in self.linear, "doc": p.doc}
+                           for p in self.params]}
 
     def predict(self, curve: Curve, theta, steps=None, *, h: float = H_ACCURATE) -> np.ndarray:
         raise NotImplementedError
@@ -83,6 +102,9 @@ class MultiPower(CurveLaw):
     paper_defaults = {"C": 1.0, "beta": 0.5, "gamma": 0.5}
     #: parameters moved with the small Adam step (exponents); the others use the large one
     exponents = ("alpha", "beta", "gamma")
+    #: a law of the size of the paper's 25M-400M fits, for examples and the conformance checks
+    example = {"params": {"L0": 2.5, "A": 0.6, "alpha": 0.45, "B": 450.0, "C": 2.0,
+                          "beta": 0.6, "gamma": 0.6}}
 
     def predict(self, curve, theta, steps=None, *, h=H_ACCURATE):
         L0, A, alpha, B, C, beta, gamma = self.theta(theta)
@@ -127,6 +149,7 @@ class LRAnnealing(CurveLaw):
     # Adam from the power-law start stalls with A at its bound (12-15% fit errors on the
     # multi-power curves); the screened L-BFGS-B fit reaches 0.03-0.13%
     default_method = "lbfgs"
+    example = {"params": {"L0": 2.4, "A": 0.62, "alpha": 0.46, "C": 0.9, "lam": 0.998}}
 
     def predict(self, curve, theta, steps=None, *, h=H_ACCURATE):
         L0, A, alpha, C, lam = self.theta(theta)
@@ -185,9 +208,23 @@ class JointLaw(CurveLaw):
         self.source = self.base.source + "; joint across model sizes"
         self.linear = ()
         self.exponents = tuple(self.base.exponents) + tuple(s + "_exp" for s in self.scaled)
+        self._default_scaled = default
+        # the base law's example, the irreducible loss falling and the amplitudes growing a
+        # little with size
+        base_ex = self.base.example_params()
+        self.example = {"params": {
+            p.name: (-0.05 if p.name == "L0_exp" else 0.1) if p.name.endswith("_exp")
+            else base_ex[p.name] for p in self.params}} if base_ex else {}
 
     def options(self):
         return {"base": self.base.name, "scaled": list(self.scaled), "N_ref": self.N_ref}
+
+    @property
+    def spec(self) -> str:
+        # the base is in the name (joint_multi_power); scaled and N_ref only where not default
+        opts = {"scaled": None if self.scaled == self._default_scaled else list(self.scaled),
+                "N_ref": None if self.N_ref == 1e8 else self.N_ref}
+        return law_spec(self.name, opts)
 
     def base_theta(self, theta, N: float | None):
         if N is None:
@@ -245,6 +282,8 @@ class MeanLaw(CurveLaw):
                                   doc=p.doc) for law in self.laws for p in law.params)
         self.formula = "L(t) = (L_multi_power(t) + L_lr_annealing(t)) / 2"
         self.source = "; ".join(law.source for law in self.laws)
+        self.example = {"params": {f"{law.name}.{k}": v for law in self.laws
+                                   for k, v in law.example_params().items()}}
 
     def split(self, theta) -> list[np.ndarray]:
         th = self.theta(theta)

@@ -3,6 +3,11 @@
 >>> from scalefit.laws import get_law
 >>> get_law("chinchilla").param_names
 ['E', 'A', 'B', 'alpha', 'beta']
+
+Every kind of law (final-loss, loss-curve, joint loss-curve, loss-to-loss, task) is built by
+:func:`get_law` with one option syntax, ``get_law("kaplan:x=C")`` or ``get_law("kaplan", x="C")``,
+and listed by :func:`available` grouped by kind. :mod:`scalefit.laws.testing` checks a law
+(one of these or your own) with :func:`~scalefit.laws.testing.check_law`.
 """
 
 from scalefit.laws import (  # noqa: F401  (each module registers its laws)
@@ -18,7 +23,19 @@ from scalefit.laws import (  # noqa: F401  (each module registers its laws)
     steplaw,
     task_sigmoid,
 )
-from scalefit.laws.base import Input, Law, Param, get_law, list_laws, register, register_kind
+from scalefit.laws.base import (
+    KINDS,
+    Input,
+    Law,
+    Param,
+    available,
+    get_law,
+    law_kind,
+    law_kinds,
+    list_laws,
+    register,
+    register_kind,
+)
 
 
 def _curve_law_factory(name: str):
@@ -39,4 +56,5 @@ for _name in ("multi_power", "lr_annealing"):
     register_kind(f"joint_{_name}", "joint_curve", _curve_law_factory(f"joint_{_name}"))
 del _name
 
-__all__ = ["Input", "Law", "Param", "get_law", "list_laws", "register"]
+__all__ = ["KINDS", "Input", "Law", "Param", "available", "get_law", "law_kind", "law_kinds",
+           "list_laws", "register", "register_kind"]

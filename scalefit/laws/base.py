@@ -12,6 +12,7 @@ the prediction with respect to each natural parameter.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -233,9 +234,21 @@ class Law:
         return {k: np.exp(rng.uniform(np.log(ranges[k][0]), np.log(ranges[k][1]), n))
                 for k in self.input_names}
 
+    def options(self) -> dict[str, Any]:
+        """The options this law was built with (what :func:`get_law` takes after the name,
+        ``kaplan:x=C``); empty for a law without options."""
+        return {}
+
+    @property
+    def spec(self) -> str:
+        """The name :func:`get_law` rebuilds this law from: ``"bnsl:breaks=2"``; options at their
+        defaults are left out, so a plain law is its name."""
+        return law_spec(self.name, self.options(), type(self).__init__)
+
     def describe(self) -> dict:
         return {
             "name": self.name,
+            "spec": self.spec,
             "kind": self.kind,
             "formula": self.formula,
             "source": self.source,
@@ -281,14 +294,24 @@ def get_law(name: str | Law, **options) -> Law | Any:
     Loss-curve laws (``multi_power``, ``joint_multi_power:scaled=L0;A`` ...) are found too; they
     come back as ``scalefit.curves.CurveLaw`` objects, not :class:`Law` (hence ``Any``).
     """
-    if isinstance(name, Law):
-        return name
+    if isinstance(name, Law) or (not isinstance(name, str) and getattr(name, "kind", None)
+                                 in KINDS and hasattr(name, "param_names")):
+        return name  # a law object (a loss-curve law is not a Law: matched by its kind)
     base, _, opts = str(name).partition(":")
+    base = base.strip()
     for item in filter(None, opts.split(",")):
         k, sep, v = item.partition("=")
         if not sep:
             raise UsageError(f"law option {item!r} in {name!r} must look like key=value")
         options[k.strip()] = _parse_value(v.strip())
+    fit_only = sorted(set(options) & _FIT_OPTIONS)
+    if fit_only:
+        raise UsageError(f"{', '.join(fit_only)} is an option of the fit, not of the law "
+                         f"{base!r}", where="get_law",
+                         hint=f"scalefit.fit(data, {base!r}, {fit_only[0]}=...) or "
+                              f"`scalefit fit --{fit_only[0]}`")
+    if base == "joint":  # ``joint:base=lr_annealing`` is ``joint_lr_annealing``
+        base = f"joint_{options.pop('base', 'multi_power')}"
     if base in _OTHER_KINDS:  # a loss-curve law: its own class hierarchy, built by its module
         return _OTHER_KINDS[base][1](**options)
     if base not in _REGISTRY:
@@ -301,6 +324,10 @@ def get_law(name: str | Law, **options) -> Law | Any:
         return entry(**options)
     except TypeError as exc:
         raise UsageError(f"law {base!r} does not take options {options}: {exc}") from None
+
+
+#: keywords of the fit (``scalefit.fit``), refused by :func:`get_law` with a pointer there
+_FIT_OPTIONS = frozenset({"fix", "bounds", "expr", "tie", "params"})
 
 
 def list_laws() -> list[str]:
@@ -330,13 +357,62 @@ def law_kinds() -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
+def available(kind: str | None = None) -> dict[str, list[str]]:
+    """Every registered law name grouped by kind, kinds in :data:`KINDS` order
+    (``{"final": ["bnsl", "chinchilla", ...], "curve": [...], ...}``); with ``kind``, that
+    group alone. Each name builds with :func:`get_law`."""
+    if kind is not None and kind not in KINDS:
+        raise UsageError(f"unknown kind of law {kind!r}", where="kind",
+                         hint=f"one of {', '.join(KINDS)}")
+    names = law_kinds()
+    return {k: [n for n, nk in names.items() if nk == k]
+            for k in KINDS if kind is None or k == kind}
+
+
 def law_kind(name: str) -> str:
     """The kind of the law ``name`` (options after ``:`` allowed): one of :data:`KINDS`;
     ``"final"`` for unknown names (the fit then reports them)."""
     base = str(name).partition(":")[0].strip()
+    if base == "joint":
+        return "joint_curve"
     if base in _OTHER_KINDS:
         return _OTHER_KINDS[base][0]
     return getattr(_REGISTRY.get(base), "kind", "final")
+
+
+def law_spec(name: str, options: Mapping[str, Any], init: Callable[..., Any] | None = None
+             ) -> str:
+    """``name:key=value,...`` for :func:`get_law`, the inverse of its parser. Options equal to
+    the default of ``init`` (the law's constructor) or ``None`` are left out; a list is
+    written ``a;b`` (the joint laws' ``scaled=L0;A``)."""
+    defaults = {}
+    if init is not None:
+        try:
+            defaults = {k: p.default for k, p in inspect.signature(init).parameters.items()
+                        if p.default is not inspect.Parameter.empty}
+        except (TypeError, ValueError):  # a builtin __init__ has no signature to read
+            defaults = {}
+    items = []
+    for k, v in options.items():
+        if v is None or (k in defaults and _same(defaults[k], v)):
+            continue
+        if isinstance(v, (list, tuple)):
+            text = ";".join(str(x) for x in v)
+        elif isinstance(v, (float, np.floating)):
+            text = repr(float(v))
+        else:
+            text = str(v)
+        if any(c in text for c in ",:=") or not text:
+            raise ValueError(f"law {name!r}: option {k}={v!r} cannot be written in a law name")
+        items.append(f"{k}={text}")
+    return name + (":" + ",".join(items) if items else "")
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b) if not isinstance(a, (list, tuple)) else list(a) == list(b)
+    except Exception:  # noqa: BLE001 (values that do not compare are different)
+        return False
 
 
 def _parse_value(v: str):

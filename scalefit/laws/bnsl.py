@@ -68,6 +68,9 @@ class BNSL(Law):
                        f"f{i + 1}": 0.1})
         self.example = {"params": ex, "inputs": {self.x: (lo, hi)}}
 
+    def options(self) -> dict:
+        return {"breaks": self.breaks, "x": self.x}
+
     def start_grid(self, X=None):
         k = self.breaks
         if X is not None and self.x in X:

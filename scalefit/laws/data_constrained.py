@@ -64,6 +64,9 @@ class DataConstrained(Law):
                   doc="R_N*: decay scale of the value of excess parameters"),
         )
 
+    def options(self) -> dict:
+        return {"G": self.G}
+
     def example_inputs(self, n, rng=None):
         """N and D log-uniform; U = D/epochs with epochs log-uniform in [1, 60]."""
         rng = np.random.default_rng(rng)

@@ -51,6 +51,9 @@ class Kaplan(Law):
         params, rng = _KAPLAN_EXAMPLES[self.x]
         self.example = {"params": params, "inputs": {self.x: rng}}
 
+    def options(self) -> dict:
+        return {"x": self.x}
+
     def _predict(self, X, theta):
         xc, alpha = np.moveaxis(np.asarray(theta, float), -1, 0)
         lr = np.log(xc)[..., None] - np.log(X[self.x])

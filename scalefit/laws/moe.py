@@ -41,6 +41,9 @@ class MoE(Law):
     def __init__(self, E_start: float = 1.85, E_max: float = 314.0):
         self.E_start, self.E_max = float(E_start), float(E_max)
 
+    def options(self) -> dict:
+        return {"E_start": self.E_start, "E_max": self.E_max}
+
     def e_hat(self, E) -> np.ndarray:
         """The saturating transform Ê of the expert count."""
         E = np.asarray(E, dtype=float)

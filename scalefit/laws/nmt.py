@@ -42,6 +42,9 @@ class NMT(Law):
     def __init__(self, Ne_ref: float = 1e8, Nd_ref: float = 1e8):
         self.Ne_ref, self.Nd_ref = float(Ne_ref), float(Nd_ref)
 
+    def options(self) -> dict:
+        return {"Ne_ref": self.Ne_ref, "Nd_ref": self.Nd_ref}
+
     def _logs(self, X):
         return np.log(X["Ne"] / self.Ne_ref), np.log(X["Nd"] / self.Nd_ref)
 

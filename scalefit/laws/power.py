@@ -44,6 +44,9 @@ class Power(Law):
         self.formula = f"L = E + A*{self.x}^(-alpha)"
         self.example = _EXAMPLES[self.x]
 
+    def options(self) -> dict:
+        return {"x": self.x}
+
     def _pw(self, X, alpha):
         return np.exp(-np.multiply.outer(np.asarray(alpha, float), np.log(X[self.x])))
 

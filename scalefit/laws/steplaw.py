@@ -55,6 +55,9 @@ class StepLaw(Law):
             )
             self.example = {"params": {"k": 0.58, "g": 0.571}, "inputs": {"D": (2e9, 1e12)}}
 
+    def options(self) -> dict:
+        return {"output": self.which}
+
     def _logs(self, X):
         if self.which == "lr":
             return np.stack([np.log(X["N"]), np.log(X["D"])], -1)  # (n, 2)
