@@ -23,10 +23,11 @@ from pathlib import Path
 
 from scalefit.errors import InputError, ScalefitError, UsageError
 
-__all__ = ["attach_data", "read_artefact", "rebuild_curves", "rebuild_dataset", "recorded_data",
-           "recorded_paths",
-           "validate_artefact", "validate_curve_artefact", "validate_fit_artefact",
-           "MAX_ARTEFACT_BYTES", "MAX_DEPTH", "SCHEMA_VERSION"]
+__all__ = ["attach_data", "data_origin", "data_record", "jsonable", "read_artefact", "rebuild_curves",
+           "rebuild_dataset", "recorded_data", "recorded_paths", "validate_artefact",
+           "validate_curve_artefact", "validate_fit_artefact", "validate_isoflop_artefact",
+           "validate_task_artefact", "write_artefact",
+           "ARTEFACT_KINDS", "MAX_ARTEFACT_BYTES", "MAX_DEPTH", "SCHEMA_VERSION"]
 
 #: the version of the artefact layout this scalefit writes and reads (docs/fit-json.md)
 SCHEMA_VERSION = 1
@@ -40,6 +41,71 @@ MAX_DEPTH = 32
 MAX_PARAM = 1e100
 _MAX_ITEMS = 100_000  # predictions, bootstrap rows, data paths, replicates ...
 _HINT = "refit and save again with `scalefit fit ... --json FIT.json`"
+#: the ``kind`` of each result artefact (a final-loss fit has none, or "fit")
+ARTEFACT_KINDS = ("fit", "curve", "isoflop", "task")
+
+
+# ---------------------------------------------------------------------- writing
+def write_artefact(d: Mapping, path: str | Path | None = None, *, indent: int = 2) -> str:
+    """An artefact dict as JSON text (non-finite numbers refused: write them as null); also
+    written to ``path`` when given, through a temporary file so that a reader never sees half
+    of it, with the folders it needs made."""
+    text = json.dumps(d, indent=indent, allow_nan=False, default=_plain)
+    if path is not None:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.replace(p)
+    return text
+
+
+def _plain(o):
+    """numpy scalars and arrays as JSON numbers and lists."""
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def data_origin(data) -> str:
+    """How a result's data was given, in words for its artefact: ``files``, ``store``, or
+    ``in-memory DataFrame`` (arrays, log data ...) when there is no file to read it again."""
+    import pandas as pd
+
+    items = data if isinstance(data, (list, tuple)) else [data]
+    if items and all(isinstance(x, (str, os.PathLike)) for x in items):
+        return "files"
+    name = type(data).__name__
+    if name == "Store":
+        where = str(getattr(data, "path", None) or "")
+        return "in-memory store" if not where or where.startswith("memory://") else "store"
+    if isinstance(data, pd.DataFrame):
+        return "in-memory DataFrame"
+    if isinstance(data, tuple) and all(isinstance(x, pd.DataFrame) for x in data):
+        return "in-memory tables"
+    if name == "LogData":
+        return "in-memory log data"
+    if data is None:
+        return "in-memory arrays"
+    if isinstance(data, (list, tuple)) or name == "CurveData":
+        return "in-memory curves" if all(type(x).__name__ == "Curve" for x in items) else \
+            "in-memory data"
+    return f"in-memory {name}"
+
+
+def data_record(locator: Mapping | None, data_hash: str = "", origin: str = "") -> dict:
+    """The artefact's ``data`` record: where the data came from (``origin``; the ``paths`` or
+    ``store`` to read it again, when there are any) and the hash of the fitted points."""
+    loc = dict(locator or {})
+    if not origin:
+        origin = "store" if "store" in loc else "files" if "paths" in loc else "in memory"
+    out: dict = {"origin": str(origin)}
+    if "store" in loc:
+        out["store"] = str(loc["store"])
+    elif "paths" in loc:
+        out["paths"] = [str(p) for p in loc["paths"]]
+    out["hash"] = str(data_hash or "")
+    return out
 
 
 # ---------------------------------------------------------------------- reading
@@ -215,11 +281,32 @@ def _kind(v) -> str:
 
 
 def validate_artefact(d: Mapping, *, where: str = "fit artefact") -> None:
-    """Check a parsed artefact of either kind; raises :class:`InputError` naming the key."""
-    if d.get("kind") == "curve":
-        validate_curve_artefact(d, where=where)
-    else:
-        validate_fit_artefact(d, where=where)
+    """Check a parsed artefact of any kind (``ARTEFACT_KINDS``); raises :class:`InputError`
+    naming the key."""
+    kind = d.get("kind", "fit")
+    c = _Check(where)
+    if kind not in ARTEFACT_KINDS:
+        c.fail("kind", f"expected one of {list(ARTEFACT_KINDS)}, got {_kind(kind)}")
+    _data_record(c, d.get("data"))
+    {"curve": validate_curve_artefact, "isoflop": validate_isoflop_artefact,
+     "task": validate_task_artefact}.get(kind, validate_fit_artefact)(d, where=where)
+
+
+def _data_record(c: _Check, rec) -> None:
+    rec = c.obj(rec, "data", null=True)
+    if rec is None:
+        return
+    c.text(rec.get("origin"), "data.origin", max_len=200)
+    c.text(rec.get("hash", ""), "data.hash", max_len=200)
+    if "store" in rec:
+        c.text(rec["store"], "data.store", max_len=4096)
+    for i, p in enumerate(c.lst(rec.get("paths"), "data.paths", null=True) or []):
+        c.text(p, f"data.paths[{i}]", max_len=4096)
+        if "\x00" in p:
+            c.fail(f"data.paths[{i}]", "a path with a NUL character")
+    extra = sorted(set(rec) - {"origin", "hash", "store", "paths"})
+    if extra:
+        c.fail("data", f"unknown keys {extra}")
 
 
 def _params(c: _Check, v, names: list[str], bounds: dict, key: str = "params") -> dict:
@@ -566,6 +653,131 @@ def validate_curve_artefact(d: Mapping, *, where: str = "fit artefact") -> None:
     for name, e in (c.obj(dg.get("fit_errors"), "diagnostics.fit_errors", null=True)
                     or {}).items():
         c.numbers(e, f"diagnostics.fit_errors.{name}", null=False)
+
+
+def validate_isoflop_artefact(d: Mapping, *, where: str = "fit artefact") -> None:
+    """Check an IsoFLOP artefact (``"kind": "isoflop"``) against ``docs/fit-json.md``."""
+    c = _Check(where)
+    for key in ("a", "k", "b", "k_D", "minima"):
+        if key not in d:
+            raise InputError(f"not a scalefit IsoFLOP artefact: key {key!r} is missing",
+                             where=where, hint="save again with `scalefit isoflop ... --json`")
+    _schema(c, d)
+    for key in ("a", "b"):
+        c.num(d[key], key, lo=-100, hi=100)
+    for key in ("k", "k_D"):
+        c.num(d[key], key, lo=1e-300, hi=MAX_PARAM)
+    for key in ("a_se", "log_k_se", "b_se"):
+        c.num(d.get(key), key, null=True, lo=0)
+    c.text(d.get("se_method", "ols"), "se_method", max_len=50)
+    for key in ("metric", "version"):
+        c.text(d.get(key), key, null=True, max_len=1000)
+    rows = c.lst(d["minima"], "minima")
+    for i, r in enumerate(rows):
+        key = f"minima[{i}]"
+        r = c.obj(r, key)
+        c.num(r.get("C"), f"{key}.C", lo=0)
+        for k in ("N_opt", "D_opt", "loss", "curvature"):
+            c.num(r.get(k), f"{key}.{k}", null=True)
+        for k in ("n_points", "n_used"):
+            c.integer(r.get(k, 0), f"{key}.{k}")
+        c.flag(r.get("used"), f"{key}.used")
+    s = c.obj(d.get("settings"), "settings", null=True) or {}
+    c.text(s.get("method"), "settings.method", null=True, max_len=50)
+    for k in ("window", "flops_per_token", "noise"):
+        c.num(s.get(k), f"settings.{k}", null=True, lo=0)
+    for k in ("min_points", "bootstrap", "noise_draws"):
+        c.integer(s.get(k), f"settings.{k}", null=True)
+    c.integer(s.get("seed"), "settings.seed", null=True, lo=-(2**63))
+    for i, x in enumerate(c.lst(d.get("bootstrap_a"), "bootstrap_a", null=True) or []):
+        c.num(x, f"bootstrap_a[{i}]", lo=-100, hi=100)
+
+
+def validate_task_artefact(d: Mapping, *, where: str = "fit artefact") -> None:
+    """Check a task-prediction artefact (``"kind": "task"``) against ``docs/fit-json.md``."""
+    import numpy as np
+
+    c = _Check(where)
+    for key in ("task", "law", "step1", "step2", "targets"):
+        if key not in d:
+            raise InputError(f"not a scalefit task prediction: key {key!r} is missing",
+                             where=where, hint="save again with `scalefit tasks ... --json`")
+    _schema(c, d)
+    for key in ("task", "loss_metric", "acc_metric"):
+        c.text(d.get(key), key, null=key != "task", max_len=1000)
+    c.text(d.get("version"), "version", null=True, max_len=200)
+    law = _law(c, d["law"])
+    if sorted(getattr(law, "input_names", [])) != ["D", "N"]:
+        c.fail("law", f"step 1 needs a law of N and D; {d['law']!r} is not one")
+    sig = _law(c, "task_sigmoid")
+    laws = {"step1": law, "step2": sig}
+    for key, lw in laws.items():
+        _params(c, d[key], lw.param_names,
+                {p.name: (float(p.lower), float(p.upper)) for p in lw.params}, key)
+    c.texts(d.get("runs"), "runs", null=True)
+    c.num(d.get("ci", 0.95), "ci", lo=1e-6, hi=1 - 1e-9)
+    c.integer(d.get("n_boot", 0), "n_boot")
+    for i, t in enumerate(c.lst(d["targets"], "targets")):
+        key = f"targets[{i}]"
+        t = c.obj(t, key)
+        c.text(t.get("name"), f"{key}.name", max_len=1000)
+        for k in ("N", "D"):
+            c.num(t.get(k), f"{key}.{k}", lo=1e-300, hi=MAX_PARAM)
+        for k in ("loss", "loss_lo", "loss_hi", "acc", "lo", "hi"):
+            c.num(t.get(k), f"{key}.{k}", null=True)
+    for k, v in (c.obj(d.get("diagnostics"), "diagnostics", null=True) or {}).items():
+        if isinstance(v, dict):
+            c.numbers(v, f"diagnostics.{k}")
+        elif not isinstance(v, bool):
+            c.num(v, f"diagnostics.{k}", null=True)
+    boot = c.obj(d.get("bootstrap"), "bootstrap", null=True) or {}
+    n_rows = set()
+    for key, lw in laws.items():
+        rows = c.lst(boot.get(key), f"bootstrap.{key}", null=True) or []
+        n_rows.add(len(rows))
+        P = len(lw.param_names)
+        for i, row in enumerate(rows):
+            c.lst(row, f"bootstrap.{key}[{i}]")
+            if len(row) != P:
+                c.fail(f"bootstrap.{key}[{i}]", f"{len(row)} values for {P} parameters")
+            for j, x in enumerate(row):
+                c.num(x, f"bootstrap.{key}[{i}][{j}]", lo=-MAX_PARAM, hi=MAX_PARAM)
+        if rows:
+            arr = np.asarray(rows, float)
+            for j, p in enumerate(lw.params):
+                if not _near(d[key][p.name], arr[:, j], bool(p.log)):
+                    c.fail(f"{key}.{p.name}", "lies far outside its own bootstrap samples: the "
+                                              "parameters and samples are not from one fit")
+    if len(n_rows) > 1:
+        c.fail("bootstrap", "step 1 and step 2 hold different numbers of replicates")
+
+
+def _schema(c: _Check, d: Mapping) -> None:
+    schema = d.get("schema", SCHEMA_VERSION)
+    c.integer(schema, "schema", lo=1)
+    if schema > SCHEMA_VERSION:
+        c.fail("schema", f"version {schema} was written by a newer scalefit (this one reads "
+                         f"{SCHEMA_VERSION}); upgrade scalefit")
+
+
+def jsonable(x):
+    """``x`` with numpy values as plain numbers and lists, and non-finite numbers as None (what
+    an artefact holds: JSON has no NaN)."""
+    if x is None:
+        return None
+    if isinstance(x, Mapping):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if hasattr(x, "tolist") and not isinstance(x, (str, bytes)):
+        return jsonable(x.tolist())
+    if isinstance(x, bool) or type(x).__name__ == "bool_":
+        return bool(x)
+    if isinstance(x, int):
+        return int(x)
+    if isinstance(x, float):
+        return float(x) if math.isfinite(x) else None
+    return x
 
 
 # ---------------------------------------------------------------------- the recorded data

@@ -6,7 +6,6 @@ The JSON artefact (``to_json``) is the contract other tools read; its schema is 
 
 from __future__ import annotations
 
-import json
 import math
 import warnings as _warnings
 from collections.abc import Mapping
@@ -15,8 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from scalefit.artefacts import SCHEMA_VERSION, read_artefact
+from scalefit.artefacts import (
+    SCHEMA_VERSION,
+    data_record,
+    jsonable,
+    read_artefact,
+    write_artefact,
+)
 from scalefit.errors import InputError, UsageError
+from scalefit.summary import ParamRow, PredictionRow, Section, Summary, fmt, one_line
 from scalefit.units import PredictionWarning, input_warnings
 
 __all__ = ["FitResult", "Prediction", "Summary", "SCHEMA_VERSION", "load_artefact"]
@@ -112,6 +118,9 @@ class FitResult:
     version: str = field(default_factory=_version)
     #: bootstrap parameter samples (B, P) in the law's parameter order, if bootstrapped
     samples: np.ndarray | None = None
+    #: how the data was given (``files``, ``store``, ``in-memory DataFrame`` ...); the
+    #: artefact's ``data`` record says it beside the paths and hash
+    data_origin: str = ""
     # in-memory only: the data set, optimiser problem, delta-method covariance
     dataset: object | None = field(default=None, repr=False, compare=False)
     _problem: object | None = field(default=None, repr=False, compare=False)
@@ -248,7 +257,8 @@ class FitResult:
 
     # ------------------------------------------------------------------ text
     def summary(self) -> Summary:
-        return Summary(self)
+        """Text (``str``), HTML and dict views of the fit (:class:`scalefit.summary.Summary`)."""
+        return _summary(self)
 
     def __str__(self) -> str:
         return str(self.summary())
@@ -258,9 +268,8 @@ class FitResult:
 
     def __repr__(self) -> str:
         # one line; str() is the full summary
-        ps = ", ".join(f"{k}={_g(v)}" for k, v in (self.params_ or {}).items())
-        return (f"<FitResult {self.law} on {self.metric!r}: {self.n_points} points, "
-                f"{self.n_runs} runs; {ps}>")
+        return one_line("FitResult", self.law, f"on {self.metric!r}: {self.n_points} points, "
+                                               f"{self.n_runs} runs", self.params_)
 
     @property
     def warnings(self) -> list[str]:
@@ -271,6 +280,7 @@ class FitResult:
         law = self.law_
         d = {
             "schema": SCHEMA_VERSION,
+            "kind": "fit",
             "law": self.law,
             "formula": law.formula,
             "metric": self.metric,
@@ -286,6 +296,7 @@ class FitResult:
             "backtest": _jsonable(self.backtest),
             "settings": _jsonable(self.settings),
             "data_hash": self.data_hash,
+            "data": data_record(self.settings.get("data"), self.data_hash, self.data_origin),
             "version": self.version,
         }
         if self.samples is not None:
@@ -295,14 +306,7 @@ class FitResult:
 
     def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
         """The JSON artefact as text; also written to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-        if path is not None:
-            p = Path(path)
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = p.with_name(p.name + ".tmp")
-            tmp.write_text(text + "\n", encoding="utf-8")
-            tmp.replace(p)
-        return text
+        return write_artefact(self.to_dict(), path, indent=indent)
 
     @classmethod
     def from_dict(cls, d: Mapping) -> FitResult:
@@ -326,7 +330,8 @@ class FitResult:
             predictions=list(d.get("predictions") or []), derived=dict(d.get("derived") or {}),
             diagnostics=dict(d.get("diagnostics") or {}), backtest=d.get("backtest"),
             settings=dict(d.get("settings") or {}), data_hash=d.get("data_hash", ""),
-            version=d.get("version", ""), samples=samples)
+            version=d.get("version", ""), samples=samples,
+            data_origin=str((d.get("data") or {}).get("origin", "")))
 
     @classmethod
     def from_json(cls, source: str | Path) -> FitResult:
@@ -442,166 +447,80 @@ def _complete_inputs(law, given: dict) -> dict:
     return X
 
 
-def _jsonable(x):
-    if x is None:
-        return None
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (np.bool_, bool)):
-        return bool(x)
-    if isinstance(x, (np.integer, int)):
-        return int(x)
-    if isinstance(x, (np.floating, float)):
-        return _f(x)
-    return x
+_jsonable = jsonable
 
 
 # ---------------------------------------------------------------------- summary
 def _g(x, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "-"
-    x = float(x)
-    if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
-        return f"{x:.{digits}g}"
-    return f"{x:.{digits}g}"
+    return fmt(x, digits)
 
 
-class Summary:
-    """Text (``str``), HTML (``_repr_html_``) and dict (``to_dict``) views of a fit."""
-
-    def __init__(self, result: FitResult):
-        self.result = result
-
-    def to_dict(self) -> dict:
-        return self.result.to_dict()
-
-    def _rows(self) -> list[tuple[str, str, str]]:
-        r = self.result
-        level = int(round(100 * r.level))
-        rows = []
-        for k, v in r.params_.items():
-            fixed = k in (r.settings.get("fix") or {})
-            if fixed:
-                iv = "fixed"
-            elif r.ci_ and k in r.ci_:
-                lo, hi = r.ci_[k]
-                iv = f"[{_g(lo)}, {_g(hi)}]  ({level}% bootstrap)"
-            elif k in r.stderr_ and r.stderr_[k] is not None and math.isfinite(r.stderr_[k]):
-                iv = f"± {_g(r.stderr_[k], 2)}  (delta method s.e.)"
-            else:
-                iv = ""
-            rows.append((k, _g(v, 5), iv))
-        return rows
-
-    def __str__(self) -> str:
-        r = self.result
-        law = r.law_
-        out = [f"{law.name}: {law.formula}",
-               f"metric {r.metric!r}: {r.n_points} points from {r.n_runs} runs; "
-               f"objective {r.settings.get('objective', {}).get('name', '')} = {r.objective_:.6g}"]
-        out.append("")
-        w = max(len(k) for k, _, _ in self._rows()) if r.params_ else 5
-        out.append(f"  {'param'.ljust(w)}  {'value':>11}  interval")
-        for k, v, iv in self._rows():
-            out.append(f"  {k.ljust(w)}  {v:>11}  {iv}")
-        if r.derived:
-            out.append("")
-            out.append("derived:")
-            for k, d in r.derived.items():
-                iv = (f"  [{_g(d.get('lo'))}, {_g(d.get('hi'))}]"
-                      if d.get("lo") is not None else "")
-                doc = f"   {d['doc']}" if d.get("doc") else ""
-                out.append(f"  {k.ljust(w)}  {_g(d.get('value'), 5):>11}{iv}{doc}")
-        if r.predictions:
-            out.append("")
-            out.append("predictions:")
-            for p in r.predictions:
-                ins = ", ".join(f"{k}={_g(v, 3)}" for k, v in p["inputs"].items())
-                iv = (f"  [{_g(p.get('lo'))}, {_g(p.get('hi'))}]"
-                      if p.get("lo") is not None else "")
-                label = p.get("label", r.metric)
-                out.append(f"  {label} at {ins}: {_g(p['value'], 5)}{iv}")
-                out.extend(f"      warning: {w}" for w in p.get("warnings") or [])
-                for k in ("N", "D"):  # compute-optimal allocations carry N and D
-                    if isinstance(p.get(k), dict):
-                        q = p[k]
-                        qi = (f"  [{_g(q.get('lo'), 3)}, {_g(q.get('hi'), 3)}]"
-                              if q.get("lo") is not None else "")
-                        out.append(f"      optimal {k} = {_g(q.get('value'), 4)}{qi}")
-        if r.backtest:
-            bt = r.backtest
-            out.append("")
-            folds = bt.get("folds") if isinstance(bt.get("folds"), list) else []
-            held = (f"{bt.get('n_heldout')} predictions of held-out points over {len(folds)} "
-                    "origins" if folds else f"{bt.get('n_heldout')} held-out points")
-            out.append(f"backtest ({bt.get('holdout')}): {held}; "
-                       f"mean relative error {_pct_s(bt.get('mean_rel_error'))}, "
-                       f"max {_pct_s(bt.get('max_rel_error'))}")
-            if bt.get("holdout_reason"):
-                out.append(f"  ({bt['holdout_reason']})")
-            for row in bt.get("ranking", [])[:10]:
-                out.append(f"  {row['law']:<18} mean {_pct_s(row.get('mean_rel_error'))}"
-                           f"  max {_pct_s(row.get('max_rel_error'))}"
-                           + (f"  ({row['error']})" if row.get("error") else ""))
-            if bt.get("reason"):
-                out.append(f"  chosen: {bt['reason']}")
-            cal = bt.get("calibration")
-            if isinstance(cal, Mapping) and cal.get("rate_per_decade") is not None:
-                out.append(f"  prediction intervals calibrated on it: held-out error "
-                           f"{_pct_s(cal['rate_per_decade'])} per decade beyond the fitted "
-                           f"range, run scatter {_pct_s(cal.get('noise'))}")
-        notes = r.diagnostics.get("notes", [])
-        warns = r.diagnostics.get("warnings", [])
-        if notes or warns:
-            out.append("")
-        for n in notes:
-            out.append(f"note: {n}")
-        for wn in warns:
-            out.append(f"warning: {wn}")
-        return "\n".join(out)
-
-    def _repr_html_(self) -> str:
-        # every value goes through scalefit.html: a loaded artefact is untrusted text
-        from scalefit.html import esc as e
-        from scalefit.html import table
-
-        r = self.result
-        law = r.law_
-        rows = [list(x) for x in self._rows()]
-        rows += [[k, _g(d.get("value"), 5), _iv(d)] for k, d in r.derived.items()]
-        warns = "".join(f"<li>{e(w)}</li>" for w in r.diagnostics.get("warnings", []))
-        parts = [f"<div class='scalefit-fit'><b>{e(law.name)}</b>: <code>{e(law.formula)}</code>",
-                 f"<br>{e(r.n_points)} points, {e(r.n_runs)} runs, objective "
-                 f"{e(_g(r.objective_, 6))}",
-                 table(["param", "value", "interval"], rows, right=[1])]
-        if r.predictions:
-            prows = [[p.get("label", r.metric),
-                      ", ".join(f"{k}={_g(v, 3)}" for k, v in (p.get("inputs") or {}).items()),
-                      _g(p.get("value"), 5), _iv(p), "; ".join(p.get("warnings") or [])]
-                     for p in r.predictions]
-            parts.append(table(["prediction", "at", "value", "interval", "warning"], prows,
-                               right=[2]))
-        if r.backtest:
-            bt = r.backtest
-            parts.append(f"<p>backtest ({e(bt.get('holdout'))}): {e(bt.get('n_heldout'))} "
-                         f"held-out points; mean relative error "
-                         f"{e(_pct_s(bt.get('mean_rel_error')))}, max "
-                         f"{e(_pct_s(bt.get('max_rel_error')))}</p>")
-        if warns:
-            parts.append(f"<ul style='color:#b35806'>{warns}</ul>")
-        parts.append("</div>")
-        return "".join(parts)
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def _iv(d: Mapping) -> str:
-    return "" if d.get("lo") is None else f"[{_g(d.get('lo'))}, {_g(d.get('hi'))}]"
+def _summary(r: FitResult) -> Summary:
+    """The neutral description of a final-loss fit; rendered by :class:`Summary`."""
+    law = r.law_
+    level = int(round(100 * r.level))
+    fix = r.settings.get("fix") or {}
+    at_bound = set((r.diagnostics or {}).get("at_bound") or [])
+    params = []
+    for k, v in r.params_.items():
+        lo = hi = None
+        if k in fix:
+            iv = "fixed"
+        elif r.ci_ and k in r.ci_:
+            lo, hi = r.ci_[k]
+            iv = f"[{_g(lo)}, {_g(hi)}]  ({level}% bootstrap)"
+        elif k in r.stderr_ and r.stderr_[k] is not None and math.isfinite(r.stderr_[k]):
+            iv = f"± {_g(r.stderr_[k], 2)}  (delta method s.e.)"
+        else:
+            iv = ""
+        params.append(ParamRow(k, v, iv, lo, hi, ("at bound",) if k in at_bound else ()))
+    derived = [ParamRow(k, d.get("value"), lo=d.get("lo"), hi=d.get("hi"),
+                        doc=str(d.get("doc") or ""))
+               for k, d in r.derived.items()]
+    preds = []
+    for p in r.predictions:
+        extra = []
+        for k in ("N", "D"):  # compute-optimal allocations carry N and D
+            if isinstance(p.get(k), dict):
+                q = p[k]
+                qi = (f"  [{_g(q.get('lo'), 3)}, {_g(q.get('hi'), 3)}]"
+                      if q.get("lo") is not None else "")
+                extra.append(f"optimal {k} = {_g(q.get('value'), 4)}{qi}")
+        preds.append(PredictionRow(str(p.get("label", r.metric)), dict(p.get("inputs") or {}),
+                                   p.get("value"), p.get("lo"), p.get("hi"),
+                                   tuple(p.get("warnings") or ()), tuple(extra)))
+    sections = []
+    if r.backtest:
+        bt = r.backtest
+        folds = bt.get("folds") if isinstance(bt.get("folds"), list) else []
+        held = (f"{bt.get('n_heldout')} predictions of held-out points over {len(folds)} "
+                "origins" if folds else f"{bt.get('n_heldout')} held-out points")
+        lines = []
+        if bt.get("holdout_reason"):
+            lines.append(f"  ({bt['holdout_reason']})")
+        for row in bt.get("ranking", [])[:10]:
+            lines.append(f"  {row['law']:<18} mean {_pct_s(row.get('mean_rel_error'))}"
+                         f"  max {_pct_s(row.get('max_rel_error'))}"
+                         + (f"  ({row['error']})" if row.get("error") else ""))
+        if bt.get("reason"):
+            lines.append(f"  chosen: {bt['reason']}")
+        cal = bt.get("calibration")
+        if isinstance(cal, Mapping) and cal.get("rate_per_decade") is not None:
+            lines.append(f"  prediction intervals calibrated on it: held-out error "
+                         f"{_pct_s(cal['rate_per_decade'])} per decade beyond the fitted "
+                         f"range, run scatter {_pct_s(cal.get('noise'))}")
+        sections.append(Section(f"backtest ({bt.get('holdout')}): {held}; "
+                                f"mean relative error {_pct_s(bt.get('mean_rel_error'))}, "
+                                f"max {_pct_s(bt.get('max_rel_error'))}", lines))
+    objective = (r.settings.get("objective") or {}).get("name", "")
+    return Summary(
+        kind="fit", law=law.name, formula=law.formula,
+        facts=[f"metric {r.metric!r}: {r.n_points} points from {r.n_runs} runs; "
+               f"objective {objective} = {r.objective_:.6g}"],
+        params=params, derived=derived, predictions=preds, sections=sections,
+        notes=[str(n) for n in r.diagnostics.get("notes", [])],
+        warnings=[str(w) for w in r.diagnostics.get("warnings", [])],
+        record=r.to_dict())
 
 
 def _pct_s(x) -> str:

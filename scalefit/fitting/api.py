@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from scalefit._keywords import checked_keywords
+from scalefit.artefacts import data_origin
 from scalefit.errors import FitError, ScalefitError, UsageError
 from scalefit.fitting.bootstrap import bootstrap as run_bootstrap
 from scalefit.fitting.bootstrap import delta_interval_params, delta_method, percentile_interval
@@ -124,7 +125,8 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
                                    "runs": None if runs is None else list(runs),
                                    "inputs": None if inputs is None else dict(inputs),
                                    "warmup_frac": float(warmup_frac)}},
-        data_hash=ds.hash(), samples=samples, dataset=ds, _problem=problem, _v=opt.v,
+        data_hash=ds.hash(), data_origin=data_origin(data), samples=samples, dataset=ds,
+        _problem=problem, _v=opt.v,
         _cov=dm["cov"])
     why = None
     if holdout:
