@@ -722,3 +722,51 @@ def _jsonable(x):
     from scalefit.artefacts import jsonable
 
     return jsonable(x)
+
+
+# ---------------------------------------------------------------------- figure
+def plot_plan(result: PlanResult, path: str | Path | None = None, *, dpi: int = 150):
+    """Two panels: the compute-optimal frontier (N and D against budget) with the planned
+    points and their intervals, and the predicted loss curve of each plan with its band.
+    Returns the figure; saved to ``path`` (PNG/SVG/PDF) when given."""
+    from scalefit.figstyle import PALETTE, add_grid, add_legend, budget_colours, headless_pyplot
+
+    plt = headless_pyplot()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11.0, 4.4), constrained_layout=True)
+    fr = result.frontier
+    if fr:
+        ax1.loglog(fr["budget"], fr["N"], color=PALETTE["blue"], lw=1.2, label="N (parameters)")
+        ax1.loglog(fr["budget"], fr["D"], color=PALETTE["vermillion"], lw=1.2,
+                   label="D (tokens)")
+    cols = budget_colours(len(result.plans))
+    for p, c in zip(result.plans, cols, strict=True):
+        for v, ci, colour in ((p.N, p.N_ci, PALETTE["blue"]), (p.D, p.D_ci, PALETTE["vermillion"])):
+            err = None if ci is None else [[v - ci[0]], [ci[1] - v]]
+            ax1.errorbar([p.budget], [v], yerr=err, fmt="o", color=colour, mec=c, mew=1.5,
+                         ms=6, capsize=3)
+        cv = p.curve
+        if cv:
+            label = f"{p.budget:.3g} FLOPs: N {p.N:.3g}, D {p.D:.3g}"
+            ax2.plot(cv["step"], cv["loss"], color=c, lw=1.4, label=label)
+            if "lo" in cv:
+                ax2.fill_between(cv["step"], cv["lo"], cv["hi"], color=c, alpha=0.2, lw=0)
+    kind = "lifetime" if result.settings.get("inference_tokens") else "training"
+    ax1.set_xlabel(f"{kind} compute (FLOPs)")
+    ax1.set_ylabel("compute-optimal N, D")
+    ax1.set_title("frontier and planned points", fontsize=10)
+    add_grid(ax1)
+    add_legend(ax1, where="upper left")
+    ax2.set_xlabel("step")
+    ax2.set_ylabel("predicted loss")
+    ax2.set_title(f"predicted curves ({result.schedule.get('family', '')} schedule)", fontsize=10)
+    add_grid(ax2)
+    add_legend(ax2, where="upper right")
+    own = [k for k, s in result.sources.items() if s["label"] == LABEL_PUBLISHED]
+    if own:
+        fig.suptitle("published defaults: " + ", ".join(own), fontsize=8, color="#555555")
+    if path is not None:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(p, dpi=dpi)
+        plt.close(fig)
+    return fig

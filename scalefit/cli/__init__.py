@@ -17,6 +17,7 @@ from scalefit.cli import (  # noqa: F401, E402  (register commands)
     ingest,
     isoflop,
     ladder,
+    plan,
     plot,
     report,
     tasks,
