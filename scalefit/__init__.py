@@ -10,8 +10,7 @@ from scalefit.errors import (
 )
 from scalefit.laws import Law, get_law, list_laws
 from scalefit.store import LogData, Store
-
-__version__ = "0.1.0"
+from scalefit.version import __version__
 
 # Heavier parts load on first use, so `import scalefit` stays fast and fitting never imports torch.
 _LAZY = {

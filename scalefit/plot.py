@@ -17,6 +17,7 @@ from scalefit.figstyle import (
     headless_pyplot,
     new_axes,
 )
+from scalefit.files import atomic_path
 
 __all__ = ["forecast", "PALETTE"]
 
@@ -556,10 +557,8 @@ def save(ax, path, *, dpi: int = 150):
         raise UsageError(f"cannot write a figure as {p.suffix or 'a file without a suffix'!r}",
                          where=str(p), hint="use .png, .svg or .pdf")
     fig = ax if hasattr(ax, "savefig") else np.ravel(ax)[0].figure
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_metadata(fmt))
-    tmp.replace(p)
+    with atomic_path(p) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_metadata(fmt))
     headless_pyplot().close(fig)
     return p
 

@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from scalefit.errors import ScalefitError, UsageError
+from scalefit.files import atomic_path, atomic_write_text
 from scalefit.html import esc
+from scalefit.version import __version__
 
 __all__ = ["build_report", "Report"]
 
@@ -106,7 +108,7 @@ class Report:
             "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
             "img-src data:; style-src 'unsafe-inline'\">\n"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
-            f"<meta name='generator' content='scalefit {e(_version())}'>\n"
+            f"<meta name='generator' content='scalefit {e(__version__)}'>\n"
             f"<title>{e(self.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
             + "\n".join(body) + "\n</body>\n</html>\n")
 
@@ -124,9 +126,9 @@ class Report:
                     out.append("| " + " | ".join(_md(c) for c in r) + " |")
             elif isinstance(b, _Fig):
                 fname = f"{b.name}.{figure_format}"
-                tmp = fig_dir / (fname + ".tmp")
-                b.fig.savefig(tmp, format=figure_format, dpi=dpi, metadata=_meta(figure_format))
-                tmp.replace(fig_dir / fname)
+                with atomic_path(fig_dir / fname) as tmp:
+                    b.fig.savefig(tmp, format=figure_format, dpi=dpi,
+                                  metadata=_meta(figure_format))
                 _close(b.fig)
                 out.append(f"![{_md(b.caption)}]({rel}/{fname})")
                 out.append("")
@@ -162,15 +164,6 @@ def _md(text: str) -> str:
     punctuation backslash-escaped, on one line."""
     t = esc(text).replace("\r", " ").replace("\n", " ")
     return _MD_SPECIAL.sub(r"\\\1", t)
-
-
-def _version() -> str:
-    try:
-        from scalefit import __version__
-
-        return __version__
-    except ImportError:  # pragma: no cover
-        return "unknown"
 
 
 def _meta(fmt: str) -> dict:
@@ -495,7 +488,7 @@ def build_report(store=None, fits: Iterable = (), out: str | os.PathLike = "repo
         raise UsageError("nothing to report: give a store and/or fits", where="report")
     rep = Report(title or ("scalefit report" + (f": {st.path}" if st is not None and st.path
                                                  else "")))
-    rep.p(f"Written by scalefit {_version()}. Intervals are percentile intervals of bootstrap "
+    rep.p(f"Written by scalefit {__version__}. Intervals are percentile intervals of bootstrap "
           "refits resampling whole runs, unless marked as delta-method standard errors.")
     if st is not None:
         _data_section(rep, st)
@@ -511,14 +504,12 @@ def build_report(store=None, fits: Iterable = (), out: str | os.PathLike = "repo
             notes = _reattach(res, None)  # the data the artefact records it was made from
         _fit_section(rep, res, i, notes)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
     if suffix in (".html", ".htm"):
         text = rep.html(figure_format=fmt, dpi=dpi)
     else:
         rel = f"{out.stem}_files"
         text = rep.markdown(out.parent / rel, rel, figure_format=fmt, dpi=dpi)
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    atomic_write_text(out, text)
     return out
 
 

@@ -9,6 +9,7 @@ import typer
 
 from scalefit.cli.app import app, console
 from scalefit.errors import UsageError
+from scalefit.files import atomic_write_text
 
 
 @app.command("isoflop")
@@ -59,12 +60,8 @@ def isoflop_cmd(
                   str(int(r["n_points"])), "yes" if r["used"] else "no")
     console().print(t)
     if json_out:
-        out = Path(json_out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps({"kind": "isoflop", "metric": metric_used, **res.to_dict()},
-                                  indent=2, default=float))
-        tmp.replace(out)
+        atomic_write_text(Path(json_out), json.dumps(
+            {"kind": "isoflop", "metric": metric_used, **res.to_dict()}, indent=2, default=float))
         typer.echo(f"wrote {json_out}")
     if path is not None:
         import matplotlib.pyplot as plt
