@@ -511,11 +511,8 @@ def curves_figure(result, ax=None, *, curves=None, data=None, **kw):
     if ax is not None:
         raise UsageError("the loss-curve figure draws its own panels; call it without ax",
                          where="curves")
-    try:
-        from scalefit.curves.plot import plot_curves
-    except ImportError:
-        raise UsageError("loss-curve figures are not available in this installation",
-                         where="--kind curves") from None
+    from scalefit.curves.plot import plot_curves
+
     if curves is None:
         from scalefit.artefacts import rebuild_curves
 

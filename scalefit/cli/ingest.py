@@ -14,7 +14,7 @@ from scalefit.errors import UsageError
 def _number(text: str | None, option: str) -> float | None:
     if text is None:
         return None
-    from scalefit.io._common import as_number
+    from scalefit.io.numbers import as_number
 
     v = as_number(text)
     if v is None or v <= 0:
@@ -125,7 +125,7 @@ def runs_records(summ) -> list[dict]:
                     v = json.loads(v)
                 except ValueError:
                     pass
-            if v is None or v is _NA or (isinstance(v, float) and math.isnan(v)):
+            if _missing(v):
                 v = None
             elif hasattr(v, "item"):
                 v = v.item()
@@ -136,15 +136,10 @@ def runs_records(summ) -> list[dict]:
     return out
 
 
+def _missing(v) -> bool:
+    # pandas' NA is not a float; it has no format and no truth value
+    return v is None or type(v).__name__ == "NAType" or (isinstance(v, float) and math.isnan(v))
+
+
 def _fmt(v) -> str:
-    if v is None or v is _NA or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    return f"{v:.3g}"
-
-
-try:
-    import pandas as _pd
-
-    _NA = _pd.NA
-except ImportError:  # pragma: no cover
-    _NA = object()
+    return "-" if _missing(v) else f"{v:.3g}"
