@@ -82,7 +82,7 @@ def clean_points(points: pd.DataFrame, *, skip_steps: int = 0, skip_frac: float 
     step = df["step"].to_numpy(dtype="float64", na_value=-np.inf)
 
     if dedupe:
-        from scalefit.io._common import superseded_mask
+        from scalefit.io.restarts import superseded_mask
 
         order = np.argsort(key, kind="stable")
         keep_sorted = superseded_mask(key[order], step[order])

@@ -13,12 +13,7 @@ PACKAGE = "scalefit"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 
 # Cycles that need a redesign rather than a move; each names why it stays. Empty is the goal.
-KNOWN_CYCLES: set[frozenset[str]] = {
-    # io/__init__ defers to io.tables (classify), tables to io.wandb (panel_from_table), and
-    # io.wandb (like io.hf) takes load_json from the package. Breaking it means moving
-    # load_json from scalefit/io/__init__.py down to scalefit/io/_common.py.
-    frozenset({"scalefit.io", "scalefit.io.tables", "scalefit.io.wandb"}),
-}
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 # `python -m scalefit` is the entry point above the command line, not a module under it.
 CLI_ENTRY_POINTS = {f"{PACKAGE}.__main__"}

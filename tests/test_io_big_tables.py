@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalefit.io import _common, read_logs
-from scalefit.io._common import strings
+from scalefit.io import hashing, read_logs
+from scalefit.io.frames import strings
 
 
 def _long_csv(path, n=60_000, seed=0):
@@ -65,7 +65,7 @@ def test_strings_from_codes_match_names(codes):
 
 
 def test_big_file_hash_from_thread_is_the_sha256(tmp_path, monkeypatch):
-    monkeypatch.setattr(_common, "HASH_THREAD_MIN", 1)
+    monkeypatch.setattr(hashing, "HASH_THREAD_MIN", 1)
     f = tmp_path / "long.csv"
     _long_csv(f, n=3000)
     runs = read_logs(f).runs

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from scalefit.io import _common, read_logs
+from scalefit.io import csvfile, read_logs
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = [ROOT / "data" / "samples" / n for n in ("wide.csv", "wide.tsv", "long.csv",
@@ -19,7 +19,7 @@ FILES += [ROOT / "data" / "chinchilla.csv", ROOT / "data" / "multipower" / "25M"
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_fallback_reads_the_same(path, monkeypatch):
     fast = read_logs(path)
-    monkeypatch.setattr(_common, "_parse_csv", _common._parse_csv_dataframe)
+    monkeypatch.setattr(csvfile, "_parse_csv", csvfile._parse_csv_dataframe)
     slow = read_logs(path)
     pd.testing.assert_frame_equal(fast.points, slow.points)
     pd.testing.assert_frame_equal(fast.runs.drop(columns=["ingested_at"], errors="ignore"),
@@ -34,7 +34,7 @@ def test_fallback_refuses_broken_files_alike(tmp_path, monkeypatch):
 
     with pytest.raises(InputError) as e1:
         read_logs(bad)
-    monkeypatch.setattr(_common, "_parse_csv", _common._parse_csv_dataframe)
+    monkeypatch.setattr(csvfile, "_parse_csv", csvfile._parse_csv_dataframe)
     with pytest.raises(InputError) as e2:
         read_logs(bad)
     assert str(e1.value) == str(e2.value)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from scalefit.io import FORMATS, read_logs, sniff
-from scalefit.io._common import RunInfo
+from scalefit.io.runinfo import RunInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"

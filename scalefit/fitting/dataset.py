@@ -156,7 +156,7 @@ def _runs_from_points_frame(df: pd.DataFrame, pts: pd.DataFrame) -> pd.DataFrame
 
 def _final_table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A final-loss table (one row per run) -> runs and points frames."""
-    from scalefit.io._common import C_NAMES, D_NAMES, N_NAMES, find_column, norm
+    from scalefit.io.columns import C_NAMES, D_NAMES, N_NAMES, find_column, norm
     from scalefit.schema import validate_points, validate_runs
 
     cols = [str(c) for c in df.columns]

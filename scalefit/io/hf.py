@@ -5,16 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 from scalefit.errors import InputError
-from scalefit.io._common import Options, Parsed, records_table
-from scalefit.io.tables import wide_from_table
+from scalefit.io.head import Head
+from scalefit.io.jsonfile import load_json
+from scalefit.io.reader import Options, Parsed
+from scalefit.io.table import records_table
+from scalefit.io.wide import wide_from_table
 
 # end-of-training summary keys: averages and timings, not curves
 _SUMMARY = ("_runtime", "_per_second", "total_flos", "train_loss")
 
 
-def read_trainer_state(path: Path, opts: Options, name: str) -> Parsed:
-    from scalefit.io import load_json
+def sniff_layout(path: Path, head: Head) -> bool:
+    """A Trainer output folder, or its ``trainer_state.json``."""
+    if path.is_dir():
+        return (path / "trainer_state.json").exists()
+    return head.name == "trainer_state.json"
 
+
+def sniff_content(path: Path, head: Head) -> bool:
+    """JSON with a ``log_history`` (a Trainer state under another name)."""
+    return head.kind == "json" and "log_history" in head.text
+
+
+def read_trainer_state(path: Path, opts: Options, name: str) -> Parsed:
     file = path / "trainer_state.json" if path.is_dir() else path
     where = str(file)
     if not file.exists():

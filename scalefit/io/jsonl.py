@@ -6,13 +6,21 @@ import json
 from pathlib import Path
 
 from scalefit.errors import InputError
-from scalefit.io._common import Options, Parsed, Table, hash_soon, records_table
-from scalefit.io.tables import wide_from_table
+from scalefit.io.hashing import hash_soon
+from scalefit.io.head import Head
+from scalefit.io.reader import Options, Parsed
+from scalefit.io.table import Table, records_table
+from scalefit.io.wide import wide_from_table
 
 #: JSON Lines files at least this big are first tried with Arrow's multi-threaded reader
 ARROW_MIN_BYTES = 1 << 20
 #: ... and only when their first record fits in this many bytes
 ARROW_MAX_LINE = 16 << 10
+
+
+def sniff_content(path: Path, head: Head) -> bool:
+    """JSON objects (or an array of them), not a Trainer state."""
+    return head.kind == "json" and "log_history" not in head.text
 
 
 def read_jsonl(path: Path, opts: Options, name: str) -> Parsed:
@@ -63,7 +71,7 @@ def _size(path: Path) -> int:
 
 def _arrow_table(path: Path) -> Table | None:
     """Flat JSON Lines of numbers, text, booleans and nulls by Arrow's reader, as the table
-    :func:`~scalefit.io._common.records_table` would build; None for anything else (nested
+    :func:`~scalefit.io.table.records_table` would build; None for anything else (nested
     objects, lists, NaN literals, mixed types, a BOM, a JSON array, broken lines), which the
     line-by-line path reads or refuses with its usual message."""
     import numpy as np

@@ -5,8 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from scalefit.errors import InputError
-from scalefit.io._common import Options, Parsed, read_csv_table
-from scalefit.io.tables import wide_from_table
+from scalefit.io.csvfile import read_csv_table
+from scalefit.io.head import Head
+from scalefit.io.reader import Options, Parsed
+from scalefit.io.wide import wide_from_table
+
+
+def sniff_layout(path: Path, head: Head) -> bool:
+    """A version folder with ``metrics.csv``, or its ``metrics.csv`` or ``hparams.yaml``
+    (each known by the other beside it)."""
+    if path.is_dir():
+        return (path / "metrics.csv").exists()
+    return ((head.name == "hparams.yaml" and (path.parent / "metrics.csv").exists())
+            or (head.name == "metrics.csv" and (path.parent / "hparams.yaml").exists()))
 
 
 def read_lightning(path: Path, opts: Options, name: str) -> Parsed:

@@ -8,8 +8,26 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
-from scalefit.io._common import Options, Parsed, Table, superseded_mask
-from scalefit.io.tables import wide_from_table
+from scalefit.io.head import Head
+from scalefit.io.reader import Options, Parsed
+from scalefit.io.restarts import superseded_mask
+from scalefit.io.table import Table
+from scalefit.io.wide import wide_from_table
+
+
+def sniff_layout(path: Path, head: Head) -> bool:
+    """A run folder (``meta.yaml`` and ``metrics/``), an experiment or store holding one, or
+    a run's ``meta.yaml``."""
+    if not path.is_dir():
+        return head.name == "meta.yaml" and (path.parent / "metrics").is_dir()
+    if (path / "meta.yaml").exists() and (path / "metrics").is_dir():
+        return True
+    try:
+        children = [c for c in path.iterdir() if c.is_dir()]
+    except OSError:
+        return False
+    return any((c / "meta.yaml").exists() and ((c / "metrics").is_dir() or any(
+        (g / "metrics").is_dir() for g in c.iterdir() if g.is_dir())) for c in children)
 
 
 def read_mlflow(path: Path, opts: Options, name: str) -> Parsed:

@@ -6,8 +6,23 @@ import re
 from pathlib import Path
 
 from scalefit.errors import InputError, UsageError
-from scalefit.io._common import Options, Parsed, as_number, records_table
-from scalefit.io.tables import wide_from_table
+from scalefit.io.head import Head
+from scalefit.io.numbers import as_number
+from scalefit.io.reader import Options, Parsed
+from scalefit.io.table import records_table
+from scalefit.io.wide import wide_from_table
+
+# a text log has no table header (Head.kind None) and shows its format in its lines
+_MEGATRON_SIGN = re.compile(r"iteration\s+\d+\s*/\s*\d+\s*\|.*loss", re.I)
+_NANOGPT_SIGN = re.compile(r"^(iter \d+: loss [-+0-9.eEnaif]+|step \d+: train loss)", re.M)
+
+
+def sniff_megatron(path: Path, head: Head) -> bool:
+    return head.kind is None and bool(_MEGATRON_SIGN.search(head.text))
+
+
+def sniff_nanogpt(path: Path, head: Head) -> bool:
+    return head.kind is None and bool(_NANOGPT_SIGN.search(head.text))
 
 _NUM = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf)"
 NANOGPT = [

@@ -6,8 +6,22 @@ import struct
 from pathlib import Path
 
 from scalefit.errors import InputError
-from scalefit.io._common import Options, Parsed, records_table
-from scalefit.io.tables import wide_from_table
+from scalefit.io.head import Head
+from scalefit.io.reader import Options, Parsed
+from scalefit.io.table import records_table
+from scalefit.io.wide import wide_from_table
+
+
+def sniff_layout(path: Path, head: Head) -> bool:
+    """An event file by its name, or a folder with event files anywhere below it (asked
+    after the formats whose folders hold their own marker files)."""
+    if path.is_dir():
+        return next(iter(path.rglob("*tfevents*")), None) is not None
+    return "tfevents" in head.name
+
+
+def sniff_content(path: Path, head: Head) -> bool:
+    return head.kind == "events"
 
 
 def read_events(path: Path, opts: Options, name: str) -> Parsed:

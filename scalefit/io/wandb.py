@@ -7,20 +7,28 @@ from pathlib import Path
 import numpy as np
 
 from scalefit.errors import InputError
-from scalefit.io._common import (
-    STEP_NAMES,
-    Options,
-    Parsed,
-    RunInfo,
-    as_number,
-    check_steps,
-    descending,
-    melt,
-    numeric_column,
-    pick_column,
-    points_frame,
-    read_csv_table,
-)
+from scalefit.io.columns import STEP_NAMES, pick_column
+from scalefit.io.csvfile import read_csv_table
+from scalefit.io.frames import melt, points_frame
+from scalefit.io.head import Head
+from scalefit.io.jsonfile import load_json
+from scalefit.io.numbers import as_number, check_steps, numeric_column
+from scalefit.io.reader import Options, Parsed
+from scalefit.io.restarts import descending
+from scalefit.io.runinfo import RunInfo
+
+
+def sniff_panel(path: Path, head: Head) -> bool:
+    return head.kind == "wandb-panel"
+
+
+def sniff_run_folder(path: Path, head: Head) -> bool:
+    """A run folder (or its ``files/``), its summary, or the config beside a summary."""
+    if path.is_dir():
+        return ((path / "wandb-summary.json").exists()
+                or (path / "files" / "wandb-summary.json").exists())
+    return head.name == "wandb-summary.json" or (
+        head.name == "config.yaml" and (path.parent / "wandb-summary.json").exists())
 
 
 def read_panel(path: Path, opts: Options, name: str) -> Parsed:
@@ -95,8 +103,6 @@ def read_run_folder(path: Path, opts: Options, name: str) -> Parsed:
     client: export it as CSV instead.
     """
     import yaml
-
-    from scalefit.io import load_json
 
     folder = path if path.is_dir() else path.parent
     files = folder / "files" if (folder / "files" / "wandb-summary.json").exists() else folder

@@ -1,0 +1,177 @@
+"""What a reader learns about one run: sizes from its name and config, with their sources."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from scalefit.io.columns import norm
+from scalefit.io.numbers import UNITS, as_number
+
+_SEP = r"(?:^|(?<=[-_/ .:=]))"
+_END = r"(?=$|[-_/ .:,])"
+# model sizes in names are M or B ("190M", "1.3b"); k and T usually mean steps and tokens
+SIZE_RE = re.compile(_SEP + r"(\d+(?:\.\d+)?)([mMbB])" + _END)
+MULT_RE = re.compile(_SEP + r"(\d+(?:\.\d+)?)x[cC]" + _END)
+LAYER_RE = re.compile(r"(?:n_?layers?|num_?layers|depth)[=_-]?(\d+)", re.I)
+WIDTH_RE = re.compile(r"(?:n_?embd|d_?model|hidden(?:_?size)?|width)[=_-]?(\d+)", re.I)
+
+#: config keys (normalised) -> runs field; the first found wins
+CONFIG_KEYS: dict[str, list[str]] = {
+    "params": ["non_embedding_params", "n_params", "num_params", "params", "model_params",
+               "num_parameters", "n_parameters"],
+    "params_total": ["params_total", "total_params", "n_params_total"],
+    "tokens_total": ["tokens_total", "train_tokens", "max_tokens", "total_tokens", "num_tokens"],
+    "flops_total": ["flops_total", "total_flops", "total_flos"],
+    "batch_size": ["global_batch_size", "batch_size", "train_batch_size", "total_batch_size"],
+    "seq_len": ["seq_len", "sequence_length", "max_seq_len", "block_size", "seq_length",
+                "max_sequence_length", "context_length"],
+    "lr_max": ["lr_max", "peak_lr", "max_lr", "learning_rate", "lr", "learning_rate_peak"],
+}
+LAYER_KEYS = ["n_layer", "n_layers", "num_layers", "num_hidden_layers", "nlayers", "layers", "depth"]
+WIDTH_KEYS = ["n_embd", "d_model", "hidden_size", "dim", "model_dim", "emb_dim", "width", "n_embed"]
+STEPS_KEYS = ["max_steps", "max_iters", "total_steps", "train_steps", "num_train_steps", "max_iter"]
+
+def flatten_config(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to ``a.b.c`` keys; W&B's ``{"key": {"value": v, "desc": ...}}`` unwrapped."""
+    out: dict[str, Any] = {}
+    if not isinstance(cfg, Mapping):
+        return out
+    for k, v in cfg.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and "value" in v and set(v) <= {"value", "desc"}:
+            v = v["value"]
+        if isinstance(v, Mapping):
+            out.update(flatten_config(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+@dataclass
+class RunInfo:
+    """What a reader learnt about one run, with the source of each value."""
+
+    name: str
+    values: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+    source_hash: str | None = None
+    params_convention: str | None = None
+
+    def set(self, key: str, value: Any, source: str, *, overwrite: bool | str = True) -> None:
+        """Record a value and its source; ``overwrite="weak"`` replaces only guesses from the
+        run name and derived values."""
+        v = as_number(value)
+        if v is None or v <= 0:
+            return
+        if key in self.values:
+            if overwrite is False:
+                return
+            if overwrite == "weak" and not self.sources.get(key, "").startswith(
+                    ("run name", "derived")):
+                return
+        self.values[key] = v
+        self.sources[key] = source
+
+    def from_name(self, text: str | None = None) -> None:
+        """Sizes in a run name: ``190M-5xC`` (params, tokens = mult x 20 x N), ``nlayers12_nembd768``."""
+        text = self.name if text is None else text
+        lay, wid = LAYER_RE.search(text), WIDTH_RE.search(text)
+        if lay and wid:
+            L, d = int(lay.group(1)), int(wid.group(1))
+            self.set("params", 12 * L * d * d, f"run name {text!r} (12*L*d^2, L={L}, d={d})",
+                     overwrite=False)
+            self.params_convention = self.params_convention or "non-embedding 12*L*d^2"
+        else:
+            m = SIZE_RE.search(text)
+            if m:
+                n = float(m.group(1)) * UNITS[m.group(2).lower()]
+                self.set("params", n, f"run name {text!r}", overwrite=False)
+                self.params_convention = self.params_convention or "nominal size from run name"
+        mult = MULT_RE.search(text)
+        if mult and "params" in self.values:
+            k = float(mult.group(1))
+            self.set("tokens_total", k * 20 * self.values["params"],
+                     f"derived: {mult.group(1)}xC x 20 x N (Chinchilla-optimal tokens) from run name",
+                     overwrite=False)
+            self.meta["chinchilla_multiplier"] = k
+
+    def from_config(self, cfg: Mapping[str, Any], source: str, *,
+                    overwrite: bool | str = True) -> None:
+        flat = flatten_config(cfg)
+        by_norm: dict[str, Any] = {}
+        for k, v in flat.items():
+            by_norm.setdefault(norm(k.rsplit(".", 1)[-1]), v)
+        explicit = set()
+        for fld, keys in CONFIG_KEYS.items():
+            for k in keys:
+                if k in by_norm and as_number(by_norm[k]) is not None:
+                    self.set(fld, by_norm[k], f"{source}:{k}", overwrite=overwrite)
+                    explicit.add(fld)
+                    break
+        L = next((as_number(by_norm[k]) for k in LAYER_KEYS if k in by_norm), None)
+        d = next((as_number(by_norm[k]) for k in WIDTH_KEYS if k in by_norm), None)
+        if L and d and "params" not in explicit:
+            before = self.values.get("params")
+            self.set("params", 12 * L * d * d, f"{source}: 12*L*d^2 (L={L:g}, d={d:g})",
+                     overwrite=overwrite)
+            if self.values.get("params") != before:
+                self.params_convention = "non-embedding 12*L*d^2"
+            self.meta.setdefault("n_layer", L)
+            self.meta.setdefault("d_model", d)
+        steps = next((as_number(by_norm[k]) for k in STEPS_KEYS if k in by_norm), None)
+        if steps:
+            self.meta.setdefault("total_steps", steps)
+
+    def merge(self, other: RunInfo) -> None:
+        """Fold in a later part of the same run (later non-missing values win)."""
+        self.values.update(other.values)
+        self.sources.update(other.sources)
+        for k, v in other.meta.items():
+            if k == "files":
+                self.meta.setdefault("files", [])
+                self.meta["files"] += [f for f in v if f not in self.meta["files"]]
+            else:
+                self.meta[k] = v
+        self.tags.update(other.tags)
+        if other.source and other.source not in self.source.split(";"):
+            self.source = f"{self.source};{other.source}" if self.source else other.source
+            self.source_hash = _combine_hash(self.source_hash, other.source_hash)
+        self.params_convention = other.params_convention or self.params_convention
+
+    def derive(self) -> None:
+        v, s = self.values, self.sources
+        if "tokens_total" not in v and "flops_total" in v and "params" in v:
+            v["tokens_total"] = v["flops_total"] / (6 * v["params"])
+            s["tokens_total"] = "derived: D = C/(6N)"
+            self.meta["flops_convention"] = "C = 6*N*D"
+        elif "flops_total" not in v and "tokens_total" in v and "params" in v:
+            v["flops_total"] = 6 * v["params"] * v["tokens_total"]
+            s["flops_total"] = "derived: C = 6*N*D"
+            self.meta["flops_convention"] = "C = 6*N*D"
+
+    def row(self) -> dict[str, Any]:
+        meta = dict(self.meta)
+        meta["sources"] = dict(self.sources)
+        return {
+            "run": self.name,
+            **self.values,
+            "params_convention": self.params_convention,
+            "tags": json.dumps(self.tags, ensure_ascii=False, default=str) if self.tags else None,
+            "meta": json.dumps(meta, ensure_ascii=False, default=str),
+            "source": self.source or None,
+            "source_hash": self.source_hash,
+        }
+
+
+def _combine_hash(a: str | None, b: str | None) -> str | None:
+    if not a or not b:
+        return a or b
+    return hashlib.sha256(f"{a}{b}".encode()).hexdigest()
