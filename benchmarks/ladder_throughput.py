@@ -31,8 +31,8 @@ from dataclasses import replace
 
 import torch
 
+from scalefit.ladder.engine import make_engine
 from scalefit.ladder.plan import make_plan
-from scalefit.ladder.train import make_engine
 
 #: dense bf16 peak TFLOP/s by device name fragment
 BF16_PEAK = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0,

@@ -5,9 +5,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from scalefit.ladder.config import GPTConfig  # noqa: E402
+from scalefit.ladder.engine import make_engine  # noqa: E402
 from scalefit.ladder.model import GPT, StackedGPT, apply_rope, rope_tables  # noqa: E402
 from scalefit.ladder.plan import Rung  # noqa: E402
-from scalefit.ladder.train import make_engine  # noqa: E402
 
 
 @pytest.mark.parametrize("L,d,H", [(1, 32, 2), (2, 64, 4), (3, 96, 6), (12, 768, 12)])

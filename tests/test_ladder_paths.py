@@ -8,14 +8,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from scalefit.ladder.config import GPTConfig  # noqa: E402
+from scalefit.ladder.engine import _have_cxx, make_engine, resolve_precision  # noqa: E402
 from scalefit.ladder.model import StackedGPT  # noqa: E402
 from scalefit.ladder.plan import Rung, make_plan  # noqa: E402
-from scalefit.ladder.train import (  # noqa: E402
-    _have_cxx,
-    make_engine,
-    resolve_precision,
-    train_group,
-)
+from scalefit.ladder.train import train_group  # noqa: E402
 from scalefit.store import Store  # noqa: E402
 
 needs_cc = pytest.mark.skipif(not _have_cxx(), reason="torch.compile on CPU needs a C++ compiler")
@@ -123,9 +119,9 @@ def test_the_gpu_combination_bf16_and_compile_trains_on_cpu():
 
 
 def test_compile_without_a_compiler_says_so(monkeypatch):
-    import scalefit.ladder.train as train
+    import scalefit.ladder.engine as engine
 
-    monkeypatch.setattr(train, "_have_cxx", lambda: False)
+    monkeypatch.setattr(engine, "_have_cxx", lambda: False)
     with pytest.raises(Exception, match="needs a C\\+\\+ compiler") as exc:
         make_engine([_rung()], compile=True)
     assert exc.value.where == "--compile" and "without --compile" in exc.value.hint

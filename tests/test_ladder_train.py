@@ -15,7 +15,8 @@ torch = pytest.importorskip("torch")
 from scalefit.cli import run as cli  # noqa: E402
 from scalefit.ladder.data import build_corpus  # noqa: E402
 from scalefit.ladder.plan import make_plan  # noqa: E402
-from scalefit.ladder.train import run_plan, train_group  # noqa: E402
+from scalefit.ladder.pool import run_plan  # noqa: E402
+from scalefit.ladder.train import train_group  # noqa: E402
 from scalefit.store import Store  # noqa: E402
 
 

@@ -144,7 +144,7 @@ def plan_cmd(
         _need_torch()
         import torch
 
-        from scalefit.ladder.train import estimate_seconds
+        from scalefit.ladder.engine import estimate_seconds
 
         if plan.device.startswith("cuda") and not torch.cuda.is_available():
             plan.notes.append("no CUDA device here: no time estimate (run the plan on the GPU)")
@@ -189,14 +189,38 @@ def run_cmd(
 ) -> None:
     """Train a ladder and write its runs and curves into STORE as training goes."""
     _need_torch()
-    if stack not in ("auto", "never", "always"):
-        raise UsageError(f"unknown --stack {stack!r}", where="--stack", hint="auto, never or always")
-    if precision not in ("auto", "fp32", "bf16"):
-        raise UsageError(f"unknown --precision {precision!r}", where="--precision",
-                         hint="auto, fp32 or bf16")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    _check_choice(stack, "--stack", ("auto", "never", "always"))
+    _check_choice(precision, "--precision", ("auto", "fp32", "bf16"))
+    plan, c = _plan_and_corpus(preset, budget, device, schedule, seeds, lr_mult, max_steps,
+                               corpus, offline, rung)
+    _console().print(f"corpus: {c.describe()}")
+    if workers is None:
+        workers = 1 if plan.device.startswith("cuda") else min(os.cpu_count() or 1,
+                                                                len(plan.groups(stack)))
+    t0 = time.perf_counter()
+    results = _train(plan, c, quiet, store_path=store, resume=resume, workers=workers,
+                     threads=threads, stack=stack, compile=compile, precision=precision,
+                     keep_checkpoints=keep_checkpoints)
+    wall = time.perf_counter() - t0
+    _print_results(plan, results, wall)
+    typer.echo(f"store: {store}  wall time: {wall:.1f} s")
+    top = max(r.params for r in plan.rungs)
+    k = sum(r.params == top for r in plan.rungs)
+    if len(plan.rungs) > k:  # a backtest needs runs left to fit
+        typer.echo(f"next: scalefit fit --store {store} --law power:x=C --metric val/loss "
+                   f"--holdout largest:{k}")
 
-    from scalefit.ladder.train import resolve_corpus, run_plan
+
+def _check_choice(value: str, option: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UsageError(f"unknown {option} {value!r}", where=option,
+                         hint=f"{', '.join(choices[:-1])} or {choices[-1]}")
+
+
+def _plan_and_corpus(preset, budget, device, schedule, seeds, lr_mult, max_steps, corpus, offline,
+                     rung):
+    """The plan to train, sized to the corpus, and the corpus (built first if it is the default)."""
+    from scalefit.ladder.data import resolve_corpus
 
     _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps)  # bad options fail first
     c = resolve_corpus(corpus, offline=offline, log=lambda m: _console().print(m))
@@ -208,16 +232,19 @@ def run_cmd(
         if not torch.cuda.is_available():
             raise UsageError("no CUDA device here", where="--device", hint="use --device cpu")
     if rung:
-        plan.rungs = [r for r in plan.rungs if any(r.name == x or r.name.startswith(x + "-")
-                                                   for x in rung)]
+        plan.rungs = plan.select(rung)
         if not plan.rungs:
             raise UsageError(f"no rung named {rung[0]!r}", where="--rung",
                              hint="list them with `scalefit ladder plan`")
-    _console().print(f"corpus: {c.describe()}")
-    if workers is None:
-        workers = 1 if plan.device.startswith("cuda") else min(os.cpu_count() or 1,
-                                                                len(plan.groups(stack)))
-    t0 = time.perf_counter()
+    return plan, c
+
+
+def _train(plan, corpus, quiet: bool, **kwargs) -> list[dict]:
+    """run_plan with a progress bar per group (the first run's name stands for a stacked group)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scalefit.ladder.pool import run_plan
+
     tasks: dict[str, int] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("val {task.fields[val]}"), TimeElapsedColumn(), console=_console(),
@@ -227,17 +254,18 @@ def run_cmd(
             if key not in tasks:
                 label = key if len(ev["runs"]) == 1 else f"{key} (+{len(ev['runs']) - 1} stacked)"
                 tasks[key] = prog.add_task(label, total=ev["steps"], val="-")
-            vals = [v for v in ev["val"] if v == v]
+            vals = [v for v in ev["val"] if v == v]  # NaN until a run's first eval
             prog.update(tasks[key], completed=ev["step"],
                         val=" ".join(f"{v:.3f}" for v in vals) if vals else "-")
 
-        results = run_plan(plan, store_path=store, corpus=c, resume=resume, workers=workers,
-                           threads=threads, stack=stack, compile=compile, precision=precision,
-                           keep_checkpoints=keep_checkpoints, progress=on_event)
-    wall = time.perf_counter() - t0
-    by = {r.name: r for r in plan.rungs}
+        return run_plan(plan, corpus=corpus, progress=on_event, **kwargs)
+
+
+def _print_results(plan, results: list[dict], wall: float) -> None:
+    """One row per run, smallest model first: its final val loss and training time."""
     from rich.table import Table
 
+    by = {r.name: r for r in plan.rungs}
     t = Table(title=f"ladder {plan.preset}: {len(plan.rungs)} runs in {_fmt_time(wall)}")
     for col in ("run", "params", "tokens", "final val/loss", "seconds"):
         t.add_column(col, justify="left" if col == "run" else "right")
@@ -250,9 +278,3 @@ def run_cmd(
         t.add_row(name, f"{p:,}", f"{tok:,}", "-" if v is None else f"{v:.4f}",
                   "done before" if skipped else f"{sec:.1f}")
     console().print(t)
-    typer.echo(f"store: {store}  wall time: {wall:.1f} s")
-    top = max(r.params for r in plan.rungs)
-    k = sum(r.params == top for r in plan.rungs)
-    if len(plan.rungs) > k:  # a backtest needs runs left to fit
-        typer.echo(f"next: scalefit fit --store {store} --law power:x=C --metric val/loss "
-                   f"--holdout largest:{k}")

@@ -18,7 +18,7 @@ _LAZY = {
     "build_corpus": "scalefit.ladder.data",
     "open_corpus": "scalefit.ladder.data",
     "get_batch": "scalefit.ladder.data",
-    "run_plan": "scalefit.ladder.train",
+    "run_plan": "scalefit.ladder.pool",
     "train_group": "scalefit.ladder.train",
 }
 

@@ -40,6 +40,7 @@ __all__ = [
     "default_corpus_dir",
     "get_batch",
     "open_corpus",
+    "resolve_corpus",
 ]
 
 #: large pure-Python (py3-none-any) wheels of the default corpus, about 198 MB of .py text in
@@ -355,6 +356,17 @@ def open_corpus(path: str | os.PathLike) -> Corpus:
         raise InputError(f"not a ladder corpus ({exc})", where=str(path),
                          hint="build one with `scalefit ladder corpus --out DIR`") from None
     return Corpus(path, meta, train, val)
+
+
+def resolve_corpus(corpus: str | os.PathLike | None, *, offline: bool = False,
+                   log: Callable[[str], None] = print) -> Corpus:
+    """Open ``corpus``, or the default corpus (built once in the cache)."""
+    if corpus is not None:
+        return open_corpus(corpus)
+    path = default_corpus_dir(offline)
+    if (path / "meta.json").exists():
+        return open_corpus(path)
+    return build_corpus(path, offline=offline, log=log)
 
 
 # ---------------------------------------------------------------------------- batches

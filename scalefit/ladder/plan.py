@@ -12,7 +12,7 @@ are limited by optimizer steps: GPU presets shrink a shape's batch until its sho
 about 1,000 steps, and the CPU presets use a small fixed batch and half the rule's LR, as
 sweeps found (see ``PRESETS``). Any of these can be overridden.
 
-This module does not need torch, except :func:`probe_throughput`.
+This module does not need torch (time estimates are in :mod:`scalefit.ladder.engine`).
 """
 
 from __future__ import annotations
@@ -120,6 +120,12 @@ class Plan:
                 "seconds": self.seconds.get(r.name, math.nan),
             })
         return out
+
+    def select(self, names: list[str]) -> list[Rung]:
+        """The rungs named in ``names``, or whose name continues one with ``-`` (``L2-d32``
+        selects ``L2-d32-t10`` and ``L2-d32-t20``)."""
+        return [r for r in self.rungs if any(r.name == x or r.name.startswith(x + "-")
+                                             for x in names)]
 
     def groups(self, stack: str = "auto") -> list[list[Rung]]:
         """Rungs trained together as one stacked model (same shape, batch and steps)."""

@@ -1,0 +1,119 @@
+"""Train every group of a plan: one after another, or side by side in worker processes.
+
+On CPU one rung per core beats two threads on one tiny rung, so ``workers`` spawned processes
+each train whole groups and send their progress events back through a queue. On GPU the
+groups train one after another in this process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import torch
+
+from scalefit.errors import InputError
+from scalefit.ladder.data import Corpus, open_corpus
+from scalefit.ladder.plan import Plan, Rung
+from scalefit.ladder.train import train_group
+
+__all__ = ["run_plan"]
+
+
+def run_plan(
+    plan: Plan,
+    *,
+    store_path: str | os.PathLike,
+    corpus: Corpus,
+    resume: bool = False,
+    workers: int = 1,
+    threads: int | None = None,
+    stack: str = "auto",
+    compile: bool | None = None,
+    precision: str = "auto",
+    keep_checkpoints: bool = False,
+    progress: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """Train every group of ``plan``; on CPU, ``workers`` processes train groups side by side.
+    Largest groups start first. Returns :func:`train_group`'s result for each group.
+
+    ``compile=None``: torch.compile on GPU (where it pays for itself), not on CPU (where
+    compiling takes about as long as it saves on cpu-tiny)."""
+    cuda = plan.device.startswith("cuda")
+    if compile is None:
+        compile = cuda
+    groups = sorted(plan.groups(stack), key=lambda g: -sum(r.flops for r in g))
+    _check_vocab(groups, corpus)
+    kwargs = {"store_path": str(store_path), "preset": plan.preset, "device": plan.device,
+              "resume": resume, "compile": compile, "precision": precision,
+              "keep_checkpoint": keep_checkpoints}
+    if cuda:
+        workers = 1
+    if threads is None:
+        threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
+    if workers <= 1:
+        torch.set_num_threads(threads)
+        return [train_group(g, corpus=corpus, progress=progress, **kwargs) for g in groups]
+    return _train_in_workers(groups, corpus, kwargs, workers, threads, progress)
+
+
+def _check_vocab(groups: list[list[Rung]], corpus: Corpus) -> None:
+    for g in groups:
+        if g[0].vocab_size < corpus.vocab_size:
+            raise InputError(f"corpus has {corpus.vocab_size} tokens but the plan {g[0].vocab_size}",
+                             where=str(corpus.path), hint="plan with the corpus's vocabulary")
+
+
+def _train_in_workers(groups: list[list[Rung]], corpus: Corpus, kwargs: dict, workers: int,
+                      threads: int, progress: Callable[[dict], None] | None) -> list[dict]:
+    """Each group in one of ``workers`` spawned processes; results in order of completion."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    results = []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(q, threads)) as ex:
+        # a worker opens the corpus again from its path: memory maps do not pickle
+        futs = {ex.submit(_worker_run, g, str(corpus.path), kwargs) for g in groups}
+        while futs:
+            finished, futs = wait(futs, timeout=0.2, return_when=FIRST_COMPLETED)
+            _drain(q, progress)
+            for f in finished:
+                results.append(f.result())
+    if progress is not None:
+        _drain(q, progress)
+    return results
+
+
+def _drain(q, progress: Callable[[dict], None] | None) -> None:
+    """Pass every queued progress event on (or drop it, without a callback)."""
+    import queue
+
+    while True:
+        try:
+            ev = q.get_nowait()
+        except queue.Empty:
+            return
+        if progress is not None:
+            progress(ev)
+
+
+# ---------------------------------------------------------------------------- in a worker
+_QUEUE = None
+
+
+def _worker_init(queue, threads: int) -> None:
+    global _QUEUE
+    _QUEUE = queue
+    torch.set_num_threads(threads)
+
+
+def _worker_progress(event: dict) -> None:
+    if _QUEUE is not None:
+        _QUEUE.put(event)
+
+
+def _worker_run(rungs, corpus_path, kwargs):
+    return train_group(rungs, corpus=open_corpus(corpus_path), progress=_worker_progress, **kwargs)
