@@ -60,6 +60,7 @@ PUBLISHED: dict[str, dict[str, Any]] = {
 }
 
 LABEL_PUBLISHED = "published default"
+_PUBLISHED_SCHEDULES: dict[str, dict] = {}
 LABEL_USER = "your fit"
 
 # the grid of tokens per parameter the allocation searches (then refines between points)
@@ -540,7 +541,13 @@ def plan(budgets, *, fit=None, curve_fit=None, lr_fit=None, unique_tokens: float
                              hint="the final-loss fit goes to --fit")
         sources["curve"] = {"label": LABEL_USER, "law": curve_fit.law,
                             "source": f"{curve_fit.law} fit on {len(curve_fit.curves)} curves"}
-    sch = _choose_schedule(curve_fit, _reference(curve_fit, sources["curve"]["label"]), schedule)
+    if sources["curve"]["label"] == LABEL_PUBLISHED:  # the same answer every time: once
+        if schedule not in _PUBLISHED_SCHEDULES:
+            _PUBLISHED_SCHEDULES[schedule] = _choose_schedule(
+                curve_fit, _reference(curve_fit, LABEL_PUBLISHED), schedule)
+        sch = _PUBLISHED_SCHEDULES[schedule]
+    else:
+        sch = _choose_schedule(curve_fit, _reference(curve_fit, LABEL_USER), schedule)
 
     level = fit.level
     notes: list[str] = []
@@ -580,9 +587,9 @@ def plan(budgets, *, fit=None, curve_fit=None, lr_fit=None, unique_tokens: float
 def _plan_one(C, fit, model, lr_fits, sch, level, T, U, max_params) -> BudgetPlan:
     Ns, Ds, Ls = allocate(model, C, inference_tokens=T, max_params=max_params)
     N, D = float(Ns[0]), float(Ds[0])
-    if not (math.isfinite(N) and math.isfinite(D) and D > 0):
-        raise UsageError(f"no allocation at budget {_g(C)}: the inference demand alone costs "
-                         "more than the budget", where="--budget",
+    if not (math.isfinite(N) and math.isfinite(D) and D > 0 and N >= 1e4):
+        raise UsageError(f"no allocation at budget {_g(C)}: the inference demand leaves no "
+                         "room for a language model (under 1e4 parameters)", where="--budget",
                          hint="raise the budget or lower --inference-tokens")
     p = BudgetPlan(budget=float(C), N=N, D=D)
     notes = p.notes
@@ -625,6 +632,9 @@ def _plan_one(C, fit, model, lr_fits, sch, level, T, U, max_params) -> BudgetPla
     p.warmup = int(round(sch["warmup_fraction"] * steps))
     p.schedule = _schedule_spec(sch, p.lr, p.warmup, steps)
     _curve(p, sch, model.cf[0, 0])
+    if not 1.0 <= D / N <= 1e4:
+        notes.append(f"{D / N:.3g} tokens per parameter: outside the 1-10,000 range that "
+                     "scaling laws have been checked on (Sardana et al. 2024 reach 10,000)")
     if steps < 100:
         notes.append(f"only {steps} optimizer steps at this batch size: a budget this small is "
                      "outside the range the Step Law was fitted on")
@@ -695,7 +705,8 @@ def _pct(a, level: float) -> tuple[float, float]:
     a = a[~np.isnan(a)]
     if not a.size:
         return (math.nan, math.nan)
-    return (float(np.percentile(a, 100 * q)), float(np.percentile(a, 100 * (1 - q))))
+    with np.errstate(invalid="ignore"):  # infinite budgets (never reached) are allowed
+        return (float(np.percentile(a, 100 * q)), float(np.percentile(a, 100 * (1 - q))))
 
 
 def _f(x) -> float | None:

@@ -1,0 +1,236 @@
+"""`scalefit plan`: published allocations reproduced, constraints, JSON, figure and CLI errors."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+
+from scalefit.cli import run
+from scalefit.laws import get_law
+from scalefit.planning import (
+    LABEL_PUBLISHED,
+    LABEL_USER,
+    PUBLISHED,
+    PlanResult,
+    plan,
+    plot_plan,
+    published_fit,
+)
+from scalefit.result import FitResult
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+
+#: Hoffmann et al. 2022's own approach-3 fit (eq. 10), the law Sardana et al. 2024 build on
+HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+
+
+def _fit(law: str, params: dict) -> FitResult:
+    return FitResult(law=law, params_=dict(params), objective_=0.0, n_points=0)
+
+
+@pytest.fixture(scope="module")
+def chinchilla_plan() -> PlanResult:
+    return plan([5.76e23])
+
+
+# ---------------------------------------------------------------------- published numbers
+def test_chinchilla_budget_contains_70b_and_1_4t(chinchilla_plan):
+    # Hoffmann et al. 2022 trained Chinchilla, 70B parameters on 1.4T tokens, at 5.76e23 FLOPs
+    p = chinchilla_plan.plans[0]
+    assert p.N_ci[0] < 7e10 < p.N_ci[1]
+    assert p.D_ci[0] < 1.4e12 < p.D_ci[1]
+    # the grid search agrees with the closed form N = G (C/6)^a of the same fit and with the
+    # percentiles of the closed form over its bootstrap samples
+    opt = published_fit().optimal(5.76e23)
+    assert p.N == pytest.approx(float(opt["N"]), rel=1e-3)
+    assert p.D == pytest.approx(float(opt["D"]), rel=1e-3)
+    assert p.N_ci == pytest.approx((float(opt["N_lo"]), float(opt["N_hi"])), rel=5e-3)
+    assert p.D_ci == pytest.approx((float(opt["D_lo"]), float(opt["D_hi"])), rel=5e-3)
+    assert p.train_flops == pytest.approx(5.76e23, rel=1e-9)
+    assert p.loss_ci[0] < p.loss < p.loss_ci[1]
+
+
+def test_shipped_fit_is_epochs_replication():
+    f = published_fit()
+    assert f.samples is not None and len(f.samples) == 1000
+    for k, v in PUBLISHED["final"]["params"].items():
+        assert f.params_[k] == pytest.approx(v, rel=2e-3)
+
+
+def test_step_law_published_constants(chinchilla_plan):
+    # Li et al. 2025, eq. (1)-(2), as the steplaw module declares them
+    assert get_law("steplaw").example["params"] == PUBLISHED["lr"]["params"]
+    assert get_law("steplaw:output=batch").example["params"] == PUBLISHED["batch"]["params"]
+    p = chinchilla_plan.plans[0]
+    assert p.lr == pytest.approx(1.79 * p.N ** -0.713 * p.D ** 0.307, rel=1e-9)
+    assert p.batch_tokens == pytest.approx(0.58 * p.D ** 0.571, rel=1e-9)
+    assert p.steps == math.ceil(p.D / p.batch_tokens)
+    assert all(chinchilla_plan.sources[k]["label"] == LABEL_PUBLISHED
+               for k in ("final", "lr", "batch", "curve"))
+
+
+def test_data_constrained_figure_1_allocation():
+    # huggingface/datablations README (parametric fit): at the budget of 8.67B params x 178B
+    # tokens with 25B unique tokens, the optimal run is 227B tokens, 9.1 epochs, 6.8B params;
+    # the two runs of Figure 1 (right) have losses 2.2256440889984477 and 2.2269634075087867
+    dc = _fit("data_constrained", get_law("data_constrained").example_params())
+    res = plan([6 * 8.67e9 * 178e9], fit=dc, unique_tokens=25e9)
+    p = res.plans[0]
+    assert p.N == pytest.approx(6.8e9, rel=0.01)
+    assert p.D == pytest.approx(227e9, rel=0.01)
+    assert p.epochs == pytest.approx(9.1, rel=0.01)
+    assert p.constraint == "data-constrained"
+    law = get_law("data_constrained")
+    X = {"N": np.array([6.34e9, 8.67e9]), "D": np.array([242e9, 178e9]), "U": np.array([25e9] * 2)}
+    got = law.predict(X, dc.params_)
+    np.testing.assert_allclose(got, [2.2256440889984477, 2.2269634075087867], rtol=1e-9)
+    assert p.loss <= got.min() + 1e-9
+
+
+def test_data_constrained_through_a_chinchilla_fit():
+    free = plan([1e22]).plans[0]
+    plenty = plan([1e22], unique_tokens=10 * free.D).plans[0]
+    assert plenty.N == pytest.approx(free.N, rel=1e-9) and plenty.epochs < 1
+    scarce = plan([1e22], unique_tokens=free.D / 20)
+    p = scarce.plans[0]
+    assert p.epochs > 1 and p.N < free.N and p.loss > free.loss
+    assert scarce.sources["data"]["label"] == LABEL_PUBLISHED
+
+
+def _sardana_total(params, loss, T):
+    """Smallest 6ND + 2NT reaching ``loss``, by a scalar search over log N (independent of
+    the planner's grid)."""
+    E, A, B, al, be = (params[k] for k in ("E", "A", "B", "alpha", "beta"))
+
+    def total(lN):
+        N = math.exp(lN)
+        rest = loss - E - A * N ** -al
+        if rest <= 0:
+            return 1e60
+        D = (B / rest) ** (1 / be)
+        return 6 * N * D + 2 * N * T
+
+    r = minimize_scalar(total, bounds=(math.log(1e8), math.log(1e12)), method="bounded",
+                        options={"xatol": 1e-10})
+    return math.exp(r.x), r.fun
+
+
+def test_inference_aware_allocation_matches_sardana_method():
+    # Sardana et al. 2024, Fig. 1: a 13B Chinchilla-optimal model and 2T inference tokens;
+    # the inference-aware model of the same quality is smaller and trained on more tokens
+    h = _fit("chinchilla", HOFFMANN)
+    G = (0.34 * 406.4 / (0.28 * 410.7)) ** (1 / 0.62)
+    C13 = 6 * (13e9 / G) ** (0.62 / 0.28)
+    base = plan([C13], fit=h).plans[0]
+    assert base.N == pytest.approx(13e9, rel=2e-3)
+    res = plan([], fit=h, inference_tokens=2e12, target_loss=base.loss)
+    p = res.plans[0]
+    N_ref, total_ref = _sardana_total(HOFFMANN, base.loss, 2e12)
+    assert p.N == pytest.approx(N_ref, rel=5e-3)
+    assert p.budget == pytest.approx(total_ref, rel=1e-4)
+    assert p.N < base.N and p.D > base.D
+    assert p.train_flops + p.inference_flops == pytest.approx(p.budget, rel=1e-9)
+    assert p.budget < base.train_flops + 2 * base.N * 2e12
+    assert p.loss == pytest.approx(base.loss, abs=1e-6)
+    # the lifetime budget found is also the budget plan's own optimum
+    again = plan([p.budget], fit=h, inference_tokens=2e12).plans[0]
+    assert again.N == pytest.approx(p.N, rel=5e-3)
+
+
+# ---------------------------------------------------------------------- constraints
+def test_max_params_binds():
+    free = plan([1e22]).plans[0]
+    cap = plan([1e22], max_params=free.N / 4).plans[0]
+    assert cap.N == pytest.approx(free.N / 4, rel=1e-9)
+    assert cap.D == pytest.approx(1e22 / (6 * cap.N), rel=1e-9)
+    assert cap.loss > free.loss and "max-params" in cap.constraint
+    loose = plan([1e22], max_params=free.N * 4).plans[0]
+    assert loose.N == pytest.approx(free.N, rel=1e-6)
+
+
+def test_target_loss_smallest_budget():
+    res = plan([], target_loss=2.1)
+    t, p = res.target, res.plans[0]
+    assert p.loss == pytest.approx(2.1, abs=2e-4)
+    assert t["budget_ci"][0] < t["budget"] < t["budget_ci"][1]
+    smaller = plan([0.9 * t["budget"]]).plans[0]
+    assert smaller.loss > 2.1
+
+
+def test_cosine_run_ends_at_the_final_loss_law():
+    p = plan([1e21], schedule="cosine").plans[0]
+    assert p.schedule.startswith("cosine:")
+    assert p.schedule_loss == pytest.approx(p.loss, rel=1e-12)
+    w = plan([1e21]).plans[0]
+    assert w.schedule.startswith("wsd:") and w.schedule_loss < w.loss
+    assert np.all(np.diff(w.curve["step"]) >= 0) and w.curve["step"][-1] == w.steps - 1
+
+
+def test_user_fits_are_labelled(tmp_path):
+    lr = _fit("steplaw", {"c": 2.5, "a": -0.7, "b": 0.3})
+    res = plan([1e21], fit=str(DATA / "chinchilla_fit.json"), lr_fit=[lr])
+    assert res.sources["final"]["label"] == LABEL_USER
+    assert res.sources["lr"]["label"] == LABEL_USER
+    assert res.sources["batch"]["label"] == LABEL_PUBLISHED
+    p = res.plans[0]
+    assert p.lr == pytest.approx(2.5 * p.N ** -0.7 * p.D ** 0.3, rel=1e-9)
+
+
+def test_json_and_plot(tmp_path, chinchilla_plan):
+    path = tmp_path / "sub" / "plan.json"
+    chinchilla_plan.to_json(path)
+    d = json.loads(path.read_text())
+    assert d["kind"] == "plan" and d["plans"][0]["N"]["ci"][0] < 7e10
+    assert d["sources"]["final"]["label"] == LABEL_PUBLISHED
+    assert len(d["plans"][0]["curve"]["loss"]) == len(d["plans"][0]["curve"]["step"]) > 100
+    assert repr(chinchilla_plan).startswith("<PlanResult 1 budget(s)")
+    assert "published default" in chinchilla_plan.summary()
+    fig = plot_plan(chinchilla_plan, tmp_path / "plan.png", dpi=50)
+    assert (tmp_path / "plan.png").stat().st_size > 5000 and len(fig.axes) == 2
+
+
+# ---------------------------------------------------------------------- CLI
+def test_cli_plan_runs(tmp_path, capsys):
+    rc = run(["plan", "--budget", "1e20,5.76e23", "--json", str(tmp_path / "p.json"),
+              "--plot", str(tmp_path / "p.png")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "published default" in out and "7.32e+10" in out
+    assert len(json.loads((tmp_path / "p.json").read_text())["plans"]) == 2
+    assert (tmp_path / "p.png").exists()
+
+
+@pytest.mark.parametrize("args, where", [
+    (["--budget", "lots"], "--budget"),
+    ([], "--budget"),
+    (["--budget", "1e21", "--unique-tokens", "-5"], "--unique-tokens"),
+    (["--budget", "1e21", "--schedule", "step"], "--schedule"),
+    (["--budget", "1e21", "--target-loss", "1.5"], "--target-loss"),
+    (["--budget", "1e21", "--fit", "missing.json"], "missing.json"),
+    (["--budget", "1e21", "--inference-tokens", "1e18"], "--budget"),
+])
+def test_cli_bad_input_is_named(args, where, capsys):
+    rc = run(["plan", *args])
+    err = capsys.readouterr().err
+    assert rc == 2 and where in err and "Traceback" not in err
+
+
+def test_cli_wrong_kind_of_fit(tmp_path, capsys):
+    lr = _fit("steplaw", {"c": 2.5, "a": -0.7, "b": 0.3})
+    lr.to_json(tmp_path / "lr.json")
+    assert run(["plan", "--budget", "1e21", "--fit", str(tmp_path / "lr.json")]) == 2
+    assert "--fit" in capsys.readouterr().err
+    assert run(["plan", "--budget", "1e21", "--lr-fit", str(DATA / "chinchilla_fit.json")]) == 2
+    assert "--lr-fit" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    d = json.loads((DATA / "chinchilla_fit.json").read_text())
+    d["params"]["alpha"] = "__import__('os')"
+    bad.write_text(json.dumps(d))
+    assert run(["plan", "--budget", "1e21", "--fit", str(bad)]) == 2
+    assert "bad.json" in capsys.readouterr().err
