@@ -238,48 +238,9 @@ def build_corpus(
     out = Path(out)
     if tokenizer not in ("byte", "bpe"):
         raise InputError(f"unknown tokenizer {tokenizer!r}", where="--tokenizer", hint="use byte or bpe")
-    if source is not None:
-        src = Path(source)
-        if not src.is_dir():
-            raise InputError("not a folder", where=str(src), hint="give a folder of text or code files")
-        docs = _folder_docs(src, TEXT_SUFFIXES)
-        desc = f"folder {src.resolve()}"
-    else:
-        wheels = None
-        if not offline:
-            try:
-                wheels = fetch_default_wheels(default_cache() / "wheels", log)
-            except (OSError, subprocess.SubprocessError) as exc:
-                log(f"default corpus unavailable ({exc}); using the installed Python sources instead")
-        if wheels:
-            docs = _wheel_docs(wheels)
-            desc = "pinned wheels " + ", ".join(r for r, _, _ in DEFAULT_WHEELS)
-        else:
-            roots = installed_python_roots()
-            if offline:
-                log("offline: building the corpus from the installed Python sources "
-                    + ", ".join(map(str, roots)))
-            docs = _chain_roots(roots)
-            desc = (f"installed Python {sys.version_info.major}.{sys.version_info.minor} sources "
-                    f"(offline fallback): " + ", ".join(map(str, roots)))
-
+    docs, desc = _documents(source, offline, log)
     out.mkdir(parents=True, exist_ok=True)
-    h = hashlib.sha256()
-    parts: dict[str, list[bytes]] = {"train": [], "val": []}
-    n_files, total = 0, 0
-    for name, data in docs:
-        if max_bytes is not None and total >= max_bytes:
-            break
-        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
-        parts["val" if _in_val(name, val_frac) else "train"].append(data)
-        n_files += 1
-        total += len(data)
-    if n_files == 0 or not parts["train"] or not parts["val"]:
-        raise InputError(f"found {n_files} usable text files; need files in both splits",
-                         where=desc, hint="point --from at a folder with more text or code files")
-    text = {k: bytes([EOT]).join(v) + bytes([EOT]) for k, v in parts.items()}
-    corpus_hash = h.hexdigest()
-
+    text, corpus_hash, n_files, total = _split(docs, desc, val_frac, max_bytes)
     if tokenizer == "byte":
         vocab, dtype = 256, np.uint8
         tokens = {k: np.frombuffer(v, dtype=np.uint8) for k, v in text.items()}
@@ -297,6 +258,51 @@ def build_corpus(
         _atomic_bytes(out / f"{k}.bin", np.ascontiguousarray(tokens[k], dtype=dtype).tobytes())
     _atomic_bytes(out / "meta.json", json.dumps(meta, indent=1).encode())
     return open_corpus(out)
+
+
+def _documents(source: str | os.PathLike | None, offline: bool,
+               log: Callable[[str], None]) -> tuple[Iterator[tuple[str, bytes]], str]:
+    """The (relative path, bytes) of every document of the corpus, and a line saying whence."""
+    if source is not None:
+        src = Path(source)
+        if not src.is_dir():
+            raise InputError("not a folder", where=str(src), hint="give a folder of text or code files")
+        return _folder_docs(src, TEXT_SUFFIXES), f"folder {src.resolve()}"
+    wheels = None
+    if not offline:
+        try:
+            wheels = fetch_default_wheels(default_cache() / "wheels", log)
+        except (OSError, subprocess.SubprocessError) as exc:
+            log(f"default corpus unavailable ({exc}); using the installed Python sources instead")
+    if wheels:
+        return _wheel_docs(wheels), "pinned wheels " + ", ".join(r for r, _, _ in DEFAULT_WHEELS)
+    roots = installed_python_roots()
+    if offline:
+        log("offline: building the corpus from the installed Python sources "
+            + ", ".join(map(str, roots)))
+    desc = (f"installed Python {sys.version_info.major}.{sys.version_info.minor} sources "
+            f"(offline fallback): " + ", ".join(map(str, roots)))
+    return _chain_roots(roots), desc
+
+
+def _split(docs: Iterator[tuple[str, bytes]], desc: str, val_frac: float,
+           max_bytes: int | None) -> tuple[dict[str, bytes], str, int, int]:
+    """Each split's documents joined by EOT, the corpus hash, the number of files and bytes read."""
+    h = hashlib.sha256()
+    parts: dict[str, list[bytes]] = {"train": [], "val": []}
+    n_files, total = 0, 0
+    for name, data in docs:
+        if max_bytes is not None and total >= max_bytes:
+            break
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+        parts["val" if _in_val(name, val_frac) else "train"].append(data)
+        n_files += 1
+        total += len(data)
+    if n_files == 0 or not parts["train"] or not parts["val"]:
+        raise InputError(f"found {n_files} usable text files; need files in both splits",
+                         where=desc, hint="point --from at a folder with more text or code files")
+    text = {k: bytes([EOT]).join(v) + bytes([EOT]) for k, v in parts.items()}
+    return text, h.hexdigest(), n_files, total
 
 
 def _chain_roots(roots: list[Path]) -> Iterator[tuple[str, bytes]]:

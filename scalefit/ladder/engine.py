@@ -46,7 +46,13 @@ def resolve_precision(precision: str, device: str) -> str:
 
 class _Engine:
     """What both engines share: the device, autocast, checkpoint state and synchronisation.
-    Subclasses set ``device``, ``cuda``, ``precision``, ``raw`` (the unwrapped model) and ``opt``."""
+    Subclasses set ``raw`` (the unwrapped model), ``model`` (what runs it: compiled, DDP) and
+    ``opt``."""
+
+    def __init__(self, device: str, precision: str):
+        self.device = torch.device(device)
+        self.cuda = self.device.type == "cuda"
+        self.precision = resolve_precision(precision, device)
 
     def _autocast(self):
         # bf16 autocast: matmuls in bf16, weights, optimizer state and losses stay fp32
@@ -70,9 +76,7 @@ class PlainEngine(_Engine):
     """One GPT and torch's fused AdamW; bf16 autocast (GPU default), torch.compile; DDP."""
 
     def __init__(self, rung: Rung, device: str, compile: bool = False, precision: str = "auto"):
-        self.device = torch.device(device)
-        self.cuda = self.device.type == "cuda"
-        self.precision = resolve_precision(precision, device)
+        super().__init__(device, precision)
         torch.manual_seed(rung.seed)
         self.raw = GPT(rung.config).to(self.device)
         self.opt = adamw(self.raw, rung.lr, rung.weight_decay)
@@ -116,9 +120,7 @@ class StackedEngine(_Engine):
 
     def __init__(self, rungs: list[Rung], device: str, compile: bool = False,
                  precision: str = "auto"):
-        self.device = torch.device(device)
-        self.cuda = self.device.type == "cuda"
-        self.precision = resolve_precision(precision, device)
+        super().__init__(device, precision)
         self.k = len(rungs)
         self.raw = StackedGPT.from_seeds(rungs[0].config, [r.seed for r in rungs]).to(self.device)
         self.opt = StackedAdamW(list(self.raw.named_parameters()), self.k, rungs[0].weight_decay)

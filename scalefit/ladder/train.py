@@ -71,9 +71,7 @@ def train_group(
     rank, world = rank_and_world()
     master = rank == 0  # the one process that writes logs, checkpoints and the store
     r0, K = rungs[0], len(rungs)  # the rungs share shape, batch, steps and eval points
-    if r0.batch_size % world or r0.val_batch_size % world:
-        raise UsageError(f"batch {r0.batch_size} and validation batch {r0.val_batch_size} must "
-                         f"divide by {world} processes", where=r0.name)
+    _check_shardable(r0, world)
     log = GroupLog(store_path, preset, rungs, corpus, device, compile, writer=master)
     names = log.names
     final = log.finished(resume)
@@ -93,40 +91,36 @@ def train_group(
     last_val = log.last_val_losses() if start and master else [math.nan] * K
     window = torch.zeros(K, device=engine.device)  # train losses summed since the last log row
     n_window = 0
-    t_start = time.perf_counter()
+    t_start = time.perf_counter() - wall_before  # wall seconds include those before a resume
     end = r0.steps if stop_after is None else min(r0.steps, stop_after)
     for s in range(start, end):
         done = s + 1  # steps done once this one is: what rows and checkpoints count
-        xs, ys = _train_batches(corpus.train, rungs, s, shard)
+        xs, ys = _train_batches(corpus.train, rungs, s, shard)  # K tensors (B / world, T)
         with oom_as_usage_error(names, done, r0, K):
-            window += engine.train_step(xs, ys, lrs[:, s])
+            window += engine.train_step(xs, ys, lrs[:, s])  # (K,) mean loss of each model
         n_window += 1
         is_eval = done % r0.eval_every == 0 or done == r0.steps
 
         if done % log_every == 0 or is_eval:
-            mean = _mean_over_ranks(window / n_window, world).tolist()
+            mean = _mean_over_ranks(window / n_window, world).tolist()  # K floats
             window.zero_()
             n_window = 0
             log.add("train/loss", done, mean, lrs[:, s])
             if not all(math.isfinite(v) for v in mean):
-                wall = wall_before + time.perf_counter() - t_start
+                wall = time.perf_counter() - t_start
                 _stop_diverged(log, mean, done, log_every, wall, engine.precision, master)
 
         if is_eval:
             with oom_as_usage_error(names, done, r0, K):
                 last_val = _evaluate(engine, val_batches, world)
-            wall = wall_before + time.perf_counter() - t_start
-            if master:  # log, then checkpoint, then store: each step is safe to lose the next
-                log.add("val/loss", done, last_val, lrs[:, s])
-                log.write()
-                save_checkpoint(log.checkpoint, _checkpoint(engine, names, done, wall), done)
-                log.ingest(done, wall, engine.precision)
+            if master:
+                _save(log, engine, done, last_val, lrs[:, s], time.perf_counter() - t_start)
             _barrier(world)
 
         if progress is not None and master and (is_eval or done % max(1, r0.steps // 100) == 0):
             progress({"runs": names, "step": done, "steps": r0.steps, "val": last_val})
 
-    wall = wall_before + time.perf_counter() - t_start
+    wall = time.perf_counter() - t_start
     if master and end == r0.steps:
         log.finish(last_val, wall, keep_checkpoint)
     return {"runs": names, "final": dict(zip(names, last_val, strict=True)), "seconds": wall,
@@ -134,6 +128,12 @@ def train_group(
 
 
 # ---------------------------------------------------------------------------- the loop's steps
+def _check_shardable(r0: Rung, world: int) -> None:
+    if r0.batch_size % world or r0.val_batch_size % world:
+        raise UsageError(f"batch {r0.batch_size} and validation batch {r0.val_batch_size} must "
+                         f"divide by {world} processes", where=r0.name)
+
+
 def _train_batches(tokens: np.ndarray, rungs: list[Rung], step: int,
                    shard: slice | None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Inputs and targets of ``step``, one (B, T) pair per model; models with one seed share it."""
@@ -176,6 +176,14 @@ def _barrier(world: int) -> None:
         torch.distributed.barrier()
 
 
+def _save(log: GroupLog, engine, done: int, val: list[float], lrs, wall: float) -> None:
+    """Log, then checkpoint, then store: a kill between two leaves what a resume needs."""
+    log.add("val/loss", done, val, lrs)
+    log.write()
+    save_checkpoint(log.checkpoint, _checkpoint(engine, log.names, done, wall), done)
+    log.ingest(done, wall, engine.precision)
+
+
 def _stop_diverged(log: GroupLog, losses: list[float], done: int, log_every: int, wall: float,
                    precision: str, master: bool) -> None:
     """Keep the finite part of the curve in the log and the store, then stop with an error."""
@@ -212,7 +220,7 @@ def _restore(engine, path: Path, names: list[str]) -> tuple[int, float]:
     if engine.cuda and "rng_cuda" in state:
         torch.cuda.set_rng_state(state["rng_cuda"], engine.device)
     step = int(state["step"])
-    return step, float(state.get("wall", 0.0)) if step else 0.0
+    return step, (float(state.get("wall", 0.0)) if step else 0.0)
 
 
 # ---------------------------------------------------------------------------- torchrun entry
