@@ -451,6 +451,24 @@ def _as_store(store):
     return Store(store, create=False)
 
 
+def _plan_section(rep: Report, plan) -> None:
+    from scalefit.planning import plot_plan
+
+    level = int(round(100 * plan.level))
+    rep.h(2, "Run plan")
+    rep.p("Sources: " + "; ".join(f"{k}: {s['label']} ({s['source']})"
+                                  for k, s in plan.sources.items()))
+    iv = lambda ci: "" if ci is None else f"[{_g(ci[0], 3)}, {_g(ci[1], 3)}]"  # noqa: E731
+    rep.table(["budget (FLOPs)", "N", f"N {level}%", "D", f"D {level}%", "loss", f"loss {level}%",
+               "peak LR", "batch (tokens)", "schedule"],
+              [[_g(p.budget, 3), _g(p.N, 3), iv(p.N_ci), _g(p.D, 3), iv(p.D_ci), _g(p.loss),
+                iv(p.loss_ci), _g(p.lr, 3), _g(p.batch_tokens, 3), p.schedule]
+               for p in plan.plans], {0, 1, 3, 5, 7, 8})
+    rep.ul([f"{_g(p.budget, 3)}: {n}" for p in plan.plans for n in p.notes] + plan.notes, "warn")
+    rep.figure("Compute-optimal N and D against budget with the planned points and their "
+               "intervals; the predicted loss curve of each plan.", plot_plan(plan), "plan")
+
+
 def _as_fit(f):
     if isinstance(f, (str, os.PathLike)):
         from scalefit.result import load_artefact
@@ -461,14 +479,15 @@ def _as_fit(f):
 
 def build_report(store=None, fits: Iterable = (), out: str | os.PathLike = "report.html", *,
                  title: str | None = None, figure_format: str | None = None,
-                 dpi: int = 110) -> Path:
+                 dpi: int = 110, plan=None) -> Path:
     """Write a report of ``store`` (a :class:`~scalefit.store.Store` or its folder; may be
     None) and ``fits`` (FitResults, curve fit results, or paths to fit artefacts) to ``out``.
 
     ``out`` ending in ``.html``/``.htm`` gives one self-contained page; ``.md`` gives Markdown
     with the figures in a folder ``<name>_files`` beside it. ``figure_format`` is ``png``
     (default) or ``svg``. Fits read from JSON get their points back from the store when the
-    store holds the data they were fitted to. Returns the path written.
+    store holds the data they were fitted to. ``plan``: a :class:`~scalefit.planning.PlanResult`
+    to add as a section. Returns the path written.
     """
     from scalefit.figstyle import headless_pyplot
 
@@ -503,6 +522,8 @@ def build_report(store=None, fits: Iterable = (), out: str | os.PathLike = "repo
         elif res.dataset is None and (res.settings or {}).get("data"):
             notes = _reattach(res, None)  # the data the artefact records it was made from
         _fit_section(rep, res, i, notes)
+    if plan is not None:
+        _plan_section(rep, plan)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix in (".html", ".htm"):
         text = rep.html(figure_format=fmt, dpi=dpi)

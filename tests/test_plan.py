@@ -234,3 +234,13 @@ def test_cli_wrong_kind_of_fit(tmp_path, capsys):
     bad.write_text(json.dumps(d))
     assert run(["plan", "--budget", "1e21", "--fit", str(bad)]) == 2
     assert "bad.json" in capsys.readouterr().err
+
+
+def test_report_section(tmp_path, capsys):
+    out = tmp_path / "rep.html"
+    rc = run(["report", "--fit", str(DATA / "chinchilla_fit.json"), "--plan-budget", "1e21",
+              "-o", str(out)])
+    assert rc == 0
+    html = out.read_text()
+    assert "Run plan" in html and "your fit" in html and "wsd:peak=" in html
+    assert html.count("<img") >= 2

@@ -22,6 +22,9 @@ def report_cmd(
                             help="report.html (self-contained) or report.md (figures beside)."),
     title: str | None = typer.Option(None, "--title", help="Report title."),
     figure_format: str = typer.Option("png", "--figure-format", help="png or svg."),
+    plan_budget: list[str] | None = typer.Option(
+        None, "--plan-budget", help="Add a run plan for these budgets (FLOPs; repeatable), "
+                                    "from the first Chinchilla-form fit or published defaults."),
 ) -> None:
     """Write one HTML (or Markdown) report of a store and its fits."""
     from scalefit.errors import UsageError
@@ -37,5 +40,19 @@ def report_cmd(
         st = Store(store, create=False)
         for name in law:
             fits.append(scalefit.fit(st, name, bootstrap=bootstrap, holdout=holdout))
-    path = build_report(store, fits, out, title=title, figure_format=figure_format)
+    plan = _plan(plan_budget, fits) if plan_budget else None
+    path = build_report(store, fits, out, title=title, figure_format=figure_format, plan=plan)
     typer.echo(f"wrote {path.resolve()}")
+
+
+def _plan(budgets: list[str], fits: list):
+    from scalefit.planning import plan
+    from scalefit.result import load_artefact
+    from scalefit.units import parse_quantity
+
+    cs = [parse_quantity(b.strip(), "--plan-budget") for item in budgets
+          for b in item.split(",") if b.strip()]
+    loaded = [load_artefact(f) if isinstance(f, str) else f for f in fits]
+    own = next((f for f in loaded if getattr(f, "law", "") in ("chinchilla", "overtrain",
+                                                                 "data_constrained")), None)
+    return plan(cs, fit=own)
