@@ -244,3 +244,23 @@ def test_report_section(tmp_path, capsys):
     html = out.read_text()
     assert "Run plan" in html and "your fit" in html and "wsd:peak=" in html
     assert html.count("<img") >= 2
+
+
+def test_user_curve_fit(tmp_path, capsys):
+    from scalefit.curves import CurveFitResult
+
+    params = dict(PUBLISHED["curve"]["params"])
+    ref = "cosine:peak=3e-4,warmup=2160,steps=24000,final=3e-5"
+    CurveFitResult(law="multi_power", params=params, objective=0.0, n_points=0,
+                   curves=[{"name": "cosine_24000", "schedule": ref}]).to_json(tmp_path / "c.json")
+    mine = plan([1e21], curve_fit=str(tmp_path / "c.json"))
+    assert mine.sources["curve"]["label"] == LABEL_USER
+    # the same law and reference run as the published default: the same schedule and curve
+    pub = plan([1e21]).plans[0]
+    assert mine.plans[0].schedule == pub.schedule
+    assert mine.plans[0].schedule_loss == pytest.approx(pub.schedule_loss, rel=1e-12)
+    # a curve fit that records no schedule cannot say what its LR units mean
+    CurveFitResult(law="multi_power", params=params, objective=0.0,
+                   n_points=0).to_json(tmp_path / "bare.json")
+    assert run(["plan", "--budget", "1e21", "--curve-fit", str(tmp_path / "bare.json")]) == 2
+    assert "--curve-fit" in capsys.readouterr().err
