@@ -551,6 +551,13 @@ def plan(budgets, *, fit=None, curve_fit=None, lr_fit=None, unique_tokens: float
 
     level = fit.level
     notes: list[str] = []
+    if len(model) > 1:
+        notes.append(f"N and D intervals: the allocation solved for each of the fit's "
+                     f"{len(model) - 1} bootstrap samples (parameter uncertainty; the loss "
+                     "interval also carries the fit's backtest when it has one)")
+    else:
+        notes.append("the final-loss fit has no bootstrap samples: no intervals for N, D and "
+                     "the loss (fit with --bootstrap K to get them)")
     T = float(inference_tokens) if inference_tokens else None
     target = None
     if target_loss is not None:
