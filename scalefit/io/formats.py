@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,19 +36,21 @@ class Format:
 
     @property
     def reader(self) -> Callable[[Path, Options, str], Parsed]:
-        return self._function(self.func)
+        return _function(self.module, self.func)
 
     def sniff_layout(self, path: Path, head: Head) -> bool:
         """This format reads the folder ``path``, or the file by its name."""
-        return self.layout is not None and bool(self._function(self.layout)(path, head))
+        return self.layout is not None and bool(_function(self.module, self.layout)(path, head))
 
     def sniff(self, path: Path, head: Head) -> bool:
         """This format reads the file ``path``, by its first bytes."""
-        return self.content is not None and bool(self._function(self.content)(path, head))
+        return self.content is not None and bool(_function(self.module, self.content)(path, head))
 
-    def _function(self, name: str):
-        # the readers are imported when first used: each pulls in its own parsers
-        return getattr(importlib.import_module(f"scalefit.io.{self.module}"), name)
+
+@functools.cache
+def _function(module: str, name: str) -> Callable:
+    # the readers are imported when first used: each pulls in its own parsers
+    return getattr(importlib.import_module(f"scalefit.io.{module}"), name)
 
 
 # Ranks: a folder's own marker files (mlflow, W&B, Trainer, Lightning) before TensorBoard
@@ -105,12 +108,12 @@ def folder_format(path: Path) -> str | None:
 def sniff(path: Path) -> str:
     """The format of one file or folder, from its content and name."""
     where = str(path)
-    if path.is_dir():
-        fmt = folder_format(path)
+    head = Head(path)
+    if head.is_dir:
+        fmt = next((f.name for f in _BY_RANK if f.sniff_layout(path, head)), None)
         if fmt is None:
             raise InputError("no known log layout in this folder", where=where)
         return fmt
-    head = Head(path)
     for stage in (Format.sniff_layout, Format.sniff):  # names first: no content read for them
         for f in _BY_RANK:
             if stage(f, path, head):

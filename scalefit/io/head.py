@@ -17,13 +17,15 @@ HEAD_BYTES = 65536
 class Head:
     """One path as the sniffers see it.
 
-    ``name`` is the lower-case file name (of the content, for a gzip file). The content is read
+    ``name`` is the lower-case file name (of the content, for a gzip file); ``is_dir`` is
+    looked up once for all the sniffers. The content is read
     once, on a sniffer's first look: formats that know a file by its name decide before that.
     """
 
     def __init__(self, path: Path):
         self.path = path
-        self.gz = is_gzip(path)
+        self.is_dir = path.is_dir()
+        self.gz = not self.is_dir and is_gzip(path)
         self.name = inner_name(path).lower() if self.gz else path.name.lower()
         self.suffix = Path(self.name).suffix
 

@@ -17,7 +17,7 @@ _SUMMARY = ("_runtime", "_per_second", "total_flos", "train_loss")
 
 def sniff_layout(path: Path, head: Head) -> bool:
     """A Trainer output folder, or its ``trainer_state.json``."""
-    if path.is_dir():
+    if head.is_dir:
         return (path / "trainer_state.json").exists()
     return head.name == "trainer_state.json"
 

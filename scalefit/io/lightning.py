@@ -14,7 +14,7 @@ from scalefit.io.wide import wide_from_table
 def sniff_layout(path: Path, head: Head) -> bool:
     """A version folder with ``metrics.csv``, or its ``metrics.csv`` or ``hparams.yaml``
     (each known by the other beside it)."""
-    if path.is_dir():
+    if head.is_dir:
         return (path / "metrics.csv").exists()
     return ((head.name == "hparams.yaml" and (path.parent / "metrics.csv").exists())
             or (head.name == "metrics.csv" and (path.parent / "hparams.yaml").exists()))

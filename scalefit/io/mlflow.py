@@ -18,7 +18,7 @@ from scalefit.io.wide import wide_from_table
 def sniff_layout(path: Path, head: Head) -> bool:
     """A run folder (``meta.yaml`` and ``metrics/``), an experiment or store holding one, or
     a run's ``meta.yaml``."""
-    if not path.is_dir():
+    if not head.is_dir:
         return head.name == "meta.yaml" and (path.parent / "metrics").is_dir()
     if (path / "meta.yaml").exists() and (path / "metrics").is_dir():
         return True

@@ -15,7 +15,7 @@ from scalefit.io.wide import wide_from_table
 def sniff_layout(path: Path, head: Head) -> bool:
     """An event file by its name, or a folder with event files anywhere below it (asked
     after the formats whose folders hold their own marker files)."""
-    if path.is_dir():
+    if head.is_dir:
         return next(iter(path.rglob("*tfevents*")), None) is not None
     return "tfevents" in head.name
 

@@ -24,7 +24,7 @@ def sniff_panel(path: Path, head: Head) -> bool:
 
 def sniff_run_folder(path: Path, head: Head) -> bool:
     """A run folder (or its ``files/``), its summary, or the config beside a summary."""
-    if path.is_dir():
+    if head.is_dir:
         return ((path / "wandb-summary.json").exists()
                 or (path / "files" / "wandb-summary.json").exists())
     return head.name == "wandb-summary.json" or (
