@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import numpy as np
 
@@ -154,21 +154,18 @@ class Law:
 
     def check_inputs(self, X: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = {}
-        n = None
         for inp in self.inputs:
             if inp.name not in X:
                 raise UsageError(
                     f"law {self.name!r} needs input {inp.name!r} ({inp.doc}); got {sorted(X)}")
             a = np.atleast_1d(np.asarray(X[inp.name], dtype=float))
-            if n is not None and a.shape != (n,):
-                a = np.broadcast_to(a, (n,)) if a.size == 1 else a
-                if a.shape != (n,):
-                    raise UsageError(f"law {self.name!r}: input {inp.name!r} has shape {a.shape}, "
-                                     f"expected ({n},) like the other inputs")
-            n = a.shape[0] if n is None else n
             out[inp.name] = a
-        # scalars broadcast against the longest input
+        # scalars broadcast against the longest input, in whichever order they come
         m = max((a.shape[0] for a in out.values()), default=1)
+        for k, a in out.items():
+            if a.shape[0] not in (1, m):
+                raise UsageError(f"law {self.name!r}: input {k!r} has shape {a.shape}, "
+                                 f"expected ({m},) like the other inputs")
         return {k: (np.broadcast_to(v, (m,)) if v.shape[0] == 1 else v) for k, v in out.items()}
 
     def _theta(self, theta) -> np.ndarray:
@@ -357,16 +354,20 @@ def law_kinds() -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def available(kind: str | None = None) -> dict[str, list[str]]:
+@overload
+def available(kind: None = None) -> dict[str, list[str]]: ...
+@overload
+def available(kind: str) -> list[str]: ...
+def available(kind: str | None = None) -> dict[str, list[str]] | list[str]:
     """Every registered law name grouped by kind, kinds in :data:`KINDS` order
-    (``{"final": ["bnsl", "chinchilla", ...], "curve": [...], ...}``); with ``kind``, that
-    group alone. Each name builds with :func:`get_law`."""
+    (``{"final": ["bnsl", "chinchilla", ...], "curve": [...], ...}``); with ``kind``, the names
+    of that kind (a list). Each name builds with :func:`get_law`."""
     if kind is not None and kind not in KINDS:
         raise UsageError(f"unknown kind of law {kind!r}", where="kind",
                          hint=f"one of {', '.join(KINDS)}")
     names = law_kinds()
-    return {k: [n for n, nk in names.items() if nk == k]
-            for k in KINDS if kind is None or k == kind}
+    grouped = {k: [n for n, nk in names.items() if nk == k] for k in KINDS}
+    return grouped if kind is None else grouped[kind]
 
 
 def law_kind(name: str) -> str:
