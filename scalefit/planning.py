@@ -294,7 +294,8 @@ class _LossModel:
 
 
 def allocate(model: _LossModel, C, *, inference_tokens: float | None = None,
-             max_params: float | None = None, rows: slice | np.ndarray = slice(None)):
+             max_params: float | None = None, rows: slice | np.ndarray = slice(None),
+             ngrid: int = _NGRID):
     """Loss-minimising (N, D) at budget(s) C for each parameter row: arrays (S,) of N, D, loss.
 
     ``C`` is training FLOPs (D = C/6N) or, with ``inference_tokens`` T, lifetime FLOPs
@@ -303,13 +304,13 @@ def allocate(model: _LossModel, C, *, inference_tokens: float | None = None,
     cf = model.cf[rows]
     S = len(cf)
     C = np.broadcast_to(np.asarray(C, float), (S,))[:, None]
-    r = np.geomspace(_R_LO, _R_HI, _NGRID)[None, :]
+    r = np.geomspace(_R_LO, _R_HI, ngrid)[None, :]
     logN = 0.5 * np.log(C / (6.0 * r))  # N for each tokens-per-parameter ratio, training only
     if inference_tokens:
         # lifetime budget: the largest N has D -> 0; search log N up to there
         top = np.log(C / (2.0 * inference_tokens)) - 1e-9
         lo = np.minimum(logN.min(axis=1, keepdims=True), top - 1.0)
-        logN = lo + (top - lo) * np.linspace(0.0, 1.0, _NGRID)[None, :]
+        logN = lo + (top - lo) * np.linspace(0.0, 1.0, ngrid)[None, :]
     if max_params is not None:
         logN = np.concatenate([logN, np.full((S, 1), math.log(max_params))], axis=1)
         logN.sort(axis=1)
@@ -359,13 +360,12 @@ def _smallest_budget(model: _LossModel, target: float, *, inference_tokens=None,
     (inf where no budget does: the target lies at or below the fit's irreducible loss)."""
     S = len(model)
     lo, hi = np.full(S, math.log(1e10)), np.full(S, math.log(1e34))
-    _, _, Lhi = allocate(model, np.exp(hi), inference_tokens=inference_tokens,
-                         max_params=max_params)
+    kw = {"inference_tokens": inference_tokens, "max_params": max_params, "ngrid": 201}
+    _, _, Lhi = allocate(model, np.exp(hi), **kw)
     reach = np.isfinite(Lhi) & (Lhi <= target)
-    for _ in range(48):  # bisection in log C: 2^-48 of 55 nats is far below any interval
+    for _ in range(40):  # bisection in log C: 2^-40 of 55 nats is far below any interval
         mid = 0.5 * (lo + hi)
-        _, _, Lm = allocate(model, np.exp(mid), inference_tokens=inference_tokens,
-                            max_params=max_params)
+        _, _, Lm = allocate(model, np.exp(mid), **kw)
         ok = np.isfinite(Lm) & (Lm <= target)
         hi = np.where(ok, mid, hi)
         lo = np.where(ok, lo, mid)
@@ -561,6 +561,10 @@ def plan(budgets, *, fit=None, curve_fit=None, lr_fit=None, unique_tokens: float
     T = float(inference_tokens) if inference_tokens else None
     target = None
     if target_loss is not None:
+        if float(target_loss) <= model.cf[0, 0]:
+            raise UsageError(f"target loss {target_loss} is not reachable: the fit's irreducible "
+                             f"loss is {model.cf[0, 0]:.4g}", where="--target-loss",
+                             hint="ask for a loss above the irreducible loss E")
         Cs = _smallest_budget(model, float(target_loss), inference_tokens=T,
                               max_params=max_params)
         target = {"loss": float(target_loss),
