@@ -423,9 +423,9 @@ def _close(ctx, check, got, want, rtol, what, atol=0.0):
     bad = ~(err <= lim)
     if bad.any():
         i = int(np.argmax(np.where(bad, err / np.maximum(np.abs(want), 1e-300), -1)))
-        ctx.fail(check, f"{what}: {got.flat[i]!r} against {want.flat[i]!r} (relative "
+        ctx.fail(check, f"{what}: {float(got.flat[i])!r} against {float(want.flat[i])!r} (relative "
                         f"difference {err.flat[i] / max(abs(want.flat[i]), 1e-300):.3g}, "
-                        f"allowed {rtol:g})", got=got.flat[i], expected=want.flat[i])
+                        f"allowed {rtol:g})", got=float(got.flat[i]), expected=float(want.flat[i]))
 
 
 def _jacobian(ctx: _Context) -> dict:
