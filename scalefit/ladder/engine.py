@@ -21,7 +21,7 @@ from scalefit.ladder.model import GPT, StackedGPT
 from scalefit.ladder.optim import StackedAdamW, adamw
 from scalefit.ladder.plan import Plan, Rung
 
-__all__ = ["PRECISIONS", "PlainEngine", "StackedEngine", "estimate_seconds", "make_engine",
+__all__ = ["PRECISIONS", "Engine", "PlainEngine", "StackedEngine", "estimate_seconds", "make_engine",
            "oom_as_usage_error", "probe_throughput", "rank_and_world", "resolve_precision"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -44,7 +44,7 @@ def resolve_precision(precision: str, device: str) -> str:
     return precision
 
 
-class _Engine:
+class Engine:
     """What both engines share: the device, autocast, checkpoint state and synchronisation.
     Subclasses set ``raw`` (the unwrapped model), ``model`` (what runs it: compiled, DDP) and
     ``opt``."""
@@ -72,7 +72,7 @@ class _Engine:
             torch.cuda.synchronize(self.device)
 
 
-class PlainEngine(_Engine):
+class PlainEngine(Engine):
     """One GPT and torch's fused AdamW; bf16 autocast (GPU default), torch.compile; DDP."""
 
     def __init__(self, rung: Rung, device: str, compile: bool = False, precision: str = "auto"):
@@ -115,7 +115,7 @@ class PlainEngine(_Engine):
             return self.raw(xs[0].to(self.device), ys[0].to(self.device)).float().view(1)
 
 
-class StackedEngine(_Engine):
+class StackedEngine(Engine):
     """``K`` same-shape GPTs as one :class:`StackedGPT`; per-model LR and gradient clipping."""
 
     def __init__(self, rungs: list[Rung], device: str, compile: bool = False,

@@ -36,6 +36,7 @@ from scalefit.errors import StoreError, UsageError
 from scalefit.ladder.data import Corpus, get_batch, resolve_corpus
 from scalefit.ladder.engine import (
     PRECISIONS,
+    Engine,
     PlainEngine,
     make_engine,
     oom_as_usage_error,
@@ -156,7 +157,7 @@ def _val_batches(tokens: np.ndarray, r0: Rung, k: int, shard: slice | None) -> l
     return batches
 
 
-def _evaluate(engine, val_batches: list[tuple], world: int) -> list[float]:
+def _evaluate(engine: Engine, val_batches: list[tuple], world: int) -> list[float]:
     """Mean validation loss of each model over the validation batches (and the ranks)."""
     val = torch.zeros(engine.k, device=engine.device)
     for xs, ys in val_batches:
@@ -176,7 +177,7 @@ def _barrier(world: int) -> None:
         torch.distributed.barrier()
 
 
-def _save(log: GroupLog, engine, done: int, val: list[float], lrs, wall: float) -> None:
+def _save(log: GroupLog, engine: Engine, done: int, val: list[float], lrs, wall: float) -> None:
     """Log, then checkpoint, then store: a kill between two leaves what a resume needs."""
     log.add("val/loss", done, val, lrs)
     log.write()
@@ -198,7 +199,7 @@ def _stop_diverged(log: GroupLog, losses: list[float], done: int, log_every: int
         where=", ".join(bad), hint="lower the LR with --lr-mult")
 
 
-def _checkpoint(engine, names: list[str], done: int, wall: float) -> dict:
+def _checkpoint(engine: Engine, names: list[str], done: int, wall: float) -> dict:
     """What an exact resume needs: weights, optimizer state, step and RNG states."""
     state = {"format": 1, "runs": names, "step": done, "engine": engine.state_dict(),
              "rng_cpu": torch.get_rng_state(), "wall": wall}
@@ -207,7 +208,7 @@ def _checkpoint(engine, names: list[str], done: int, wall: float) -> dict:
     return state
 
 
-def _restore(engine, path: Path, names: list[str]) -> tuple[int, float]:
+def _restore(engine: Engine, path: Path, names: list[str]) -> tuple[int, float]:
     """Load the group's checkpoint into ``engine``: (its step, wall seconds so far); (0, 0.0)
     without one."""
     if not path.exists():
