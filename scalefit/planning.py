@@ -636,7 +636,7 @@ def _plan_one(C, fit, model, lr_fits, sch, level, T, U, max_params) -> BudgetPla
         p.loss = float(L[0])
         if len(L) > 1:
             p.loss_ci = _pct(L[1:], level)
-            p.loss_interval = "bootstrap (parameter uncertainty only)"
+            p.loss_interval = "bootstrap, parameter uncertainty only"
     _hyper(p, lr_fits, level)
     steps = max(int(math.ceil(D / p.batch_tokens)), 1)
     p.steps = steps
