@@ -6,16 +6,25 @@ from pathlib import Path
 
 import typer
 
-from scalefit.artefacts import attach_data, recorded_paths
 from scalefit.cli.app import app
 from scalefit.errors import ScalefitError, UsageError
-from scalefit.result import load_artefact
 
 KINDS = ("forecast", "isoflop", "curves", "residuals", "bootstrap", "optimal")
 
 
+def __getattr__(name: str):
+    # the artefact helpers this module used to import at the top, still importable from here
+    if name in ("attach_data", "recorded_paths"):
+        from scalefit import artefacts
+
+        return getattr(artefacts, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def load_fit(path: str):
     """A FitResult, or a CurveFitResult for a loss-curve fit artefact."""
+    from scalefit.result import load_artefact  # here: `scalefit fit` need not load it
+
     return load_artefact(path)
 
 
@@ -34,6 +43,7 @@ def plot_cmd(
 ) -> None:
     """Draw a figure of a saved fit."""
     from scalefit import plot
+    from scalefit.artefacts import attach_data, recorded_paths
 
     if Path(out).suffix.lower() not in plot.FORMATS:
         raise UsageError(f"cannot write a figure as {Path(out).suffix or 'no suffix'!r}",

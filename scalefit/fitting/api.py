@@ -91,7 +91,13 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
                            hint="; ".join(f"{r['law']}: {r.get('error')}" for r in auto["ranking"]))
         law = auto["best"]
         holdout = auto["holdout"]
+        if auto.get("runs"):  # the chosen law backtested better without the smallest sizes
+            runs = kw["runs"] = auto["runs"]
     lw, ds, fkw = prepare(data, law, **kw)
+    if auto is not None and auto.get("variant"):
+        ds.notes.append(f"law='auto' fitted {lw.name} {auto['variant']} ({len(runs)} runs): "
+                        "it predicted the held-out runs clearly better that way; "
+                        "the backtest ranking shows both")
     _note_undertrained(ds)
     core = fit_dataset(ds, lw, **fit_keywords(fkw))
     problem, opt, theta = core["problem"], core["opt"], core["theta"]
@@ -287,7 +293,7 @@ def _derived(law, params: dict, samples, problem, v, cov, level) -> dict:
 
 
 def _delta_derived(law, problem, v, cov, key, level):
-    from scipy import stats
+    from scipy.special import ndtri  # = scipy.stats.norm.ppf, without importing scipy.stats
 
     if cov is None or not np.all(np.isfinite(cov)):
         return None, None
@@ -310,7 +316,7 @@ def _delta_derived(law, problem, v, cov, key, level):
     if not np.all(np.isfinite(grad)):
         return None, None
     sd = math.sqrt(max(float(grad @ cov @ grad), 0.0))
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = ndtri(0.5 + level / 2)
     if positive:
         w = min(z * sd, 700.0)  # exp overflows past ~709: an unbounded interval, not an error
         return f0 * math.exp(-w), f0 * math.exp(w)

@@ -17,13 +17,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
-from scipy.optimize import minimize
 
 from scalefit.fitting.optimize import Problem, batched_lbfgs, blas_threads
 
-__all__ = ["BootstrapResult", "bootstrap", "resample_weights", "percentile_interval",
-           "delta_method"]
+__all__ = ["BootstrapResult", "RunWeights", "bootstrap", "resample_weights", "resample_counts",
+           "percentile_interval", "delta_method"]
+
+# points per block of the delta method's Jacobian: its (points x parameters) arrays stay a few
+# MB however many points there are (one block, bit for bit the unblocked sums, up to this size)
+DELTA_BLOCK = 65_536
+
+
+def normal_quantile(level: float) -> float:
+    """z of a two-sided normal interval at ``level`` (scipy.stats.norm.ppf without importing
+    scipy.stats, which costs a command-line fit more than its whole fit)."""
+    from scipy.special import ndtri
+
+    return ndtri(0.5 + level / 2)
 
 
 @dataclass
@@ -42,15 +52,43 @@ class BootstrapResult:
         return int(self.samples.shape[0])
 
 
-def resample_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """Per-point weights (B, n): the number of times each point's run was drawn."""
+class RunWeights:
+    """Per-point resample weights (B, n) kept as per-run counts (B, R): a row of points is
+    expanded only when it is read (``W[b]``, ``W[i:j]``), so B resamples of a million points
+    cost B x R numbers, not B x n."""
+
+    def __init__(self, counts: np.ndarray, inv: np.ndarray):
+        self.counts, self.inv = counts, inv
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.counts.shape[0], self.inv.size)
+
+    def __len__(self) -> int:
+        return self.counts.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        return self.counts[key][..., self.inv]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        W = self.counts[:, self.inv]
+        return W if dtype is None else W.astype(dtype, copy=False)
+
+
+def resample_counts(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> RunWeights:
+    """The resample weights of :func:`resample_weights` (same draws), as per-run counts."""
     groups = np.asarray(groups)
     codes, inv = np.unique(groups, return_inverse=True)
     R = codes.size
     draws = rng.integers(0, R, size=(n_boot, R))
     counts = np.zeros((n_boot, R))
     np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
-    return counts[:, inv]
+    return RunWeights(counts, inv.reshape(-1))
+
+
+def resample_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Per-point weights (B, n): the number of times each point's run was drawn."""
+    return np.asarray(resample_counts(groups, n_boot, rng))
 
 
 def bootstrap(problem: Problem, v_hat: np.ndarray, groups: np.ndarray, n_boot: int = 1000, *,
@@ -67,22 +105,25 @@ def bootstrap(problem: Problem, v_hat: np.ndarray, groups: np.ndarray, n_boot: i
 
 def _bootstrap(problem, v_hat, groups, n_boot, seed, max_elems, maxiter) -> BootstrapResult:
     rng = np.random.default_rng(seed)
-    W = resample_weights(groups, n_boot, rng)
+    W = resample_counts(groups, n_boot, rng)
     V, f, conv = refit_weighted(problem, v_hat, W, max_elems=max_elems, maxiter=maxiter)
     U = problem.full(V)
     return BootstrapResult(problem.law.to_natural(U), U, f, conv, int(np.unique(groups).size),
                            seed)
 
 
-def refit_weighted(problem: Problem, v_hat: np.ndarray, W: np.ndarray, *,
+def refit_weighted(problem: Problem, v_hat: np.ndarray, W: np.ndarray | RunWeights, *,
                    max_elems: int = 4_000_000, maxiter: int = 500, max_polish: int = 200):
     """Refit ``problem`` under each row of point weights ``W`` (B, n), warm-started from the free
     parameters ``v_hat``: batched L-BFGS in chunks of at most ``max_elems`` (rows x points), then
     scipy's L-BFGS-B on up to ``max_polish`` rows it left unconverged.
 
     Returns the free parameters (B, F), objectives (B,) and a converged flag (B,). Callers that
-    need the same resample across several problems (a chained fit) draw ``W`` once and pass it.
+    need the same resample across several problems (a chained fit) draw ``W`` once and pass it;
+    a :class:`RunWeights` is expanded one chunk of rows at a time.
     """
+    from scipy.optimize import minimize
+
     n_boot, n = W.shape
     chunk = max(1, min(n_boot, max_elems // max(n * max(problem.P, 1), 1)))
     V = np.empty((n_boot, problem.F))
@@ -135,33 +176,54 @@ def _free_jacobian(problem: Problem, v: np.ndarray) -> np.ndarray:
     return Jm
 
 
-def log_pred_jacobian(problem: Problem, X: dict, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Prediction at ``X`` (m,) and the Jacobian of its log in the free internal params (m, F)."""
+def log_pred_jacobian(problem: Problem, X: dict, v: np.ndarray, Jm: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Prediction at ``X`` (m,) and the Jacobian of its log in the free internal params (m, F).
+    ``Jm``: :func:`_free_jacobian` at ``v``, when the caller already has it."""
     law = problem.law
     u = problem.full(v)
     theta = law.to_natural(u)
     pred = law._predict(X, theta)
     J = law._jacobian(X, theta)  # (m, P)
-    J = J * np.where(problem.logmask, theta, 1.0)  # d/d internal
-    G = (J / pred[:, None]) @ _free_jacobian(problem, v)
+    J *= np.where(problem.logmask, theta, 1.0)  # d/d internal
+    J /= pred[:, None]
+    G = J @ (_free_jacobian(problem, v) if Jm is None else Jm)
     return pred, G
+
+
+def _point_blocks(X: dict, n: int, block: int = DELTA_BLOCK):
+    """(slice, X of those points) over ``n`` points, ``block`` at a time."""
+    if n <= block:
+        yield slice(0, n), X
+        return
+    for i in range(0, n, block):
+        sl = slice(i, min(i + block, n))
+        yield sl, {k: (a[sl] if np.ndim(a) and len(a) == n else a) for k, a in X.items()}
 
 
 def delta_method(problem: Problem, v: np.ndarray) -> dict:
     """Covariance of the free internal parameters, and the condition number of JᵀJ."""
-    pred, G = log_pred_jacobian(problem, problem.X, v)
-    if problem.objective.space == "log":
-        r = np.log(problem.y) - np.log(pred)
-    else:  # linear residuals: scale the log Jacobian back to the loss
-        r = problem.y - pred
-        G = G * pred[:, None]
-    n, F = G.shape
-    JtJ = G.T @ G
+    y = problem.y
+    n, F = y.size, problem.F
+    Jm = _free_jacobian(problem, v)
+    JtJ, rr = None, 0.0
+    # JᵀJ and the residual sum of squares, a block of points at a time
+    for sl, Xb in _point_blocks(problem.X, n):
+        pred, G = log_pred_jacobian(problem, Xb, v, Jm)
+        if problem.objective.space == "log":
+            r = np.log(y[sl]) - np.log(pred)
+        else:  # linear residuals: scale the log Jacobian back to the loss
+            r = y[sl] - pred
+            G = G * pred[:, None]
+        JtJ = G.T @ G if JtJ is None else JtJ + G.T @ G
+        rr += float(r @ r)
+    if JtJ is None:
+        JtJ = np.zeros((F, F))
     # scale-free condition number: of the correlation-like matrix of JᵀJ
     d = np.sqrt(np.clip(np.diag(JtJ), 1e-300, None))
     with np.errstate(all="ignore"):
         cond = float(np.linalg.cond(JtJ / np.outer(d, d)))
-    s2 = float(r @ r) / max(n - F, 1)
+    s2 = rr / max(n - F, 1)
     try:
         cov = s2 * np.linalg.pinv(JtJ)
     except np.linalg.LinAlgError:
@@ -172,7 +234,7 @@ def delta_method(problem: Problem, v: np.ndarray) -> dict:
 def delta_interval_params(problem: Problem, v: np.ndarray, cov: np.ndarray, level: float = 0.95
                           ) -> dict[str, tuple[float, float, float]]:
     """name -> (stderr in natural units, lo, hi), from a normal interval in internal space."""
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = normal_quantile(level)
     Jm = _free_jacobian(problem, v)
     covU = Jm @ cov @ Jm.T
     u = problem.full(v)
@@ -190,7 +252,7 @@ def delta_interval_params(problem: Problem, v: np.ndarray, cov: np.ndarray, leve
 
 def delta_band(problem: Problem, v: np.ndarray, cov: np.ndarray, X: dict, level: float = 0.95):
     """Prediction and its delta-method (lo, hi) at inputs ``X`` (log-normal band)."""
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = normal_quantile(level)
     X = problem.law.check_inputs(X)
     pred, G = log_pred_jacobian(problem, X, v)
     sd = np.sqrt(np.clip(np.einsum("mf,fg,mg->m", G, cov, G), 0.0, None))

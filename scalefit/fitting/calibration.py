@@ -72,13 +72,13 @@ def calibration(scores: np.ndarray, log_residuals: np.ndarray, upper: Mapping[st
 
 def widen(value, lo, hi, X: Mapping[str, np.ndarray], cal: Mapping, level: float):
     """(lo, hi, distance): the interval widened to what the backtest calls for at ``X``."""
-    from scipy import stats
+    from scipy.special import ndtri  # = scipy.stats.norm.ppf, without importing scipy.stats
 
     value = np.asarray(value, float)
     dist = decades_beyond(X, cal.get("upper") or {})
     rate = cal.get("rate_per_decade")
     rate = 0.0 if rate is None else float(rate)
-    z = float(stats.norm.ppf(0.5 + level / 2))
+    z = float(ndtri(0.5 + level / 2))
     offset = float(cal.get("offset_decades", OFFSET_DECADES))
     w = np.maximum(rate * (dist + offset), z * float(cal.get("noise") or 0.0))
     w = np.minimum(w, 50.0)  # exp overflows past ~700; 50 is already unbounded in practice

@@ -5,8 +5,9 @@ linear amplitudes) as one vectorised batch, keep the best few distinct ones, ref
 scipy's L-BFGS-B and analytic gradients in the internal (log) space, keep the best. The spread of
 the refined objectives is recorded: starts that end far apart flag a multi-modal fit.
 
-Parameters travel as :class:`lmfit.Parameters`, which carry bounds, fixed values (``vary=False``)
-and expressions (``expr="alpha"``). Expressions are evaluated in natural units with numpy, over a
+Parameters travel as :class:`Parameters`, lmfit's ``Parameters`` interface (``add``, ``set``,
+``value``, ``min``, ``max``, ``vary``, ``expr``; an :class:`lmfit.Parameters` is accepted too),
+which carry bounds, fixed values (``vary=False``) and expressions (``expr="alpha"``). Expressions are evaluated in natural units with numpy, over a
 batch of candidates at once.
 
 :func:`batched_lbfgs` refines many problems that share the data but differ in point weights (the
@@ -20,22 +21,25 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import lmfit
 import numpy as np
-from scipy.optimize import least_squares, minimize
 
 from scalefit.errors import FitError, UsageError
 from scalefit.fitting.expressions import compile_expression
 from scalefit.fitting.objective import CHUNK_ELEMS, Objective, evaluate
 
-__all__ = ["Problem", "OptimResult", "blas_threads", "make_parameters", "multistart", "batched_lbfgs",
-           "vp_seeds"]
+__all__ = ["Problem", "OptimResult", "Parameter", "Parameters", "blas_threads", "make_parameters",
+           "multistart", "batched_lbfgs", "vp_seeds"]
 
 
 @contextmanager
 def blas_threads(n: int = 1):
     """Limit BLAS threads: a fit is many small operations, where BLAS threads only contend
     (scipy's L-BFGS-B runs many times slower with idle-spinning threads on a busy machine)."""
+    # scipy's own BLAS loads with scipy.linalg: load it first, or a limit set before scipy's
+    # first import (scipy.optimize is imported on first use) misses it, and its idle threads
+    # spin through every L-BFGS-B step
+    import scipy.linalg  # noqa: F401
+
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -46,16 +50,103 @@ def blas_threads(n: int = 1):
 
 
 # ---------------------------------------------------------------------- parameters
+class Parameter:
+    """One parameter: ``value`` (kept inside ``[min, max]``), ``vary``, ``expr``; the semantics
+    of :class:`lmfit.Parameter` that a fit uses. lmfit itself is not imported for a fit: it
+    brings matplotlib and scipy.stats with it, more CPU time than a command-line fit."""
+
+    __slots__ = ("name", "min", "max", "_val", "_vary", "_expr", "stderr")
+
+    def __init__(self, name: str, value: float | None = None, vary: bool = True,
+                 min: float = -math.inf, max: float = math.inf, expr: str | None = None):
+        self.name = name
+        lo = -math.inf if min is None else min
+        hi = math.inf if max is None else max
+        if lo > hi:
+            lo, hi = hi, lo
+        self.min, self.max = lo, hi
+        self._vary = bool(vary)
+        self._expr = None
+        self.stderr = None
+        self.value = -math.inf if value is None else value
+        if expr:
+            self.expr = expr
+
+    @property
+    def value(self) -> float:
+        return self._val
+
+    @value.setter
+    def value(self, val: float) -> None:
+        if val > self.max:
+            val = self.max
+        elif val < self.min:
+            val = self.min
+        self._val = val
+
+    @property
+    def vary(self) -> bool:
+        return self._vary
+
+    @vary.setter
+    def vary(self, val: bool) -> None:
+        self._vary = bool(val)
+
+    @property
+    def expr(self) -> str | None:
+        return self._expr
+
+    @expr.setter
+    def expr(self, val: str | None) -> None:
+        self._expr = val or None
+        if self._expr is not None:
+            self._vary = False
+
+    def set(self, value: float | None = None, vary: bool | None = None, min: float | None = None,
+            max: float | None = None, expr: str | None = None) -> None:
+        """Change what is given, as :meth:`lmfit.Parameter.set` does: ``vary=True`` or a value
+        clears an expression, ``expr=""`` removes one."""
+        if vary is not None:
+            self._vary = bool(vary)
+            if vary:
+                self._expr = None
+        if min is not None:
+            self.min = min
+        if max is not None:
+            self.max = max
+        if value is not None:
+            self.value = value
+            self._expr = None
+        if expr is not None:
+            self.expr = expr
+
+    def __repr__(self) -> str:
+        what = f"expr={self._expr!r}" if self._expr else ("vary" if self._vary else "fixed")
+        return f"<Parameter {self.name!r} value={self._val!r} [{self.min}, {self.max}] {what}>"
+
+
+class Parameters(dict):
+    """Name -> :class:`Parameter`, in the law's order (lmfit's ``Parameters`` interface)."""
+
+    def add(self, name: str, value: float | None = None, vary: bool = True,
+            min: float = -math.inf, max: float = math.inf, expr: str | None = None) -> None:
+        self[name] = Parameter(name, value=value, vary=vary, min=min, max=max, expr=expr)
+
+    def valuesdict(self) -> dict[str, float]:
+        return {k: p.value for k, p in self.items()}
+
+
 def make_parameters(law, *, fix: Mapping[str, float] | None = None,
                     bounds: Mapping[str, tuple[float, float]] | None = None,
                     expr: Mapping[str, str] | None = None,
-                    params: lmfit.Parameters | None = None) -> lmfit.Parameters:
-    """lmfit Parameters for ``law``: its bounds, then user ``bounds``, ``fix`` and ``expr``.
+                    params: Mapping | None = None) -> Parameters:
+    """:class:`Parameters` for ``law``: its bounds, then user ``bounds``, ``fix`` and ``expr``.
 
-    ``params`` (an existing :class:`lmfit.Parameters`) overrides all of it for the names it has.
+    ``params`` (:class:`Parameters` or :class:`lmfit.Parameters`) overrides all of it for the
+    names it has.
     """
     names = law.param_names
-    out = lmfit.Parameters()
+    out = Parameters()
     for p in law.params:
         out.add(p.name, value=_default_value(p), min=p.lower, max=p.upper)
     for label, given in (("fix", fix), ("bounds", bounds), ("expr", expr)):
@@ -72,7 +163,7 @@ def make_parameters(law, *, fix: Mapping[str, float] | None = None,
             raise UsageError(f"fixed value {k}={v} is outside the bounds [{p.lower}, {p.upper}]",
                              where="fix")
         out[k].set(value=v, vary=False)
-    # every expression is checked by our own evaluator before lmfit (or anything) sees it
+    # every expression is checked by our own evaluator before anything else sees it
     for k, e in (expr or {}).items():
         compile_expression(e, names, param=k)
         out[k].set(expr=e)
@@ -105,7 +196,7 @@ class Problem:
     parameters ``v`` (internal space). ``value_grad(V)`` works on a batch (S, F)."""
 
     def __init__(self, law, X: dict, y: np.ndarray, objective: Objective,
-                 parameters: lmfit.Parameters, weights: np.ndarray | None = None):
+                 parameters: Parameters, weights: np.ndarray | None = None):
         self.law, self.X, self.y, self.objective = law, X, np.asarray(y, float), objective
         self.parameters = parameters
         self.weights = weights
@@ -366,6 +457,8 @@ def multistart(problem: Problem, *, starts: np.ndarray | None = None, keep: int 
 
 
 def _multistart(problem, starts, keep, vp, chunk, maxiter, max_screen) -> OptimResult:
+    from scipy.optimize import minimize  # on first use: commands that never fit skip it
+
     # ranking thousands of starts needs no more than a few hundred points: seed and screen large
     # data sets (every checkpoint of many runs) on an evenly spaced subset, refine on all of it
     n = problem.y.shape[0]
@@ -451,6 +544,8 @@ def _ls_polish(problem: Problem, v0: np.ndarray) -> tuple[np.ndarray, int] | Non
     x0 = np.clip(np.asarray(v0, float), lo, hi)
     if not np.all(np.isfinite(x0)) or not np.all(np.isfinite(problem.residuals(x0, jac=False))):
         return None
+    from scipy.optimize import least_squares
+
     try:
         with np.errstate(all="ignore"):
             r = least_squares(fun, x0, jac=jac, bounds=(lo, hi), method="trf", xtol=1e-15,
