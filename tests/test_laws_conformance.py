@@ -36,6 +36,24 @@ def test_every_law_of_every_kind_is_checked():
     assert len(SPECS) == len(set(SPECS)) >= 22
 
 
+def test_one_registry_one_option_syntax():
+    from scalefit.errors import UsageError
+
+    # options as keywords or after the name, for a final-loss and a joint curve law alike
+    assert get_law("kaplan", x="C").spec == get_law("kaplan:x=C").spec == "kaplan:x=C"
+    joint = get_law("joint_multi_power", scaled="L0;A", N_ref=1e9)
+    assert joint.spec == get_law("joint_multi_power:scaled=L0;A,N_ref=1e9").spec
+    assert get_law("joint:base=lr_annealing").name == "joint_lr_annealing"
+    # a law object of any kind comes back as it is
+    assert get_law(joint) is joint
+    assert available("task") == ["task_sigmoid"]
+    assert available()["joint_curve"] == ["joint_lr_annealing", "joint_multi_power"]
+    with pytest.raises(UsageError, match="fix is an option of the fit, not of the law"):
+        get_law("chinchilla", fix={"E": 1.7})
+    with pytest.raises(UsageError, match="unknown kind of law 'finals'"):
+        available("finals")
+
+
 @pytest.mark.parametrize("spec", SPECS)
 def test_conformance(spec):
     report = check_law(spec, skip=("recovery",))
