@@ -98,10 +98,12 @@ OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 
 
 def _leaf_commands() -> dict:
-    """Command name -> click command; subcommands (``ladder plan``) under their own name."""
+    """Command name -> click command; subcommands as ``"ladder plan"`` (``scalefit plan`` is
+    another command)."""
     out = {}
     for name, cmd in typer.main.get_command(app).commands.items():
-        out.update(getattr(cmd, "commands", None) or {name: cmd})
+        subs = getattr(cmd, "commands", None)
+        out.update({f"{name} {k}": c for k, c in subs.items()} if subs else {name: cmd})
     return out
 
 
@@ -141,6 +143,9 @@ def _functions():
                     if (isinstance(d, ast.Call) and getattr(d.func, "attr", "") == "command"
                             and d.args and isinstance(d.args[0], ast.Constant)):
                         cmd = d.args[0].value
+                        group = getattr(d.func.value, "id", "app")
+                        if group != "app":  # a subcommand: ladder_app -> "ladder plan"
+                            cmd = f"{group.removesuffix('_app')} {cmd}"
                 fns[f"{path.stem}.{node.name}"] = (node, cmd)
     return fns
 
@@ -210,8 +215,8 @@ def test_one_spelling_of_bootstrap():
         assert {"--bootstrap", "-b"} <= _commands()[name], name
 
 
-PRINT_JSON = {"predict", "laws", "compare", "ingest", "runs", "schedule-search", "plan"}
-WRITE_JSON = {"fit", "isoflop", "tasks"}
+PRINT_JSON = {"predict", "laws", "compare", "ingest", "runs", "schedule-search", "ladder plan"}
+WRITE_JSON = {"fit", "isoflop", "tasks", "plan"}
 
 
 def test_json_is_a_flag_to_print_or_a_file_to_write():
