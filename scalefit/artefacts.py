@@ -48,15 +48,13 @@ ARTEFACT_KINDS = ("fit", "curve", "isoflop", "task")
 # ---------------------------------------------------------------------- writing
 def write_artefact(d: Mapping, path: str | Path | None = None, *, indent: int = 2) -> str:
     """An artefact dict as JSON text (non-finite numbers refused: write them as null); also
-    written to ``path`` when given, through a temporary file so that a reader never sees half
-    of it, with the folders it needs made."""
+    written to ``path`` when given (:func:`scalefit.files.atomic_write_text`: a reader never
+    sees half of it)."""
     text = json.dumps(d, indent=indent, allow_nan=False, default=_plain)
     if path is not None:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(text + "\n", encoding="utf-8")
-        tmp.replace(p)
+        from scalefit.files import atomic_write_text
+
+        atomic_write_text(Path(path), text + "\n")
     return text
 
 
@@ -566,6 +564,10 @@ def _backtest(c: _Check, bt) -> None:
         key = f"backtest.ranking[{i}]"
         r = c.obj(r, key)
         c.text(r.get("law"), f"{key}.law")
+        c.text(r.get("variant"), f"{key}.variant", null=True)
+        c.text(r.get("label"), f"{key}.label", null=True)
+        for j, run in enumerate(c.lst(r.get("runs"), f"{key}.runs", null=True) or []):
+            c.text(run, f"{key}.runs[{j}]")
         for k in ("mean_rel_error", "max_rel_error"):
             c.num(r.get(k), f"{key}.{k}", null=True)
         c.text(r.get("error"), f"{key}.error", null=True)
@@ -689,6 +691,7 @@ def validate_isoflop_artefact(d: Mapping, *, where: str = "fit artefact") -> Non
     for k in ("min_points", "bootstrap", "noise_draws"):
         c.integer(s.get(k), f"settings.{k}", null=True)
     c.integer(s.get("seed"), "settings.seed", null=True, lo=-(2**63))
+    _data(c, s.get("data"))
     for i, x in enumerate(c.lst(d.get("bootstrap_a"), "bootstrap_a", null=True) or []):
         c.num(x, f"bootstrap_a[{i}]", lo=-100, hi=100)
 

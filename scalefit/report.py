@@ -388,7 +388,7 @@ def _backtest(rep: Report, res) -> None:
                    for p in pts[:50]], {2, 3, 4})
     if bt.get("ranking"):
         rep.table(["law", "mean rel. error", "max rel. error", "note"],
-                  [[r["law"], _pct(r.get("mean_rel_error")) if r.get("mean_rel_error") is not None
+                  [[r.get("label") or r["law"], _pct(r.get("mean_rel_error")) if r.get("mean_rel_error") is not None
                     else "-", _pct(r.get("max_rel_error")) if r.get("max_rel_error") is not None
                     else "-", r.get("error", "")] for r in bt["ranking"]], {1, 2})
 

@@ -499,7 +499,7 @@ def _summary(r: FitResult) -> Summary:
         if bt.get("holdout_reason"):
             lines.append(f"  ({bt['holdout_reason']})")
         for row in bt.get("ranking", [])[:10]:
-            lines.append(f"  {row['law']:<18} mean {_pct_s(row.get('mean_rel_error'))}"
+            lines.append(f"  {row.get('label') or row['law']:<18} mean {_pct_s(row.get('mean_rel_error'))}"
                          f"  max {_pct_s(row.get('max_rel_error'))}"
                          + (f"  ({row['error']})" if row.get("error") else ""))
         if bt.get("reason"):

@@ -174,3 +174,37 @@ def test_runs_with_fewer_tokens_than_parameters_are_noted():
     res = scalefit.fit(DATA / "porian2024" / "isoflop_tuned_rw.csv", "chinchilla")
     note = next(n for n in res.diagnostics["notes"] if "fewer tokens than parameters" in n)
     assert note.startswith("24 run(s)") and "0.02 per parameter" in note
+
+
+def test_auto_leaves_out_the_smallest_size_when_it_bends_away_from_the_law():
+    # the smallest models sit 5% above the law the larger ones follow (as tiny models do)
+    bent = grid_table(seed=3)
+    small = bent["N"] == bent["N"].min()
+    bent.loc[small, "loss"] *= 1.05
+    res = scalefit.fit(bent, "auto", bootstrap=0)
+    kept = res.settings["data_options"]["runs"]
+    assert kept is not None and len(kept) == len(bent) - int(small.sum())
+    assert not set(kept) & set(bent.loc[small, "run"])
+    rows = [r for r in res.backtest["ranking"] if r.get("variant")]
+    assert {r["law"] for r in rows} == {"chinchilla", "overtrain"}
+    assert all(r["variant"] == "without the smallest size" for r in rows)
+    assert "without the smallest size" in res.backtest["reason"]
+    assert any("without the smallest size" in n for n in res.dataset.notes)
+    # and the forecast of a 4x larger model is closer to the law than a fit to every run
+    x = {"N": 6.4e9, "D": 20 * 6.4e9}
+    truth = OT.predict({k: [v] for k, v in x.items()}, TRUE_OT)[0]
+    every = scalefit.fit(bent, res.law, bootstrap=0)
+    err_auto = abs(float(res.predict(**x).value) / truth - 1)
+    err_every = abs(float(every.predict(**x).value) / truth - 1)
+    assert err_auto < 0.5 * err_every
+    # the choice survives a round trip through the artefact
+    back = scalefit.FitResult.from_json(res.to_json())
+    assert back.settings["data_options"]["runs"] == kept
+    assert "without the smallest size" in str(back.summary())
+
+
+def test_auto_fits_every_run_when_the_small_sizes_follow_the_law(grid):
+    res = scalefit.fit(grid, "auto", bootstrap=0)
+    assert res.settings["data_options"]["runs"] is None
+    variants = [r for r in res.backtest["ranking"] if r.get("variant")]
+    assert variants and all(r["mean_rel_error"] is not None for r in variants)

@@ -64,11 +64,23 @@ def _imports(modules: dict[str, Path]) -> list[tuple[str, str, str | None, int]]
     return found
 
 
+def _packages_run_first(importer: str, imported: str) -> list[str]:
+    """The packages whose ``__init__`` runs when ``importer`` imports ``imported``: every
+    package above ``imported`` that does not also hold ``importer`` (those already run)."""
+    parts = imported.split(".")
+    above = [".".join(parts[:i]) for i in range(1, len(parts))]
+    return [p for p in above if not (importer == p or importer.startswith(p + "."))]
+
+
 def _graph(modules: dict[str, Path]) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {m: set() for m in modules}
     for importer, imported, _name, _line in _imports(modules):
         if imported != importer and imported in modules:
             graph[importer].add(imported)
+            # `import scalefit.fitting.x` runs scalefit/fitting/__init__.py first: a cycle
+            # through a package's re-exports is a cycle too
+            graph[importer].update(p for p in _packages_run_first(importer, imported)
+                                   if p in modules)
     return graph
 
 
@@ -133,6 +145,13 @@ def test_graph_is_built_from_the_package() -> None:
 def test_a_known_cycle_is_detected() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _strongly_connected(graph) == [["a", "b", "c"]]
+
+
+def test_importing_a_submodule_runs_its_package_first() -> None:
+    assert _packages_run_first("pkg.result", "pkg.fitting.backtest") == ["pkg.fitting"]
+    assert _packages_run_first("other", "pkg.fitting.backtest") == ["pkg", "pkg.fitting"]
+    # a module inside the package does not run its own package's __init__ again
+    assert _packages_run_first("pkg.fitting.api", "pkg.fitting.backtest") == []
 
 
 def test_no_import_cycles() -> None:

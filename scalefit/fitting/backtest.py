@@ -321,13 +321,18 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
         except ScalefitError as exc:
             rows.append({"law": str(name), "error": str(exc), "mean_rel_error": None,
                          "max_rel_error": None})
+    if screen and kw.get("runs") is None and "chinchilla" in prepared:
+        rows.extend(_without_smallest(data, prepared["chinchilla"][1], rows, chosen, kw, done))
     rows.sort(key=lambda r: (r["mean_rel_error"] is None, r["mean_rel_error"] or 0.0))
-    best, reason = (_choose(rows) if screen else
-                    (next((r["law"] for r in rows if r["mean_rel_error"] is not None), None),
-                     None))
+    pick, reason = (_choose(rows) if screen else
+                    (next((r for r in rows if r["mean_rel_error"] is not None), None), None))
+    best = pick["law"] if pick is not None else None
     out = {"holdout": chosen, "ranking": rows, "best": best}
-    if screen and best in done:
-        out["_best_backtest"] = done[best]  # not JSON: fit() takes it and drops the key
+    if pick is not None and pick.get("runs"):
+        out["runs"] = list(pick["runs"])
+        out["variant"] = pick["variant"]
+    if screen and pick is not None and _label(pick) in done:
+        out["_best_backtest"] = done[_label(pick)]  # not JSON: fit() takes it and drops the key
     if why:
         out["holdout_reason"] = why
     if best is not None:
@@ -337,37 +342,95 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
 
 #: laws with an irreducible loss and separate N and D terms: the default family of ``auto``
 PREFERRED = ("chinchilla", "overtrain")
-#: another law replaces the preferred family only when its backtest error is this much smaller
+#: another law, or the family fitted to fewer runs, replaces the preferred family fitted to every
+#: run only when its backtest error is this much smaller
 MARGIN = 0.8
+#: the run-selection variant of ``auto`` leaves out this fraction of the smallest model sizes
+SMALL_FRACTION = 0.25
 
 
-def _choose(rows: list[dict]) -> tuple[str | None, str | None]:
-    """``auto``'s choice: the better of Chinchilla's law with free or tied exponents, unless
-    another law backtests clearly better (below ``MARGIN`` times its error). A handful of
-    held-out runs ranks laws noisily; Chinchilla's form has an irreducible loss and keeps N and
-    D apart, and laws without them (Kaplan's) extrapolate worse than their backtests suggest."""
+def _label(row: dict) -> str:
+    """A ranking row's name: its law, and which runs it was fitted to when not all of them
+    (also the key of its backtest in ``compare``)."""
+    return row.get("label") or row["law"]
+
+
+def _without_smallest(data, ds, rows: list[dict], holdout, kw: dict,
+                      done: dict[str, dict]) -> list[dict]:
+    """The preferred family fitted without the smallest model sizes, backtested on the same
+    held-out runs. The smallest models often bend away from the power law that holds for the
+    larger ones (they sit where the law's asymptotics have not set in), and a fit that gives
+    them equal weight carries that bend into the extrapolation."""
+    from scalefit.fitting.core import fit_keywords, prepare
+
+    if holdout is None or not is_size_grid(ds):
+        return []
+    sizes = _run_sizes(ds)
+    lv = size_levels(sizes)
+    n_levels = int(lv.max()) + 1
+    n_drop = max(1, int(SMALL_FRACTION * n_levels))
+    n_held = max(_held_sizes(ds, s) for s in expand_holdout(holdout))
+    if n_levels - n_drop - n_held < 2:  # too few sizes left to fit the backtest
+        return []
+    keep = sorted({str(ds.runs[g]) for g in np.unique(ds.groups[lv >= n_drop])})
+    variant = ("without the smallest size" if n_drop == 1
+               else f"without the {n_drop} smallest sizes")
+    out = []
+    for r in rows:
+        if r["law"] not in PREFERRED or r["mean_rel_error"] is None:
+            continue
+        row = {"law": r["law"], "variant": variant, "label": f"{r['law']} {variant}",
+               "runs": keep}
+        try:
+            law, ds_v, fkw = prepare(data, r["law"], **{**kw, "runs": keep})
+            bt = backtest(ds_v, law, holdout, fit_kw=fit_keywords(fkw))
+        except ScalefitError as exc:
+            out.append({**row, "error": str(exc), "mean_rel_error": None, "max_rel_error": None})
+            continue
+        done[_label(row)] = bt
+        out.append({**row, "n_params": r.get("n_params"), "n_free": r.get("n_free"),
+                    "mean_rel_error": bt["mean_rel_error"], "max_rel_error": bt["max_rel_error"],
+                    "n_heldout": bt["n_heldout"], "heldout_runs": bt["heldout_runs"],
+                    **({"folds": bt["folds"]} if "folds" in bt else {})})
+    return out
+
+
+def _held_sizes(ds, spec: str) -> int:
+    """How many model sizes a size-wise holdout spec holds out of ``ds``."""
+    mask, _ = split(ds, spec)
+    lv = size_levels(_run_sizes(ds))
+    return int(np.unique(lv[mask]).size)
+
+
+def _choose(rows: list[dict]) -> tuple[dict | None, str | None]:
+    """``auto``'s choice: the better of Chinchilla's law with free or tied exponents fitted to
+    every run, unless another law, or the family fitted without the smallest sizes, backtests
+    clearly better (below ``MARGIN`` times its error). A handful of held-out runs ranks laws
+    noisily; Chinchilla's form has an irreducible loss and keeps N and D apart, and laws without
+    them (Kaplan's) extrapolate worse than their backtests suggest."""
     ok = [r for r in rows if r["mean_rel_error"] is not None]
     if not ok:
         return None, None
-    fam = [r for r in ok if r["law"] in PREFERRED]
+    fam = [r for r in ok if r["law"] in PREFERRED and not r.get("variant")]
     if not fam:
-        return ok[0]["law"], None
+        return ok[0], None
     pick = fam[0]
     top = ok[0]
     if top is not pick and top["mean_rel_error"] < MARGIN * pick["mean_rel_error"]:
-        return top["law"], (f"{top['law']} predicted the held-out runs best "
-                            f"({100 * top['mean_rel_error']:.2f}% mean relative error), clearly "
-                            f"better than {pick['law']} ({100 * pick['mean_rel_error']:.2f}%)")
+        return top, (f"{_label(top)} predicted the held-out runs best "
+                     f"({100 * top['mean_rel_error']:.2f}% mean relative error), clearly "
+                     f"better than {pick['law']} fitted to every run "
+                     f"({100 * pick['mean_rel_error']:.2f}%)")
     text = (f"{pick['law']} predicted the held-out runs best of Chinchilla's form with free or "
             f"tied exponents ({100 * pick['mean_rel_error']:.2f}% mean relative error")
     if top is not pick:
-        text += (f"; {top['law']} at {100 * top['mean_rel_error']:.2f}% is not better by "
+        text += (f"; {_label(top)} at {100 * top['mean_rel_error']:.2f}% is not better by "
                  f"{100 * (1 - MARGIN):.0f}% or more, too little to leave the family")
     else:
         others = [r for r in fam if r is not pick]
         if others:
             text += f"; {others[0]['law']} at {100 * others[0]['mean_rel_error']:.2f}%"
-    return pick["law"], text + ")"
+    return pick, text + ")"
 
 
 def why_holdout(ds, spec: str) -> str:
