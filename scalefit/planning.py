@@ -15,13 +15,20 @@ from __future__ import annotations
 import json
 import math
 import warnings as _warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from scalefit.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from scalefit.curves.result import CurveFitResult
+    from scalefit.result import FitResult
+
+    FitLike = FitResult | str | Path
 
 __all__ = ["BudgetPlan", "PlanResult", "plan", "published_fit", "published_curve_fit",
            "PUBLISHED", "allocate"]
@@ -214,7 +221,7 @@ class PlanResult:
 
 
 # ---------------------------------------------------------------------- published inputs
-def published_fit():
+def published_fit() -> FitResult:
     """The shipped Chinchilla fit with its bootstrap samples (a :class:`FitResult`)."""
     from scalefit.result import FitResult
 
@@ -225,7 +232,7 @@ def published_fit():
     return FitResult(law="chinchilla", params_=dict(pub["params"]), objective_=0.0, n_points=0)
 
 
-def published_curve_fit():
+def published_curve_fit() -> CurveFitResult:
     """The published multi-power law (400M) as a curve fit."""
     from scalefit.curves.result import CurveFitResult
 
@@ -458,7 +465,9 @@ def _load(obj, what: str, where: str):
     return load_artefact(p)
 
 
-def plan(budgets, *, fit=None, curve_fit=None, lr_fit=None, unique_tokens: float | None = None,
+def plan(budgets: float | Sequence[float] | None, *, fit: FitLike | None = None,
+         curve_fit: CurveFitResult | str | Path | None = None,
+         lr_fit: FitLike | Sequence[FitLike] | None = None, unique_tokens: float | None = None,
          max_params: float | None = None, inference_tokens: float | None = None,
          target_loss: float | None = None, schedule: str = "wsd") -> PlanResult:
     """A training plan for each compute budget (FLOPs; lifetime FLOPs 6ND + 2NT with
@@ -747,7 +756,7 @@ def _jsonable(x):
 
 
 # ---------------------------------------------------------------------- figure
-def plot_plan(result: PlanResult, path: str | Path | None = None, *, dpi: int = 150):
+def plot_plan(result: PlanResult, path: str | Path | None = None, *, dpi: int = 150) -> Any:
     """Two panels: the compute-optimal frontier (N and D against budget) with the planned
     points and their intervals, and the predicted loss curve of each plan with its band.
     Returns the figure; saved to ``path`` (PNG/SVG/PDF) when given."""
