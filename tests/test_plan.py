@@ -76,7 +76,7 @@ def test_step_law_published_constants(chinchilla_plan):
 
 
 def test_data_constrained_figure_1_allocation():
-    # huggingface/datablations README (parametric fit): at the budget of 8.67B params x 178B
+    # huggingface/datablations README @0c76502 (parametric fit): at the budget of 8.67B x 178B
     # tokens with 25B unique tokens, the optimal run is 227B tokens, 9.1 epochs, 6.8B params;
     # the two runs of Figure 1 (right) have losses 2.2256440889984477 and 2.2269634075087867
     dc = _fit("data_constrained", get_law("data_constrained").example_params())
