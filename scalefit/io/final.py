@@ -21,14 +21,7 @@ def final_from_table(tbl, path: Path, opts: Options, name: str) -> Parsed:
     cols = tbl.column_names
     if tbl.num_rows == 0:
         raise InputError("the table has a header but no rows", where=where)
-    numeric: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    text: dict[str, pd.Series] = {}
-    for c in cols:
-        res = numeric_column(tbl.column(c), c, where) if not _is_text(tbl.column(c)) else None
-        if res is None:
-            text[c] = pd.Series(tbl.column(c), dtype="string")
-        else:
-            numeric[c] = res
+    numeric, text = _typed_columns(tbl, where)
     ncols = list(numeric)
     n_col = pick_column(ncols, opts.params_col, N_NAMES, "params", where)
     d_col = pick_column(ncols, opts.tokens_col, D_NAMES, "tokens", where)
@@ -44,41 +37,58 @@ def final_from_table(tbl, path: Path, opts: Options, name: str) -> Parsed:
         raise InputError("no parameter-count column (N, params, Model Size ...)", where=where,
                          hint="name it with --params-col or give --params")
     run_col = pick_column(cols, opts.run_col, RUN_NAMES, "run", where)
-    n = tbl.num_rows
-    prefix = opts.run or name
-    if run_col is not None:
-        names = pd.Series(tbl.column(run_col), dtype="string").astype(object).tolist()
-        names = [f"{prefix}-{i}" if v is None or v is pd.NA else str(v) for i, v in enumerate(names)]
-    else:
-        names = [f"{prefix}-{i}" for i in range(n)]
+    names = _run_names(tbl, run_col, opts.run or name)
     check_unique_runs(names, run_col, where)
     used = {n_col, d_col, c_col, run_col, *loss_cols}
-    tag_cols = [c for c in cols if c not in used]
     tag_vals = {c: (numeric[c][0] if c in numeric else text[c].astype(object).to_numpy())
-                for c in tag_cols}
-    infos = []
-    for i, run in enumerate(names):
-        info = RunInfo(run, source=where)
-        info.meta["format"] = "final"
-        info.meta["row"] = i
-        if n_col:
-            info.set("params", numeric[n_col][0][i], f"column {n_col!r}")
-        if d_col:
-            info.set("tokens_total", numeric[d_col][0][i], f"column {d_col!r}")
-        if c_col:
-            info.set("flops_total", numeric[c_col][0][i], f"column {c_col!r}")
-        for c in tag_cols:
-            v = tag_vals[c][i]
-            if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
-                continue
-            info.tags[c] = v.item() if isinstance(v, np.generic) else v
-        infos.append(info)
+                for c in cols if c not in used}
+    sizes = [(fld, c, numeric[c][0]) for fld, c in
+             (("params", n_col), ("tokens_total", d_col), ("flops_total", c_col)) if c]
+    infos = [_row_info(i, run, where, sizes, tag_vals) for i, run in enumerate(names)]
     frames = []
     run_arr = np.asarray(names, dtype=object)
     for lc in loss_cols:
         v, ok = numeric[lc]
         frames.append(points_frame(run_arr[ok], np.full(int(ok.sum()), np.nan), lc, v[ok]))
     return Parsed(infos, frames, list(getattr(tbl, "notes", [])))
+
+
+def _typed_columns(tbl, where: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]],
+                                             dict[str, pd.Series]]:
+    """The numeric columns as (values, present), and the text columns."""
+    numeric: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    text: dict[str, pd.Series] = {}
+    for c in tbl.column_names:
+        res = numeric_column(tbl.column(c), c, where) if not _is_text(tbl.column(c)) else None
+        if res is None:
+            text[c] = pd.Series(tbl.column(c), dtype="string")
+        else:
+            numeric[c] = res
+    return numeric, text
+
+
+def _run_names(tbl, run_col: str | None, prefix: str) -> list[str]:
+    """Each row's run: its run column, or ``<prefix>-<row>`` where it names none."""
+    if run_col is None:
+        return [f"{prefix}-{i}" for i in range(tbl.num_rows)]
+    names = pd.Series(tbl.column(run_col), dtype="string").astype(object).tolist()
+    return [f"{prefix}-{i}" if v is None or v is pd.NA else str(v) for i, v in enumerate(names)]
+
+
+def _row_info(i: int, run: str, where: str, sizes: list[tuple[str, str, np.ndarray]],
+              tag_vals: dict[str, np.ndarray]) -> RunInfo:
+    """Row ``i`` as a run: its sizes (field, column, values) and the other columns as tags."""
+    info = RunInfo(run, source=where)
+    info.meta["format"] = "final"
+    info.meta["row"] = i
+    for fld, c, vals in sizes:
+        info.set(fld, vals[i], f"column {c!r}")
+    for c, vals in tag_vals.items():
+        v = vals[i]
+        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+            continue
+        info.tags[c] = v.item() if isinstance(v, np.generic) else v
+    return info
 
 
 def check_unique_runs(names: list[str], run_col: str | None, where: str) -> None:
