@@ -75,9 +75,7 @@ def _scalars(file: Path) -> tuple[list[dict], list[str]]:
     """
     try:
         from tensorboard.backend.event_processing import event_file_loader
-        from tensorboard.compat.proto import event_pb2
         from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
-        from tensorboard.util import tensor_util
     except ImportError:
         raise InputError("reading TensorBoard files needs the tensorboard package",
                          where=str(file), hint="pip install 'scalefit[tensorboard]'") from None
@@ -104,6 +102,26 @@ def _scalars(file: Path) -> tuple[list[dict], list[str]]:
                 skipped.append((k, off))
     if not raws and not skipped and stop is None:
         raise InputError("no events: not a TensorBoard event file, or truncated", where=where)
+    records = _decode(raws, where)
+    notes = []
+    n = len(frames) + (stop is not None)
+    if skipped:
+        k, off = skipped[0]
+        more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+        notes.append(f"{where}: record {k + 1} of {n} (byte offset {off}){more} failed the data "
+                     f"CRC check and was skipped; {len(records)} point(s) kept")
+    if stop is not None:
+        notes.append(f"{where}: record {len(frames) + 1} (byte offset {stop}) failed the length "
+                     f"CRC check; the rest of the file ({len(data) - stop} bytes) was not read; "
+                     f"{len(records)} point(s) kept")
+    return records, notes
+
+
+def _decode(raws: list[bytes], where: str) -> list[dict]:
+    """``{"step": step, tag: value}`` per scalar (or one-element tensor) in the raw events."""
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.util import tensor_util
+
     records: list[dict] = []
     try:
         for raw in raws:
@@ -125,18 +143,7 @@ def _scalars(file: Path) -> tuple[list[dict], list[str]]:
     except Exception as exc:  # DecodeError, ...: a record that passed its CRC but is no Event
         raise InputError(f"corrupt event file ({type(exc).__name__}: {exc})",
                          where=where) from None
-    notes = []
-    n = len(frames) + (stop is not None)
-    if skipped:
-        k, off = skipped[0]
-        more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
-        notes.append(f"{where}: record {k + 1} of {n} (byte offset {off}){more} failed the data "
-                     f"CRC check and was skipped; {len(records)} point(s) kept")
-    if stop is not None:
-        notes.append(f"{where}: record {len(frames) + 1} (byte offset {stop}) failed the length "
-                     f"CRC check; the rest of the file ({len(data) - stop} bytes) was not read; "
-                     f"{len(records)} point(s) kept")
-    return records, notes
+    return records
 
 
 def _framing(data: bytes, crc, where: str) -> tuple[list[tuple[int, int]], int | None]:
