@@ -15,7 +15,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["LawInfo", "ParamRow", "PredictionRow", "Section", "Summary", "fmt", "one_line"]
+__all__ = ["LawInfo", "ParamRow", "PredictionRow", "Section", "Summary", "fmt", "interval_text",
+           "one_line", "rows_from"]
 
 #: longest one-line repr of a result
 REPR_MAX = 199
@@ -245,7 +246,8 @@ def one_line(kind: str, law: str, what: str, params: Mapping[str, object] | None
              limit: int = REPR_MAX) -> str:
     """``<Kind law on what; p=v, ...>`` on one line, at most ``limit`` characters (parameters
     past the limit are elided with ``...``)."""
-    head = f"<{kind} {law}" + (f" {what}" if what else "")
+    sep = "" if what.startswith((":", ";", ",")) else " "
+    head = f"<{kind} {law}" + (f"{sep}{what}" if what else "")
     head = head.replace("\n", " ")
     ps: list[str] = [f"{k}={fmt(v)}" for k, v in (params or {}).items()]
     body = ", ".join(ps)

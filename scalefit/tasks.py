@@ -40,13 +40,20 @@ Loss-to-loss (Brandfonbrener et al. 2024) fits ``loss_to_loss`` on pairs of loss
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from scalefit.artefacts import (
+    SCHEMA_VERSION,
+    data_origin,
+    data_record,
+    jsonable,
+    read_artefact,
+    write_artefact,
+)
 from scalefit.errors import FitError, InputError, UsageError
 from scalefit.fitting import (
     Dataset,
@@ -60,6 +67,8 @@ from scalefit.fitting.optimize import blas_threads
 from scalefit.laws import loss_to_loss as _loss_to_loss  # noqa: F401  (registers)
 from scalefit.laws import task_sigmoid as _task_sigmoid  # noqa: F401  (registers)
 from scalefit.laws.base import Law, get_law
+from scalefit.summary import LawInfo, PredictionRow, Summary, fmt, one_line, rows_from
+from scalefit.version import __version__
 
 DEFAULT_LOSS_METRIC = "task/{task}/bpb"
 DEFAULT_ACC_METRIC = "task/{task}/acc"
@@ -308,6 +317,51 @@ class TaskPrediction:
     boot_step1: np.ndarray | None = field(default=None, repr=False)
     boot_step2: np.ndarray | None = field(default=None, repr=False)
 
+    #: where the runs came from (the store's path, when it has one), how they were given and
+    #: the sha256 of the points both steps were fitted on
+    data: dict | None = None
+    data_origin: str = ""
+    data_hash: str = ""
+    version: str = __version__
+
+    # ------------------------------------------------------------------ common names
+    @property
+    def law_(self) -> LawInfo:
+        """Both steps: step 1's law of (N, D), then ``task_sigmoid``."""
+        law1 = get_law(self.law)
+        return LawInfo(f"{self.law}+task_sigmoid",
+                       f"{law1.formula}; then {get_law('task_sigmoid').formula}",
+                       tuple(self.params_), law1.source)
+
+    @property
+    def params_(self) -> dict[str, float]:
+        """Both steps' parameters, named ``step1.<name>`` and ``step2.<name>``."""
+        return {**{f"step1.{k}": float(v) for k, v in self.step1.items()},
+                **{f"step2.{k}": float(v) for k, v in self.step2.items()}}
+
+    def _boot(self) -> np.ndarray | None:
+        if self.boot_step1 is None or self.boot_step2 is None or not len(self.boot_step1):
+            return None
+        return np.hstack([np.asarray(self.boot_step1, float), np.asarray(self.boot_step2, float)])
+
+    @property
+    def ci_(self) -> dict[str, tuple[float, float]] | None:
+        """Percentile intervals (level ``ci``) over the run bootstrap; None without one."""
+        b = self._boot()
+        if b is None:
+            return None
+        lo, hi = percentile_interval(b, self.ci)
+        return {k: (float(lo[i]), float(hi[i])) for i, k in enumerate(self.params_)}
+
+    @property
+    def stderr_(self) -> dict[str, float]:
+        """Bootstrap standard deviations of the parameters (empty without a bootstrap)."""
+        b = self._boot()
+        if b is None or len(b) < 2:
+            return {}
+        sd = np.nanstd(b, axis=0, ddof=1)
+        return {k: float(sd[i]) for i, k in enumerate(self.params_)}
+
     def predict_loss(self, N, D) -> np.ndarray:
         law = get_law(self.law)
         return law.predict({"N": N, "D": D}, self.step1)
@@ -323,7 +377,9 @@ class TaskPrediction:
         return pd.DataFrame([asdict(t) for t in self.targets])
 
     def to_dict(self) -> dict:
-        return {
+        d = {
+            "schema": SCHEMA_VERSION,
+            "kind": "task",
             "task": self.task,
             "law": self.law,
             "loss_metric": self.loss_metric,
@@ -335,21 +391,88 @@ class TaskPrediction:
             "ci": self.ci,
             "n_boot": self.n_boot,
             "diagnostics": dict(self.diagnostics),
+            "data_hash": self.data_hash,
+            "data": data_record(self.data, self.data_hash, self.data_origin),
+            "version": self.version,
         }
+        if self._boot() is not None:
+            d["bootstrap"] = {"step1": self.boot_step1, "step2": self.boot_step2}
+        return jsonable(d)
 
     def to_json(self, path=None, **kw) -> str:
-        text = json.dumps(self.to_dict(), indent=kw.pop("indent", 2), **kw)
-        if path is not None:
-            with open(path, "w") as fh:
-                fh.write(text + "\n")
-        return text
+        """The JSON artefact as text; also written to ``path`` when given."""
+        return write_artefact(self.to_dict(), path, indent=kw.pop("indent", 2))
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> TaskPrediction:
+        from scalefit.artefacts import validate_task_artefact
+
+        if not isinstance(d, Mapping) or d.get("kind") != "task":
+            kind = d.get("kind") if isinstance(d, Mapping) else None
+            raise InputError(f"not a task prediction (kind={kind!r})",
+                             hint="save one with `scalefit tasks ... --json FILE`")
+        validate_task_artefact(d)  # untrusted: types, bounds and bootstrap checked before use
+        nan = float("nan")
+        targets = [TargetPrediction(str(t["name"]), float(t["N"]), float(t["D"]),
+                                    *(nan if t.get(k) is None else float(t[k])
+                                      for k in ("loss", "loss_lo", "loss_hi", "acc", "lo",
+                                                "hi")))
+                   for t in d["targets"]]
+        boot = d.get("bootstrap") or {}
+        b1, b2 = boot.get("step1"), boot.get("step2")
+        rec = dict(d.get("data") or {})
+        loc = ({"store": rec["store"]} if "store" in rec
+               else {"paths": rec["paths"]} if "paths" in rec else None)
+        return cls(str(d["task"]), str(d["law"]), str(d.get("loss_metric") or ""),
+                   str(d.get("acc_metric") or ""), list(d.get("runs") or []),
+                   {k: float(v) for k, v in d["step1"].items()},
+                   {k: float(v) for k, v in d["step2"].items()}, targets,
+                   float(d.get("ci", 0.95)), int(d.get("n_boot", 0)),
+                   dict(d.get("diagnostics") or {}),
+                   boot_step1=None if not b1 else np.asarray(b1, float),
+                   boot_step2=None if not b2 else np.asarray(b2, float),
+                   data=loc, data_origin=str(rec.get("origin", "")),
+                   data_hash=str(d.get("data_hash") or ""), version=str(d.get("version") or ""))
+
+    @classmethod
+    def from_json(cls, source) -> TaskPrediction:
+        """Read a task-prediction artefact from a path or from JSON text."""
+        return cls.from_dict(read_artefact(source))
+
+    def summary(self) -> Summary:
+        """Text (``str``), HTML and dict views (:class:`scalefit.summary.Summary`)."""
+        level = round(100 * self.ci)
+        ci = self.ci_
+        rows = rows_from(self.params_, ci, f"{level}% bootstrap")
+        preds = []
+        for t in self.targets:
+            loss_iv = (f" [{fmt(t.loss_lo)}, {fmt(t.loss_hi)}]"
+                       if np.isfinite(t.loss_lo) and np.isfinite(t.loss_hi) else "")
+            has_iv = np.isfinite(t.lo) and np.isfinite(t.hi)
+            preds.append(PredictionRow(f"{t.name}: accuracy", {"N": t.N, "D": t.D}, t.acc,
+                                       t.lo if has_iv else None, t.hi if has_iv else None,
+                                       extra=(f"task loss {fmt(t.loss, 5)}{loss_iv}",)))
+        facts = [f"step 1: {self.loss_metric} from (N, D); step 2: {self.acc_metric} from the "
+                 "task loss"]
+        if self.n_boot:
+            facts.append(f"intervals: {level}% percentile over {self.n_boot} resamples of the "
+                         "runs (both steps refitted)")
+        return Summary(kind="task", law=self.law_.name, formula=self.law_.formula,
+                       title=f"{self.task}: {len(self.runs)} runs, step 1 {self.law}, "
+                             "step 2 task_sigmoid",
+                       facts=facts, params=rows, predictions=preds, record=self.to_dict())
 
     def __str__(self) -> str:
-        lines = [f"{self.task}: {len(self.runs)} runs, step 1 {self.law}, step 2 task_sigmoid"]
-        for t in self.targets:
-            lines.append(f"  {t.name:>12s}  loss {t.loss:.4f} [{t.loss_lo:.4f}, {t.loss_hi:.4f}]"
-                         f"  acc {t.acc:.4f} [{t.lo:.4f}, {t.hi:.4f}]")
-        return "\n".join(lines)
+        return str(self.summary())
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    def __repr__(self) -> str:
+        return one_line("TaskPrediction", self.task,
+                        f"({self.law}+task_sigmoid): {len(self.runs)} runs, "
+                        f"{len(self.targets)} targets",
+                        {t.name: t.acc for t in self.targets})
 
 
 # ----------------------------------------------------------------------------- prediction
@@ -436,8 +559,22 @@ def predict_task(store, task: str, targets: Sequence, *, loss_metric: str | None
     preds = [TargetPrediction(t.label, t.N, t.D, float(loss_hat[i]), float(lo_l[i]),
                               float(hi_l[i]), float(acc_hat[i]), float(lo_a[i]), float(hi_a[i]))
              for i, t in enumerate(targets)]
+    where = getattr(store, "path", None)
+    loc = ({"store": str(where)} if isinstance(where, str) and where
+           and not where.startswith("memory://") else None)
     return TaskPrediction(task, law_obj.name, loss_metric, acc_metric, fit_runs, p1, p2, preds,
-                          ci, n_boot, diag, s1, s2, boot1, boot2)
+                          ci, n_boot, diag, s1, s2, boot1, boot2, data=loc,
+                          data_origin=data_origin(store), data_hash=_frames_hash(s1, s2))
+
+
+def _frames_hash(*frames: pd.DataFrame) -> str:
+    """sha256 of the points both steps were fitted on (like a data set's hash)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in frames:
+        h.update(pd.util.hash_pandas_object(f, index=False).to_numpy().tobytes())
+    return "sha256:" + h.hexdigest()
 
 
 def _bootstrap(core1: dict, core2: dict, g2: np.ndarray, TN, TD, n_boot: int, seed):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from scalefit.cli.app import app, console
 from scalefit.errors import UsageError
-from scalefit.files import atomic_write_text
 
 
 @app.command("isoflop")
@@ -34,7 +32,9 @@ def isoflop_cmd(
     from rich.table import Table
 
     from scalefit import plot as plots
+    from scalefit.artefacts import data_origin
     from scalefit.cli.fit import load_data
+    from scalefit.fitting.dataset import data_source
     from scalefit.fitting.isoflop import isoflop
 
     if method not in ("parabola", "akima"):
@@ -51,6 +51,10 @@ def isoflop_cmd(
     data = load_data(inputs, store)
     C, N, y, _, metric_used = plots._final_arrays(data, metric)
     res = isoflop(C=C, N=N, loss=y, method=method, window=window, bootstrap=bootstrap, seed=seed)
+    # the artefact says where the runs came from, like a fit's
+    res.metric = metric_used
+    res.settings["data"] = data_source(data)
+    res.data_origin = data_origin(data)
     typer.echo(res.summary())
     t = Table(title=f"minima of final {metric_used} per budget")
     for col in ("budget C", "N_opt", "D_opt", "loss", "runs", "used"):
@@ -60,8 +64,7 @@ def isoflop_cmd(
                   str(int(r["n_points"])), "yes" if r["used"] else "no")
     console().print(t)
     if json_out:
-        atomic_write_text(Path(json_out), json.dumps(
-            {"kind": "isoflop", "metric": metric_used, **res.to_dict()}, indent=2, default=float))
+        res.to_json(json_out)
         typer.echo(f"wrote {json_out}")
     if path is not None:
         import matplotlib.pyplot as plt

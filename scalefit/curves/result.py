@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,11 +9,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scalefit.artefacts import read_artefact
+from scalefit.artefacts import (
+    SCHEMA_VERSION,
+    data_record,
+    jsonable,
+    read_artefact,
+    write_artefact,
+)
 from scalefit.curves.data import Curve, curve_errors
 from scalefit.curves.laws import get_curve_law
 from scalefit.errors import InputError, UsageError
 from scalefit.schedules import Schedule, array_schedule, parse_schedule
+from scalefit.summary import Section, Summary, fmt, one_line, rows_from
 
 __all__ = ["CurveFitResult"]
 
@@ -30,6 +36,10 @@ def _version() -> str:
 
 @dataclass
 class CurveFitResult:
+    """The outcome of :func:`scalefit.fit_curves`: a curve law's parameters (``params_``),
+    its jackknife intervals (``ci_``, ``stderr_``) when refitted leaving out each curve, and
+    per-step predictions for any schedule (``predict``)."""
+
     law: str
     params: dict[str, float]
     objective: float
@@ -44,6 +54,8 @@ class CurveFitResult:
     #: leave-one-curve-out refits, ``{"left_out": name, "params": {...}}`` (``intervals=True``)
     replicates: list = field(default_factory=list)
     level: float = 0.95
+    #: how the curves were given (``files`` or ``in-memory curves``), for the artefact
+    data_origin: str = ""
 
     # ------------------------------------------------------------------ the law
     @property
@@ -134,24 +146,52 @@ class CurveFitResult:
         df = self.predict(curve)
         return curve_errors(df["loss"].to_numpy(), df["loss_pred"].to_numpy())
 
+    # ------------------------------------------------------------------ common names
+    # the names every result shares (scalefit.testing.check_result); the older ones stay
+    @property
+    def law_(self):
+        """The fitted curve law (the same object as ``law_obj``)."""
+        return self.law_obj
+
+    @property
+    def params_(self) -> dict[str, float]:
+        return self.params
+
+    @property
+    def objective_(self) -> float:
+        return self.objective
+
+    @property
+    def ci_(self) -> dict[str, tuple[float, float]] | None:
+        """Jackknife intervals of the parameters at ``level`` (None without replicates)."""
+        return self.intervals() or None
+
+    @property
+    def stderr_(self) -> dict[str, float]:
+        """Jackknife standard errors of the parameters (empty without replicates)."""
+        if not self.replicates:
+            return {}
+        return {k: float(_jackknife_se(np.array([[r["params"][k]] for r in self.replicates]))[0])
+                for k in self.params}
+
     # ------------------------------------------------------------------ summaries
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
+            "schema": SCHEMA_VERSION,
             "kind": self.kind, "law": self.law, "law_options": self.law_options,
             "params": self.params, "objective": self.objective, "n_points": self.n_points,
-            "settings": self.settings, "data_hash": self.data_hash, "version": self.version,
+            "settings": self.settings, "data_hash": self.data_hash,
+            "data": data_record((self.settings or {}).get("data"), self.data_hash,
+                                self.data_origin),
+            "version": self.version,
             "curves": self.curves, "diagnostics": self.diagnostics,
             "replicates": self.replicates, "level": self.level,
         }
+        return jsonable(d)
 
     def to_json(self, path: str | Path | None = None, indent: int = 2) -> str:
-        text = json.dumps(self.to_dict(), indent=indent, default=_jsonable)
-        if path is not None:
-            p = Path(path)
-            tmp = p.with_name(p.name + ".tmp")
-            tmp.write_text(text)
-            tmp.replace(p)
-        return text
+        """The JSON artefact as text; also written to ``path`` when given."""
+        return write_artefact(self.to_dict(), path, indent=indent)
 
     @classmethod
     def from_dict(cls, d: dict) -> CurveFitResult:
@@ -165,72 +205,66 @@ class CurveFitResult:
         validate_curve_artefact(d)
         keys = ("law", "params", "objective", "n_points", "settings", "data_hash",
                 "law_options", "curves", "diagnostics", "version", "replicates", "level")
-        return cls(**{k: d[k] for k in keys if k in d})
+        out = cls(**{k: d[k] for k in keys if k in d})
+        out.data_origin = str((d.get("data") or {}).get("origin", ""))
+        return out
 
     @classmethod
     def from_json(cls, source: str | Path) -> CurveFitResult:
+        """Read a curve-fit artefact from a path or from JSON text."""
         return cls.from_dict(read_artefact(source))
 
-    def summary(self) -> str:
+    def summary(self) -> Summary:
+        """Text (``str``), HTML and dict views of the fit (:class:`scalefit.summary.Summary`)."""
         law = self.law_obj
-        lines = [f"curve law {self.law}: {law.formula}",
-                 f"  source: {law.source}",
-                 f"  {len(self.curves)} curve(s), {self.n_points} points; objective "
-                 f"{self.objective:.6g} ({self.settings.get('loss')} on "
-                 f"{self.settings.get('residual')} residuals)"]
+        level = round(100 * self.level)
         ci = self.intervals()
-        for k, v in self.params.items():
-            iv = f"  [{ci[k][0]:.4g}, {ci[k][1]:.4g}]" if k in ci else ""
-            lines.append(f"  {k:>10} = {v:.6g}{iv}")
+        facts = [f"source: {law.source}",
+                 f"{len(self.curves)} curve(s), {self.n_points} points; objective "
+                 f"{fmt(self.objective, 6)} ({self.settings.get('loss')} on "
+                 f"{self.settings.get('residual')} residuals)"]
         if ci:
-            lines.append(f"  intervals: {round(100 * self.level)}% leave-one-curve-out "
-                         f"jackknife over {len(self.replicates)} refits (normal quantile)")
+            facts.append(f"intervals: {level}% leave-one-curve-out jackknife over "
+                         f"{len(self.replicates)} refits (normal quantile)")
         if self._band_prior() is not None:
-            lines.append(f"  prediction band ({round(100 * self.level)}%): "
-                         f"{self.settings.get('intervals')}")
+            facts.append(f"prediction band ({level}%): {self.settings.get('intervals')}")
         choice = (self.settings or {}).get("law_choice")
         if isinstance(choice, dict) and choice.get("rule"):
             sc = choice.get("scores") or {}
             got = ", ".join(f"{k} {100 * float(v):.3f}%" for k, v in sc.items()
                             if isinstance(v, (int, float)))
-            lines.append(f"  law chosen: {choice.get('chosen')} ({choice['rule']}"
+            facts.append(f"law chosen: {choice.get('chosen')} ({choice['rule']}"
                          + (f": {got}" if got else "") + ")")
-        fe = self.diagnostics.get("fit_errors", {})
-        for name, e in fe.items():
-            lines.append(f"  fit error {name}: mean {100 * e['mean_rel']:.3f}%, "
-                         f"worst {100 * e['max_rel']:.3f}%")
-        if self.diagnostics.get("at_bound"):
-            lines.append(f"  at a bound: {', '.join(self.diagnostics['at_bound'])}")
-        for w in self.diagnostics.get("warnings", []):
-            lines.append(f"  warning: {w}")
-        for n in self.diagnostics.get("notes", []):
-            lines.append(f"  note: {n}")
-        return "\n".join(lines)
+        bound = set(self.diagnostics.get("at_bound") or [])
+        params = rows_from(self.params, ci, f"{level}% jackknife",
+                           flags={k: ("at bound",) for k in bound})
+        sections = []
+        fe = self.diagnostics.get("fit_errors") or {}
+        if fe:
+            sections.append(Section("fit errors:", [
+                f"  {name}: mean {_pct(e.get('mean_rel'))}, worst {_pct(e.get('max_rel'))}"
+                for name, e in fe.items()]))
+        notes = [str(n) for n in self.diagnostics.get("notes", [])]
+        if bound:
+            notes.append(f"at a bound: {', '.join(sorted(bound))}")
+        return Summary(kind="curve", law=self.law, formula=law.formula,
+                       title=f"curve law {self.law}: {law.formula}", facts=facts,
+                       params=params, sections=sections, notes=notes,
+                       warnings=[str(w) for w in self.diagnostics.get("warnings", [])],
+                       record=self.to_dict())
 
     def _repr_html_(self) -> str:
-        from scalefit.html import esc, table
-
-        law = self.law_obj
-        ci = self.intervals()
-        rows = [[k, f"{v:.6g}", f"[{ci[k][0]:.4g}, {ci[k][1]:.4g}]" if k in ci else ""]
-                for k, v in self.params.items()]
-        warns = "".join(f"<li>{esc(w)}</li>" for w in self.diagnostics.get("warnings", []))
-        return (f"<div class='scalefit-fit'><b>{esc(self.law)}</b>: <code>{esc(law.formula)}"
-                f"</code><br>{esc(len(self.curves))} curve(s), {esc(self.n_points)} points"
-                + table(["param", "value", "interval"], rows, right=[1])
-                + (f"<ul style='color:#b35806'>{warns}</ul>" if warns else "") + "</div>")
+        return self.summary()._repr_html_()
 
     def __str__(self) -> str:
-        return self.summary()
+        return str(self.summary())
 
     def __repr__(self) -> str:
         # one line; str() is the full summary
         metric = (self.settings or {}).get("metric")
-        ps = ", ".join(f"{k}={float(v):.4g}" for k, v in (self.params or {}).items())
-        return (f"<CurveFitResult {self.law}" + (f" on {metric!r}" if metric else "")
-                + f": {len(self.curves)} curves, {self.n_points} points; {ps}>")
-
-
+        return one_line("CurveFitResult", self.law,
+                        (f"on {metric!r}" if metric else "")
+                        + f": {len(self.curves)} curves, {self.n_points} points", self.params)
 def _jackknife_se(reps: np.ndarray) -> np.ndarray:
     """Jackknife standard error over the first axis (n leave-one-out replicates)."""
     n = reps.shape[0]
@@ -243,9 +277,5 @@ def _z(level: float) -> float:
     return float(norm.ppf(0.5 + level / 2))
 
 
-def _jsonable(o):
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o).__name__)
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * float(x):.3f}%"

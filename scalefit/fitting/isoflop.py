@@ -16,12 +16,26 @@ Porian et al. 2024, "Resolving Discrepancies in Compute-Optimal Scaling of Langu
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
+from scalefit.artefacts import (
+    SCHEMA_VERSION,
+    data_origin,
+    data_record,
+    jsonable,
+    read_artefact,
+    write_artefact,
+)
 from scalefit.errors import FitError, InputError
+from scalefit.summary import LawInfo, Summary, one_line, rows_from
+from scalefit.version import __version__
 
 __all__ = ["IsoFlopResult", "isoflop"]
 
@@ -57,6 +71,42 @@ class IsoFlopResult:
     settings: dict = field(default_factory=dict)
     bootstrap_a: np.ndarray | None = field(default=None, repr=False)
 
+    #: the metric whose minima were fitted (``isoflop --metric``)
+    metric: str = "loss"
+    #: sha256 of the (C, N, loss[, D]) points used, and how they were given
+    data_hash: str = ""
+    data_origin: str = ""
+    version: str = __version__
+
+    #: what every result calls its law: here the two power laws of the minima
+    law = "isoflop"
+
+    @property
+    def law_(self) -> LawInfo:
+        return LawInfo("isoflop", "N_opt = k·C^a, D_opt = k_D·C^b", ("a", "k", "b", "k_D"),
+                       "Hoffmann et al. 2022 (approach 2); Porian et al. 2024 (akima)")
+
+    @property
+    def params_(self) -> dict[str, float]:
+        return {"a": self.a, "k": self.k, "b": self.b, "k_D": self.k_D}
+
+    @property
+    def stderr_(self) -> dict[str, float]:
+        """Standard errors of a, b and k (the last from that of ln k, by the delta method)."""
+        return {"a": self.a_se, "k": self.k * self.log_k_se, "b": self.b_se}
+
+    @property
+    def ci_(self) -> dict[str, tuple[float, float]] | None:
+        """95% normal intervals of a, b and k (k's on the log scale); None without errors."""
+        z = NormalDist().inv_cdf(0.975)
+        out = {}
+        for k, v, se in (("a", self.a, self.a_se), ("b", self.b, self.b_se)):
+            if np.isfinite(se):
+                out[k] = (v - z * se, v + z * se)
+        if np.isfinite(self.log_k_se):
+            out["k"] = (self.k * np.exp(-z * self.log_k_se), self.k * np.exp(z * self.log_k_se))
+        return out or None
+
     def n_opt(self, C) -> np.ndarray:
         """Compute-optimal parameters at budget(s) C."""
         return self.k * np.asarray(C, dtype=float) ** self.a
@@ -65,20 +115,100 @@ class IsoFlopResult:
         """Compute-optimal tokens at budget(s) C."""
         return self.k_D * np.asarray(C, dtype=float) ** self.b
 
+    def predict(self, C) -> pd.DataFrame:
+        """Compute-optimal ``N_opt`` and ``D_opt`` at budget(s) ``C`` (one row each)."""
+        c = np.atleast_1d(np.asarray(C, dtype=float))
+        return pd.DataFrame({"C": c, "N_opt": self.n_opt(c), "D_opt": self.d_opt(c)})
+
     def to_dict(self) -> dict:
-        return {
+        d = {
+            "schema": SCHEMA_VERSION, "kind": "isoflop", "law": self.law, "metric": self.metric,
+            "params": self.params_, "stderr": self.stderr_,
             "a": self.a, "k": self.k, "a_se": self.a_se, "log_k_se": self.log_k_se,
             "b": self.b, "k_D": self.k_D, "b_se": self.b_se, "se_method": self.se_method,
             "minima": self.minima.to_dict(orient="records"), "settings": dict(self.settings),
+            "data_hash": self.data_hash,
+            "data": data_record(self.settings.get("data"), self.data_hash, self.data_origin),
+            "version": self.version,
         }
+        if self.bootstrap_a is not None:
+            d["bootstrap_a"] = self.bootstrap_a
+        return jsonable(d)
 
-    def summary(self) -> str:
+    def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
+        """The JSON artefact as text; also written to ``path`` when given."""
+        return write_artefact(self.to_dict(), path, indent=indent)
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> IsoFlopResult:
+        from scalefit.artefacts import validate_isoflop_artefact
+
+        if not isinstance(d, Mapping) or d.get("kind") != "isoflop":
+            kind = d.get("kind") if isinstance(d, Mapping) else None
+            raise InputError(f"not an IsoFLOP result (kind={kind!r})",
+                             hint="save one with `scalefit isoflop ... --json FILE`")
+        validate_isoflop_artefact(d)  # untrusted: types and ranges checked before use
+        minima = pd.DataFrame(list(d["minima"]),
+                              columns=["C", "N_opt", "D_opt", "loss", "n_points", "n_used",
+                                       "curvature", "used"]).astype(
+            {"C": float, "N_opt": float, "D_opt": float, "loss": float, "curvature": float})
+        minima["used"] = [x is True for x in minima["used"]]
+        boot = d.get("bootstrap_a")
+        return cls(minima=minima, a=float(d["a"]), k=float(d["k"]),
+                   a_se=_nan(d.get("a_se")), log_k_se=_nan(d.get("log_k_se")),
+                   b=float(d["b"]), k_D=float(d["k_D"]), b_se=_nan(d.get("b_se")),
+                   se_method=str(d.get("se_method", "ols")), settings=dict(d.get("settings") or {}),
+                   bootstrap_a=None if boot is None else np.asarray(boot, float),
+                   metric=str(d.get("metric") or "loss"), data_hash=str(d.get("data_hash") or ""),
+                   data_origin=str((d.get("data") or {}).get("origin", "")),
+                   version=str(d.get("version") or ""))
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> IsoFlopResult:
+        """Read an IsoFLOP artefact from a path or from JSON text."""
+        return cls.from_dict(read_artefact(source))
+
+    def summary(self) -> Summary:
+        """Text (``str``), HTML and dict views (:class:`scalefit.summary.Summary`)."""
         used = int(self.minima["used"].sum())
         how = ("approach 2" if self.settings.get("method", "parabola") == "parabola"
                else "Akima interpolation")
-        return (f"IsoFLOP ({how}): N_opt = {self.k:.4g}·C^{self.a:.4f} "
-                f"(a ± {self.a_se:.4f}, {self.se_method}), D_opt = {self.k_D:.4g}·C^{self.b:.4f}"
-                f"; {used} of {len(self.minima)} budgets used")
+        title = (f"IsoFLOP ({how}): N_opt = {self.k:.4g}·C^{self.a:.4f} "
+                 f"(a ± {self.a_se:.4f}, {self.se_method}), D_opt = {self.k_D:.4g}·C^{self.b:.4f}"
+                 f"; {used} of {len(self.minima)} budgets used")
+        se_how = "bootstrap s.e." if self.se_method == "bootstrap" else "OLS s.e."
+        rows = rows_from(self.params_, self.ci_, f"95%, {se_how}")
+        left = [f"{c:.3g}" for c, u in zip(self.minima["C"], self.minima["used"], strict=True)
+                if not u]
+        notes = ([f"budget(s) {', '.join(left)} left out: no bracketed minimum"] if left else [])
+        return Summary(kind="isoflop", law=self.law, formula=self.law_.formula, title=title,
+                       facts=[f"metric {self.metric!r}: minima of {len(self.minima)} budgets"],
+                       params=rows, notes=notes, record=self.to_dict())
+
+    def __str__(self) -> str:
+        return str(self.summary())
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    def __repr__(self) -> str:
+        used = int(self.minima["used"].sum())
+        return one_line("IsoFlopResult", self.law,
+                        f"on {self.metric!r}: {used} of {len(self.minima)} budgets",
+                        self.params_)
+
+
+def _nan(x) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def _points_hash(*arrays) -> str:
+    """sha256 of the points an IsoFLOP fit used, like a data set's hash."""
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is not None:
+            h.update(np.ascontiguousarray(a, dtype="<f8").tobytes())
+    return "sha256:" + h.hexdigest()
 
 
 def _column(data: pd.DataFrame, given: str | None, role: str, required: bool = True):
@@ -295,4 +425,6 @@ def isoflop(data: pd.DataFrame | None = None, *, C=None, N=None, loss=None, D=No
     return IsoFlopResult(minima=minima, a=float(a), k=float(np.exp(lk)), a_se=float(a_se),
                          log_k_se=float(lk_se), b=float(b), k_D=float(np.exp(lkd)),
                          b_se=float(b_se), se_method=se_method, settings=settings,
-                         bootstrap_a=boot_a)
+                         bootstrap_a=boot_a,
+                         data_hash=_points_hash(lC, lN, y, lD),
+                         data_origin=data_origin(data))
