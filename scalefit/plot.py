@@ -10,59 +10,195 @@ import numpy as np
 
 # the conventions every figure module shares (palette, backend, axes) live one layer down
 from scalefit.figstyle import (
+    COMPUTE_LABELS,
     PALETTE,
     add_grid,
     add_legend,
     budget_colours,
     headless_pyplot,
+    mathtext,
+    metric_label,
     new_axes,
+    padded_limits,
+    readable_log_axis,
+    run_compute,
 )
 from scalefit.files import atomic_path
 
-__all__ = ["forecast", "PALETTE"]
+__all__ = ["forecast", "heldout_points", "PALETTE"]
 
 _AXIS_LABELS = {"C": "training compute C (FLOPs)", "N": "non-embedding parameters N",
                 "D": "training tokens D"}
 
 
 def _compute_of(inputs: dict, x: str | None = None) -> float | None:
+    """Compute of a prediction or held-out point from its inputs: 6·N·D when it has N and D
+    (the compute the laws' frontier uses), else its C input."""
     if x is not None:
         return float(inputs[x]) if x in inputs else None
-    if "C" in inputs:
-        return float(inputs["C"])
     if "N" in inputs and "D" in inputs:
         return 6.0 * float(inputs["N"]) * float(inputs["D"])
+    if "C" in inputs:
+        return float(inputs["C"])
     return None
 
 
-def forecast(result, ax=None, *, n_grid: int = 120, title: str | None = None):
-    """Loss against training compute: the data, the fitted compute-optimal frontier with its
-    bootstrap band, held-out runs, and the requested predictions with their intervals.
+def _compute_axis(ds, x_in: str | None) -> tuple[np.ndarray | None, str]:
+    """Each point's x value and the axis label: the law's one input, else the shared compute
+    definition (:func:`scalefit.figstyle.run_compute`)."""
+    if x_in is not None:
+        label = _AXIS_LABELS.get(x_in, x_in)
+        return (None if ds is None else np.asarray(ds.X[x_in], float)), label
+    if ds is None:
+        return None, COMPUTE_LABELS["6ND"]
+    comp, label = run_compute(ds)
+    if label == COMPUTE_LABELS["flops"] and "N" in ds.X and "D" in ds.X:
+        nd = 6.0 * np.asarray(ds.X["N"], float) * np.asarray(ds.X["D"], float)
+        if np.any(np.abs(comp / nd - 1.0) > 0.01):
+            # the frontier and the requested predictions have no logged FLOPs
+            label = "training compute C (runs: logged FLOPs; frontier, predictions: 6ND)"
+    return comp, label
 
-    For a law without a compute-optimal allocation whose only input is x (C, N, D or another),
-    the loss is drawn against x with the fitted curve L(x) instead of the frontier.
+
+def heldout_points(result, ds=None, x_in: str | None = None) -> dict | None:
+    """The backtest's held-out points as drawn: x (the run's compute on the figure's axis),
+    observed value, the backtest refit's prediction and its interval (the backtest-calibrated
+    width at the point's distance beyond the refit's range; without a calibration, the fit's
+    own relative interval at the point). None when the fit has no backtest points."""
+    bt = result.backtest or {}
+    pts = [q for q in bt.get("points") or [] if q.get("value") is not None
+           and q.get("pred") is not None]
+    if not pts:
+        return None
+    comp = _compute_axis(ds, x_in)[0] if ds is not None else None
+    where: dict[str, list[int]] = {}
+    if comp is not None:
+        for i, g in enumerate(ds.groups):
+            where.setdefault(ds.runs[g], []).append(i)
+    x = np.full(len(pts), np.nan)
+    for k, q in enumerate(pts):
+        idx = where.get(str(q.get("run")), [])
+        if len(idx) > 1:  # checkpoints of one run: the one at this point's inputs
+            dist = np.zeros(len(idx))
+            for name, v in (q.get("inputs") or {}).items():
+                if name in ds.X and v:
+                    dist += np.abs(np.log(np.asarray(ds.X[name], float)[idx] / float(v)))
+            idx = [idx[int(np.argmin(dist))]]
+        if idx:
+            x[k] = comp[idx[0]]
+        else:
+            x[k] = _compute_of(q.get("inputs") or {}, x_in) or np.nan
+    obs = np.array([q["value"] for q in pts], float)
+    pred = np.array([q["pred"] for q in pts], float)
+    cal = bt.get("calibration") or {}
+    lo = hi = None
+    how = ""
+    if cal.get("rate_per_decade") is not None:
+        from scipy.special import ndtri
+
+        z = float(ndtri(0.5 + result.level / 2))
+        off = float(cal.get("offset_decades", 0.2))
+        dist = np.array([float(q.get("decades_beyond") or 0.0) for q in pts])
+        w = np.maximum(float(cal["rate_per_decade"]) * (dist + off),
+                       z * float(cal.get("noise") or 0.0))
+        lo, hi, how = pred * np.exp(-w), pred * np.exp(w), "backtest-calibrated"
+    else:
+        try:
+            rel = [result.predict(**{k: float(v) for k, v in (q.get("inputs") or {}).items()})
+                   for q in pts]
+        except Exception:  # noqa: BLE001 (no interval to draw: the pair alone)
+            rel = []
+        if rel and all(r.lo is not None for r in rel):
+            val = np.array([float(np.ravel(r.value)[0]) for r in rel])
+            lo = pred * np.array([float(np.ravel(r.lo)[0]) for r in rel]) / val
+            hi = pred * np.array([float(np.ravel(r.hi)[0]) for r in rel]) / val
+            how = "the fit's relative"
+    return {"x": x, "value": obs, "pred": pred, "lo": lo, "hi": hi, "interval": how,
+            "runs": [str(q.get("run")) for q in pts], "holdout": bt.get("holdout"),
+            "mean_rel_error": float(np.mean(np.abs(obs - pred) / obs))}
+
+
+def _prediction_interval(result, p: dict) -> tuple[float | None, float | None]:
+    """A requested prediction's interval; for a compute-optimal one without its own, the
+    interval of the loss at its optimal N and D."""
+    lo, hi = p.get("lo"), p.get("hi")
+    if lo is not None and hi is not None:
+        return float(lo), float(hi)
+    n, d = (p.get("N") or {}).get("value"), (p.get("D") or {}).get("value")
+    if p.get("kind") == "optimal" and n and d and {"N", "D"} <= set(result.law_.input_names):
+        try:
+            pr = result.predict(N=float(n), D=float(d))
+        except Exception:  # noqa: BLE001 (no interval: the star alone)
+            return None, None
+        if pr.lo is not None and pr.hi is not None:
+            return float(np.ravel(pr.lo)[0]), float(np.ravel(pr.hi)[0])
+    return None, None
+
+
+def forecast(result, ax=None, *, n_grid: int = 120, title: str | None = None,
+             heldout_panel: bool = True):
+    """Loss against training compute: the data, the fitted compute-optimal frontier with its
+    bootstrap band, the requested predictions with their intervals, and the backtest's
+    held-out runs next to their own predictions (the refit without them) with intervals.
+
+    Without ``ax`` and with held-out runs, a second panel below shows each held-out run's error
+    against its own prediction (observed / predicted - 1, in %). For a law without a
+    compute-optimal allocation whose only input is x (C, N, D or another), the loss is drawn
+    against x with the fitted curve L(x) instead of the frontier. Returns the main Axes (the
+    error panel, when drawn, is ``ax.heldout_ax``).
     """
     plt = headless_pyplot()
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
     law = result.law_
     ds = _fit_dataset(result, required=False)
     # a one-input law is drawn against its own input; otherwise against compute
     x_in = law.input_names[0] if len(law.input_names) == 1 else None
+    held = heldout_points(result, ds, x_in)
+    err_ax = None
+    if ax is None:
+        if held is not None and heldout_panel:
+            fig, (ax, err_ax) = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True,
+                                             constrained_layout=True,
+                                             gridspec_kw={"height_ratios": [3.0, 1.2]})
+        else:
+            _, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
+    comp, xlabel = _compute_axis(ds, x_in)
     cs: list[float] = []
+    ys: list[float] = []
     if ds is not None:
-        comp = np.asarray(ds.X[x_in], float) if x_in else ds.compute()
-        held = np.zeros(ds.n, bool)
-        if result.backtest and result.backtest.get("heldout_runs"):
-            names = set(result.backtest["heldout_runs"])
-            held = np.array([ds.runs[g] in names for g in ds.groups])
-        ax.scatter(comp[~held], ds.y[~held], s=14, color=PALETTE["sky"], alpha=0.75,
-                   edgecolors="none", label=f"runs ({ds.n_runs})", zorder=2)
-        if held.any():
-            ax.scatter(comp[held], ds.y[held], s=46, marker="D", facecolors="none",
-                       edgecolors=PALETTE["vermillion"], linewidths=1.3,
-                       label=f"held out ({result.backtest['holdout']})", zorder=3)
-        cs += [float(comp.min()), float(comp.max())]
+        is_held = np.zeros(ds.n, bool)
+        if held is not None:
+            names = set(held["runs"])
+            is_held = np.array([ds.runs[g] in names for g in ds.groups])
+        ax.scatter(comp[~is_held], ds.y[~is_held], s=14, color=PALETTE["sky"], alpha=0.75,
+                   edgecolors="none", label=f"runs ({ds.n_runs - len(set(held['runs'])) if held else ds.n_runs})",
+                   zorder=2)
+        cs += [float(np.nanmin(comp)), float(np.nanmax(comp))]
+        ys += list(ds.y)
+    pct = int(round(100 * result.level))
+    if held is not None:
+        hx, hv, hp = held["x"], held["value"], held["pred"]
+        ok = np.isfinite(hx)
+        # each held-out run joined to its own prediction
+        from matplotlib.collections import LineCollection
+
+        ax.add_collection(LineCollection([[(a, b), (a, c)] for a, b, c in
+                                          zip(hx[ok], hv[ok], hp[ok], strict=True)],
+                                         colors=PALETTE["vermillion"], linewidths=0.7,
+                                         alpha=0.6, zorder=3, label="_pairs"))
+        yerr = None
+        if held["lo"] is not None:
+            yerr = np.vstack([hp - held["lo"], held["hi"] - hp])[:, ok]
+            ys += list(held["lo"][ok]) + list(held["hi"][ok])
+        ax.errorbar(hx[ok], hp[ok], yerr=yerr, fmt="_", ms=9, mew=1.4, color=PALETTE["black"],
+                    ecolor=PALETTE["black"], elinewidth=0.7, capsize=0, alpha=0.8, zorder=4,
+                    label=("held out: predicted by the refit without them"
+                           + (f" ({pct}% interval)" if yerr is not None else "")))
+        ax.scatter(hx[ok], hv[ok], s=34, marker="D", facecolors="none",
+                   edgecolors=PALETTE["vermillion"], linewidths=1.2, zorder=5,
+                   label=f"held out: observed ({len(set(held['runs']))} runs, "
+                         f"{held['holdout']}; mean error {100 * held['mean_rel_error']:.1f}%)")
+        ys += list(hv[ok]) + list(hp[ok])
+        cs += list(hx[ok])
     for p in result.predictions:
         c = _compute_of(p.get("inputs", {}), x_in)
         if c is not None:
@@ -72,61 +208,97 @@ def forecast(result, ax=None, *, n_grid: int = 120, title: str | None = None):
     lo_c, hi_c = min(cs) / 2.0, max(cs) * 3.0
     grid = np.geomspace(lo_c, hi_c, n_grid)
 
+    first = True
+    stars = []
+    for p in result.predictions:
+        c = _compute_of(p.get("inputs", {}), x_in)
+        if c is None or p.get("value") is None:
+            continue
+        v = float(p["value"])
+        lo, hi = _prediction_interval(result, p)
+        yerr = None
+        if lo is not None and hi is not None:
+            yerr = [[max(v - lo, 0.0)], [max(hi - v, 0.0)]]
+            ys += [lo, hi]
+        ys.append(v)
+        optimal_kind = p.get("kind") == "optimal"
+        color = PALETTE["green"] if optimal_kind else PALETTE["orange"]
+        label = (f"compute-optimal prediction ({pct}% interval)" if optimal_kind else
+                 f"prediction ({pct}% interval)" if first else None)
+        stars.append((c, v, yerr, color, label))
+        if not optimal_kind:
+            first = False
+    y0, y1 = padded_limits(ys or [1.0, 10.0])
+
     has_opt = law.optimal(result.params_, 1e20) is not None
     if has_opt:
         opt = result.optimal(grid)
         ax.plot(grid, opt["loss"], color=PALETTE["blue"], lw=2,
                 label="compute-optimal frontier", zorder=4)
         if "loss_lo" in opt:
-            ax.fill_between(grid, opt["loss_lo"], opt["loss_hi"], color=PALETTE["blue"],
-                            alpha=0.18, lw=0, label=f"{int(round(100 * result.level))}% bootstrap band",
-                            zorder=1)
+            # clipped to the drawn range: a band far below the data says nothing more
+            ax.fill_between(grid, np.clip(opt["loss_lo"], y0, y1), np.clip(opt["loss_hi"], y0, y1),
+                            color=PALETTE["blue"], alpha=0.18, lw=0,
+                            label=f"{pct}% bootstrap band", zorder=1)
     elif x_in is not None:
         pr = result.predict(**{x_in: grid})
         ax.plot(grid, pr.value, color=PALETTE["blue"], lw=2, label=f"{law.name} fit", zorder=4)
         if pr.lo is not None:
-            ax.fill_between(grid, pr.lo, pr.hi, color=PALETTE["blue"], alpha=0.18, lw=0,
-                            label=f"{int(round(100 * result.level))}% band", zorder=1)
-
-    first = True
-    for p in result.predictions:
-        c = _compute_of(p.get("inputs", {}), x_in)
-        if c is None or p.get("value") is None:
-            continue
-        v = p["value"]
-        yerr = None
-        if p.get("lo") is not None and p.get("hi") is not None:
-            yerr = [[max(v - p["lo"], 0.0)], [max(p["hi"] - v, 0.0)]]
-        color = PALETTE["orange"] if p.get("kind") != "optimal" else PALETTE["green"]
-        ax.errorbar([c], [v], yerr=yerr, fmt="*", ms=12, color=color, mec=PALETTE["black"],
-                    mew=0.6, capsize=4, zorder=5,
-                    label="prediction" if first and p.get("kind") != "optimal" else
-                    ("compute-optimal prediction" if p.get("kind") == "optimal" else None))
-        if p.get("kind") != "optimal":
-            first = False
+            ax.fill_between(grid, np.clip(pr.lo, y0, y1), np.clip(pr.hi, y0, y1),
+                            color=PALETTE["blue"], alpha=0.18, lw=0, label=f"{pct}% band",
+                            zorder=1)
+    for c, v, yerr, color, label in stars:
+        ax.errorbar([c], [v], yerr=yerr, fmt="*", ms=13, color=color, mec=PALETTE["black"],
+                    mew=0.6, ecolor=PALETTE["black"], elinewidth=1.3, capsize=5, capthick=1.3,
+                    zorder=6, label=label)
 
     ax.set_xscale("log")
     ax.set_yscale("log")
-    from matplotlib.ticker import FuncFormatter
-
-    plain = FuncFormatter(lambda v, _: f"{v:g}")
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(plain)
-    if x_in is None:
-        ax.set_xlabel(_AXIS_LABELS["C"])
-    else:
-        doc = next(i.doc for i in law.inputs if i.name == x_in)
-        ax.set_xlabel(_AXIS_LABELS.get(x_in, f"{doc} ({x_in})"))
-    ax.set_ylabel(f"{result.metric}")
-    ax.set_title(title or f"{law.name}: {law.formula}", fontsize=10)
+    ax.set_xlim(lo_c, hi_c)
+    ax.set_ylim(y0, y1)
+    readable_log_axis(ax, "y")
+    ax.set_ylabel(metric_label(result.metric))
+    ax.set_title(title or f"{law.name}: {mathtext(law.formula)}", fontsize=10)
     ax.grid(True, which="both", alpha=0.25, lw=0.5)
     handles, labels = ax.get_legend_handles_labels()
     seen = {}
     for h, lab in zip(handles, labels, strict=True):
-        if lab and lab not in seen:
+        if lab and not lab.startswith("_") and lab not in seen:
             seen[lab] = h
-    ax.legend(seen.values(), seen.keys(), fontsize=8, frameon=False)
+    ax.legend(seen.values(), seen.keys(), fontsize=7, frameon=False)
+    if err_ax is not None:
+        _heldout_errors(err_ax, held, pct)
+        err_ax.set_xlabel(xlabel)
+        ax.tick_params(labelbottom=False)
+    else:
+        ax.set_xlabel(xlabel)
+    ax.heldout_ax = err_ax
     return ax
+
+
+def _heldout_errors(ax, held: dict, pct: int) -> None:
+    """Held-out runs' error against their own prediction, in %, with the interval."""
+    ok = np.isfinite(held["x"])
+    x, v, p = held["x"][ok], held["value"][ok], held["pred"][ok]
+    err = 100.0 * (v / p - 1.0)
+    yerr = None
+    if held["lo"] is not None:
+        yerr = np.vstack([100.0 * (1.0 - held["lo"][ok] / p), 100.0 * (held["hi"][ok] / p - 1.0)])
+    ax.axhline(0.0, color=PALETTE["black"], lw=0.8)
+    ax.errorbar(x, np.zeros_like(x), yerr=yerr, fmt="none", ecolor="0.55", elinewidth=2.5,
+                alpha=0.45, zorder=2,
+                label=f"{pct}% interval of the prediction ({held['interval']})"
+                if yerr is not None else None)
+    ax.scatter(x, err, s=26, marker="D", facecolors="none", edgecolors=PALETTE["vermillion"],
+               linewidths=1.1, zorder=3,
+               label=f"held out ({held['holdout']}): mean |error| "
+                     f"{100 * held['mean_rel_error']:.1f}%")
+    ax.set_ylabel("held out:\nobserved / predicted − 1 (%)", fontsize=8)
+    lim = np.nanmax(np.abs(np.concatenate([err, np.ravel(yerr) if yerr is not None else []])))
+    lim = 1.15 * float(lim) if np.isfinite(lim) and lim > 0 else 1.0
+    ax.set_ylim(-lim, lim)
+    ax.grid(True, which="both", alpha=0.25, lw=0.5)
+    ax.legend(fontsize=7, frameon=False, loc="lower left")
 
 
 # ---------------------------------------------------------------------- shared style
@@ -164,7 +336,8 @@ def _final_arrays(data, metric=None):
     if "N" not in ds.X:
         raise UsageError("IsoFLOP profiles need each run's parameter count N", where="isoflop")
     names = np.array([ds.runs[g] for g in ds.groups], dtype=object)
-    return ds.compute(), np.asarray(ds.X["N"], float), np.asarray(ds.y, float), names, ds.metric
+    return run_compute(ds)[0], np.asarray(ds.X["N"], float), np.asarray(ds.y, float), names, \
+        ds.metric
 
 
 # ---------------------------------------------------------------------- isoflop
@@ -197,8 +370,9 @@ def isoflop(data, ax=None, *, result=None, metric: str | None = None, window: fl
         sel = key == b
         c = float(np.exp(np.log(C[sel]).mean()))
         col = colours[j]
-        ax.scatter(N[sel], y[sel], s=18, color=col, alpha=0.85, edgecolors="none", zorder=2,
-                   label=f"C = {_fmt(c)} FLOPs")
+        sc = ax.scatter(N[sel], y[sel], s=18, color=col, alpha=0.85, edgecolors="none",
+                        zorder=2, label="runs (colour: compute budget C)")
+        sc.set_gid(f"C = {_fmt(c)} FLOPs")  # the budget, for readers of the figure's artists
         row = minima.iloc[int(np.argmin(np.abs(np.log(minima["C"].to_numpy()) - np.log(c))))]
         if akima and np.isfinite(row["N_opt"]):
             from scipy.interpolate import Akima1DInterpolator
@@ -209,7 +383,7 @@ def isoflop(data, ax=None, *, result=None, metric: str | None = None, window: fl
                     lw=1.3, zorder=3, ls="-" if row["used"] else ":")
             ax.plot([row["N_opt"]], [row["loss"]], marker="*", ms=12, color=col,
                     mec=PALETTE["black"], mew=0.7, ls="none", zorder=4,
-                    label="minimum (median of noisy redraws)")
+                    label="minimum N_opt (median of noisy redraws)")
             continue
         if not np.isfinite(row["N_opt"]) or not np.isfinite(row["curvature"]):
             continue
@@ -222,18 +396,48 @@ def isoflop(data, ax=None, *, result=None, metric: str | None = None, window: fl
                 ls="-" if row["used"] else ":")
         ax.plot([row["N_opt"]], [row["loss"]], marker="*", ms=12, color=col,
                 mec=PALETTE["black"], mew=0.7, ls="none", zorder=4,
-                label="minimum (parabola vertex)" if row["used"] else
-                "minimum not bracketed (unused)")
+                label="minimum N_opt (parabola vertex)" if row["used"] else
+                "minimum not bracketed: left out of the N_opt fit (dotted)")
     ax.plot([], [], color=PALETTE["black"], lw=1.3,
-            label="Akima interpolation in log N" if akima else "parabola in log N")
+            label="Akima interpolation in log N" if akima else "parabola in log N per budget")
     ax.set_xscale("log")
     ax.set_xlabel("parameters N")
-    ax.set_ylabel(f"final {metric} (nats)" if "loss" in metric else f"final {metric}")
-    ax.set_title(title or f"IsoFLOP profiles: N_opt = {iso.k:.3g}·C^{iso.a:.3f} "
+    ax.set_ylabel("final " + metric_label(metric))
+    y0, y1 = padded_limits(y, margin=0.06)
+    ax.set_ylim(y0, y1)
+    if ax.get_yscale() == "log":
+        readable_log_axis(ax, "y")
+    ax.set_title(title or f"IsoFLOP profiles: $N_{{opt}} = {iso.k:.3g}\\,C^{{{iso.a:.3f}}}$ "
                  f"(± {iso.a_se:.3f})", fontsize=10)
     add_grid(ax)
-    add_legend(ax, legend)
+    _budget_colourbar(ax, budgets, colours, C, key)
+    if legend == "outside":  # below the axes: the colourbar holds the right-hand side
+        handles, labels = ax.get_legend_handles_labels()
+        seen = dict(zip(labels, handles, strict=True))
+        ax.legend(seen.values(), seen.keys(), loc="upper center", bbox_to_anchor=(0.5, -0.13),
+                  ncol=min(3, len(seen)), fontsize=7, frameon=False)
+    else:
+        add_legend(ax, legend)
     return ax
+
+
+def _budget_colourbar(ax, budgets, colours, C, key) -> None:
+    """One colour per compute budget, named on a colourbar instead of one legend entry each."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    n = len(budgets)
+    cmap = ListedColormap(colours)
+    norm = BoundaryNorm(np.arange(n + 1) - 0.5, n)
+    cb = ax.figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.02,
+                            fraction=0.05, aspect=30)
+    vals = [float(np.exp(np.log(C[key == b]).mean())) for b in budgets]
+    step = max(1, int(np.ceil(n / 12)))  # at most 12 tick labels
+    ticks = list(range(0, n, step))
+    cb.set_ticks(ticks)
+    cb.set_ticklabels([_fmt(vals[i]).replace("e+", "e") for i in ticks], fontsize=7)
+    cb.set_label("compute budget C (FLOPs)", fontsize=8)
+    ax.budget_colorbar = cb
 
 
 # ---------------------------------------------------------------------- optimal

@@ -50,6 +50,9 @@ class Dataset:
     #: model size (non-embedding parameters) of each point's run, when the runs table has it:
     #: size-wise backtests hold out the largest sizes even for laws without an ``N`` input
     size: np.ndarray | None = None
+    #: logged training FLOPs of each point (the runs' ``flops_total``, or the points' ``flops``
+    #: at each checkpoint), when the data has them: figures place runs at this compute
+    flops: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -73,7 +76,8 @@ class Dataset:
                        self.groups[mask], self.runs, self.metric, self.checkpoints,
                        dict(self.sources), list(self.notes), self.n_dropped,
                        None if self.steps is None else self.steps[mask],
-                       None if self.size is None else self.size[mask])
+                       None if self.size is None else self.size[mask],
+                       None if self.flops is None else self.flops[mask])
 
     def sizes(self) -> np.ndarray | None:
         """Model size per point: the ``N`` input, else the runs' ``params``; None if unknown."""
@@ -173,12 +177,23 @@ def _final_table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     run_col = find_column(cols, ["run", "name", "run_name", "model"])
     n = len(df)
     names = (df[run_col].astype(str).tolist() if run_col else [f"row-{i}" for i in range(n)])
-    runs = pd.DataFrame({"run": names})
+    from scalefit.io.frames import points_frame, strings
+    from scalefit.io.tables import check_unique_runs
+
+    check_unique_runs(names, run_col, "DataFrame")  # the same refusal as a final-loss CSV
+    # one string array of the run names, shared by the runs and points frames (a million runs
+    # would otherwise be a million Python strings per frame)
+    run_arr = strings(names, n)
+    del names
+    runs = pd.DataFrame({"run": run_arr}, copy=False)
     for col, field_ in ((n_col, "params"), (d_col, "tokens_total"), (c_col, "flops_total")):
         if col:
             runs[field_] = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
     extra = [c for c in num if c not in used and c not in loss_cols]
-    tags = [{c: _py(df[c].iloc[i]) for c in extra} for i in range(n)]
+    # tags only where a row has something to tag: no dict per row of a plain table
+    tags: dict[int, dict] = {}
+    if extra:
+        tags = {i: {c: _py(df[c].iloc[i]) for c in extra} for i in range(n)}
     # the runs schema holds only positive sizes: non-positive values leave the column (rows
     # are dropped and counted later) but are kept in a reserved tag, for law inputs declared
     # with Input(positive=False) that read these columns
@@ -187,20 +202,19 @@ def _final_table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             v = runs[f_].to_numpy(float)
             keep = np.isfinite(v) & (v > 0)
             for i in np.flatnonzero(np.isfinite(v) & ~keep):
-                tags[i].setdefault(_RAW_TAG, {})[f_] = float(v[i])
-            runs[f_] = np.where(keep, v, np.nan)
-    if any(tags):
-        runs["tags"] = [json.dumps(t) for t in tags]
+                tags.setdefault(int(i), {}).setdefault(_RAW_TAG, {})[f_] = float(v[i])
+            if not keep.all():
+                runs[f_] = np.where(keep, v, np.nan)
+    if any(tags.values()):
+        runs["tags"] = [json.dumps(tags.get(i, {})) for i in range(n)]
     parts = []
     for lc in loss_cols:
-        parts.append(pd.DataFrame({"run": names, "metric": lc,
-                                   "value": pd.to_numeric(df[lc], errors="coerce")
-                                   .to_numpy(dtype=float)}))
-    from scalefit.io.tables import check_unique_runs
-
-    check_unique_runs(names, run_col, "DataFrame")  # the same refusal as a final-loss CSV
-    return validate_runs(runs, where="DataFrame"), validate_points(pd.concat(parts),
-                                                                   where="DataFrame")
+        part = points_frame("", np.nan, lc, pd.to_numeric(df[lc], errors="coerce")
+                            .to_numpy(dtype=float))
+        part["run"] = run_arr
+        parts.append(part)
+    pts = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    return validate_runs(runs, where="DataFrame"), validate_points(pts, where="DataFrame")
 
 
 def _py(v):
@@ -296,13 +310,16 @@ def build_dataset(data, law, *, metric: str | None = None, checkpoints: bool = F
                 notes.append(f"dropped {rep.deduplicated} superseded point(s) (restarts)")
         table = pts.reset_index(drop=True)
     else:
-        # each run's final value: the largest step, or the last row of a final-loss table
-        order = pts.assign(_s=pts["step"].astype("float64").fillna(-1.0),
-                           _i=np.arange(len(pts)))
-        order = order.sort_values(["_s", "_i"], kind="stable")  # keeps the runs' order
-        table = order.groupby("run", sort=False).tail(1).drop(columns=["_s", "_i"])
-        table = table.reset_index(drop=True)
-        n_curve = pts.groupby("run").size()
+        # each run's final value: the largest step, or the last row of a final-loss table.
+        # Rows sorted by step (stably: ties keep the runs' order), then each run's last row,
+        # in that order; on codes and positions, so a million runs copy no frame
+        perm = np.argsort(pts["step"].astype("float64").fillna(-1.0).to_numpy(), kind="stable")
+        pcodes = pd.factorize(pts["run"])[0]
+        take = perm[~pd.Series(pcodes[perm]).duplicated(keep="last").to_numpy()]
+        same = len(take) == len(pts) and bool(np.all(take == np.arange(len(pts))))
+        table = (pts if same else pts.iloc[take]).reset_index(drop=True)
+        n_curve = np.bincount(pcodes)
+        del perm, pcodes, take
         if law.kind == "final" and len(table) == 1 and int(n_curve.max()) > 1:
             has_lr = pts["lr"].notna().any()
             raise FitError(
@@ -318,23 +335,32 @@ def build_dataset(data, law, *, metric: str | None = None, checkpoints: bool = F
             notes.append(f"used each run's final {metric!r} ({len(table)} runs); "
                          "--checkpoints fits every checkpoint")
 
-    rt = runs_df.set_index("run")
-    run_names = table["run"].astype(str).to_numpy()
-    missing_runs = sorted(set(run_names) - set(rt.index.astype(str)))
-    if missing_runs:
-        rt = pd.concat([rt, pd.DataFrame(index=pd.Index(missing_runs, name="run"))])
-    rows = rt.reindex(run_names)
-    tags = [_tags(t) for t in rows["tags"]] if "tags" in rows else [{}] * len(rows)
+    # each point's run as a code into the run names, and its row of the runs table (a run
+    # the runs table lacks gets an empty row); a final-loss table's runs are already in order
+    codes, names_arr = pd.factorize(table["run"])
+    rt_run = runs_df["run"].reset_index(drop=True)
+    if len(rt_run) == len(names_arr) and bool((rt_run.array == names_arr).all()):
+        pos = np.arange(len(names_arr))
+    else:
+        pos = pd.Index(rt_run).get_indexer(names_arr)
+    at = pos[codes]
+    rt = runs_df.reset_index(drop=True).drop(columns="run")
+    rows = rt if len(at) == len(rt) and bool(np.all(at == np.arange(len(rt)))) else rt.reindex(at)
+    del pos, at, rt_run
+    # no tags at all (a plain table): an empty list, not a dict per point
+    tags = ([_tags(t) for t in rows["tags"]]
+            if "tags" in rows and rows["tags"].notna().any() else [])
     X, sources = _inputs(law, table, rows, tags, checkpoints, dict(inputs or {}))
     y = table["value"].to_numpy(dtype=float)
 
     ok = np.isfinite(y)
-    marked = np.array([_truthy(t.get("exclude")) for t in tags], dtype=bool)
+    marked = (np.array([_truthy(t.get("exclude")) for t in tags], dtype=bool) if tags
+              else np.zeros(len(y), dtype=bool))
     if include_excluded:
         marked[:] = False
     if marked.any():
         ok &= ~marked
-        names = sorted(set(run_names[marked]))
+        names = sorted({str(names_arr[c]) for c in np.unique(codes[marked])})
         notes.append(f"left out {len(names)} run(s) marked exclude in the data "
                      f"({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}); "
                      "--include-excluded fits them")
@@ -352,13 +378,33 @@ def build_dataset(data, law, *, metric: str | None = None, checkpoints: bool = F
                      f"({', '.join(bad_in) or 'value'})")
     X = {k: v[ok] for k, v in X.items()}
     y = y[ok]
-    run_names = run_names[ok]
+    codes = codes[ok]
     steps = table["step"].astype("float64").to_numpy()[ok]
     size = _col(rows, "params")
     size = None if size is None else size[ok]
-    uniq, groups = np.unique(run_names, return_inverse=True)
-    return Dataset(X, y, groups.astype(np.int64), [str(u) for u in uniq], metric, checkpoints,
-                   sources, notes, n_dropped, steps, size)
+    flops = (pd.to_numeric(table["flops"], errors="coerce").to_numpy(dtype=float)
+             if checkpoints and "flops" in table else _col(rows, "flops_total"))
+    flops = None if flops is None else flops[ok]
+    groups, run_list = _sorted_groups(codes, names_arr)
+    return Dataset(X, y, groups, run_list, metric, checkpoints,
+                   sources, notes, n_dropped, steps, size, flops)
+
+
+def _sorted_groups(codes: np.ndarray, names) -> tuple[np.ndarray, list[str]]:
+    """``np.unique(names[codes], return_inverse=True)`` from codes: the names of the runs
+    present, sorted, and each point's index into them, sorting each name once, not per point.
+    Arrow sorts UTF-8 bytewise, which is code point order, as Python sorts ``str``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    present = np.unique(codes)
+    arr = pa.array(names.take(present), type=pa.large_string())
+    order = pc.array_sort_indices(arr).to_numpy()
+    rank = np.empty(len(present), dtype=np.int64)
+    rank[order] = np.arange(len(present))
+    lut = np.full(len(names), -1, dtype=np.int64)
+    lut[present] = rank
+    return lut[codes], arr.take(pa.array(order)).to_pylist()
 
 
 def _truthy(v) -> bool:
@@ -393,6 +439,8 @@ _RAW_TAG = "_nonpositive"
 
 def _with_raw(v: np.ndarray | None, tags: list[dict], column: str) -> np.ndarray | None:
     """Column ``v`` with the non-positive values the table gave put back (NaN elsewhere)."""
+    if not tags:
+        return v
     raw = [t.get(_RAW_TAG, {}).get(column) if isinstance(t.get(_RAW_TAG), dict) else None
            for t in tags]
     if all(r is None for r in raw):
@@ -408,6 +456,8 @@ def _with_raw(v: np.ndarray | None, tags: list[dict], column: str) -> np.ndarray
 
 
 def _tag(tags: list[dict], key: str) -> np.ndarray | None:
+    if not tags:
+        return None
     vals = [t.get(key) for t in tags]
     if all(v is None for v in vals):
         return None
