@@ -21,6 +21,7 @@ from scalefit.cli import (  # noqa: F401, E402  (register commands)
     plot,
     report,
     tasks,
+    watch,
 )
 from scalefit.cli.app import app, state
 from scalefit.errors import ScalefitError
