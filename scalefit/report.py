@@ -431,7 +431,7 @@ def _isoflop_section(rep: Report, store) -> None:
     except ScalefitError:
         return
     rep.h(2, "IsoFLOP profiles (approach 2)")
-    rep.p(iso.summary())
+    rep.p(iso.summary().heading())
     m = iso.minima
     rep.table(["budget C (FLOPs)", "N_opt", "D_opt", "min loss", "runs", "used"],
               [[_g(r["C"], 3), _g(r["N_opt"], 3), _g(r["D_opt"], 3), _g(r["loss"], 4),
