@@ -459,7 +459,7 @@ def optimal(result, ax=None, *, C=None, n_grid: int = 100, isoflop_result=None,
         cs = []
         ds = _fit_dataset(result, required=False)
         if ds is not None:
-            comp = ds.compute()
+            comp = _compute_axis(ds, None)[0]
             cs += [float(comp.min()), float(comp.max())]
         cs += [_compute_of(p.get("inputs", {})) for p in result.predictions]
         cs = [c for c in cs if c]
@@ -497,11 +497,12 @@ def optimal(result, ax=None, *, C=None, n_grid: int = 100, isoflop_result=None,
                    edgecolors=PALETTE["vermillion"], zorder=4, label="IsoFLOP minima (D)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("training compute C (FLOPs)")
+    ax.set_xlabel(COMPUTE_LABELS["6ND"])
     ax.set_ylabel("compute-optimal N (parameters) and D (tokens)")
     a = result.derived.get("a", {}).get("value")
     b = result.derived.get("b", {}).get("value")
-    exps = f": N_opt ∝ C^{a:.3f}, D_opt ∝ C^{b:.3f}" if a is not None and b is not None else ""
+    exps = (f": $N_{{opt}} \\propto C^{{{a:.3f}}}$, $D_{{opt}} \\propto C^{{{b:.3f}}}$"
+            if a is not None and b is not None else "")
     ax.set_title(title or f"{law.name} compute-optimal allocation{exps}", fontsize=10)
     add_grid(ax)
     add_legend(ax, legend)
@@ -549,7 +550,7 @@ def residuals(result, ax=None, *, data=None, legend: str | None = "outside",
     law = result.law_
     pred = law._predict(law.check_inputs(ds.X), result._theta())
     r = np.log(ds.y) - np.log(pred)
-    comp = ds.compute()
+    comp, xlabel = _compute_axis(ds, None)
     ax = new_axes(ax)
     held = np.zeros(ds.n, bool)
     bt = result.backtest or {}
@@ -565,18 +566,20 @@ def residuals(result, ax=None, *, data=None, legend: str | None = "outside",
         ax.scatter(comp[held], r[held], s=30, marker="D", facecolors="none",
                    edgecolors=PALETTE["vermillion"], lw=1.1, zorder=4,
                    label="held-out runs, full fit")
-    pts = bt.get("points") or []
+    held_bt = heldout_points(result, ds)
+    pts = held_bt is not None
     if pts:
-        bc = np.array([_compute_of(p["inputs"]) or np.nan for p in pts], float)
-        br = np.log([p["value"] for p in pts]) - np.log([p["pred"] for p in pts])
+        bc = held_bt["x"]
+        br = np.log(held_bt["value"]) - np.log(held_bt["pred"])
         ax.scatter(bc, br, s=30, marker="x", color=PALETTE["orange"], zorder=5,
                    label=f"held-out runs, backtest ({bt.get('holdout')})")
     ax.set_xscale("log")
-    ax.set_xlabel("training compute C (FLOPs)")
-    ax.set_ylabel(f"log residual ln {result.metric} − ln predicted")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("log residual ln(observed / predicted)\n" + metric_label(result.metric),
+                  fontsize=9)
     lim = float(np.nanmax(np.abs(np.concatenate([r, br if pts else []])))) * 1.1 or 1e-3
     ax.set_ylim(-lim, lim)
-    ax.set_title(title or f"{law.name} residuals", fontsize=10)
+    ax.set_title(title or f"{law.name} residuals: {mathtext(law.formula)}", fontsize=10)
     add_grid(ax)
     add_legend(ax, legend)
     return ax

@@ -15,14 +15,13 @@ def plot_task(pred, actual: Mapping[str, float] | None = None, *, figsize=(10.0,
     checkpoints step 2 was fitted on, the sigmoid, and each target's predicted accuracy with its
     interval (and its actual accuracy, when given in ``actual``: target name -> accuracy).
     """
-    import matplotlib
+    from scalefit.figstyle import PALETTE, SEQ_CMAP, headless_pyplot, metric_label
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = headless_pyplot()
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=figsize)
     s1, s2 = pred.step1_data, pred.step2_data
-    cmap = plt.get_cmap("viridis")
+    cmap = plt.get_cmap(SEQ_CMAP)
     sizes = sorted(s1["N"].unique()) if s1 is not None else []
     dmax = max([s1["tokens"].max() if s1 is not None else 1.0] + [t.D for t in pred.targets])
     dmin = s1["tokens"].min() if s1 is not None else dmax / 100
@@ -33,15 +32,15 @@ def plot_task(pred, actual: Mapping[str, float] | None = None, *, figsize=(10.0,
         ax1.scatter(d["tokens"], d["value"], color=c, s=25, label=f"N={n:.3g}")
         ax1.plot(grid, pred.predict_loss(np.full_like(grid, n), grid), color=c, lw=1, alpha=0.7)
     for t in pred.targets:
-        c = "crimson"
+        c = PALETTE["vermillion"]
         ax1.plot(grid, pred.predict_loss(np.full_like(grid, t.N), grid), color=c, lw=1, ls="--")
         yerr = None if np.isnan(t.loss_lo) else [[t.loss - t.loss_lo], [t.loss_hi - t.loss]]
         ax1.errorbar([t.D], [t.loss], yerr=yerr, fmt="x", color=c, capsize=3)
         ax1.annotate(t.name, (t.D, t.loss), textcoords="offset points", xytext=(5, 5),
                      fontsize=8, color=c)
     ax1.set_xscale("log")
-    ax1.set_xlabel("tokens D")
-    ax1.set_ylabel(pred.loss_metric)
+    ax1.set_xlabel("training tokens D")
+    ax1.set_ylabel(metric_label(pred.loss_metric))
     ax1.set_title(f"{pred.task}: step 1 ({pred.law})")
     ax1.legend(fontsize=7)
 
@@ -53,14 +52,15 @@ def plot_task(pred, actual: Mapping[str, float] | None = None, *, figsize=(10.0,
         ax2.plot(x, pred.predict_acc_from_loss(x), color="black", lw=1.2, label="task_sigmoid")
     for t in pred.targets:
         yerr = None if np.isnan(t.lo) else [[t.acc - t.lo], [t.hi - t.acc]]
-        ax2.errorbar([t.loss], [t.acc], yerr=yerr, fmt="o", color="crimson", capsize=3, ms=4)
+        ax2.errorbar([t.loss], [t.acc], yerr=yerr, fmt="o", color=PALETTE["vermillion"],
+                     capsize=3, ms=4)
         ax2.annotate(t.name, (t.loss, t.acc), textcoords="offset points", xytext=(5, -10),
-                     fontsize=8, color="crimson")
+                     fontsize=8, color=PALETTE["vermillion"])
         if actual and t.name in actual:
-            ax2.scatter([t.loss], [actual[t.name]], marker="*", s=60, color="tab:blue",
+            ax2.scatter([t.loss], [actual[t.name]], marker="*", s=60, color=PALETTE["blue"],
                         label="actual" if t is pred.targets[0] else None)
-    ax2.set_xlabel(pred.loss_metric)
-    ax2.set_ylabel(pred.acc_metric)
+    ax2.set_xlabel(metric_label(pred.loss_metric))
+    ax2.set_ylabel(metric_label(pred.acc_metric))
     ax2.set_title(f"{pred.task}: step 2 (task_sigmoid)")
     ax2.legend(fontsize=7)
     fig.tight_layout()

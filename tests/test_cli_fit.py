@@ -27,7 +27,7 @@ def test_fit_with_no_options(in_tmp, capsys):
     assert "240 points" in out and "95% bootstrap" in out
     assert "left out 5 run(s) marked exclude" in out
     assert "N_opt ∝ C^a" in out and "D_opt ∝ C^b" in out
-    fig = in_tmp / "chinchilla_forecast.png"
+    fig = in_tmp / "chinchilla_chinchilla_forecast.png"  # <data stem>_<law>
     assert fig.exists() and fig.stat().st_size > 10_000
     assert f"wrote {fig}" in out
 

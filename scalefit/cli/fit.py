@@ -224,16 +224,29 @@ def fit_cmd(
         res.to_json(json_out)
         typer.echo(f"wrote {json_out}")
     if not no_plot:
-        from scalefit.plot import forecast
+        from scalefit.plot import forecast, save
 
-        path = Path(plot or f"{res.law_.name}_forecast.png")
-        ax = forecast(res)
+        path = Path(plot) if plot else forecast_path(inputs, store, res.law_.name, json_out)
         path.parent.mkdir(parents=True, exist_ok=True)
-        ax.figure.savefig(path, dpi=150)
-        import matplotlib.pyplot as plt
-
-        plt.close(ax.figure)
+        save(forecast(res), path, dpi=150)
         typer.echo(f"wrote {path.resolve()}")
+
+
+def forecast_path(inputs: list[str] | None, store: str | None, law: str,
+                  json_out: str | None) -> Path:
+    """Where `scalefit fit` writes its forecast figure without --plot: named by the data and
+    the law (``<data-stem>_<law>_forecast.png``), beside the --json file when one is written,
+    else in the current directory, so fits of different data do not overwrite each other."""
+    import re
+
+    src = store or (inputs[0] if inputs else "fit")
+    stem = Path(str(src).rstrip("/\\")).name or "fit"
+    stem = Path(stem).stem if Path(stem).suffix else stem
+    if inputs and len(inputs) > 1 and not store:
+        stem += f"+{len(inputs) - 1}"
+    stem = re.sub(r"[^A-Za-z0-9._+-]+", "_", stem).strip("._") or "fit"  # globs, odd names
+    folder = Path(json_out).parent if json_out else Path(".")
+    return folder / f"{stem}_{law}_forecast.png"
 
 
 @app.command("predict")
