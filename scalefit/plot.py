@@ -228,20 +228,26 @@ def forecast(result, ax=None, *, n_grid: int = 120, title: str | None = None,
         stars.append((c, v, yerr, color, label))
         if not optimal_kind:
             first = False
-    y0, y1 = padded_limits(ys or [1.0, 10.0])
-
     has_opt = law.optimal(result.params_, 1e20) is not None
+    opt = pr = None
     if has_opt:
         opt = result.optimal(grid)
+        ys += list(opt["loss"])
+    elif x_in is not None:
+        pr = result.predict(**{x_in: grid})
+        ys += list(np.ravel(pr.value))
+    # the data, the fitted line and the predictions with their intervals set the range; the
+    # bootstrap band is clipped to it (a band far below the data says nothing more)
+    y0, y1 = padded_limits(ys or [1.0, 10.0])
+
+    if has_opt:
         ax.plot(grid, opt["loss"], color=PALETTE["blue"], lw=2,
                 label="compute-optimal frontier", zorder=4)
         if "loss_lo" in opt:
-            # clipped to the drawn range: a band far below the data says nothing more
             ax.fill_between(grid, np.clip(opt["loss_lo"], y0, y1), np.clip(opt["loss_hi"], y0, y1),
                             color=PALETTE["blue"], alpha=0.18, lw=0,
                             label=f"{pct}% bootstrap band", zorder=1)
     elif x_in is not None:
-        pr = result.predict(**{x_in: grid})
         ax.plot(grid, pr.value, color=PALETTE["blue"], lw=2, label=f"{law.name} fit", zorder=4)
         if pr.lo is not None:
             ax.fill_between(grid, np.clip(pr.lo, y0, y1), np.clip(pr.hi, y0, y1),

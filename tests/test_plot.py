@@ -120,15 +120,16 @@ def test_forecast_of_the_fit_command_shows_points_frontier_band_and_70b(tmp_path
     # every fitted point: the CSV's 245 runs less the 5 it marks exclude (Epoch's 240), those
     # of the default backtest (whole sizes held out) drawn apart
     pts = collections(ax, "runs")
-    held = [c for c in ax.collections if str(c.get_label()).startswith("held out (size:")]
+    held = collections(ax, "held out: observed")
     assert len(pts) == 1 and len(held) == 1
-    n_held = len(held[0].get_offsets())
-    assert n_held == len(res["backtest"]["heldout_runs"]) > 0
+    # one observed marker per backtest point (a run held out in two folds shows twice)
+    n_held = len(res["backtest"]["heldout_runs"])
+    assert len(held[0].get_offsets()) == len(res["backtest"]["points"]) >= n_held > 0
     assert len(pts[0].get_offsets()) + n_held == res["n_points"] == 240
     df = pd.read_csv(CHIN)
     df = df[df["exclude"] == 0]
-    off = np.concatenate([np.asarray(pts[0].get_offsets(), float),
-                          np.asarray(held[0].get_offsets(), float)])
+    held_xy = np.unique(np.asarray(held[0].get_offsets(), float), axis=0)
+    off = np.concatenate([np.asarray(pts[0].get_offsets(), float), held_xy])
     assert np.allclose(np.sort(off[:, 1]), np.sort(df["loss"]), rtol=1e-12)
     assert np.allclose(np.sort(off[:, 0]), np.sort(df["Training FLOP"]), rtol=1e-9)
     # frontier with its bootstrap band around it
@@ -150,9 +151,10 @@ def test_forecast_of_the_fit_command_shows_points_frontier_band_and_70b(tmp_path
             for s in getattr(c, "get_segments", lambda: [])()]
     bars = [s for s in segs if np.allclose(s[:, 0], C70)]
     assert bars and np.allclose(sorted(bars[0][:, 1]), [p["lo"], p["hi"]])
-    assert "prediction" in legend_labels(ax)
+    assert "prediction (95% interval)" in legend_labels(ax)
     assert ax.get_xscale() == ax.get_yscale() == "log"
-    assert "FLOPs" in ax.get_xlabel() and ax.get_ylabel()
+    err_ax = ax.heldout_ax
+    assert "FLOPs" in err_ax.get_xlabel() and "nats/token" in ax.get_ylabel()
     assert_inside_limits(ax)
     assert_legend_clear(ax)
     w, h = ax.figure.get_size_inches()
@@ -175,13 +177,13 @@ def test_isoflop_profiles_on_refinedweb_points(tmp_path):
     ax = plot.isoflop(ISO)
     iso = isoflop_fit(C=df["flops"], N=df["n"], loss=df["loss"])
     budgets = sorted(df["flops"].unique())
-    sc = collections(ax, "C = ")
+    sc = [c for c in collections(ax) if str(c.get_gid()).startswith("C = ")]
     assert len(sc) == len(budgets) == 4
     assert sorted(len(c.get_offsets()) for c in sc) == sorted(df.groupby("flops").size())
     for c, b in zip(sc, budgets, strict=True):
         sub = df[df["flops"] == b]
         assert np.allclose(np.sort(c.get_offsets()[:, 0]), np.sort(sub["n"]))
-        assert c.get_label() == f"C = {b:.3g} FLOPs"
+        assert c.get_gid() == f"C = {b:.3g} FLOPs"
     stars = [ln for ln in ax.get_lines() if ln.get_marker() == "*"]
     m = iso.minima.sort_values("C")
     assert len(stars) == len(m)
@@ -345,7 +347,7 @@ def test_curves_figure_of_published_multi_power_law(tmp_path):
         # the published law predicts these held-out curves to within 1.5% everywhere
         rel = np.abs(df["loss"][ok] - df["loss_pred"][ok]) / df["loss"][ok]
         assert rel.max() < 0.015
-        assert ax.get_xlabel() == "step" and ax.get_ylabel() == "loss"
+        assert ax.get_xlabel() == "step" and ax.get_ylabel() == "loss (nats/token)"
 
 
 # ---------------------------------------------------------------------- CLI
@@ -356,7 +358,7 @@ def test_plot_command_kinds_and_formats(chin, tmp_path, capsys):
         out = tmp_path / f"{kind}.{suffix}"
         assert run(["plot", str(js), "--kind", kind, "-o", str(out)]) == 0
         assert out.stat().st_size > 5000
-    assert_png(tmp_path / "forecast.png", (6.4, 4.4), 150)  # forecast()'s own size
+    assert_png(tmp_path / "forecast.png", (6.4, 5.6), 150)  # forecast() with its error panel
     # points come back with the data; residuals need them
     out = tmp_path / "res.png"
     assert run(["plot", str(js), "--kind", "residuals", "--data", str(CHIN), "-o", str(out)]) == 0
