@@ -14,7 +14,9 @@ How the forecast is made (``forecast_prefix``):
 2. The interval (``level``, 95%) adds in quadrature, relative to the forecast: the recent-past
    error of the chosen law, grown by how much further the forecast reaches (in log steps)
    than that check did; half the two laws' disagreement on the final loss; the scatter of
-   single logged points about the fit; and a floor (``BAND_FLOOR_REL``).
+   single logged points about the fit; a term for the LR decay still ahead (the annealing
+   the fit has not seen, ``ANNEAL_PRIOR_REL`` per unit of the peak LR); and a floor
+   (``BAND_FLOOR_REL``).
 3. Off track: the last points are compared with the fit on the earlier points and its
    pointwise band (``flag_z`` standard deviations). A trailing run of points above it is a
    ``spike`` (1-2 points), a ``divergence`` (rising, or a non-finite loss) or a ``plateau``
@@ -45,7 +47,7 @@ import numpy as np
 from scalefit.errors import FitError, InputError, ScalefitError, UsageError
 from scalefit.schedules import Schedule, parse_schedule
 
-__all__ = ["BAND_FLOOR_REL", "EXIT_ABOVE", "EXIT_OFF_TRACK", "Forecast", "OffTrack",
+__all__ = ["ANNEAL_PRIOR_REL", "BAND_FLOOR_REL", "EXIT_ABOVE", "EXIT_OFF_TRACK", "Forecast", "OffTrack",
            "WatchUpdate", "Watcher", "forecast_prefix"]
 
 #: exit status of ``scalefit watch --once`` when the run is off track
@@ -55,6 +57,11 @@ EXIT_ABOVE = 4
 #: smallest relative standard deviation of the final-loss forecast: the spread of the forecast
 #: errors of the 72k-step multi-power runs at their later prefixes (benchmarks/watch_prefix.py)
 BAND_FLOOR_REL = 0.002
+#: relative standard deviation per unit of LR decay still ahead (as a fraction of the peak LR):
+#: fitted on the points so far, the laws see little of the annealing a decaying schedule still
+#: has to do; set so that the 95% band holds the final loss of the 72k-step cosine runs from a
+#: quarter of the way (benchmarks/watch_prefix.py, the same runs: an in-sample calibration)
+ANNEAL_PRIOR_REL = 0.015
 #: candidate laws, in the order tried
 LAWS = ("lr_annealing", "multi_power")
 #: the loss metrics looked for, in order, when none is named
@@ -299,20 +306,28 @@ def forecast_prefix(curve, schedule: str | dict | Schedule | None = None, *,
     tail_err = scores[law]
     spread = (0.5 * (max(finals.values()) - min(finals.values())) / fin if len(finals) > 1
               else 0.0)
+    top = float(eta.max())
+    ahead = max(0.0, float(eta[last] - eta[last:final + 1].min())) / top
     comp = {"recent_error": tail_err * reach, "law_spread": spread, "noise": noise,
-            "floor": BAND_FLOOR_REL}
+            "lr_decay_ahead": ANNEAL_PRIOR_REL * ahead, "floor": BAND_FLOOR_REL}
     rel_sd = math.sqrt(sum(v * v for v in comp.values()))
-    # off track: the last points against the earlier fit's pointwise band
+    # off track: the last points against the earlier fit's pointwise band; its drift is
+    # measured on the first half of the recent past, before any trailing anomaly
     head_pred_tail = head.predict(eta, steps=ts)["loss_pred"].to_numpy()
-    point_sd = math.sqrt(noise ** 2 + (2 * tail_err) ** 2 + (BAND_FLOOR_REL / 2) ** 2)
+    early = np.abs(tl - head_pred_tail)[: max(2, ts.size // 2)] / tl[: max(2, ts.size // 2)]
+    point_sd = math.sqrt(noise ** 2 + (2 * float(np.median(early))) ** 2
+                         + (BAND_FLOOR_REL / 2) ** 2)
     off = _off_track(steps, loss, ok, n_tail_bad, ts, tl, head_pred_tail, point_sd, flag_z)
     # the curve and its band, for figures
     gs = np.unique(np.r_[np.linspace(int(fs[0]), final, grid).round().astype(np.int64), last])
     gp = full.predict(eta, steps=gs)["loss_pred"].to_numpy()
     g_reach = np.where(gs > last, np.log(np.maximum(gs, 1) / last)
                        / max(math.log(last / cut), 1e-9), 0.0)
+    g_ahead = np.array([max(0.0, float(eta[last] - eta[last:g + 1].min())) / top
+                        if g > last else 0.0 for g in gs])
     g_sd = np.sqrt(noise ** 2 + BAND_FLOOR_REL ** 2 + (tail_err * g_reach) ** 2
-                   + (spread * np.minimum(g_reach / max(reach, 1e-9), 1.0)) ** 2)
+                   + (spread * np.minimum(g_reach / max(reach, 1e-9), 1.0)) ** 2
+                   + (ANNEAL_PRIOR_REL * g_ahead) ** 2)
     return Forecast(final_step=final, loss=fin, lo=fin * (1 - z * rel_sd),
                     hi=fin * (1 + z * rel_sd), level=level, law=law, scores=scores,
                     finals=finals, n_points=int(steps.size), last_step=int(steps[-1]),
@@ -438,8 +453,7 @@ class _Log:
         return self._merge(frame)
 
     def _read_whole(self) -> int:
-        st = self.path.stat()
-        sig = (st.st_size, st.st_mtime_ns)
+        sig = _signature(self.path)
         if sig == self.sig:
             return 0
         try:
@@ -500,6 +514,15 @@ class _Log:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         s = np.array(sorted(self.points), dtype=np.int64)
         return s, np.array([self.points[int(k)] for k in s])
+
+
+def _signature(path: Path) -> tuple:
+    """Size and mtime of a file, or of every file in a folder (a TensorBoard log dir)."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())[:10_000]
+        return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    st = path.stat()
+    return (st.st_size, st.st_mtime_ns)
 
 
 def _same(a: float, b: float) -> bool:
