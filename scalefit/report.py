@@ -242,7 +242,7 @@ def _isna(v) -> bool:
 
 
 def _overview(store):
-    from scalefit.figstyle import PALETTE, add_grid, add_legend, new_axes
+    from scalefit.figstyle import PALETTE, add_grid, add_legend, metric_label, new_axes, run_compute
     from scalefit.fitting.dataset import build_dataset, choose_metric
     from scalefit.laws import get_law
 
@@ -262,12 +262,13 @@ def _overview(store):
         ax.set_yscale("log")
     else:
         ds = build_dataset(store, get_law("chinchilla"), metric=metric)
-        ax.scatter(ds.compute(), ds.y, s=14, color=PALETTE["blue"], edgecolors="none",
+        comp, xlabel = run_compute(ds)  # the compute every figure of these runs uses
+        ax.scatter(comp, ds.y, s=14, color=PALETTE["blue"], edgecolors="none",
                    label=f"runs ({ds.n_runs})")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("training compute C (FLOPs)")
-    ax.set_ylabel(metric)
+        ax.set_xlabel(xlabel)
+    ax.set_ylabel(metric_label(metric))
     ax.set_title(f"{metric} of the stored runs", fontsize=10)
     add_grid(ax)
     add_legend(ax)
