@@ -539,4 +539,12 @@ def load_artefact(source: str | Path):
         from scalefit.curves.result import CurveFitResult
 
         return CurveFitResult.from_dict(d)
+    if d.get("kind") in ("isoflop", "task"):
+        # valid artefacts, but not fits: what reads fits (predict, plot, report) cannot use them
+        cls, what = {"isoflop": ("IsoFlopResult", "an IsoFLOP result"),
+                     "task": ("TaskPrediction", "a task prediction")}[d["kind"]]
+        where = str(source) if not str(source).lstrip().startswith("{") else "JSON text"
+        raise InputError(f"this is {what}, not a fit", where=where,
+                         hint=f"give a fit artefact (`scalefit fit ... --json FIT.json`), or read "
+                              f"this one with {cls}.from_json")
     return FitResult.from_dict(d)

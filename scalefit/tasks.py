@@ -443,7 +443,15 @@ class TaskPrediction:
         """Text (``str``), HTML and dict views (:class:`scalefit.summary.Summary`)."""
         level = round(100 * self.ci)
         ci = self.ci_
-        rows = rows_from(self.params_, ci, f"{level}% bootstrap")
+        bound = {}
+        for step, law, params in (("step1", get_law(self.law), self.step1),
+                                  ("step2", get_law("task_sigmoid"), self.step2)):
+            for p in law.params:
+                v = params.get(p.name)
+                if v is not None and (np.isclose(v, p.lower, rtol=1e-9, atol=1e-12)
+                                      or np.isclose(v, p.upper, rtol=1e-9, atol=1e-12)):
+                    bound[f"{step}.{p.name}"] = ("at bound",)
+        rows = rows_from(self.params_, ci, f"{level}% bootstrap", flags=bound)
         preds = []
         for t in self.targets:
             loss_iv = (f" [{fmt(t.loss_lo)}, {fmt(t.loss_hi)}]"

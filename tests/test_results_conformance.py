@@ -226,9 +226,16 @@ def test_tampered_task_artefacts_are_refused(task, edit, match):
         TaskPrediction.from_json(json.dumps(d))
 
 
-def test_load_artefact_reads_each_kind_it_knows(final_fit, curve_fit):
+def test_load_artefact_reads_fits_and_names_the_other_kinds(final_fit, curve_fit, iso, task,
+                                                            tmp_path):
     assert isinstance(load_artefact(final_fit.to_json()), FitResult)
     assert isinstance(load_artefact(curve_fit.to_json()), CurveFitResult)
+    path = iso.to_json(tmp_path / "iso.json") and tmp_path / "iso.json"
+    with pytest.raises(InputError, match="an IsoFLOP result, not a fit") as exc:
+        load_artefact(path)
+    assert str(path) in str(exc.value) and "IsoFlopResult.from_json" in str(exc.value)
+    with pytest.raises(InputError, match="a task prediction, not a fit"):
+        load_artefact(task.to_json())
 
 
 # ---------------------------------------------------------------------- the checker fails
