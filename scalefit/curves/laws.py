@@ -13,7 +13,7 @@ import numpy as np
 from scalefit.curves.data import Curve
 from scalefit.curves.kernels import H_ACCURATE, annealing_momentum, mpl_loss_drop
 from scalefit.errors import UsageError
-from scalefit.laws.base import Param, law_spec
+from scalefit.lawspec import Param, law_spec
 
 __all__ = ["CURVE_LAWS", "CurveLaw", "JointLaw", "LRAnnealing", "MeanLaw", "MultiPower",
            "get_curve_law"]

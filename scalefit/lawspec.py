@@ -1,0 +1,86 @@
+"""What every kind of law declares, in a leaf module: its parameters (:class:`Param`) and
+the name with options that rebuilds it (:func:`law_spec`).
+
+The final-loss laws (``scalefit.laws``) and the loss-curve laws (``scalefit.curves.laws``) both
+import from here, so that the curve laws do not load the final-loss registry, which builds
+them by name. Both names are re-exported by :mod:`scalefit.laws`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Param", "law_spec"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a law.
+
+    ``lower``/``upper`` bound the natural value. With ``log=True`` the optimiser works on
+    ``log(value)`` (amplitudes, scales: anything positive over many decades), and ``grid`` is
+    given in that log space, as Hoffmann et al.'s grid is. ``linear=True`` marks a parameter the
+    prediction depends on linearly (variable projection may solve it exactly).
+    """
+
+    name: str
+    lower: float = -np.inf
+    upper: float = np.inf
+    log: bool = False
+    grid: tuple[float, ...] = ()
+    linear: bool = False
+    doc: str = ""
+
+    def to_internal(self, value):
+        return np.log(value) if self.log else value
+
+    def to_natural(self, u):
+        return np.exp(u) if self.log else u
+
+    @property
+    def internal_bounds(self) -> tuple[float, float]:
+        if self.log:
+            lo = np.log(self.lower) if self.lower > 0 else -np.inf
+            hi = np.log(self.upper) if np.isfinite(self.upper) else np.inf
+            return lo, hi
+        return self.lower, self.upper
+
+
+def law_spec(name: str, options: Mapping[str, Any], init: Callable[..., Any] | None = None
+             ) -> str:
+    """``name:key=value,...`` for :func:`get_law`, the inverse of its parser. Options equal to
+    the default of ``init`` (the law's constructor) or ``None`` are left out; a list is
+    written ``a;b`` (the joint laws' ``scaled=L0;A``)."""
+    defaults = {}
+    if init is not None:
+        try:
+            defaults = {k: p.default for k, p in inspect.signature(init).parameters.items()
+                        if p.default is not inspect.Parameter.empty}
+        except (TypeError, ValueError):  # a builtin __init__ has no signature to read
+            defaults = {}
+    items = []
+    for k, v in options.items():
+        if v is None or (k in defaults and _same(defaults[k], v)):
+            continue
+        if isinstance(v, (list, tuple)):
+            text = ";".join(str(x) for x in v)
+        elif isinstance(v, (float, np.floating)):
+            text = repr(float(v))
+        else:
+            text = str(v)
+        if any(c in text for c in ",:=") or not text:
+            raise ValueError(f"law {name!r}: option {k}={v!r} cannot be written in a law name")
+        items.append(f"{k}={text}")
+    return name + (":" + ",".join(items) if items else "")
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b) if not isinstance(a, (list, tuple)) else list(a) == list(b)
+    except Exception:  # noqa: BLE001 (values that do not compare are different)
+        return False
