@@ -144,3 +144,25 @@ def test_predict_accepts_n_d_c_for_any_size_law(table):
     assert float(p) == pytest.approx(float(r.predict(C=6 * 7e10 * 1.4e12)), rel=1e-12)
     with pytest.raises(UsageError, match="got \\['Q'\\]"):
         r.predict(Q=1.0)
+
+
+def test_summary_is_the_shared_type_with_rows_and_flags(table):
+    from scalefit.result import Summary as Reexported
+    from scalefit.summary import Summary
+
+    assert Reexported is Summary
+    r = scalefit.fit(table, "chinchilla", bounds={"E": (1.9, 2.5)}, fix={"beta": 0.37})
+    s = r.summary()
+    assert isinstance(s, Summary)
+    rows = {row.name: row for row in s.params}
+    assert rows["E"].value == pytest.approx(1.9, abs=1e-6) and rows["E"].flags == ("at bound",)
+    assert rows["beta"].cell() == "fixed" and rows["alpha"].interval.endswith("(delta method s.e.)")
+    # the text table: one row per parameter, the flag after the interval
+    line = next(x for x in str(s).splitlines() if x.strip().startswith("E "))
+    assert line.rstrip().endswith("(delta method s.e.)  at bound")
+    view = s.to_dict()["summary"]
+    assert [p["name"] for p in view["params"]] == LAW.param_names
+    assert view["params"][0]["flags"] == ["at bound"]
+    assert "at bound" in s._repr_html_()
+    # one line, whatever the parameters
+    assert repr(r).count("\n") == 0 and len(repr(r)) < 200
