@@ -239,8 +239,10 @@ def forecast_path(inputs: list[str] | None, store: str | None, law: str,
     else in the current directory, so fits of different data do not overwrite each other."""
     import re
 
-    src = store or (inputs[0] if inputs else "fit")
-    stem = Path(str(src).rstrip("/\\")).name or "fit"
+    src = Path(str(store or (inputs[0] if inputs else "fit")).rstrip("/\\"))
+    if any(ch in src.name for ch in "*?["):  # a glob: name it by its folder
+        src = src.parent
+    stem = src.name or "fit"
     stem = Path(stem).stem if Path(stem).suffix else stem
     if inputs and len(inputs) > 1 and not store:
         stem += f"+{len(inputs) - 1}"
