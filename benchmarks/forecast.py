@@ -79,7 +79,10 @@ def _cli_defaults() -> tuple[str, int, str | None]:
 
 
 def _predict(res, test) -> Forecast:
-    p = res.predict(N=test["N"].to_numpy(), D=test["D"].to_numpy(), C=test["C"].to_numpy())
+    with warnings.catch_warnings():  # far extrapolations warn; here that is the point
+        warnings.simplefilter("ignore")
+        p = res.predict(N=test["N"].to_numpy(), D=test["D"].to_numpy(), C=test["C"].to_numpy())
+
     def arr(a):
         return None if a is None else np.atleast_1d(np.asarray(a, float))
 
