@@ -657,7 +657,7 @@ def write_plot(update: WatchUpdate, steps: np.ndarray, loss: np.ndarray,
                 lo = min(float(np.min(f.pred_lo)), float(fin.min()))
                 hi = float(np.percentile(fin, 98))
                 ax.set_ylim(lo - 0.02 * (hi - lo), hi + 0.05 * (hi - lo))
-        ax.set_xlim(0, update.total_steps)
+        ax.set_xlim(0, update.total_steps * 1.03)
         ax.set_xlabel("step")
         ax.set_ylabel("loss")
         ax.set_title(Path(update.path).name, fontsize=10)
