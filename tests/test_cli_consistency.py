@@ -216,7 +216,7 @@ def test_one_spelling_of_bootstrap():
 
 
 PRINT_JSON = {"predict", "laws", "compare", "ingest", "runs", "schedule-search", "ladder plan"}
-WRITE_JSON = {"fit", "isoflop", "tasks", "plan"}
+WRITE_JSON = {"fit", "isoflop", "tasks", "plan", "watch"}
 
 
 def test_json_is_a_flag_to_print_or_a_file_to_write():

@@ -37,9 +37,10 @@ def watch_cmd(
                                             help="Exit with status 4 once the forecast final "
                                                  "loss is above LOSS."),
     plot: str | None = typer.Option(None, "--plot", metavar="FILE",
-                                    help="Rewrite this figure (.png, .svg, .pdf) at each update."),
+                                    help="Write the curve and forecast band to FILE (.png, .svg, .pdf) "
+                                         "at each refit, replaced atomically."),
     json_out: str | None = typer.Option(None, "--json", metavar="FILE",
-                                        help="Rewrite this JSON file at each update."),
+                                        help="Write each update to FILE (JSON), replaced atomically."),
     max_polls: int | None = typer.Option(None, "--max-polls", min=1,
                                          help="Stop after this many polls."),
 ) -> None:
