@@ -53,7 +53,7 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
     holdout : str, optional
         Also refit without some runs and report the errors on them: ``size:K`` (every run of
         the K largest model sizes; ``size:1-3`` rolls over K), ``largest:K`` (the K
-        largest-compute runs) or ``auto``.
+        largest-compute runs) or ``auto``; ``None`` or ``"none"``: no backtest.
     fix, bounds, expr, params
         Fixed values (``{"alpha": 0.34}``), bounds (``{"E": (1.5, 2)}``), expressions
         (``{"beta": "alpha"}``), or a whole :class:`lmfit.Parameters`.
@@ -77,6 +77,8 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
     if int(bootstrap) < 0:
         raise UsageError(f"bootstrap must be >= 0, got {bootstrap}", where="--bootstrap")
     expr = merge_ties(expr, tie)
+    if isinstance(holdout, str) and holdout.strip().lower() == "none":  # as on the CLI
+        holdout = None
     kw = dict(metric=metric, checkpoints=checkpoints, inputs=inputs, runs=runs,
               warmup_frac=warmup_frac, fix=fix, bounds=bounds, expr=expr, params=params,
               objective=objective, delta=delta, penalty=penalty, keep=keep, starts=starts,
@@ -224,9 +226,11 @@ def _calibration(scores, ds: Dataset, law, theta, level: float, holdout: str) ->
 
 
 def _law_spec(requested, law) -> str:
+    """The name a saved fit rebuilds its law from: as the user spelled it, or a law object's
+    full spec (``power:x=C``, not ``power``)."""
     if isinstance(requested, str):
         return requested
-    return law.name
+    return getattr(law, "spec", law.name)
 
 
 def _as_list(x) -> list:
