@@ -8,13 +8,21 @@ For ``L`` layers of width ``d``, vocabulary ``V`` and context ``T``:
 - ``params_matmul = 12·L·d² + V·d`` (every weight that multiplies activations);
 - ``flops_per_token = 6·params_matmul + 12·L·d·T`` (training: forward and backward, attention
   scores and weighted sum counted in full as in the PaLM MFU convention).
+
+``param`` picks the parametrisation: ``sp`` (standard: GPT-2 init, one LR for every weight,
+attention scaled by 1/sqrt(head_dim)) or ``mup`` (μP, Yang et al. 2022, "Tensor Programs V",
+Table 3), relative to a model of width ``base_width``: see :func:`mup_init_scale` and
+:func:`mup_lr_mult`. At ``d_model == base_width`` a μP model is the SP model but for its
+attention scale (1/head_dim).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["GPTConfig"]
+__all__ = ["PARAMS", "GPTConfig", "mup_init_scale", "mup_lr_mult", "param_role"]
+
+PARAMS = ("sp", "mup")
 
 
 @dataclass(frozen=True)
@@ -28,10 +36,27 @@ class GPTConfig:
     rope_base: float = 10000.0
     norm_eps: float = 1e-6
     init_std: float = 0.02
+    param: str = "sp"  # "sp" or "mup"
+    base_width: int = 0  # μP: the width whose init and LRs the others are scaled from
 
     def __post_init__(self):
         if self.d_model % self.n_head or (self.d_model // self.n_head) % 2:
             raise ValueError(f"d_model={self.d_model} must split into {self.n_head} heads of even size")
+        if self.param not in PARAMS:
+            raise ValueError(f"param={self.param!r}: use one of {', '.join(PARAMS)}")
+        if self.param == "mup" and not self.base_width > 0:
+            raise ValueError("param='mup' needs a positive base_width (the width tuned on)")
+
+    @property
+    def width_mult(self) -> float:
+        """``d_model / base_width`` under μP; 1 under SP."""
+        return self.d_model / self.base_width if self.param == "mup" else 1.0
+
+    @property
+    def attn_scale(self) -> float | None:
+        """The attention logits' scale: μP's 1/head_dim (q·k of aligned vectors grows like
+        head_dim), or None for SDPA's default 1/sqrt(head_dim)."""
+        return 1.0 / self.head_dim if self.param == "mup" else None
 
     @property
     def head_dim(self) -> int:
@@ -72,3 +97,33 @@ class GPTConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def param_role(name: str) -> str:
+    """``hidden`` (width x width matrices), ``output`` (the readout), or ``vector`` (the input
+    embedding and the RMSNorm gains: one dimension grows with width), from a parameter's name
+    in :class:`GPT` (``blocks.0.qkv.weight``) or :class:`StackedGPT` (``qkv.0``)."""
+    parts = set(name.split("."))
+    if parts & {"qkv", "proj", "fc", "out"}:
+        return "hidden"
+    if "head" in parts:
+        return "output"
+    return "vector"
+
+
+# μP, Yang et al. 2022 ("Tensor Programs V", arXiv:2203.03466), Table 3, with Adam:
+#   input weights and biases: init var 1/fan_in (fan_in = vocabulary: fixed), Adam LR 1;
+#   output weights: init var 1/fan_in^2, Adam LR 1/fan_in;
+#   hidden weights: init var 1/fan_in, Adam LR 1/fan_in.
+# Each relative to the base width, so the base model keeps its SP init and LR.
+def mup_init_scale(cfg: GPTConfig, name: str) -> float:
+    """Factor on a weight's SP init std: sqrt(base/width) for hidden matrices (var 1/fan_in),
+    base/width for the readout (var 1/fan_in^2), 1 otherwise and under SP."""
+    role, m = param_role(name), cfg.width_mult
+    return {"hidden": m ** -0.5, "output": 1.0 / m}.get(role, 1.0)
+
+
+def mup_lr_mult(cfg: GPTConfig, name: str) -> float:
+    """Factor on the global Adam LR: base/width for hidden and output matrices (LR 1/fan_in),
+    1 for the embedding and gains and under SP."""
+    return 1.0 / cfg.width_mult if param_role(name) in ("hidden", "output") else 1.0

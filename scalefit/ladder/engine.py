@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from scalefit.errors import UsageError
+from scalefit.ladder.config import mup_lr_mult
 from scalefit.ladder.model import GPT, StackedGPT
 from scalefit.ladder.optim import StackedAdamW, adamw
 from scalefit.ladder.plan import Plan, Rung
@@ -78,8 +79,9 @@ class PlainEngine(Engine):
     def __init__(self, rung: Rung, device: str, compile: bool = False, precision: str = "auto"):
         super().__init__(device, precision)
         torch.manual_seed(rung.seed)
-        self.raw = GPT(rung.config).to(self.device)
-        self.opt = adamw(self.raw, rung.lr, rung.weight_decay)
+        cfg = rung.config
+        self.raw = GPT(cfg).to(self.device)
+        self.opt = adamw(self.raw, rung.lr, rung.weight_decay, _lr_mult(cfg))
         self.clip = rung.grad_clip
         model = self.raw
         if compile:
@@ -95,7 +97,7 @@ class PlainEngine(Engine):
     def train_step(self, xs, ys, lrs) -> torch.Tensor:
         """One optimizer step on ``xs[0]``, ``ys[0]`` (B, T) at LR ``lrs[0]``; the loss, (1,)."""
         for g in self.opt.param_groups:
-            g["lr"] = float(lrs[0])
+            g["lr"] = float(lrs[0]) * g.get("lr_mult", 1.0)
         x = xs[0].to(self.device, non_blocking=True)
         y = ys[0].to(self.device, non_blocking=True)
         self.model.train()
@@ -122,8 +124,10 @@ class StackedEngine(Engine):
                  precision: str = "auto"):
         super().__init__(device, precision)
         self.k = len(rungs)
-        self.raw = StackedGPT.from_seeds(rungs[0].config, [r.seed for r in rungs]).to(self.device)
-        self.opt = StackedAdamW(list(self.raw.named_parameters()), self.k, rungs[0].weight_decay)
+        cfg = rungs[0].config
+        self.raw = StackedGPT.from_seeds(cfg, [r.seed for r in rungs]).to(self.device)
+        self.opt = StackedAdamW(list(self.raw.named_parameters()), self.k, rungs[0].weight_decay,
+                                lr_mult=_lr_mult(cfg))
         self.clip = rungs[0].grad_clip
         self.model = torch.compile(self.raw) if compile else self.raw
 
@@ -148,6 +152,13 @@ class StackedEngine(Engine):
         y = torch.stack(list(ys)).to(self.device)
         with self._autocast():
             return self.raw(x, y).float()
+
+
+def _lr_mult(cfg):
+    """Each parameter's factor on the LR: μP's per-layer rule, or None (one LR) under SP."""
+    if cfg.param != "mup":
+        return None
+    return lambda name: mup_lr_mult(cfg, name)
 
 
 def make_engine(rungs: list[Rung], device: str = "cpu", compile: bool = False,

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scalefit.ladder.config import GPTConfig
+from scalefit.ladder.config import GPTConfig, mup_init_scale
 
 __all__ = ["GPT", "GPTConfig", "StackedGPT"]
 
@@ -81,7 +81,7 @@ class Block(nn.Module):
         H, hd = self.cfg.n_head, self.cfg.head_dim
         q, k, v = self.qkv(self.norm1(x)).view(B, T, 3, H, hd).permute(2, 0, 3, 1, 4)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.cfg.attn_scale)
         x = x + self.proj(y.transpose(1, 2).reshape(B, T, d))
         return x + self.out(F.gelu(self.fc(self.norm2(x)), approximate="tanh"))
 
@@ -102,15 +102,17 @@ class GPT(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """GPT-2 init: N(0, 0.02), residual projections scaled by 1/sqrt(2L), unit norm gains."""
+        """GPT-2 init: N(0, 0.02), residual projections scaled by 1/sqrt(2L), unit norm gains;
+        under μP each matrix's std is then scaled from the base width (see ``mup_init_scale``)."""
         std = self.cfg.init_std
         for name, p in self.named_parameters():
+            mup = mup_init_scale(self.cfg, name) if self.cfg.param == "mup" else 1.0
             if name.endswith("norm1.weight") or name.endswith("norm2.weight") or name == "norm.weight":
                 nn.init.ones_(p)
             elif name.endswith("proj.weight") or name.endswith("out.weight"):
-                nn.init.normal_(p, 0.0, std / math.sqrt(2 * self.cfg.n_layer))
+                nn.init.normal_(p, 0.0, mup * std / math.sqrt(2 * self.cfg.n_layer))
             else:
-                nn.init.normal_(p, 0.0, std)
+                nn.init.normal_(p, 0.0, mup * std)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         x = self.embed(idx)
@@ -215,7 +217,8 @@ class StackedGPT(nn.Module):
             qk = _rotate_pairs(qk.view(K * B, T, 2 * H, hd // 2, 2), rot)
             q, k = qk.view(K * B, T, 2, H, hd).unbind(2)
             y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
-                                               v.view(K * B, T, H, hd).transpose(1, 2), is_causal=True)
+                                               v.view(K * B, T, H, hd).transpose(1, 2), is_causal=True,
+                                               scale=cfg.attn_scale)
             # SDPA's output is (K·B, T, H, hd) in memory: this reshape is a view
             x = torch.baddbmm(x, y.transpose(1, 2).reshape(K, N, d), self.proj[li])
             w_fc = self.norm2[li].transpose(1, 2) * self.fc[li]

@@ -22,7 +22,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from scalefit.errors import UsageError
-from scalefit.ladder.config import GPTConfig
+from scalefit.ladder.config import PARAMS, GPTConfig
 
 __all__ = ["PRESETS", "Plan", "Rung", "batch_for", "lr_for", "make_plan", "plan_budget"]
 
@@ -64,11 +64,13 @@ class Rung:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     tags: dict = field(default_factory=dict)
+    param: str = "sp"  # parametrisation: "sp" or "mup" (see GPTConfig)
+    base_width: int = 0  # μP's base width
 
     @property
     def config(self) -> GPTConfig:
         return GPTConfig(self.n_layer, self.d_model, self.n_head, seq_len=self.seq_len,
-                         vocab_size=self.vocab_size)
+                         vocab_size=self.vocab_size, param=self.param, base_width=self.base_width)
 
     @property
     def params(self) -> int:
@@ -85,7 +87,8 @@ class Rung:
     @property
     def shape_key(self) -> tuple:
         return (self.n_layer, self.d_model, self.n_head, self.seq_len, self.vocab_size,
-                self.batch_size, self.steps, self.eval_every, self.val_batches, self.val_batch_size)
+                self.batch_size, self.steps, self.eval_every, self.val_batches, self.val_batch_size,
+                self.param, self.base_width)
 
     def schedule_obj(self):
         from scalefit.schedules import parse_schedule
@@ -93,7 +96,10 @@ class Rung:
         return parse_schedule(self.schedule)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if self.param == "sp":  # SP rungs keep the fields (and store hashes) they always had
+            del d["param"], d["base_width"]
+        return d
 
 
 @dataclass
@@ -208,19 +214,21 @@ PRESETS: dict[str, Preset] = {
 
 
 def _rung(name, L, d, H, seq_len, tokens, preset: Preset, vocab, seed, schedule, lr_mult=1.0,
-          batch=None, lr=None, tags=None) -> Rung:
-    cfg = GPTConfig(L, d, H, seq_len=seq_len, vocab_size=vocab)
+          batch=None, lr=None, tags=None, param="sp", base_width=0) -> Rung:
+    cfg = GPTConfig(L, d, H, seq_len=seq_len, vocab_size=vocab, param=param, base_width=base_width)
     n = cfg.params_nonembedding
     bs = batch or _preset_batch(preset, n, tokens, seq_len)
     steps = max(1, math.ceil(tokens / (bs * seq_len)))
-    peak = (lr or lr_for(n) * preset.lr_scale) * lr_mult
+    # μP transfers one LR across widths: without a swept one, the rule's LR at the base width
+    n_lr = n if param == "sp" else 12 * L * base_width**2 + (2 * L + 1) * base_width
+    peak = (lr or lr_for(n_lr) * preset.lr_scale) * lr_mult
     warmup = min(max(1, round(n / (bs * seq_len))), steps // 4)
     spec = fill_schedule(schedule, peak=peak, warmup=warmup, steps=steps)
     return Rung(name=name, n_layer=L, d_model=d, n_head=H, seq_len=seq_len, batch_size=bs,
                 steps=steps, lr=peak, warmup=warmup, schedule=spec,
                 eval_every=max(1, steps // preset.evals), seed=seed, vocab_size=vocab,
                 val_batches=preset.val_batches, val_batch_size=preset.val_batch_size,
-                tags=dict(tags or {}))
+                tags=dict(tags or {}), param=param, base_width=base_width)
 
 
 def _preset_batch(preset: Preset, n: float, tokens: float, seq_len: int) -> int:
@@ -263,18 +271,25 @@ def fill_schedule(spec: str | None, *, peak: float, warmup: int, steps: int) -> 
 
 def make_plan(preset: str, *, device: str | None = None, schedule: str | None = None,
               seeds: int = 1, lr_mults: tuple[float, ...] = (1.0,), vocab_size: int = 256,
-              max_steps: int | None = None, shapes: tuple | None = None) -> Plan:
+              max_steps: int | None = None, shapes: tuple | None = None, param: str = "sp",
+              base_width: int | None = None, lr: float | None = None) -> Plan:
     """The plan of a named preset (see :data:`PRESETS`).
 
     ``seeds`` > 1 or several ``lr_mults`` add same-shape variants that train as one stacked
     model. ``max_steps`` truncates every rung (for tests); ``shapes`` replaces the preset's.
+    ``param="mup"`` trains every rung in μP relative to ``base_width`` (default: the narrowest
+    rung); ``lr`` gives every rung that peak LR instead of the rule's (a swept, transferred one).
     """
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}", where="--preset",
                          hint=f"use one of {', '.join(PRESETS)}")
     p = PRESETS[preset]
+    shapes = shapes or p.shapes
+    param, base_width = _check_param(param, base_width, min(s[1] for s in shapes))
+    if lr is not None and not (lr > 0 and math.isfinite(lr)):
+        raise UsageError(f"the peak LR must be a positive number, got {lr!r}", where="--lr-from")
     rungs = []
-    for L, d, H, mults in shapes or p.shapes:
+    for L, d, H, mults in shapes:
         n = GPTConfig(L, d, H, seq_len=p.seq_len, vocab_size=vocab_size).params_nonembedding
         # one batch per shape, so that its runs differ only in length
         bs = _preset_batch(p, n, min(mults) * n, p.seq_len)
@@ -285,11 +300,27 @@ def make_plan(preset: str, *, device: str | None = None, schedule: str | None = 
                     name += f"-lr{lm:g}" if len(lr_mults) > 1 else ""
                     name += f"-s{s}" if seeds > 1 else ""
                     r = _rung(name, L, d, H, p.seq_len, m * n, p, vocab_size, s, schedule, lm,
-                              batch=bs, tags={"tokens_per_param": m, "lr_mult": lm})
+                              batch=bs, lr=lr, tags={"tokens_per_param": m, "lr_mult": lm},
+                              param=param, base_width=base_width)
                     if max_steps is not None and r.steps > max_steps:
                         r = _truncate(r, max_steps, p)
                     rungs.append(r)
     return Plan(preset, device or p.device, rungs, notes=[p.description])
+
+
+def _check_param(param: str, base_width: int | None, narrowest: int) -> tuple[str, int]:
+    """(param, base width): SP has none; μP defaults to the narrowest rung's width."""
+    if param not in PARAMS:
+        raise UsageError(f"unknown parametrisation {param!r}", where="--param",
+                         hint=f"use one of {', '.join(PARAMS)}")
+    if param == "sp":
+        return param, 0
+    if base_width is None:
+        base_width = narrowest
+    if not (isinstance(base_width, int) and base_width > 0):
+        raise UsageError(f"the base width must be a positive integer, got {base_width!r}",
+                         where="--base-width", hint="e.g. the width the LR was swept at")
+    return param, base_width
 
 
 def _truncate(r: Rung, steps: int, p: Preset) -> Rung:
@@ -300,9 +331,11 @@ def _truncate(r: Rung, steps: int, p: Preset) -> Rung:
 
 
 def plan_budget(flops: float, *, device: str = "cpu", n_sizes: int = 5, schedule: str | None = None,
-                vocab_size: int = 256) -> Plan:
+                vocab_size: int = 256, param: str = "sp", base_width: int | None = None,
+                lr: float | None = None) -> Plan:
     """An IsoFLOP grid: ``n_sizes`` shapes around the compute-optimal size for ``flops``, each
-    trained on ``flops / flops_per_token`` tokens (Chinchilla approach 2)."""
+    trained on ``flops / flops_per_token`` tokens (Chinchilla approach 2). ``param``,
+    ``base_width`` and ``lr`` as in :func:`make_plan`."""
     if not (flops > 0 and math.isfinite(flops)):
         raise UsageError(f"budget must be a positive number of FLOPs, got {flops!r}", where="--budget")
     p = PRESETS["cpu-tiny" if device == "cpu" else "gpu-small"]
@@ -319,12 +352,14 @@ def plan_budget(flops: float, *, device: str = "cpu", n_sizes: int = 5, schedule
             + 0.3 * abs(math.log(c[1] / (c[0] * (16 if device == "cpu" else 64)) + 1e-9)))
         if best not in picked:
             picked.append(best)
+    param, base_width = _check_param(param, base_width, min(c[1] for c in picked))
     rungs = []
     for L, d, H in picked:
         cfg = GPTConfig(L, d, H, seq_len=p.seq_len, vocab_size=vocab_size)
         tokens = flops / cfg.flops_per_token
         rungs.append(_rung(f"L{L}-d{d}-C{flops:.0e}", L, d, H, p.seq_len, tokens, p, vocab_size,
-                           0, schedule, tags={"isoflop": flops}))
+                           0, schedule, tags={"isoflop": flops}, lr=lr, param=param,
+                           base_width=base_width))
     plan = Plan(f"budget-{flops:.2e}", device, rungs,
                 notes=[f"IsoFLOP grid at C = {flops:.3g} FLOPs around N_opt ~ {n_opt:.3g}"])
     tiny = [r.name for r in rungs if r.tokens < 5 * r.params]
