@@ -7,7 +7,8 @@ For each 72,000-step run of the multi-power data (cosine and constant schedules 
 100M and 400M models), the points logged before 10%, 25%, 50% and 75% of the run are given to
 :func:`scalefit.watch.forecast_prefix` with the run's schedule; the table gives the relative
 error of the forecast of the last logged loss (step 71,936), the law chosen, the 95% band's
-half-width and whether the band holds the final loss. The last lines summarise per prefix.
+half-width and whether the band holds the final loss. The last lines summarise per prefix,
+with the error of the naive guess (the last logged loss) beside it.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def prefix_forecasts(sizes=SIZES, runs=RUNS, prefixes=PREFIXES) -> list[dict]:
                              "last_step": f.last_step, "law": f.law, "forecast": f.loss,
                              "final": final_loss, "err": f.loss / final_loss - 1,
                              "half_width": (f.hi - f.lo) / 2 / f.loss,
-                             "holds": f.holds(final_loss), "seconds": time.perf_counter() - t0})
+                             "holds": f.holds(final_loss), "seconds": time.perf_counter() - t0,
+                             "naive_err": float(c.loss[m][-1]) / final_loss - 1})
     return rows
 
 
@@ -54,14 +56,15 @@ def table(rows: list[dict]) -> str:
                    f"| {r['law']} | {r['forecast']:.4f} | {r['final']:.4f} "
                    f"| {100 * r['err']:+.2f}% | {100 * r['half_width']:.2f}% "
                    f"| {'yes' if r['holds'] else 'NO'} | {r['seconds']:.1f} |")
-    out += ["", "| prefix | mean abs error | max abs error | band holds | mean band +- |",
-            "|--:|--:|--:|--:|--:|"]
+    out += ["", "| prefix | mean abs error | max abs error | band holds | mean band +- "
+            "| naive: last loss |", "|--:|--:|--:|--:|--:|--:|"]
     for p in sorted({r["prefix"] for r in rows}):
         rs = [r for r in rows if r["prefix"] == p]
         e = np.abs([r["err"] for r in rs])
         out.append(f"| {100 * p:.0f}% | {100 * e.mean():.2f}% | {100 * e.max():.2f}% "
                    f"| {sum(r['holds'] for r in rs)}/{len(rs)} "
-                   f"| {100 * np.mean([r['half_width'] for r in rs]):.2f}% |")
+                   f"| {100 * np.mean([r['half_width'] for r in rs]):.2f}% "
+                   f"| {100 * np.mean([abs(r['naive_err']) for r in rs]):.2f}% |")
     return "\n".join(out)
 
 
