@@ -77,6 +77,10 @@ class LogData:
     points: pd.DataFrame
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    #: (path, format) of every file or run folder read
+    files: list[tuple[str, str]] = field(default_factory=list)
+    #: (path, reason) of every file a folder walk left out
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def validated(self) -> LogData:
         return LogData(
@@ -84,7 +88,19 @@ class LogData:
             validate_points(self.points, where=self.source or None),
             self.source,
             list(self.notes),
+            list(self.files),
+            list(self.skipped),
         )
+
+    def read_summary(self, limit: int = 8) -> str:
+        """``read 14 files (9 formats), skipped 2: a.txt (unknown format), ...``."""
+        n, k = len(self.files), len({f for _, f in self.files})
+        text = f"read {n} file{'s' * (n != 1)} ({k} format{'s' * (k != 1)})"
+        if self.skipped:
+            shown = ", ".join(f"{p} ({why})" for p, why in self.skipped[:limit])
+            more = f", and {len(self.skipped) - limit} more" if len(self.skipped) > limit else ""
+            text += f", skipped {len(self.skipped)}: {shown}{more}"
+        return text
 
 
 @dataclass
@@ -726,3 +742,25 @@ def open_store(path: str | os.PathLike | None, *, create: bool = True) -> Store:
 
 
 __all__ = ["Store", "LogData", "IngestReport", "open_store"]
+
+
+_SIZE_WORDS = {"params": "params N", "tokens_total": "tokens D", "flops_total": "FLOPs C"}
+
+
+def sizes_from_names(runs: pd.DataFrame) -> list[str]:
+    """One line per run whose model size or token count comes from its name (``190M`` ->
+    1.9e8) rather than from its data or a config, as ``meta["sources"]`` records it; a
+    number read from a name is a guess the user should see."""
+    out = []
+    for run, meta in zip(runs["run"], runs["meta"], strict=True):
+        try:
+            src = (json.loads(meta) if isinstance(meta, str) else {}).get("sources") or {}
+        except ValueError:
+            continue
+        guessed = [f"{_SIZE_WORDS[k]} = {runs.loc[runs['run'] == run, k].iloc[0]:.3g}"
+                   for k, s in src.items()
+                   if k in _SIZE_WORDS and "run name" in str(s) and k in runs.columns]
+        if guessed:
+            out.append(f"{run}: {', '.join(guessed)} read from the run's name (no config or "
+                       "column gives it; put a config beside the log or pass --params/--tokens)")
+    return out

@@ -55,7 +55,7 @@ def ingest(
     from rich.console import Console
 
     from scalefit.io import read_logs
-    from scalefit.store import Store
+    from scalefit.store import Store, sizes_from_names
 
     options = dict(step_col=step_col, loss_col=loss_col, tokens_col=tokens_col, lr_col=lr_col,
                    flops_col=flops_col, params_col=params_col, run_col=run_col,
@@ -72,11 +72,15 @@ def ingest(
             "runs_added": report.runs_added, "runs_updated": report.runs_updated,
             "points_added": report.points_added, "points_replaced": report.points_replaced,
             "changed": report.changed, "notes": data.notes,
+            "files_read": [{"path": p, "format": f} for p, f in data.files],
+            "skipped": [{"path": p, "reason": r} for p, r in data.skipped],
+            "sizes_from_names": sizes_from_names(data.runs),
         }, ensure_ascii=False))
         return
     con = Console(soft_wrap=True)
-    con.print(f"read {len(data.runs)} run(s), {len(data.points)} point(s) from {data.source}")
-    for n in data.notes:
+    con.print(data.read_summary(), markup=False, highlight=False)
+    con.print(f"{len(data.runs)} run(s), {len(data.points)} point(s)", markup=False)
+    for n in data.notes + sizes_from_names(data.runs):
         con.print(f"  note: {n}", style="yellow", markup=False)
     if report.changed:
         con.print(f"store {store}: {len(report.runs_added)} run(s) added, "
@@ -112,6 +116,10 @@ def runs(
         table.add_row(str(r.run), _fmt(r.params), _fmt(r.tokens_total), _fmt(r.flops_total),
                       str(r.n_points), shown)
     console().print(table)
+    from scalefit.store import sizes_from_names
+
+    for n in sizes_from_names(summ):
+        console().print(f"note: {n}", markup=False, highlight=False)
 
 
 def runs_records(summ) -> list[dict]:

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError, ScalefitError, UsageError
-from scalefit.io.files import config_beside, default_names, expand
+from scalefit.io.files import Job, config_beside, default_names, expand
 from scalefit.io.formats import FORMATS, Format, sniff
 from scalefit.io.gz import MAX_DECOMPRESSED, gunzip, is_gzip
 from scalefit.io.hashing import file_hash
@@ -86,18 +86,21 @@ def read_logs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, format:
         ``runs`` (one row per run, ``meta`` JSON with the source of each value) and ``points``.
     """
     opts, format = _options(format, run, params, options)
-    files = expand(paths, format)
-    jobs = [(p, format or sniff(p)) for p in files]
-    names = default_names([p for p, _ in jobs], opts.run)
-    infos, frames, notes = _read_all(jobs, names, opts)
+    jobs, skipped = expand(paths, format)
+    names = default_names([j.path for j in jobs], opts.run)
+    infos, frames, notes, read = _read_all(jobs, names, opts, skipped)
+    if not read:
+        why = "; ".join(f"{Path(p).name} ({r})" for p, r in skipped[:5])
+        raise InputError("no log could be read", where=str(jobs[0].path),
+                         hint=f"skipped: {why}" if why else None)
     points = combine_points(frames, infos, notes)
     for info in infos.values():
         _apply_options(info, opts)
-    source = str(files[0]) if len(files) == 1 else f"{files[0]} (+{len(files) - 1} more)"
+    source = read[0][0] if len(read) == 1 else f"{read[0][0]} (+{len(read) - 1} more)"
     runs = validate_runs(_runs_frame(infos.values()), where=source)
     if any(str(points[c].dtype) != t for c, t in POINT_COLUMNS.items()):
         points = validate_points(points, where=source)
-    return LogData(runs, points, source, notes)
+    return LogData(runs, points, source, notes, read, skipped)
 
 
 def _options(format: str | None, run: str | None, params: float | None,
@@ -121,15 +124,26 @@ def _options(format: str | None, run: str | None, params: float | None,
     return opts, format
 
 
-def _read_all(jobs: list[tuple[Path, str]], names: list[str],
-              opts: Options) -> tuple[dict[str, RunInfo], list, list[str]]:
-    """Every file read: the runs (parts of one run merged), the points and the notes."""
+def _read_all(jobs: list[Job], names: list[str], opts: Options,
+              skipped: list[tuple[str, str]]
+              ) -> tuple[dict[str, RunInfo], list, list[str], list[tuple[str, str]]]:
+    """Every file read: the runs (parts of one run merged), the points, the notes and the
+    (path, format) of each file read. A file found by walking a folder that fails to read is
+    added to ``skipped`` with the reason; a file named directly is an error."""
     infos: dict[str, RunInfo] = {}
     listings: dict[Path, set[str]] = {}
     frames: list[pd.DataFrame] = []
     notes: list[str] = []
-    for (path, fmt), name in zip(jobs, names, strict=True):
-        parsed = _read_one(path, fmt, opts, name)
+    read: list[tuple[str, str]] = []
+    for job, name in zip(jobs, names, strict=True):
+        path, fmt = job.path, job.format
+        try:
+            parsed = _read_one(path, fmt, opts, name)
+        except InputError as exc:
+            if not job.walked:
+                raise
+            skipped.append((str(path), f"not read as {fmt}: {exc.message}"))
+            continue
         digest = file_hash(path) if parsed.digest is None else parsed.digest.result()
         if FORMATS[fmt].config_beside and len(parsed.infos) == 1:
             config_beside(path, parsed.infos[0], listings)
@@ -143,7 +157,8 @@ def _read_all(jobs: list[tuple[Path, str]], names: list[str],
                 infos[info.name] = info
         frames.extend(f for f in parsed.points if len(f))
         notes.extend(parsed.notes)
-    return infos, frames, notes
+        read.append((str(path), fmt))
+    return infos, frames, notes, read
 
 
 def _apply_options(info: RunInfo, opts: Options) -> None:

@@ -7,17 +7,45 @@ import glob
 import json
 import os
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from scalefit.errors import InputError
-from scalefit.io.formats import FORMATS, folder_format
+from scalefit.io.formats import FORMATS
 from scalefit.io.gz import inner_name
 from scalefit.io.runinfo import RunInfo
 
 
-def expand(paths, format: str | None) -> list[Path]:
-    """The files and folders ``paths`` name (globs expanded); a plain folder of logs (one no
-    format reads whole) gives the log files in it."""
+@dataclass
+class Job:
+    """One file or run folder to read, and its format. ``walked``: found by walking a folder
+    (a file that then fails to read is listed as skipped, not an error)."""
+
+    path: Path
+    format: str
+    walked: bool = False
+
+
+#: entries a folder walk looks at before it stops with an error (a home folder, not a log dir)
+MAX_WALK = 20_000
+
+# formats whose folder layout is one run (or one store of runs) read whole; TensorBoard is
+# told apart by where its event files are
+_RUN_FOLDERS = ("mlflow", "wandb-run", "hf", "lightning")
+
+
+def expand(paths, format: str | None) -> tuple[list[Job], list[tuple[str, str]]]:
+    """The files and run folders ``paths`` name (globs expanded), each with its format, and the
+    files left out with the reason.
+
+    A file named directly is sniffed (an unknown format is an error). A folder in a known run
+    layout (W&B run, TensorBoard run dir, HF Trainer output, Lightning version dir, MLflow
+    store) is read whole; any other folder is walked recursively: every file in it is read or
+    listed as skipped with the reason (unknown format, not a log, a config read with its log).
+    Hidden files and folders (``.git``) are not walked.
+    """
+    from scalefit.io.formats import sniff
+
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     out: list[Path] = []
@@ -32,36 +60,160 @@ def expand(paths, format: str | None) -> list[Path]:
             raise InputError("no such file or folder", where=s)
         else:
             out.append(Path(s))
-    res: list[Path] = []
+    jobs: list[Job] = []
+    skipped: list[tuple[str, str]] = []
     for p in out:
-        if p.is_dir() and not (format and FORMATS[format].folder) and folder_format(p) is None:
-            # a plain folder of logs: take the files that look like logs, skip READMEs and images
-            inner = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")
-                           and (Path(inner_name(f)).suffix.lower() in LOG_SUFFIXES
-                                or "tfevents" in f.name))
-            if not inner:
-                raise InputError("the folder holds no log files", where=str(p))
-            res.extend(inner)
+        if not p.is_dir():
+            jobs.append(Job(p, format or sniff(p)))
+        elif format and FORMATS[format].folder:
+            jobs.append(Job(p, format))
         else:
-            res.append(p)
-    if not res:
+            n = len(jobs)
+            _walk(p, format, jobs, skipped, [0])
+            if len(jobs) == n:
+                why = "; ".join(f"{Path(f).name} ({r})" for f, r in skipped[-5:])
+                raise InputError("the folder holds no log file that scalefit reads", where=str(p),
+                                 hint=(f"skipped: {why}; " if why else "")
+                                 + "name a file with --format, or give --regex for a text log")
+    if not jobs:
         raise InputError("no input files given")
-    return res
+    return jobs, skipped
 
 
+def _run_folder(d: Path) -> str | None:
+    """The format that reads folder ``d`` as one run (or store of runs), else None."""
+    from scalefit.io.head import Head
+
+    head = Head(d)
+    for name in _RUN_FOLDERS:
+        if FORMATS[name].sniff_layout(d, head):
+            return name
+    try:
+        direct = any("tfevents" in f.name for f in d.iterdir() if f.is_file())
+    except OSError:
+        return None
+    return "tensorboard" if direct else None
+
+
+def _only_events(d: Path, count: list[int]) -> bool:
+    """Every file below ``d`` (hidden ones aside) is a TensorBoard event file, and there is
+    one: a log dir read whole, its runs named by their sub-folders as TensorBoard does."""
+    found = False
+    for _root, dirs, files in os.walk(d):
+        dirs[:] = [x for x in dirs if not x.startswith(".")]
+        for f in files:
+            count[0] += 1
+            if count[0] > MAX_WALK:
+                return False
+            if f.startswith("."):
+                continue
+            if "tfevents" not in f:
+                return False
+            found = True
+    return found
+
+
+def _walk(d: Path, format: str | None, jobs: list[Job], skipped: list[tuple[str, str]],
+          count: list[int]) -> None:
+    from scalefit.io.formats import sniff
+
+    if (d / "manifest.json").is_file() and any(d.glob("runs-*.parquet")):
+        skipped.append((str(d), "a scalefit store: fit or list it with --store"))
+        return
+    fmt = _run_folder(d)
+    if fmt is not None and (format is None or format == fmt):
+        jobs.append(Job(d, fmt, walked=True))
+        return
+    if format is None and _only_events(d, [0]):
+        jobs.append(Job(d, "tensorboard", walked=True))
+        return
+    try:
+        entries = sorted(d.iterdir(), key=lambda e: e.name)
+    except OSError as exc:
+        skipped.append((str(d), f"cannot list: {exc.strerror or exc}"))
+        return
+    logs = {stem(e).lower() for e in entries if Path(inner_name(e)).suffix.lower() in _DATA}
+    for e in entries:
+        count[0] += 1
+        if count[0] > MAX_WALK:
+            raise InputError(f"more than {MAX_WALK} files and folders below this folder",
+                             where=str(d), hint="point at the folder of the logs, or a glob")
+        if e.name.startswith("."):
+            continue
+        if e.is_symlink():
+            skipped.append((str(e), "symbolic link (name its target instead)"))
+        elif e.is_dir():
+            _walk(e, format, jobs, skipped, count)
+        elif not e.is_file():
+            skipped.append((str(e), "not a regular file"))
+        else:
+            why = _not_a_log(e, logs, format)
+            if why:
+                skipped.append((str(e), why))
+                continue
+            try:
+                jobs.append(Job(e, format or sniff(e), walked=True))
+            except InputError as exc:
+                skipped.append((str(e), f"unknown format: {exc.message}"))
+
+
+# suffixes of files that hold a log's data (not its config)
+_DATA = {".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".log", ".txt", ".out"}
+
+
+def _not_a_log(f: Path, logs: set[str], format: str | None) -> str | None:
+    """Why a file met in a folder walk is not read as a log, or None."""
+    name = inner_name(f)
+    suffix = Path(name).suffix.lower()
+    low = name.lower()
+    if suffix in (".yaml", ".yml", ".json") and (
+            low.startswith("config.") or stem(f).lower() in logs
+            or Path(low).stem in logs):
+        return "config, read with its log"
+    if format is not None:
+        if suffix not in FORMATS[format].suffixes and "tfevents" not in low:
+            return f"not a {format} file"
+        return None
+    if suffix in LOG_SUFFIXES or "tfevents" in low:
+        return None
+    return f"not a log ({suffix or 'no suffix'})"
 
 
 LOG_SUFFIXES = {".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".log", ".txt", ".out"}
 
 
 def default_names(paths: list[Path], run: str | None) -> list[str]:
-    """Run names: ``run`` for all, else each file's stem (``parent/stem`` where stems repeat)."""
+    """Run names: ``run`` for all, else each file's stem; where stems repeat, as many parent
+    folders as tell them apart (``a/x/loss`` and ``b/x/loss`` give ``a/x/loss``, ``b/x/loss``),
+    then the whole file name (``wide.csv``, ``wide.tsv``). Two different files never share a
+    name by accident: that would read them as parts of one run."""
     if run is not None:
         return [run] * len(paths)
     names = [stem(p) for p in paths]
     counts = Counter(names)
-    return [f"{stem(p.parent)}/{n}" if counts[n] > 1 and stem(p.parent) else n
-            for p, n in zip(paths, names, strict=True)]
+    out = []
+    for p, n in zip(paths, names, strict=True):
+        if counts[n] == 1:
+            out.append(n)
+            continue
+        twins = [q for q, m in zip(paths, names, strict=True) if m == n and q != p]
+        out.append(_distinct(p, n, twins))
+    return out
+
+
+def _distinct(p: Path, n: str, twins: list[Path]) -> str:
+    """The shortest ``parent/.../stem`` (or file name) of ``p`` that none of ``twins`` has."""
+    def label(q: Path, k: int, full: bool) -> str:
+        parts = [stem(x) for x in list(q.parents)[:k]][::-1]
+        return "/".join([x for x in parts if x] + [q.name if full else stem(q)])
+
+    depth = max(len(q.parents) for q in [p, *twins])
+    for full in (False, True):
+        for k in range(0 if full else 1, depth + 1):
+            mine = label(p, k, full)
+            if all(label(q, k, full) != mine for q in twins):
+                return mine
+    return str(p)
 
 
 def stem(p: Path) -> str:

@@ -19,8 +19,12 @@ ARROW_MAX_LINE = 16 << 10
 
 
 def sniff_content(path: Path, head: Head) -> bool:
-    """JSON objects (or an array of them), not a Trainer state."""
-    return head.kind == "json" and "log_history" not in head.text
+    """JSON objects (or an array of them), not a Trainer state. A text log whose lines start
+    with a bracketed tag (``[train] step=1 ...``) is not JSON."""
+    if head.kind != "json" or "log_history" in head.text:
+        return False
+    text = head.text.lstrip()
+    return text.startswith("{") or text[1:].lstrip()[:1] in ("{", "]", "")
 
 
 def read_jsonl(path: Path, opts: Options, name: str) -> Parsed:
