@@ -91,6 +91,54 @@ def test_follows_a_csv_appended_by_another_thread(tmp_path):
     np.testing.assert_allclose(got_l, loss, atol=1e-6)
 
 
+_APPENDER = r"""
+import json, sys
+path, n, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+pending = ""
+with open(path, "a") as f:
+    for i in range(0, n, batch):
+        f.write(pending)  # the end of the record left half written by the last batch
+        pending, last = "", min(i + batch, n)
+        for s in range(i, last):
+            rec = json.dumps({"step": 40 * (s + 1), "train": {"loss": 4.0 - 0.001 * s}}) + "\n"
+            if s == last - 1 and last < n:
+                f.write(rec[: len(rec) // 2])
+                pending = rec[len(rec) // 2:]
+            else:
+                f.write(rec)
+        f.flush()
+        print(last, flush=True)
+        sys.stdin.readline()
+"""
+
+
+def test_follows_a_jsonl_log_written_by_another_process(tmp_path):
+    import subprocess
+
+    log = tmp_path / "run.jsonl"
+    log.touch()
+    w = Watcher(log, SPEC, min_new_points=NO_FIT)
+    proc = subprocess.Popen([sys.executable, "-c", _APPENDER, str(log), "50", "12"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    seen = []
+    try:
+        for line in proc.stdout:
+            written = int(line)
+            u = w.poll()
+            # every complete line is read; a half-written one waits for its end
+            seen.append((written, u.n_points))
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+    finally:
+        proc.stdin.close()
+        proc.wait(10)
+    assert seen == [(12, 11), (24, 23), (36, 35), (48, 47), (50, 50)]
+    s, v = w.points()
+    np.testing.assert_array_equal(s, 40 * np.arange(1, 51))
+    np.testing.assert_allclose(v, 4.0 - 0.001 * np.arange(50))
+    assert w.metric == "train/loss"
+
+
 @pytest.mark.parametrize("kind", ["csv", "jsonl"])
 def test_half_written_last_line_is_read_later_whole(tmp_path, kind):
     if kind == "csv":
@@ -309,8 +357,11 @@ def test_prefix_forecasts_of_the_72k_step_runs():
     rows = prefix_forecasts()
     err = {p: np.mean([abs(r["err"]) for r in rows if r["prefix"] == p])
            for p in (0.10, 0.25, 0.50, 0.75)}
-    assert err[0.10] > err[0.25] > err[0.50] * 0.9 > err[0.75] * 0.9 * 0.9
-    assert err[0.50] < 0.006 and err[0.75] < 0.004
+    # falls with the prefix (10% tolerance between neighbours), fourfold from 10% to 75%
+    for early, later in ((0.10, 0.25), (0.25, 0.50), (0.50, 0.75)):
+        assert err[later] < 1.1 * err[early], err
+    assert err[0.75] < 0.25 * err[0.10], err
+    assert err[0.50] < 0.006 and err[0.75] < 0.004, err
     late = [r for r in rows if r["prefix"] >= 0.5]
     assert all(r["holds"] for r in late), [(r["size"], r["run"], r["prefix"]) for r in late
                                             if not r["holds"]]
