@@ -289,3 +289,20 @@ def test_fit_writes_its_forecast_beside_json_named_by_data_and_law(tmp_path, mon
         Path("x/a+1_kaplan_forecast.png")
     assert forecast_path(None, "stores/ladder/", "chinchilla", None) == \
         Path("ladder_chinchilla_forecast.png")
+
+
+def test_task_figure_axes_carry_units_and_the_targets_interval(olmo_example):
+    from scalefit.tasks import predict_task
+    from scalefit.tasks_plot import plot_task
+
+    store = olmo_example.ladder_store()
+    pred = predict_task(store, "piqa", ["N=6887575552,D=3.945e12,name=7B"],
+                        runs=olmo_example.FIT_RUNS, n_boot=8, seed=3, chance=0.5)
+    a1, a2 = plot_task(pred).axes
+    assert a1.get_ylabel() == a2.get_xlabel() == "task/piqa/bpb (bits/byte)"
+    assert a2.get_ylabel() == "task/piqa/acc (accuracy)"
+    assert a1.get_xlabel() == "training tokens D"
+    t = pred.targets[0]
+    bars = [s for c in a2.collections if isinstance(c, LineCollection)
+            for s in c.get_segments() if np.allclose(s[:, 0], t.loss)]
+    assert bars and tuple(sorted(bars[0][:, 1])) == pytest.approx((t.lo, t.hi))
