@@ -334,6 +334,11 @@ class TaskPrediction:
                        tuple(self.params_), law1.source)
 
     @property
+    def level(self) -> float:
+        """The intervals' level (``ci``), under the name the other results use."""
+        return float(self.ci)
+
+    @property
     def params_(self) -> dict[str, float]:
         """Both steps' parameters, named ``step1.<name>`` and ``step2.<name>``."""
         return {**{f"step1.{k}": float(v) for k, v in self.step1.items()},

@@ -5,8 +5,8 @@ IsoFLOP result, a task prediction, or a result type of one's own) promises.
 ``AssertionError``) listing every broken promise:
 
 * the shared names: ``law``, ``law_``, ``params_`` (name -> finite number), ``ci_`` (None or
-  name -> (lo, hi) with lo <= hi), ``stderr_`` (name -> number), ``predict``, ``to_json``,
-  ``from_json`` and ``summary``;
+  name -> (lo, hi) with lo <= hi), ``stderr_`` (name -> number), ``level`` (of the intervals,
+  in (0, 1)), ``predict``, ``to_json``, ``from_json`` and ``summary``;
 * ``summary()`` is a :class:`scalefit.summary.Summary` whose text, HTML and dict are not
   empty (the dict JSON-safe), and the result's ``str`` and ``_repr_html_`` are the summary's;
 * ``repr`` is one line shorter than 200 characters;
@@ -43,8 +43,8 @@ from scalefit.summary import REPR_MAX, Summary
 __all__ = ["ConformanceError", "REQUIRED_NAMES", "check_result", "example_inputs"]
 
 #: the names every result type has, with the same meaning
-REQUIRED_NAMES = ("law", "law_", "params_", "ci_", "stderr_", "predict", "to_json", "from_json",
-                  "summary")
+REQUIRED_NAMES = ("law", "law_", "params_", "ci_", "stderr_", "level", "predict", "to_json",
+                  "from_json", "summary")
 
 Call = tuple[tuple, dict]
 
@@ -125,6 +125,8 @@ def _check_params(r) -> None:
     extra = [k for k in se if k not in p]
     if extra:
         _fail(f"stderr_ names {extra}, which are not in params_")
+    if not 0 < float(r.level) < 1:
+        _fail(f"level should be in (0, 1), got {r.level!r}")
     law = r.law_
     if not getattr(law, "name", None):
         _fail("law_ should describe the law (it has no name)")

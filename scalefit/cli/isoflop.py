@@ -53,8 +53,9 @@ def isoflop_cmd(
     res = isoflop(C=C, N=N, loss=y, method=method, window=window, bootstrap=bootstrap, seed=seed)
     # the artefact says where the runs came from, like a fit's
     res.metric = metric_used
-    res.settings["data"] = data_source(data)
-    res.data_origin = data_origin(data)
+    given = data if store else list(inputs)  # the files as named, not the logs read from them
+    res.settings["data"] = data_source(given)
+    res.data_origin = data_origin(given)
     typer.echo(res.summary())
     t = Table(title=f"minima of final {metric_used} per budget")
     for col in ("budget C", "N_opt", "D_opt", "loss", "runs", "used"):

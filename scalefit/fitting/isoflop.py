@@ -95,10 +95,14 @@ class IsoFlopResult:
         """Standard errors of a, b and k (the last from that of ln k, by the delta method)."""
         return {"a": self.a_se, "k": self.k * self.log_k_se, "b": self.b_se}
 
+    #: the level of ``ci_`` (normal intervals from the standard errors)
+    level = 0.95
+
     @property
     def ci_(self) -> dict[str, tuple[float, float]] | None:
-        """95% normal intervals of a, b and k (k's on the log scale); None without errors."""
-        z = NormalDist().inv_cdf(0.975)
+        """Normal intervals (``level``) of a, b and k (k's on the log scale); None without
+        standard errors."""
+        z = NormalDist().inv_cdf(0.5 + self.level / 2)
         out = {}
         for k, v, se in (("a", self.a, self.a_se), ("b", self.b, self.b_se)):
             if np.isfinite(se):
