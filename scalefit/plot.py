@@ -195,8 +195,7 @@ def forecast(result, ax=None, *, n_grid: int = 120, title: str | None = None,
                            + (f" ({pct}% interval)" if yerr is not None else "")))
         ax.scatter(hx[ok], hv[ok], s=34, marker="D", facecolors="none",
                    edgecolors=PALETTE["vermillion"], linewidths=1.2, zorder=5,
-                   label=f"held out: observed ({len(set(held['runs']))} runs, "
-                         f"{held['holdout']}; mean error {100 * held['mean_rel_error']:.1f}%)")
+                   label=f"held out ({held['holdout']})")
         ys += list(hv[ok]) + list(hp[ok])
         cs += list(hx[ok])
     for p in result.predictions:
@@ -272,12 +271,12 @@ def forecast(result, ax=None, *, n_grid: int = 120, title: str | None = None,
         if lab and not lab.startswith("_") and lab not in seen:
             seen[lab] = h
     ax.legend(seen.values(), seen.keys(), fontsize=7, frameon=False)
+    ax.set_xlabel(xlabel)
     if err_ax is not None:
         _heldout_errors(err_ax, held, pct)
         err_ax.set_xlabel(xlabel)
         ax.tick_params(labelbottom=False)
-    else:
-        ax.set_xlabel(xlabel)
+        ax.xaxis.label.set_visible(False)  # named once, under the error panel
     ax.heldout_ax = err_ax
     return ax
 
@@ -297,8 +296,8 @@ def _heldout_errors(ax, held: dict, pct: int) -> None:
                 if yerr is not None else None)
     ax.scatter(x, err, s=26, marker="D", facecolors="none", edgecolors=PALETTE["vermillion"],
                linewidths=1.1, zorder=3,
-               label=f"held out ({held['holdout']}): mean |error| "
-                     f"{100 * held['mean_rel_error']:.1f}%")
+               label=f"held out ({held['holdout']}, {len(set(held['runs']))} runs): "
+                     f"mean |error| {100 * held['mean_rel_error']:.1f}%")
     ax.set_ylabel("held out:\nobserved / predicted − 1 (%)", fontsize=8)
     lim = np.nanmax(np.abs(np.concatenate([err, np.ravel(yerr) if yerr is not None else []])))
     lim = 1.15 * float(lim) if np.isfinite(lim) and lim > 0 else 1.0

@@ -78,7 +78,7 @@ def test_heldout_runs_are_drawn_at_their_observed_and_own_predicted_values(chin)
     # the Chinchilla table's compute: its Training FLOP column, 6ND of the same runs
     df = pd.read_csv(CHIN).assign(run=lambda d: [f"chinchilla-{i}" for i in range(len(d))])
     flops = dict(zip(df["run"], df["Training FLOP"], strict=True))
-    obs = scatter(ax, "held out: observed")
+    obs = scatter(ax, "held out (largest:5)")
     assert np.allclose(obs[:, 1], value, rtol=1e-12)
     assert np.allclose(obs[:, 0], [flops[p["run"]] for p in pts], rtol=1e-9)
     px, py, bars = errorbar(ax, "held out: predicted by the refit without them")
@@ -94,7 +94,7 @@ def test_heldout_runs_are_drawn_at_their_observed_and_own_predicted_values(chin)
     ends = np.array([sorted(s[:, 1]) for s in pairs[0].get_segments()])
     assert np.allclose(ends, np.sort(np.column_stack([value, pred]), 1))
     # the error panel: observed / predicted - 1 in %, its mean as the backtest reports it
-    err = scatter(ax.heldout_ax, "held out (largest:5)")
+    err = scatter(ax.heldout_ax, "held out (largest:5, ")
     assert np.allclose(err[:, 1], 100 * (value / pred - 1), rtol=1e-9)
     mean = chin.backtest["mean_rel_error"]
     assert np.mean(np.abs(value - pred) / value) == pytest.approx(mean, rel=1e-9)
@@ -128,7 +128,7 @@ def test_one_compute_definition_across_figures(ladder):
     rax = plot.residuals(res)
     held = set(res.backtest["heldout_runs"])
     is_held = np.array([ds.runs[g] in held for g in ds.groups])
-    fx = np.concatenate([scatter(fax, "runs")[:, 0], scatter(fax, "held out: observed")[:, 0]])
+    fx = np.concatenate([scatter(fax, "runs")[:, 0], scatter(fax, "held out (")[:, 0]])
     assert np.allclose(np.sort(fx), np.sort(logged), rtol=1e-9)
     rx = np.concatenate([scatter(rax, "in-sample")[:, 0],
                          scatter(rax, "held-out runs, full fit")[:, 0]])

@@ -120,7 +120,7 @@ def test_forecast_of_the_fit_command_shows_points_frontier_band_and_70b(tmp_path
     # every fitted point: the CSV's 245 runs less the 5 it marks exclude (Epoch's 240), those
     # of the default backtest (whole sizes held out) drawn apart
     pts = collections(ax, "runs")
-    held = collections(ax, "held out: observed")
+    held = collections(ax, "held out (size:")
     assert len(pts) == 1 and len(held) == 1
     # one observed marker per backtest point (a run held out in two folds shows twice)
     n_held = len(res["backtest"]["heldout_runs"])
