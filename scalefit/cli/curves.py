@@ -20,22 +20,6 @@ if TYPE_CHECKING:
 __all__ = ["fit_curves", "predict_curve", "schedule_search_cmd"]
 
 
-def _expand(inputs) -> list[Path]:
-    import glob
-
-    out: list[Path] = []
-    for item in inputs or []:
-        p = Path(item)
-        if p.is_dir():
-            out += sorted(q for q in p.iterdir() if q.suffix.lower() in (".csv", ".tsv",
-                                                                         ".jsonl", ".json"))
-        elif any(ch in str(item) for ch in "*?["):
-            out += [Path(x) for x in sorted(glob.glob(str(item)))]
-        else:
-            out.append(p)
-    return out
-
-
 #: ``scalefit fit --objective`` for curve laws: (loss, residual) of scalefit.curves.fit_curves
 CURVE_OBJECTIVES = {"huber": ("huber", "log"), "mse": ("mse", "log"),
                     "mse_linear": ("mse", "abs")}
@@ -52,18 +36,18 @@ def fit_curves(inputs, law: str = "multi_power", json_out: str | None = None, *,
                objective: str = "huber", plot: str | None = None,
                no_plot: bool = True, seed: int | None = None, warmup: int | None = None,
                from_step: int | None = None, method: str | None = None,
-               N: float | Sequence[float] | None = None, echo=typer.echo):
-    """Fit a curve law jointly to the curve files ``inputs`` (step, lr, loss each).
+               N: float | Sequence[float] | None = None, runs: Sequence[str] | None = None,
+               read_opts: dict | None = None, echo=typer.echo):
+    """Fit a curve law jointly to the loss curves of ``inputs`` (log files, folders, globs)
+    or of a ``store``: one curve per run with its logged LR, read as every other fit reads
+    its data (``read_opts``: format, regex, loss_col, step_col, lr_col; ``runs`` picks runs).
 
     Every option of ``scalefit fit`` arrives here for a curve law, and is applied or refused
     with the reason: a final-loss option silently ignored would fit something else than asked.
     """
-    from scalefit.curves import CurveData, read_curve
+    from scalefit.curves import CurveData
     from scalefit.curves import fit_curves as _fit
 
-    if store:
-        raise UsageError("curve laws fit curve files, not a store", where="--store",
-                         hint="pass the curve files (step, lr, loss) as arguments")
     if fix:
         raise _refuse("--fix", "is not supported for curve laws yet")
     if tie:
@@ -99,13 +83,9 @@ def fit_curves(inputs, law: str = "multi_power", json_out: str | None = None, *,
         raise _refuse("--warmup", f"must be >= 0, got {warmup}")
     if from_step is not None and from_step < 0:
         raise _refuse("--from-step", f"must be >= 0, got {from_step}")
-    paths = _expand(inputs)
-    if not paths:
-        raise UsageError("no curve files given", hint="scalefit fit CURVE.csv --law multi_power")
-    sizes = _sizes(law, N, len(paths))
-    curves = [read_curve(p, warmup=warmup, N=n, metric=metric)
-              for p, n in zip(paths, sizes, strict=True)]
-    notes = [] if warmup is not None else _warmup_notes(curves)
+    curves, notes, data_rec = _read_curves(inputs, store, runs, read_opts or {}, law, N,
+                                           warmup, metric)
+    notes += [] if warmup is not None else _warmup_notes(curves)
     if from_step is not None:
         curves = _from_step(curves, from_step)
     loss, residual = CURVE_OBJECTIVES[objective]
@@ -116,7 +96,7 @@ def fit_curves(inputs, law: str = "multi_power", json_out: str | None = None, *,
                **kw)
     res.diagnostics.setdefault("notes", [])[:0] = notes
     # where the curves can be read again (figures and reports of the saved fit)
-    res.settings["data"] = {"paths": [str(Path(p).resolve()) for p in paths]}
+    res.settings["data"] = data_rec
     if metric:
         res.settings["metric"] = metric
     res.settings["data_options"] = {"warmup": warmup, "from_step": from_step,
@@ -136,8 +116,62 @@ def fit_curves(inputs, law: str = "multi_power", json_out: str | None = None, *,
     return res
 
 
+def _read_curves(inputs, store, runs, read_opts: dict, law: str, N, warmup, metric):
+    """The curves to fit, the notes on runs left out, and where the data can be read again:
+    ``{"paths": [...]}`` when each curve is one file of its own, else the store and runs."""
+    from scalefit.cli.fit import load_data
+    from scalefit.curves.data import curves_from_logs
+    from scalefit.io import read_logs
+
+    if store:
+        data = load_data(inputs, store, **read_opts)
+    elif inputs:
+        data = read_logs(list(inputs), **read_opts)
+    else:
+        raise UsageError("give log files, folders or a store with --store DIR",
+                         where="INPUT", hint="scalefit fit CURVE.csv --law multi_power")
+    names = data.runs["run"].tolist() if runs is None else list(runs)
+    sizes = _sizes(law, N, len(names))
+    named: list[str] = []
+    if all(n is None for n in sizes) and _is_joint(law) and N is None:
+        sizes = _run_sizes(data, names)
+        if sizes[0] is not None:
+            from scalefit.store import sizes_from_names
+
+            named = sizes_from_names(data.runs[data.runs["run"].isin(names)])
+    curves, notes = curves_from_logs(data, runs=runs, metric=metric, warmup=warmup, N=sizes)
+    if sizes and sizes[0] is not None and N is None:
+        notes = [*named, *notes]
+    srcs = [c.meta.get("path") for c in curves]
+    if all(isinstance(p, str) and Path(p).is_file() for p in srcs) and len(set(srcs)) == len(
+            srcs) and not store:
+        rec = {"paths": [str(Path(p).resolve()) for p in srcs]}
+    else:
+        rec = {"runs": [c.name for c in curves]}
+        if store and "://" not in str(store):
+            rec["store"] = str(Path(store).resolve())
+    if len(notes) > 8:
+        notes = notes[:8] + [f"... and {len(notes) - 8} more runs left out"]
+    return curves, notes, rec
+
+
+def _is_joint(law: str) -> bool:
+    base = str(law).partition(":")[0]
+    return base == "joint" or base.startswith("joint_")
+
+
+def _run_sizes(data, names: list[str]) -> list[float | None]:
+    """Each run's model size as the data records it (config, column or run name)."""
+    runs = data.runs.set_index("run")
+    out = []
+    for n in names:
+        v = runs["params"].get(n) if "params" in runs.columns else None
+        out.append(float(v) if v is not None and v == v else None)
+    return out if all(v is not None for v in out) else [None] * len(names)
+
+
 def _sizes(law: str, N, n_files: int) -> list[float | None]:
-    """The model size of each curve file: ``--n`` once for all, or once per file; only the
+    """The model size of each curve: ``--n`` once for all, or once per run; only the
     joint laws across sizes use it."""
     if N is None or (isinstance(N, (list, tuple)) and not N):
         return [None] * n_files
@@ -150,9 +184,9 @@ def _sizes(law: str, N, n_files: int) -> list[float | None]:
     if len(vals) == 1:
         return vals * n_files
     if len(vals) != n_files:
-        raise _refuse("--n", f"given {len(vals)} times for {n_files} curve files",
-                      hint="give it once (every curve the same size) or once per file, in the "
-                           "order of the files")
+        raise _refuse("--n", f"given {len(vals)} times for {n_files} runs",
+                      hint="give it once (every curve the same size) or once per run, in the "
+                           "order of the runs")
     return vals
 
 

@@ -123,25 +123,92 @@ def _refuse_curve_options(law: str, **given) -> None:
                                                 "--law multi_power")
 
 
-def load_data(inputs: list[str] | None, store: str | None):
-    if store:
-        from scalefit.store import Store
+def read_options(format: str | None = None, regex: str | None = None,
+                 loss_col: str | None = None, step_col: str | None = None,
+                 lr_col: str | None = None) -> dict:
+    """The reader options `scalefit fit` shares with `scalefit ingest`, those given."""
+    opts = dict(format=format, regex=regex, loss_col=loss_col, step_col=step_col, lr_col=lr_col)
+    return {k: v for k, v in opts.items() if v is not None}
 
+
+def parse_runs(runs: list[str] | None) -> list[str] | None:
+    """``--runs a,b --runs c`` -> ["a", "b", "c"] (None: every run)."""
+    out = [r.strip() for item in runs or [] for r in str(item).split(",") if r.strip()]
+    return out or None
+
+
+def load_data(inputs: list[str] | None, store: str | None, *, runs: list[str] | None = None,
+              **read_opts):
+    """The data a command fits: log files, folders and globs read with
+    :func:`scalefit.io.read_logs` (``read_opts``: format, regex, loss_col, ...), or a store
+    (with logs given too, they are ingested into it first); ``runs`` keeps those runs only.
+    Every command and kind of law reads its data through here."""
+    from scalefit.store import LogData, Store
+
+    if store:
         st = Store(store, create=bool(inputs))
         if inputs:
             from scalefit.io import read_logs
 
-            st.ingest(read_logs(inputs))
-        return st
-    if not inputs:
+            st.ingest(read_logs(inputs, **read_opts))
+        data = st
+        where = store
+    elif not inputs:
         raise UsageError("give log files to fit, or a store with --store DIR", where="INPUT")
-    return list(inputs) if len(inputs) > 1 else inputs[0]
+    else:
+        from scalefit.io import read_logs
+
+        data = read_logs(list(inputs), **read_opts)
+        where = data.source
+    if runs is None:
+        return data
+    names = data.runs["run"].tolist()
+    unknown = [r for r in runs if r not in names]
+    if unknown:
+        raise UsageError(f"no run {unknown[0]!r} in {where}", where="--runs",
+                         hint=f"runs there: {', '.join(names[:12])}"
+                              + (" ..." if len(names) > 12 else "")
+                              + " (`scalefit runs --store DIR` lists a store's)")
+    keep = set(runs)
+    r, p = data.runs, data.points
+    return LogData(r[r["run"].isin(keep)].reset_index(drop=True),
+                   p[p["run"].isin(keep)].reset_index(drop=True), str(where),
+                   list(getattr(data, "notes", [])), list(getattr(data, "files", [])),
+                   list(getattr(data, "skipped", [])))
+
+
+def _record_source(res, inputs, store, runs, read_opts: dict, data) -> None:
+    """Where the saved fit finds its points again, and a note for each fitted run whose
+    size was read from its name (a guess the user should see)."""
+    from scalefit.store import sizes_from_names
+
+    if not store and runs is None and not read_opts and inputs:
+        from scalefit.fitting.dataset import data_source
+
+        res.settings["data"] = data_source(list(inputs) if len(inputs) > 1 else inputs[0])
+    used = set(getattr(res.dataset, "runs", None) or [])
+    table = data.runs
+    table = table[table["run"].isin(used)] if used else table
+    notes = sizes_from_names(table)
+    if len(notes) > 6:
+        notes = notes[:6] + [f"... and {len(notes) - 6} more runs sized from their names"]
+    res.diagnostics.setdefault("notes", []).extend(notes)
 
 
 @app.command("fit")
 def fit_cmd(
     inputs: list[str] | None = typer.Argument(None, help="Log files, folders or globs."),
     store: str | None = typer.Option(None, "--store", "-s", help="Fit the runs of this store."),
+    runs: list[str] | None = typer.Option(None, "--runs", help="Fit only these runs (names as "
+                                          "`scalefit runs` lists them; comma-separated or "
+                                          "repeated)."),
+    format: str | None = typer.Option(None, "--format", "-f",
+                                      help="Log format (default: sniffed per file)."),
+    regex: str | None = typer.Option(None, "--regex", help="Line regex with named groups "
+                                     "(step, lr, metric names) for a text log."),
+    loss_col: str | None = typer.Option(None, "--loss-col", help="Loss column of the logs."),
+    step_col: str | None = typer.Option(None, "--step-col", help="Step column of the logs."),
+    lr_col: str | None = typer.Option(None, "--lr-col", help="Learning-rate column of the logs."),
     law: str = typer.Option("chinchilla", "--law", "-l",
                             help="Law name (see `scalefit laws`), or 'auto' to pick by backtest."),
     metric: str | None = typer.Option(None, "--metric", "-m", help="Metric to fit."),
@@ -194,8 +261,12 @@ def fit_cmd(
     if bootstrap < 0:
         raise UsageError(f"--bootstrap must be >= 0, got {bootstrap}", where="--bootstrap")
     sizes = [_number(n, "--n") for n in n_params or []]
+    read_opts = read_options(format, regex, loss_col, step_col, lr_col)
+    run_names = parse_runs(runs)
+    metric = metric or loss_col  # the loss column named is the metric to fit
     if _is_curve_law(law):
-        _delegate_curves(inputs=list(inputs or []), store=store, law=law, metric=metric,
+        _delegate_curves(inputs=list(inputs or []), store=store, runs=run_names,
+                         read_opts=read_opts, law=law, metric=metric,
                          bootstrap=bootstrap, predict=preds,
                          holdout=None if holdout.strip().lower() in ("auto", "none") else holdout,
                          fix=fixd, tie=ties, optimal=budgets, checkpoints=checkpoints,
@@ -209,11 +280,12 @@ def fit_cmd(
     holdout_spec: str | None = None if holdout.strip().lower() == "none" else holdout
     import scalefit
 
-    data = load_data(inputs, store)
+    data = load_data(inputs, store, runs=run_names, **read_opts)
     res = scalefit.fit(data, law, metric=metric, bootstrap=bootstrap, holdout=holdout_spec,
                        fix=fixd or None, tie=ties or None, objective=objective, checkpoints=checkpoints, seed=seed,
                        predict=preds or None, optimal=budgets or None,
                        include_excluded=include_excluded)
+    _record_source(res, inputs, store, run_names, read_opts, data)
     typer.echo(str(res.summary()))
     if bootstrap:
         cal = (res.backtest or {}).get("calibration") or {}

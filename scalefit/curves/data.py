@@ -13,7 +13,7 @@ import pandas as pd
 from scalefit.errors import InputError
 from scalefit.schedules import Schedule, from_logged, parse_schedule
 
-__all__ = ["Curve", "CurveData", "curve_errors", "read_curve"]
+__all__ = ["Curve", "CurveData", "curve_errors", "curves_from_logs", "read_curve"]
 
 
 @dataclass
@@ -107,32 +107,45 @@ class CurveData:
 
 
 # ---------------------------------------------------------------------- reading
+def _loss_metric(pts: pd.DataFrame, metric: str | None, where: str) -> str | None:
+    """The loss metric of a curve: ``metric`` if given (checked), else the one the final-loss
+    fits would choose (``loss``, ``lm loss``, one validation loss, ...)."""
+    from scalefit.errors import UsageError
+    from scalefit.fitting.dataset import choose_metric
+
+    have = pts.loc[pts["metric"] != "lr", "metric"]
+    if not len(have):
+        return None
+    try:
+        return choose_metric(pts[pts["metric"] != "lr"], metric)
+    except UsageError as exc:
+        raise InputError(exc.message, where=where, hint=exc.hint) from None
+
+
 def _frame(path: str | Path, metric: str | None = None) -> pd.DataFrame:
     """A step/lr/loss table from a file in any format scalefit's readers take; ``metric``
-    names the loss column (default: train/loss, loss or val/loss, the first present)."""
+    names the loss metric (default: the one loss-like metric, as final-loss fits choose)."""
     from scalefit.io import read_logs
 
     p = Path(path)
     if not p.exists():
         raise InputError("file not found", where=str(path))
     pts = read_logs(p).points
-    wide = pts.pivot_table(index="step", columns="metric", values="value", aggfunc="last")
-    wide = wide.reset_index()
-    if metric is not None:
-        if metric not in wide.columns or metric == "step":
-            have = sorted(str(c) for c in wide.columns if c != "step")
-            raise InputError(f"no metric {metric!r}", where=str(path),
-                             hint=f"metrics in this file: {', '.join(have) or 'none'}")
-        loss_col = metric
-    else:
-        loss_col = next((c for c in ("train/loss", "loss", "val/loss") if c in wide.columns),
-                        None)
-    df = pd.DataFrame({"step": wide["step"].astype("float64")})
-    if loss_col is not None:
-        df["loss"] = wide[loss_col].to_numpy(dtype=float)
+    return _step_table(pts, _loss_metric(pts, metric, str(path)))
+
+
+def _step_table(pts: pd.DataFrame, loss_metric: str | None) -> pd.DataFrame:
+    """step, loss (of ``loss_metric``) and lr (logged with any metric) per logged step."""
+    pts = pts.dropna(subset=["step"])
+    steps = np.unique(pts["step"].to_numpy(dtype="float64"))
+    df = pd.DataFrame({"step": steps})
+    if loss_metric is not None:
+        loss = pts[pts["metric"] == loss_metric].groupby("step")["value"].last()
+        df["loss"] = df["step"].map(loss.set_axis(loss.index.astype("float64")).astype(float))
+        df = df.dropna(subset=["loss"]) if loss.size else df
     lr = pts.dropna(subset=["lr"]).groupby("step")["lr"].last()
     if len(lr):
-        df["lr"] = df["step"].map(lr.astype(float))
+        df["lr"] = df["step"].map(lr.set_axis(lr.index.astype("float64")).astype(float))
     return df
 
 
@@ -146,10 +159,17 @@ def read_curve(path: str | Path, *, name: str | None = None, schedule=None,
     the ``lr`` column through :func:`scalefit.schedules.from_logged` (a recognised family
     when one reproduces the logged values, else interpolation). ``warmup`` tells how many
     warmup steps precede the first logged step when the log does not show them. ``metric``
-    names the loss to read (default: train/loss, loss or val/loss, the first present).
+    names the loss to read (default: the one loss-like metric, as final-loss fits choose).
     """
     df = _frame(path, metric)
-    where = str(path)
+    return _curve(df, str(path), name or Path(path).stem, schedule=schedule, warmup=warmup,
+                  total_steps=total_steps, N=N, need_loss=need_loss)
+
+
+def _curve(df: pd.DataFrame, where: str, name: str, *, schedule=None,
+           warmup: int | None = None, total_steps: int | None = None, N: float | None = None,
+           need_loss: bool = True, meta: dict | None = None) -> Curve:
+    """A :class:`Curve` from a step/lr/loss table."""
     if "step" not in df.columns:
         raise InputError("no `step` column", where=where, hint="the curve needs step, lr, loss")
     df = df.dropna(subset=["step"]).sort_values("step")
@@ -167,19 +187,103 @@ def read_curve(path: str | Path, *, name: str | None = None, schedule=None,
         if not np.all(ok):
             df, steps, loss = df[ok], steps[ok], loss[ok]
     elif need_loss:
-        raise InputError("no `loss` column", where=where,
-                         hint="fitting needs step, lr and loss columns")
+        raise InputError("no loss metric logged", where=where,
+                         hint="fitting needs the loss and the LR at logged steps; name the "
+                              "loss with --metric or --loss-col")
     if schedule is not None:
         sch = parse_schedule(schedule)
     else:
-        if "lr" not in df.columns:
-            raise InputError("no `lr` column and no schedule", where=where,
-                             hint="add an lr column or pass a schedule spec")
+        if "lr" not in df.columns or not df["lr"].notna().any():
+            raise InputError("no learning rate logged and no schedule given", where=where,
+                             hint="a curve law needs the LR at each logged step: log it (an "
+                                  "lr column; --lr-col names it) or pass a schedule spec")
         sch = from_logged(df["step"].to_numpy(dtype=float), df["lr"].to_numpy(dtype=float),
                           warmup=warmup, total_steps=total_steps, where=f"{where}: lr")
     T = max(int(steps.max()) + 1 if steps.size else 1, sch.total_steps)
     eta = sch.lr(np.arange(T))
-    return Curve(name or Path(path).stem, eta, steps, loss, N, sch, {"path": str(path)})
+    return Curve(name, eta, steps, loss, N, sch, {"path": where, **(meta or {})})
+
+
+#: a run needs this many logged losses to be a curve
+MIN_CURVE_POINTS = 3
+
+
+def curves_from_logs(data, *, runs: Sequence[str] | None = None, metric: str | None = None,
+                     warmup: int | None = None,
+                     N: Sequence[float | None] | float | None = None) -> tuple[list[Curve],
+                                                                                list[str]]:
+    """The loss curves of ``data`` (a :class:`~scalefit.store.LogData` from
+    :func:`scalefit.io.read_logs`, or a :class:`~scalefit.store.Store`), one per run, named
+    as the store names the run; and notes on the runs left out.
+
+    ``metric`` is the loss metric (default: chosen as final-loss fits choose it); ``runs``
+    picks runs by name. Runs with fewer than :data:`MIN_CURVE_POINTS` logged losses, or no
+    LR, are left out with a note; a final-loss table (one loss per run, no steps) is an
+    error that says so.
+    """
+    from scalefit.errors import UsageError
+
+    all_runs = data.runs
+    pts = data.points
+    where = getattr(data, "source", None) or getattr(data, "path", None) or "the data"
+    names = all_runs["run"].tolist()
+    if runs is not None:
+        unknown = [r for r in runs if r not in names]
+        if unknown:
+            raise UsageError(f"no run {unknown[0]!r} in {where}", where="--runs",
+                             hint=f"runs: {', '.join(names[:12])}"
+                                  + (" ..." if len(names) > 12 else ""))
+        names = [r for r in names if r in set(runs)]
+        pts = pts[pts["run"].isin(names)]
+    if not len(pts):
+        raise InputError("no metric values to fit", where=str(where))
+    if metric is not None:
+        _loss_metric(pts, metric, str(where))  # checked against every run's metrics
+    if pts["step"].isna().all():
+        m = metric or _loss_metric(pts, None, str(where))
+        raise InputError(f"a final-loss table (one {m!r} value per run, no steps), "
+                         "not loss curves", where=str(where),
+                         hint="curve laws (multi_power, lr_annealing) fit the loss at every "
+                              "logged step with its LR; fit this table with a final-loss law "
+                              "(--law chinchilla, or --law auto), or give training logs")
+    sizes = list(N) if isinstance(N, (list, tuple)) else [N] * len(names)
+    if len(sizes) != len(names):
+        raise UsageError(f"--n given {len(sizes)} times for {len(names)} curves",
+                         where="--n", hint="give it once, or once per run in the order of "
+                                           + ", ".join(names[:8]))
+    by_run = dict(tuple(pts.groupby("run", sort=False)))
+    info = all_runs.set_index("run")
+    out, notes = [], []
+    for run, n in zip(names, sizes, strict=True):
+        sub = by_run.get(run)
+        if sub is None:
+            notes.append(f"run {run!r} left out: no points")
+            continue
+        # each run's own loss metric unless --metric names one (logs of several tools mix
+        # `loss`, `train/loss`, `lm loss`)
+        try:
+            loss_metric = metric or _loss_metric(sub, None, run)
+        except InputError as exc:
+            notes.append(f"run {run!r} left out: {exc.message}")
+            continue
+        k = int(((sub["metric"] == loss_metric) & sub["step"].notna()).sum())
+        if k < MIN_CURVE_POINTS:
+            notes.append(f"run {run!r} left out: {k} logged {loss_metric!r} value(s); a curve "
+                         f"needs {MIN_CURVE_POINTS}")
+            continue
+        src = info.at[run, "source"] if "source" in info.columns else None
+        src = str(src) if isinstance(src, str) else str(where)
+        df = _step_table(sub, loss_metric)
+        if "lr" not in df.columns or not df["lr"].notna().any():
+            notes.append(f"run {run!r} left out: no learning rate logged (a curve law needs "
+                         "it; --lr-col names the column)")
+            continue
+        out.append(_curve(df, f"{src} (run {run})" if src != run else run, run, warmup=warmup,
+                          N=n, meta={"path": src, "run": run, "metric": loss_metric}))
+    if not out:
+        raise InputError(f"no run holds a loss curve with its LR ({len(names)} run(s) "
+                         "looked at)", where=str(where), hint="; ".join(notes[:5]) or None)
+    return out, notes
 
 
 def multipower_curves(folder: str | Path, names: Sequence[str], *, N: float | None = None,
