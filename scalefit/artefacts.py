@@ -95,8 +95,11 @@ def data_record(locator: Mapping | None, data_hash: str = "", origin: str = "") 
     """The artefact's ``data`` record: where the data came from (``origin``; the ``paths`` or
     ``store`` to read it again, when there are any) and the hash of the fitted points."""
     loc = dict(locator or {})
-    if not origin:
-        origin = "store" if "store" in loc else "files" if "paths" in loc else "in memory"
+    # data read from files or a store that the result names came from there, whatever held
+    # it in memory in between (the CLI reads logs into memory, then records their paths)
+    if "store" in loc or "paths" in loc:
+        origin = "store" if "store" in loc else "files"
+    origin = origin or "in memory"
     out: dict = {"origin": str(origin)}
     if "store" in loc:
         out["store"] = str(loc["store"])

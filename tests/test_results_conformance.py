@@ -196,6 +196,21 @@ def test_cli_artefacts_record_their_files(tmp_path):
     check_result(back)
 
 
+def test_cli_fit_records_its_files_like_python(final_fit, tmp_path):
+    import contextlib
+    import io
+
+    from scalefit.cli import run
+
+    out = tmp_path / "fit.json"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert run(["fit", str(CSV), "--bootstrap", "0", "--holdout", "none", "--json", str(out),
+                    "--no-plot"]) == 0
+    d = json.loads(out.read_text())
+    assert d["data"] == json.loads(final_fit.to_json())["data"]  # same files, same points
+    check_result(FitResult.from_json(out))
+
+
 # ---------------------------------------------------------------------- untrusted artefacts
 @pytest.mark.parametrize("edit, match", [
     (lambda d: d.update(k=-1.0), "k: -1"),
