@@ -24,17 +24,13 @@ from scalefit.artefacts import (
 from scalefit.errors import InputError, UsageError
 from scalefit.summary import ParamRow, PredictionRow, Section, Summary, fmt, one_line
 from scalefit.units import PredictionWarning, input_warnings
+from scalefit.version import __version__
 
 __all__ = ["FitResult", "Prediction", "Summary", "SCHEMA_VERSION", "load_artefact"]
 
 
 def _version() -> str:
-    try:
-        from scalefit import __version__
-
-        return __version__
-    except ImportError:  # pragma: no cover
-        return "unknown"
+    return __version__
 
 
 @dataclass

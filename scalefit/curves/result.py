@@ -21,17 +21,13 @@ from scalefit.curves.laws import get_curve_law
 from scalefit.errors import InputError, UsageError
 from scalefit.schedules import Schedule, array_schedule, parse_schedule
 from scalefit.summary import Section, Summary, fmt, one_line, rows_from
+from scalefit.version import __version__
 
 __all__ = ["CurveFitResult"]
 
 
 def _version() -> str:
-    try:
-        import scalefit
-
-        return scalefit.__version__
-    except Exception:  # pragma: no cover - version is informative only
-        return "unknown"
+    return __version__
 
 
 @dataclass
