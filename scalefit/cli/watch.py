@@ -86,9 +86,10 @@ def watch_cmd(
                     break
                 time.sleep(interval)
     except KeyboardInterrupt:
-        out.print(_line(last) if last is not None else f"{log}: stopped before a first poll")
+        out.print(_line(last) if last is not None else f"{log}: stopped before a first poll",
+                  highlight=False)
         return
-    out.print(_line(last))
+    out.print(_line(last), highlight=False)
     if code:
         raise typer.Exit(code)
 
@@ -151,6 +152,8 @@ def _text(upd) -> str:
         lines.append(f"  note: {escape(n)}")
     if upd.done:
         lines.append("  the log reached the schedule's end")
+    lines.append(f"  [dim]updated {time.strftime('%H:%M:%S', time.localtime(upd.time))}"
+                 f"{'' if upd.refitted else ' (no new points: last forecast kept)'}[/]")
     return "\n".join(lines)
 
 
@@ -181,4 +184,4 @@ class _live:
 
             self.live.update(Text.from_markup(_text(upd)), refresh=True)
         elif upd.refitted or upd.forecast is None:
-            self.out.print(_line(upd))
+            self.out.print(_line(upd), highlight=False)
