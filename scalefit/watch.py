@@ -459,7 +459,7 @@ class _Log:
         try:
             frame = self._parse(self.path, shown=str(self.path))
         except InputError as exc:
-            if self.sig is None and not self.points:
+            if self.sig is None and not self.points and "truncated" not in exc.message:
                 raise
             # a record may be half written while the file grows: keep what was read
             self.notes.append(f"kept the previous points: {exc.message}; read again at the "

@@ -199,6 +199,22 @@ def test_tensorboard_event_file_followed_as_it_grows(tmp_path):
     np.testing.assert_allclose(w.points()[1], loss, rtol=1e-6)  # float32 in the file
 
 
+def test_tensorboard_record_cut_mid_write_is_read_again_later(tmp_path):
+    src = next((ROOT / "data" / "samples" / "tensorboard").rglob("*tfevents*"))
+    data = src.read_bytes()
+    log = tmp_path / src.name
+    log.write_bytes(data[:-7])  # the writer is inside its last record
+    w = Watcher(log, SPEC, min_new_points=NO_FIT, format="tensorboard")
+    u = w.poll()
+    assert u.n_points == 0 and any("truncated" in n for n in u.notes)
+    log.write_bytes(data)
+    u = w.poll()
+    assert u.n_points > 20 and u.new_points == u.n_points
+    log.write_bytes(data[:-7] + b"")  # cut again (rewritten): the points read stay
+    u = w.poll()
+    assert u.n_points > 20 and u.new_points == 0 and u.notes
+
+
 def test_missing_log_and_unknown_metric_are_clear_errors(tmp_path):
     with pytest.raises(InputError, match="not found"):
         Watcher(tmp_path / "nope.csv", SPEC).poll()
