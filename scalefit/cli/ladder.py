@@ -52,7 +52,27 @@ def _lr_mults(text: str) -> tuple[float, ...]:
     return vals
 
 
-def _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps=None, vocab_size=256):
+def _param_and_lr(param: str | None, base_width: int | None,
+                  lr_from: str | None) -> tuple[str, int | None, float | None]:
+    """The parametrisation, base width and peak LR: from the options, or from a sweep file
+    (``--lr-from``), whose parametrisation the options may repeat but not contradict."""
+    if lr_from is None:
+        return param or "sp", base_width, None
+    from scalefit.ladder.sweep import read_sweep
+
+    sw = read_sweep(lr_from)
+    base = sw.get("base_width") if sw["param"] == "mup" else None
+    if param is not None and param != sw["param"]:
+        raise UsageError(f"--param {param} contradicts the sweep's {sw['param']}", where="--param",
+                         hint=f"drop --param, or sweep with --param {param}")
+    if base_width is not None and base is not None and base_width != base:
+        raise UsageError(f"--base-width {base_width} contradicts the sweep's {base}",
+                         where="--base-width", hint="drop --base-width: the sweep sets it")
+    return sw["param"], base if base is not None else base_width, float(sw["best_lr"])
+
+
+def _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps=None, vocab_size=256,
+          param="sp", base_width=None, lr=None):
     from scalefit.ladder.plan import make_plan, plan_budget
 
     if (preset is None) == (budget is None):
@@ -62,12 +82,14 @@ def _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps=None, voca
         raise UsageError("need at least one seed", where="--seeds")
     if preset is not None:
         return make_plan(preset, device=device, schedule=schedule, seeds=seeds,
-                         lr_mults=_lr_mults(lr_mult), max_steps=max_steps, vocab_size=vocab_size)
+                         lr_mults=_lr_mults(lr_mult), max_steps=max_steps, vocab_size=vocab_size,
+                         param=param, base_width=base_width, lr=lr)
     try:
         flops = float(budget)
     except ValueError:
         raise UsageError(f"cannot read {budget!r} as FLOPs", where="--budget", hint="e.g. 1e15") from None
-    return plan_budget(flops, device=device or "cpu", schedule=schedule, vocab_size=vocab_size)
+    return plan_budget(flops, device=device or "cpu", schedule=schedule, vocab_size=vocab_size,
+                       param=param, base_width=base_width, lr=lr)
 
 
 def _fmt_time(s: float) -> str:
@@ -126,6 +148,13 @@ def corpus_cmd(
     typer.echo(f"corpus at {c.path}: {c.describe()}")
 
 
+_PARAM_HELP = ("sp (standard, the default) or mup (μP: per-layer init and LR scaled from "
+               "--base-width, so one LR transfers across widths).")
+_BASE_HELP = "μP's base width (default: the narrowest rung's, or the sweep's)."
+_LR_FROM_HELP = ("A sweep JSON from `scalefit ladder sweep`: every rung trains at its best LR, in "
+                 "its parametrisation.")
+
+
 @ladder_app.command("plan")
 def plan_cmd(
     preset: str = typer.Option(None, "--preset", help="cpu-smoke, cpu-tiny, gpu-small, gpu-100m."),
@@ -137,9 +166,14 @@ def plan_cmd(
     probe: bool = typer.Option(True, "--probe/--no-probe", help="Time a few steps per shape."),
     threads: int = typer.Option(None, "--threads", help="torch threads for the probe."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    param: str = typer.Option(None, "--param", help=_PARAM_HELP),
+    base_width: int = typer.Option(None, "--base-width", help=_BASE_HELP),
+    lr_from: str = typer.Option(None, "--lr-from", help=_LR_FROM_HELP),
 ) -> None:
     """Print the rungs of a ladder: shapes, tokens, FLOPs and a time estimate."""
-    plan = _plan(preset, budget, device, schedule, seeds, lr_mult)
+    param, base_width, lr = _param_and_lr(param, base_width, lr_from)
+    plan = _plan(preset, budget, device, schedule, seeds, lr_mult, param=param,
+                 base_width=base_width, lr=lr)
     if probe:
         _need_torch()
         import torch
@@ -186,13 +220,17 @@ def run_cmd(
     keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints",
                                           help="Keep each run's last checkpoint when it ends."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    param: str = typer.Option(None, "--param", help=_PARAM_HELP),
+    base_width: int = typer.Option(None, "--base-width", help=_BASE_HELP),
+    lr_from: str = typer.Option(None, "--lr-from", help=_LR_FROM_HELP),
 ) -> None:
     """Train a ladder and write its runs and curves into STORE as training goes."""
     _need_torch()
     _check_choice(stack, "--stack", ("auto", "never", "always"))
     _check_choice(precision, "--precision", ("auto", "fp32", "bf16"))
+    param, base_width, lr = _param_and_lr(param, base_width, lr_from)
     plan, c = _plan_and_corpus(preset, budget, device, schedule, seeds, lr_mult, max_steps,
-                               corpus, offline, rung)
+                               corpus, offline, rung, param=param, base_width=base_width, lr=lr)
     _console().print(f"corpus: {c.describe()}")
     if workers is None:
         workers = 1 if plan.device.startswith("cuda") else min(os.cpu_count() or 1,
@@ -218,14 +256,17 @@ def _check_choice(value: str, option: str, choices: tuple[str, ...]) -> None:
 
 
 def _plan_and_corpus(preset, budget, device, schedule, seeds, lr_mult, max_steps, corpus, offline,
-                     rung):
-    """The plan to train, sized to the corpus, and the corpus (built first if it is the default)."""
+                     rung, **param):
+    """The plan to train, sized to the corpus, and the corpus (built first if it is the default).
+    ``param``: the parametrisation, base width and LR for :func:`_plan`."""
     from scalefit.ladder.data import resolve_corpus
 
-    _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps)  # bad options fail first
+    # bad options fail first
+    _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps, **param)
     c = resolve_corpus(corpus, offline=offline, log=lambda m: _console().print(m))
     # the output layer is sized to the corpus's vocabulary (256 bytes, or a BPE's)
-    plan = _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps, c.vocab_size)
+    plan = _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps, c.vocab_size,
+                 **param)
     if plan.device.startswith("cuda"):
         import torch
 
@@ -278,3 +319,66 @@ def _print_results(plan, results: list[dict], wall: float) -> None:
         t.add_row(name, f"{p:,}", f"{tok:,}", "-" if v is None else f"{v:.4f}",
                   "done before" if skipped else f"{sec:.1f}")
     console().print(t)
+
+
+def _floats(text: str, option: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"cannot read {text!r} as comma-separated numbers", where=option) from None
+
+
+def _ints(text: str, option: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"cannot read {text!r} as comma-separated integers", where=option) from None
+
+
+@ladder_app.command("sweep")
+def sweep_cmd(
+    out: str = typer.Option(..., "--out", help="The sweep JSON to write (`ladder run --lr-from` "
+                            "reads it)."),
+    widths: str = typer.Option("32", "--widths", help="Comma-separated d_model values; the "
+                               "first is the base width unless --base-width says otherwise."),
+    lrs: str = typer.Option("1e-3,2e-3,4e-3,8e-3,1.6e-2,3.2e-2", "--lrs",
+                            help="Comma-separated peak LRs, increasing."),
+    param: str = typer.Option("sp", "--param", help=_PARAM_HELP),
+    base_width: int = typer.Option(None, "--base-width", help="μP's base width (default: the "
+                                   "first of --widths)."),
+    layers: int = typer.Option(2, "--layers", help="Layers of every swept model."),
+    head_dim: int = typer.Option(16, "--head-dim", help="Head size (heads = d_model / head size)."),
+    steps: int = typer.Option(400, "--steps", help="Optimizer steps per run."),
+    batch: int = typer.Option(4, "--batch", help="Sequences per step."),
+    seq_len: int = typer.Option(128, "--seq-len", help="Context length."),
+    seeds: int = typer.Option(1, "--seeds", help="Seeds per LR (losses averaged)."),
+    schedule: str = typer.Option("cosine", "--schedule", help="Schedule template, as for `run`."),
+    corpus: str = typer.Option(None, "--corpus", help="A corpus built by `scalefit ladder corpus`."),
+    offline: bool = typer.Option(False, "--offline", help="Default corpus from installed sources."),
+    figure: str = typer.Option(None, "--figure", help="Loss against LR per width (default: OUT "
+                               "with .png)."),
+    threads: int = typer.Option(None, "--threads", help="torch threads."),
+) -> None:
+    """Sweep the peak LR at small widths; write the best LR (at the base width) and a figure."""
+    _need_torch()
+    import torch
+
+    from scalefit.ladder.data import resolve_corpus
+    from scalefit.ladder.sweep import lr_sweep, plot_sweep, write_sweep
+
+    ws, lr_list = _ints(widths, "--widths"), _floats(lrs, "--lrs")
+    if threads:
+        torch.set_num_threads(threads)
+    c = resolve_corpus(corpus, offline=offline, log=lambda m: _console().print(m))
+    sw = lr_sweep(c.train, c.val, widths=ws, lrs=lr_list, param=param, base_width=base_width,
+                  n_layer=layers, head_dim=head_dim, seq_len=seq_len, batch_size=batch,
+                  steps=steps, schedule=schedule, seeds=seeds, vocab_size=c.vocab_size,
+                  log=lambda m: _console().print(m))
+    sw["corpus_hash"] = c.hash
+    path = write_sweep(sw, out)
+    fig_path = figure or str(path.with_suffix(".png"))
+    fig = plot_sweep(sw)
+    fig.savefig(fig_path, dpi=150)
+    typer.echo(f"best LR {sw['best_lr']:.4g} at d_model {sw['base_width']} ({param}); sweep: {path}"
+               f"  figure: {fig_path}")
+    typer.echo(f"next: scalefit ladder run --preset cpu-tiny --lr-from {path} --store DIR")

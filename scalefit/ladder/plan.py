@@ -305,7 +305,13 @@ def make_plan(preset: str, *, device: str | None = None, schedule: str | None = 
                     if max_steps is not None and r.steps > max_steps:
                         r = _truncate(r, max_steps, p)
                     rungs.append(r)
-    return Plan(preset, device or p.device, rungs, notes=[p.description])
+    return Plan(preset, device or p.device, rungs, notes=[p.description, *_param_notes(param,
+                                                                                     base_width, lr)])
+
+
+def _param_notes(param: str, base_width: int, lr: float | None) -> list[str]:
+    notes = [f"μP relative to base width {base_width}"] if param == "mup" else []
+    return notes + ([f"every rung at peak LR {lr:.3g} (swept)"] if lr is not None else [])
 
 
 def _check_param(param: str, base_width: int | None, narrowest: int) -> tuple[str, int]:
@@ -361,7 +367,8 @@ def plan_budget(flops: float, *, device: str = "cpu", n_sizes: int = 5, schedule
                            0, schedule, tags={"isoflop": flops}, lr=lr, param=param,
                            base_width=base_width))
     plan = Plan(f"budget-{flops:.2e}", device, rungs,
-                notes=[f"IsoFLOP grid at C = {flops:.3g} FLOPs around N_opt ~ {n_opt:.3g}"])
+                notes=[f"IsoFLOP grid at C = {flops:.3g} FLOPs around N_opt ~ {n_opt:.3g}",
+                       *_param_notes(param, base_width, lr)])
     tiny = [r.name for r in rungs if r.tokens < 5 * r.params]
     if tiny:
         plan.notes.append(f"rungs under 5 tokens/param: {', '.join(tiny)}")
