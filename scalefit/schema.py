@@ -82,10 +82,21 @@ def _columns(df: pd.DataFrame, columns: dict[str, str], table: str,
     """Each schema column of ``df`` in its dtype (a missing one empty)."""
     out = {}
     n = len(df)
+    nulls = None  # one all-missing Arrow array (immutable) under every absent string column
     for col, dtype in columns.items():
         if col not in df.columns:
-            out[col] = pd.Series([pd.NA] * n if dtype in ("string", "Int64") else [np.nan] * n,
-                                 dtype=dtype, index=df.index)
+            if dtype == "string":
+                if nulls is None:
+                    import pyarrow as pa
+
+                    nulls = pa.nulls(n, pa.large_string())
+                # a pandas array of its own per column: setting a value in one replaces that
+                # column's Arrow data, not the shared buffers
+                out[col] = pd.Series(pd.array(nulls, dtype="string"), index=df.index, copy=False)
+            else:  # no list of a million NaN/NA objects on the way
+                out[col] = pd.Series(pd.arrays.IntegerArray(np.zeros(n, "int64"), np.ones(n, bool))
+                                     if dtype == "Int64" else np.full(n, np.nan), dtype=dtype,
+                                     index=df.index)
             continue
         s = df[col]
         if str(s.dtype) == dtype:  # already in the schema (an Int64 column holds only integers)
@@ -144,10 +155,25 @@ def validate_points(df: pd.DataFrame, where: str | None = None) -> pd.DataFrame:
     return res
 
 
+def _has_repeats(names: pd.Series) -> bool:
+    """Whether a string column repeats a value: sorted in Arrow, neighbours compared. pandas'
+    ``duplicated`` boxes a Python string per row and Arrow's hash count keeps its table in its
+    pool, ~100 MB either way for a million runs; this takes ~15 MB."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(names) < 2:
+        return False
+    pool = pa.system_memory_pool()
+    arr = pa.chunked_array(names.array.__arrow_array__())
+    srt = pc.take(arr, pc.sort_indices(arr, memory_pool=pool), memory_pool=pool)
+    return bool(pc.any(pc.equal(srt[1:], srt[:-1], memory_pool=pool)).as_py())
+
+
 def validate_runs(df: pd.DataFrame, where: str | None = None) -> pd.DataFrame:
     """Return ``df`` coerced to the runs schema; raise :class:`SchemaError` if it cannot be."""
     res = _coerce(df, RUN_COLUMNS, "runs", where)
-    if res["run"].duplicated().any():
+    if _has_repeats(res["run"]) and res["run"].duplicated().any():
         dup = res.loc[res["run"].duplicated(), "run"].iloc[0]
         raise SchemaError(f"runs table lists run {dup!r} more than once", where=where)
     for col in ("params", "params_total", "tokens_total", "flops_total"):

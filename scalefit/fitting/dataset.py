@@ -176,14 +176,21 @@ def _final_table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                          where="DataFrame", hint="name the loss column 'loss'")
     run_col = find_column(cols, ["run", "name", "run_name", "model"])
     n = len(df)
-    names = (df[run_col].astype(str).tolist() if run_col else [f"row-{i}" for i in range(n)])
-    from scalefit.io.frames import points_frame, strings
+    import pyarrow as pa
+
+    from scalefit.io.frames import points_frame
     from scalefit.io.tables import check_unique_runs
 
-    check_unique_runs(names, run_col, "DataFrame")  # the same refusal as a final-loss CSV
-    # one string array of the run names, shared by the runs and points frames (a million runs
-    # would otherwise be a million Python strings per frame)
-    run_arr = strings(names, n)
+    # one Arrow string array of the run names, shared by the runs and points frames: a million
+    # runs would otherwise be a million Python strings, several times over
+    if run_col:
+        names = pa.array(df[run_col].astype(str).to_numpy(dtype=object), pa.large_string(),
+                         memory_pool=_pool())
+    else:
+        names = _row_names(n)
+    if run_col:  # (row-N names are distinct)
+        check_unique_runs(df[run_col].astype(str).tolist(), run_col, "DataFrame")  # as a CSV
+    run_arr = pd.array(names, dtype="string")
     del names
     runs = pd.DataFrame({"run": run_arr}, copy=False)
     for col, field_ in ((n_col, "params"), (d_col, "tokens_total"), (c_col, "flops_total")):
@@ -215,6 +222,55 @@ def _final_table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         parts.append(part)
     pts = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     return validate_runs(runs, where="DataFrame"), validate_points(pts, where="DataFrame")
+
+
+def _pool():
+    """Arrow's system allocator: large buffers go back to the OS when freed, where the default
+    pool (mimalloc) keeps its high-water mark, ~100 MB after a million run names."""
+    import pyarrow as pa
+
+    return pa.system_memory_pool()
+
+
+def _row_names(n: int):
+    """``row-0`` ... ``row-{n-1}`` as an Arrow string array, built from numpy buffers."""
+    import pyarrow as pa
+
+    width = max(len(str(n - 1)), 1)
+    digits = np.arange(n).astype(f"S{width}")  # NUL-padded on the right
+    mat = digits.view(np.uint8).reshape(n, width)
+    keep = np.concatenate([np.ones((n, 4), bool), mat != 0], axis=1)
+    full = np.empty(keep.shape, np.uint8)
+    full[:, :4] = np.frombuffer(b"row-", np.uint8)
+    full[:, 4:] = mat
+    chars = full[keep]
+    off = np.zeros(n + 1, np.int64)
+    np.cumsum(keep.sum(axis=1), out=off[1:])
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(off), pa.py_buffer(chars))
+
+
+def _arrow(s: pd.Series):
+    """A string column as Arrow data, without a copy where pandas holds it in Arrow already."""
+    import pyarrow as pa
+
+    return pa.chunked_array(s.array.__arrow_array__(), type=pa.large_string())
+
+
+def _factorize(s: pd.Series, known: pd.Series | None = None):
+    """(codes, names, aligned) of a run column: codes in order of first appearance, as
+    ``pd.factorize``, ``names`` an Arrow array. ``known``: distinct run names (a validated
+    runs table); when the column is exactly those names in that order (``aligned``), its codes
+    are a range and nothing is hashed."""
+    import pyarrow.compute as pc
+
+    arr = _arrow(s)
+    if known is not None and len(known) == len(arr):
+        ref = _arrow(known)
+        if pc.all(pc.equal(arr, ref, memory_pool=_pool()), memory_pool=_pool()).as_py():
+            return (np.arange(len(arr), dtype=np.int64), ref.combine_chunks(memory_pool=_pool()),
+                    True)
+    enc = pc.dictionary_encode(arr, memory_pool=_pool()).combine_chunks(memory_pool=_pool())
+    return enc.indices.to_numpy().astype(np.int64), enc.dictionary, False
 
 
 def _py(v):
@@ -313,9 +369,12 @@ def build_dataset(data, law, *, metric: str | None = None, checkpoints: bool = F
         # each run's final value: the largest step, or the last row of a final-loss table.
         # Rows sorted by step (stably: ties keep the runs' order), then each run's last row,
         # in that order; on codes and positions, so a million runs copy no frame
-        perm = np.argsort(pts["step"].astype("float64").fillna(-1.0).to_numpy(), kind="stable")
-        pcodes = pd.factorize(pts["run"])[0]
-        take = perm[~pd.Series(pcodes[perm]).duplicated(keep="last").to_numpy()]
+        perm = (np.argsort(pts["step"].astype("float64").fillna(-1.0).to_numpy(), kind="stable")
+                if has_step.any() else np.arange(len(pts)))  # no steps: the rows' order
+        pcodes, _, aligned = _factorize(pts["run"], runs_df["run"])
+        # a run per row (aligned with the runs table): every row is its run's last
+        take = perm if aligned else perm[~pd.Series(pcodes[perm]).duplicated(keep="last")
+                                            .to_numpy()]
         same = len(take) == len(pts) and bool(np.all(take == np.arange(len(pts))))
         table = (pts if same else pts.iloc[take]).reset_index(drop=True)
         n_curve = np.bincount(pcodes)
@@ -337,12 +396,12 @@ def build_dataset(data, law, *, metric: str | None = None, checkpoints: bool = F
 
     # each point's run as a code into the run names, and its row of the runs table (a run
     # the runs table lacks gets an empty row); a final-loss table's runs are already in order
-    codes, names_arr = pd.factorize(table["run"])
+    codes, names_arr, aligned = _factorize(table["run"], runs_df["run"])
     rt_run = runs_df["run"].reset_index(drop=True)
-    if len(rt_run) == len(names_arr) and bool((rt_run.array == names_arr).all()):
-        pos = np.arange(len(names_arr))
+    if aligned:
+        pos = np.arange(len(names_arr))  # the runs table itself, in its order
     else:
-        pos = pd.Index(rt_run).get_indexer(names_arr)
+        pos = pd.Index(rt_run).get_indexer(pd.array(names_arr, dtype="string"))
     at = pos[codes]
     rt = runs_df.reset_index(drop=True).drop(columns="run")
     rows = rt if len(at) == len(rt) and bool(np.all(at == np.arange(len(rt)))) else rt.reindex(at)
@@ -360,7 +419,7 @@ def build_dataset(data, law, *, metric: str | None = None, checkpoints: bool = F
         marked[:] = False
     if marked.any():
         ok &= ~marked
-        names = sorted({str(names_arr[c]) for c in np.unique(codes[marked])})
+        names = sorted({names_arr[int(c)].as_py() for c in np.unique(codes[marked])})
         notes.append(f"left out {len(names)} run(s) marked exclude in the data "
                      f"({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}); "
                      "--include-excluded fits them")
@@ -385,6 +444,8 @@ def build_dataset(data, law, *, metric: str | None = None, checkpoints: bool = F
     flops = (pd.to_numeric(table["flops"], errors="coerce").to_numpy(dtype=float)
              if checkpoints and "flops" in table else _col(rows, "flops_total"))
     flops = None if flops is None else flops[ok]
+    # the frames go before a million run names become Python strings
+    del runs_df, points, pts, table, rows, rt, tags
     groups, run_list = _sorted_groups(codes, names_arr)
     return Dataset(X, y, groups, run_list, metric, checkpoints,
                    sources, notes, n_dropped, steps, size, flops)
@@ -397,14 +458,16 @@ def _sorted_groups(codes: np.ndarray, names) -> tuple[np.ndarray, list[str]]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    present = np.unique(codes)
-    arr = pa.array(names.take(present), type=pa.large_string())
-    order = pc.array_sort_indices(arr).to_numpy()
+    seen = np.zeros(len(names), bool)
+    seen[codes] = True
+    present = np.flatnonzero(seen)  # np.unique(codes), in one pass
+    arr = pc.take(names, pa.array(present), memory_pool=_pool())
+    order = pc.array_sort_indices(arr, memory_pool=_pool()).to_numpy()
     rank = np.empty(len(present), dtype=np.int64)
     rank[order] = np.arange(len(present))
     lut = np.full(len(names), -1, dtype=np.int64)
     lut[present] = rank
-    return lut[codes], arr.take(pa.array(order)).to_pylist()
+    return lut[codes], pc.take(arr, pa.array(order), memory_pool=_pool()).to_pylist()
 
 
 def _truthy(v) -> bool:
