@@ -241,6 +241,21 @@ def test_tampered_task_artefacts_are_refused(task, edit, match):
         TaskPrediction.from_json(json.dumps(d))
 
 
+EVIL = "<script>window.__pwned = 1</script>"
+
+
+def test_hostile_text_in_isoflop_and_task_artefacts_is_escaped(iso, task):
+    d = json.loads(iso.to_json())
+    d["metric"], d["se_method"] = EVIL, EVIL[:50]
+    t = json.loads(task.to_json())
+    t["task"], t["loss_metric"], t["targets"][0]["name"] = EVIL, EVIL, EVIL
+    t["data"]["origin"] = EVIL
+    for res in (IsoFlopResult.from_json(json.dumps(d)), TaskPrediction.from_json(json.dumps(t))):
+        html = res._repr_html_()
+        assert "<script" not in html and "&lt;script&gt;" in html
+        assert "\n" not in repr(res) and len(repr(res)) < 200
+
+
 def test_load_artefact_reads_fits_and_names_the_other_kinds(final_fit, curve_fit, iso, task,
                                                             tmp_path):
     assert isinstance(load_artefact(final_fit.to_json()), FitResult)
