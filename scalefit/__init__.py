@@ -8,12 +8,16 @@ from scalefit.errors import (
     StoreError,
     UsageError,
 )
-from scalefit.laws import Law, get_law, list_laws
-from scalefit.store import LogData, Store
 from scalefit.version import __version__
 
-# Heavier parts load on first use, so `import scalefit` stays fast and fitting never imports torch.
+# Everything else loads on first use, so `import scalefit` (and `scalefit --help`) stays fast:
+# the laws and the store bring numpy, pandas and pyarrow; fitting never imports torch.
 _LAZY = {
+    "Law": "scalefit.laws",
+    "get_law": "scalefit.laws",
+    "list_laws": "scalefit.laws",
+    "LogData": "scalefit.store",
+    "Store": "scalefit.store",
     "read_logs": "scalefit.io",
     "fit": "scalefit.fitting.api",
     "FitResult": "scalefit.result",
