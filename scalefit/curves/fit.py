@@ -190,6 +190,19 @@ def fit_curves(data: CurveData | Sequence[Curve | str | os.PathLike],
     ``skip_warmup``: leave out the points logged before the LR first reaches its peak; the
     laws do not describe warmup, and with few curves those points pull the fit (noted).
     """
+    from scalefit.fitting.optimize import blas_threads
+
+    # a curve fit is many small array operations: BLAS threads only contend there, and on a
+    # busy machine idle-spinning threads made the same fit 10-20x slower
+    with blas_threads(1):
+        return _fit_and_choose(data, law, loss=loss, delta=delta, residual=residual,
+                               starts=starts, n_starts=n_starts, maxiter=maxiter, method=method,
+                               adam_steps=adam_steps, patience=patience, intervals=intervals,
+                               skip_warmup=skip_warmup)
+
+
+def _fit_and_choose(data, law, *, loss, delta, residual, starts, n_starts, maxiter, method,
+                    adam_steps, patience, intervals, skip_warmup):
     if not isinstance(data, CurveData):
         # curve files may be given by path: read each with the LR its `lr` column logs
         data = CurveData([read_curve(c) if isinstance(c, (str, os.PathLike)) else c
