@@ -192,7 +192,7 @@ def mathtext(formula: str) -> str:
         return str(formula)
 
 
-def readable_log_axis(ax, which: str = "y", nbins: int = 6) -> None:
+def readable_log_axis(ax, which: str = "y", nbins: int = 8) -> None:
     """Tick labels a reader can use on a log axis spanning few decades: 4-7 plain numbers
     (1.8, 2, 2.5, 3 ...) instead of one or two powers of ten. Call after the limits are final."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter

@@ -242,7 +242,15 @@ def _isna(v) -> bool:
 
 
 def _overview(store):
-    from scalefit.figstyle import PALETTE, add_grid, add_legend, metric_label, new_axes, run_compute
+    from scalefit.figstyle import (
+        PALETTE,
+        add_grid,
+        add_legend,
+        metric_label,
+        new_axes,
+        readable_log_axis,
+        run_compute,
+    )
     from scalefit.fitting.dataset import build_dataset, choose_metric
     from scalefit.laws import get_law
 
@@ -270,6 +278,8 @@ def _overview(store):
         ax.set_xlabel(xlabel)
     ax.set_ylabel(metric_label(metric))
     ax.set_title(f"{metric} of the stored runs", fontsize=10)
+    ax.set_ylim(*ax.get_ylim())  # fixed, so the tick labels below stay where they are
+    readable_log_axis(ax, "y")
     add_grid(ax)
     add_legend(ax)
     return ax
