@@ -1,6 +1,7 @@
 """μP in the ladder: the coordinate check, the stacked engine, the LR sweep and its transfer."""
 
 import json
+import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +17,16 @@ from scalefit.ladder.model import GPT  # noqa: E402
 from scalefit.ladder.plan import Rung, make_plan  # noqa: E402
 from scalefit.ladder.sweep import best_lr, lr_sweep, read_sweep  # noqa: E402
 
-SRC = Path(__file__).resolve().parents[1] / "scalefit"
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
 
 @pytest.fixture(scope="module")
 def tokens():
-    """The package's own source as bytes: real text, no corpus to build."""
-    raw = b"".join(p.read_bytes() for p in sorted(SRC.rglob("*.py")))
+    """2 MB of the standard library's top-level modules as bytes: real text that does not change
+    as this project is edited, and no corpus to build. 90% train, 10% validation."""
+    raw = b"".join(p.read_bytes() for p in sorted(STDLIB.glob("*.py")))[:2_000_000]
+    if len(raw) < 1_000_000:
+        pytest.skip("the standard library's sources are not installed")
     tok = np.frombuffer(raw, dtype=np.uint8)
     cut = int(len(tok) * 0.9)
     return tok[:cut], tok[cut:]
@@ -79,10 +83,13 @@ def _ratio(table, key):
 def test_coordinate_check_flat_under_mup_growing_under_sp(tokens):
     """Yang et al. 2022's coord check: 10 Adam steps at LR 1e-2, widths 32-128 (two heads, so the
     head size grows too), two seeds. Measured (mean |x|, d = 32 / 64 / 128):
-    SP   residual after block 1: 2.8 / 11.5 / 31.5, logits 2.14 / 3.52 / 4.29;
-    μP   residual after block 1: 2.7 / 3.0 / 2.2,   logits 2.11 / 2.23 / 2.17.
-    So μP stays within 1.6x (seed noise at 2 seeds) where SP's residual stream grows 11x and
-    its logits 2x over a 4x range of widths."""
+    SP   residual after block 0: 1.13 / 5.35 / 19.7, block 1: 2.11 / 11.1 / 35.8,
+         logits 1.96 / 3.62 / 4.46;
+    μP   residual after block 0: 1.14 / 1.36 / 1.12, block 1: 2.11 / 2.98 / 2.32,
+         logits 1.95 / 2.16 / 2.12.
+    So μP's max/min stays at 1.42 or less (1.11 for the logits: two seeds' noise, hence the
+    bounds 1.8 and 1.3) where SP's residual stream grows 17x and its logits 2.3x over a 4x range
+    of widths."""
     torch.set_num_threads(1)
     mup = _coord_check(tokens, "mup")
     sp = _coord_check(tokens, "sp")
@@ -225,16 +232,21 @@ def _transfer(tokens, param):
     train, val = tokens
     return lr_sweep(train, val, widths=[16, 32, 64], lrs=[2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2, 6.4e-2],
                     param=param, n_layer=2, head_dim=8, seq_len=32, batch_size=8, steps=200,
-                    seeds=2, val_batches=8, val_batch_size=16)
+                    schedule="constant", seeds=2, val_batches=8, val_batch_size=16)
 
 
 @pytest.mark.slow
 def test_best_lr_transfers_across_widths_under_mup_not_sp(tokens):
-    """Best LR at widths 16, 32, 64 (2 layers, 200 steps, two seeds). See docs/ladder.md."""
+    """Best LR (five-point parabola around the minimum of the final validation loss) at widths
+    16, 32, 64: 2 layers, head size 8, batch 8 x 32, 200 steps at a constant LR after 20 of
+    warmup, two seeds, LRs 2e-3 to 6.4e-2. Measured: μP 0.0109 / 0.0112 / 0.0095 (1.17x),
+    SP 0.0094 / 0.0038 / 0.0020 (4.7x; the widest at the grid's lower end, so at least that).
+    Under a cosine decay to 10% the anneal flattens the high-LR side of the curve at this
+    length: μP 0.0188 / 0.0140 / 0.0129 (1.46x) with two minima at the narrowest width."""
     torch.set_num_threads(1)
     mu = [w["best_lr"] for w in _transfer(tokens, "mup")["widths"]]
     sp = [w["best_lr"] for w in _transfer(tokens, "sp")["widths"]]
     drift_mu, drift_sp = max(mu) / min(mu), max(sp) / min(sp)
     assert drift_mu < 2, (mu, sp)
-    assert drift_sp > drift_mu, (mu, sp)
-    assert sp[0] > sp[-1]  # under SP the best LR falls with width
+    assert drift_sp > 2 * drift_mu, (mu, sp)
+    assert sp[0] > sp[1] > sp[2]  # under SP the best LR falls with width
