@@ -191,8 +191,9 @@ def log_pred_jacobian(problem: Problem, X: dict, v: np.ndarray, Jm: np.ndarray |
     return pred, G
 
 
-def _point_blocks(X: dict, n: int, block: int = DELTA_BLOCK):
-    """(slice, X of those points) over ``n`` points, ``block`` at a time."""
+def _point_blocks(X: dict, n: int, block: int | None = None):
+    """(slice, X of those points) over ``n`` points, ``block`` (default DELTA_BLOCK) at a time."""
+    block = DELTA_BLOCK if block is None else block
     if n <= block:
         yield slice(0, n), X
         return
