@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from scalefit.curves import fit_curves, multipower_curves
-from scalefit.curves.kernels import mpl_loss_drop, mpl_loss_drop_quadratic
+from scalefit.laws.curve_kernels import mpl_loss_drop, mpl_loss_drop_quadratic
 from scalefit.schedules import parse_schedule
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "multipower"
@@ -132,7 +132,7 @@ def two_run(methods=("default", "multi_power", "lr_annealing", "naive")):
 
 
 def two_run_table():
-    from scalefit.curves.fit import TWO_CURVE_PRIOR_REL
+    from scalefit.fitting.curves import TWO_CURVE_PRIOR_REL
 
     print("\nfit cosine_24000 + constant_24000, predict the final loss of "
           + ", ".join(TWO_TEST))

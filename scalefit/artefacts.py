@@ -603,14 +603,14 @@ def validate_curve_artefact(d: Mapping, *, where: str = "fit artefact") -> None:
     opts = c.obj(d.get("law_options") or {}, "law_options")
     try:
         if spec.startswith("joint_"):
-            from scalefit.curves.laws import JointLaw
+            from scalefit.laws.curve import JointLaw
 
             scaled = c.texts(opts.get("scaled"), "law_options.scaled", null=True)
             n_ref = c.num(opts.get("N_ref", 1e8), "law_options.N_ref", lo=1e-300)
             base = c.text(opts.get("base", spec[len("joint_"):]), "law_options.base")
             law = JointLaw(base, scaled=scaled, N_ref=n_ref)
         else:
-            from scalefit.curves.laws import get_curve_law
+            from scalefit.laws.curve import get_curve_law
 
             law = get_curve_law(spec)
     except ScalefitError as exc:

@@ -1,7 +1,7 @@
 """What every kind of law declares, in a leaf module: its parameters (:class:`Param`) and
 the name with options that rebuilds it (:func:`law_spec`).
 
-The final-loss laws (``scalefit.laws``) and the loss-curve laws (``scalefit.curves.laws``) both
+The final-loss laws (``scalefit.laws``) and the loss-curve laws (``scalefit.laws.curve``) both
 import from here, so that the curve laws do not load the final-loss registry, which builds
 them by name. Both names are re-exported by :mod:`scalefit.laws`.
 """

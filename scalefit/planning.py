@@ -404,7 +404,7 @@ def _reference(curve_fit, label: str) -> dict:
 def _choose_schedule(curve_fit, ref: dict, family: str) -> dict:
     """The curve law's choice at its own reference run: WSD decay fraction, shape and final
     LR from the schedule search, or cosine; plus the loss curves that carry its shape."""
-    from scalefit.curves.search import search_wsd
+    from scalefit.fitting.schedule_search import search_wsd
     from scalefit.schedules import parse_schedule
 
     steps, peak, warm = int(ref["steps"]), float(ref["peak"]), int(ref["warmup"])

@@ -337,7 +337,7 @@ def forecast_prefix(curve, schedule: str | dict | Schedule | None = None, *,
 
 
 def _min_points(law: str) -> int:
-    from scalefit.curves.laws import get_curve_law
+    from scalefit.laws.curve import get_curve_law
 
     return 2 * len(get_curve_law(law).params)
 

@@ -73,7 +73,7 @@ def test_fit_routes_joint_law_to_the_curve_fit(monkeypatch):
 
 def test_curve_names_in_step_with_the_curve_package():
     from scalefit.curves import CURVE_LAW_NAMES
-    from scalefit.curves.laws import CURVE_LAWS
+    from scalefit.laws.curve import CURVE_LAWS
 
     kinds = law_kinds()
     assert {n for n, k in kinds.items() if k == "curve"} == set(CURVE_LAW_NAMES)

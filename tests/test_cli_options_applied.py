@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import scalefit.curves
+import scalefit.fitting.curves
 from scalefit.cli import run
 from scalefit.cli.fit import fit_cmd
 from scalefit.curves import Curve, CurveFitResult, MultiPower, multipower_curves
@@ -47,7 +48,7 @@ def curve_files(tmp_path_factory):
 @pytest.fixture
 def spy(monkeypatch):
     """Records what the command hands to ``scalefit.curves.fit_curves``, then fits."""
-    real = scalefit.curves.fit.fit_curves
+    real = scalefit.fitting.curves.fit_curves
     calls = []
 
     def fake(data, law="auto", **kw):

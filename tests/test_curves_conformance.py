@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scalefit.curves.laws import CURVE_LAWS, LRAnnealing, get_curve_law
 from scalefit.laws import available, get_law
+from scalefit.laws.curve import CURVE_LAWS, LRAnnealing, get_curve_law
 from scalefit.laws.testing import CURVE_CHECKS, LawCheckError, check_law
 
 CURVE_SPECS = available("curve") + available("joint_curve")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from scalefit.curves.kernels import (
+from scalefit.laws.curve_kernels import (
     annealing_momentum,
     mpl_loss_drop,
     mpl_loss_drop_direct,

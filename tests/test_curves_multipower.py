@@ -88,7 +88,7 @@ def test_predict_long_schedule_and_lr_every_50(fit400, tmp_path):
 
 
 def test_schedule_search(fit400, tmp_path, capsys):
-    from scalefit.curves.search import search_free_form, search_wsd
+    from scalefit.fitting.schedule_search import search_free_form, search_wsd
 
     rows = search_wsd(fit400, steps=6000, peak=3e-4, warmup=500, fractions=(0.1, 0.3),
                       shapes=("linear", "1-sqrt"), finals=(0.0, 0.1))

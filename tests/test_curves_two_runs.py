@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from scalefit.curves import CurveFitResult, fit_curves, multipower_curves
-from scalefit.curves.fit import TWO_CURVE_PRIOR_REL
+from scalefit.fitting.curves import TWO_CURVE_PRIOR_REL
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "multipower"
 TRAIN = ["cosine_24000", "constant_24000"]

@@ -29,7 +29,7 @@ def test_dir_shows_every_public_name():
 
 
 def test_curve_law_names_match_the_laws():
-    from scalefit.curves.laws import CURVE_LAWS, MeanLaw
+    from scalefit.laws.curve import CURVE_LAWS, MeanLaw
 
     assert set(CURVE_LAW_NAMES) == set(CURVE_LAWS) | {MeanLaw.name}
     assert is_curve_law_name("joint_multi_power") and is_curve_law_name("ensemble")
@@ -91,8 +91,8 @@ def _modules_after(code: str) -> set[str]:
 
 def test_final_loss_fit_does_not_load_the_curve_code(tmp_path):
     mods = _modules_after("import scalefit.cli")
-    assert not {"scalefit.curves.fit", "scipy.signal", "scipy.stats"} & mods
+    assert not {"scalefit.fitting.curves", "scipy.signal", "scipy.stats"} & mods
     mods = _modules_after(
         "from scalefit.cli import run\n"
         f"assert run(['fit', {str(CSV)!r}, '--no-plot', '-b', '0', '--holdout', 'none']) == 0")
-    assert not {"scalefit.curves.fit", "scalefit.curves.kernels", "scipy.signal"} & mods
+    assert not {"scalefit.fitting.curves", "scalefit.laws.curve_kernels", "scipy.signal"} & mods

@@ -41,7 +41,7 @@ def curve_fit():
     """lr_annealing fitted to two short synthetic curves (cosine and constant) made by the law
     itself, with 0.1% noise."""
     from scalefit.curves import Curve
-    from scalefit.curves.laws import get_curve_law
+    from scalefit.laws.curve import get_curve_law
     from scalefit.schedules import parse_schedule
 
     law = get_curve_law("lr_annealing")

@@ -270,7 +270,7 @@ def schedule_search_cmd(
 ) -> None:
     """Find the schedule a fitted curve law predicts to reach the lowest final loss."""
     from scalefit.curves import CurveFitResult
-    from scalefit.curves.search import search_free_form, search_wsd
+    from scalefit.fitting.schedule_search import search_free_form, search_wsd
 
     res = fit_json if isinstance(fit_json, CurveFitResult) else CurveFitResult.from_json(fit_json)
     pk, wu = _fit_schedule_defaults(res)

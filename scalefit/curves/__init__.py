@@ -1,7 +1,11 @@
-"""Whole loss curves under any learning-rate schedule: laws, data, fitting, search.
+"""Whole loss curves under any learning-rate schedule: the public names in one place.
 
-The fitting code (and the parts of scipy it needs) loads on first use: the command line asks
-whether a law name is a curve law for every fit, final-loss fits included.
+The parts live in the layers every fit shares: the curve laws in :mod:`scalefit.laws.curve`
+(kernels in :mod:`scalefit.laws.curve_kernels`), their fit in :mod:`scalefit.fitting.curves`,
+the schedule search in :mod:`scalefit.fitting.schedule_search`; curves as data in
+:mod:`scalefit.curves.data`, the result in :mod:`scalefit.curves.result`, the figure in
+:mod:`scalefit.curves.plot`. Each loads on first use: the command line asks whether a law name
+is a curve law for every fit, final-loss fits included, and scipy's signal code is slow to load.
 """
 
 from __future__ import annotations
@@ -16,17 +20,17 @@ _LAZY = {
     "multipower_curves": "scalefit.curves.data",
     "read_curve": "scalefit.curves.data",
     "curve_errors": "scalefit.curves.data",
-    "fit_curves": "scalefit.curves.fit",
-    "CURVE_LAWS": "scalefit.curves.laws",
-    "CurveLaw": "scalefit.curves.laws",
-    "JointLaw": "scalefit.curves.laws",
-    "LRAnnealing": "scalefit.curves.laws",
-    "MultiPower": "scalefit.curves.laws",
-    "get_curve_law": "scalefit.curves.laws",
+    "fit_curves": "scalefit.fitting.curves",
+    "CURVE_LAWS": "scalefit.laws.curve",
+    "CurveLaw": "scalefit.laws.curve",
+    "JointLaw": "scalefit.laws.curve",
+    "LRAnnealing": "scalefit.laws.curve",
+    "MultiPower": "scalefit.laws.curve",
+    "get_curve_law": "scalefit.laws.curve",
     "CurveFitResult": "scalefit.curves.result",
 }
 
-_SUBMODULES = ("data", "fit", "kernels", "laws", "plot", "result", "search")
+_SUBMODULES = ("data", "plot", "result")
 
 
 def is_curve_law_name(name: str) -> bool:
@@ -43,7 +47,7 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    if name in _SUBMODULES:  # ``scalefit.curves.fit`` after a bare ``import scalefit.curves``
+    if name in _SUBMODULES:  # ``scalefit.fitting.curves`` after a bare ``import scalefit.curves``
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")

@@ -17,8 +17,8 @@ from scalefit.artefacts import (
     write_artefact,
 )
 from scalefit.curves.data import Curve, curve_errors
-from scalefit.curves.laws import get_curve_law
 from scalefit.errors import InputError, UsageError
+from scalefit.laws.curve import get_curve_law
 from scalefit.schedules import Schedule, array_schedule, parse_schedule
 from scalefit.summary import Section, Summary, fmt, one_line, rows_from
 from scalefit.version import __version__
@@ -57,7 +57,7 @@ class CurveFitResult:
     @property
     def law_obj(self):
         if self.law.startswith("joint_"):
-            from scalefit.curves.laws import JointLaw
+            from scalefit.laws.curve import JointLaw
 
             o = self.law_options
             return JointLaw(o.get("base", self.law[len("joint_"):]), scaled=o.get("scaled"),

@@ -41,7 +41,7 @@ from scalefit.laws.base import (
 def _curve_law_factory(name: str):
     def build(**options):
         # deferred: the curve kernels (and scipy.signal) load only when a curve law is built
-        from scalefit.curves.laws import get_curve_law
+        from scalefit.laws.curve import get_curve_law
 
         return get_curve_law(name, **options)
 

@@ -656,7 +656,7 @@ def _curve_declaration(ctx: _Context) -> dict:
 
 
 def _curve_base():
-    from scalefit.curves.laws import CurveLaw
+    from scalefit.laws.curve import CurveLaw
 
     return CurveLaw
 
@@ -720,7 +720,7 @@ def _curve_jacobian(ctx: _Context) -> dict:
 
 
 def _curve_linear_basis(ctx: _Context) -> dict:
-    from scalefit.curves.kernels import H_ACCURATE
+    from scalefit.laws.curve_kernels import H_ACCURATE
 
     law, c = ctx.law, "linear_basis"
     if not law.linear:
@@ -767,7 +767,7 @@ def _worst_unseen_error(ctx: _Context, res) -> float:
 
 def _curve_recovery(ctx: _Context, method: str | None = "lbfgs",
                     check: str = "recovery") -> dict:
-    from scalefit.curves.fit import fit_curves
+    from scalefit.fitting.curves import fit_curves
 
     law = ctx.law
     if method is None and law.default_method == "lbfgs":

@@ -27,9 +27,9 @@ from scipy.optimize import minimize
 
 from scalefit._keywords import checked_keywords
 from scalefit.curves.data import Curve, CurveData, curve_errors, read_curve
-from scalefit.curves.kernels import H_ACCURATE
-from scalefit.curves.laws import CurveLaw, JointLaw, MeanLaw, get_curve_law
 from scalefit.errors import FitError, UsageError
+from scalefit.laws.curve import CurveLaw, JointLaw, MeanLaw, get_curve_law
+from scalefit.laws.curve_kernels import H_ACCURATE
 
 __all__ = ["fit_curves", "curve_errors"]
 

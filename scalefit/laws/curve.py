@@ -11,8 +11,8 @@ from typing import ClassVar
 import numpy as np
 
 from scalefit.curves.data import Curve
-from scalefit.curves.kernels import H_ACCURATE, annealing_momentum, mpl_loss_drop
 from scalefit.errors import UsageError
+from scalefit.laws.curve_kernels import H_ACCURATE, annealing_momentum, mpl_loss_drop
 from scalefit.lawspec import Param, law_spec
 
 __all__ = ["CURVE_LAWS", "CurveLaw", "JointLaw", "LRAnnealing", "MeanLaw", "MultiPower",
