@@ -122,6 +122,8 @@ def runs_row(name: str, rung: Rung, plan_preset: str, corpus: Corpus, device: st
     tags = {"family": "scalefit-ladder", "preset": plan_preset, "rung": rung.name,
             "seed": rung.seed, "n_layer": rung.n_layer, "d_model": rung.d_model,
             "n_head": rung.n_head, **rung.tags}
+    if rung.param != "sp":  # SP rows keep the tags they always had
+        tags.update(param=rung.param, base_width=rung.base_width)
     return {
         "run": name, "params": float(c.params_nonembedding), "params_total": float(c.params_total),
         "tokens_total": float(tokens), "flops_total": float(c.flops_per_token) * tokens,

@@ -78,7 +78,7 @@ def lr_sweep(
 ) -> dict:
     """Train every (width, LR, seed) for ``steps`` steps on ``train`` tokens; return the sweep
     (see :func:`write_sweep`): per width its LRs, final validation losses (mean over seeds) and
-    best LR, and ``best_lr``, the base width's."""
+    best LR, and ``best_lr``: the base width's when it was swept, else the first width's."""
     import torch
 
     from scalefit.ladder.data import get_batch
