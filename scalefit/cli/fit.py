@@ -361,7 +361,8 @@ def predict_cmd(
     with warnings.catch_warnings():  # printed with each prediction below instead
         warnings.simplefilter("ignore", PredictionWarning)
         for a in at:
-            records.extend(res.predict(**parse_assignments(a, "--at")).to_records())
+            given = _used_inputs(res, parse_assignments(a, "--at"))
+            records.extend(res.predict(**given).to_records())
     if as_json:
         typer.echo(json.dumps(records))
         return
@@ -373,6 +374,33 @@ def predict_cmd(
             typer.echo(f"  warning: {w}")
     if records and records[0].get("calibration"):
         typer.echo(f"interval: {records[0]['calibration']}")
+
+
+def _used_inputs(res, given: dict[str, float]) -> dict[str, float]:
+    """``--at`` values the law uses; one it does not use is dropped with a warning, or
+    refused where it contradicts the others (C given apart from N and D, C != 6·N·D)."""
+    law = getattr(res, "law_", None)
+    names = list(getattr(law, "input_names", None) or [])
+    if not names:
+        return given
+    fills = {"C": ("N" in given) != ("D" in given) and bool({"N", "D"} & set(names)),
+             "N": "C" in names and "C" not in given and "D" in given,
+             "D": "C" in names and "C" not in given and "N" in given}
+    unused = [k for k in given if k not in names and not fills.get(k, False)]
+    if not unused:
+        return given
+    if "C" in unused and "N" in given and "D" in given:
+        c6 = 6.0 * given["N"] * given["D"]
+        if abs(given["C"] - c6) > 0.01 * c6:
+            raise UsageError(f"law {law.name!r} predicts from {', '.join(names)}, not C; "
+                             f"C={given['C']:.4g} is not used and differs from 6·N·D = {c6:.4g}",
+                             where="--at", hint=f"drop C, or give only {', '.join(names)}")
+    if unknown := [k for k in unused if k not in ("N", "D", "C")]:
+        raise UsageError(f"law {law.name!r} has inputs {', '.join(names)}; got {unknown[0]}",
+                         where="--at")
+    typer.echo(f"warning: law {law.name!r} predicts from {', '.join(names)}; "
+               f"{', '.join(unused)} not used", err=True)
+    return {k: v for k, v in given.items() if k not in unused}
 
 
 _KIND_HEADINGS = {"final": "final-loss laws", "curve": "loss-curve laws",
