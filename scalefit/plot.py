@@ -299,8 +299,9 @@ def _heldout_errors(ax, held: dict, pct: int) -> None:
                label=f"held out ({held['holdout']}, {len(set(held['runs']))} runs): "
                      f"mean |error| {100 * held['mean_rel_error']:.1f}%")
     ax.set_ylabel("held out:\nobserved / predicted − 1 (%)", fontsize=8)
-    lim = np.nanmax(np.abs(np.concatenate([err, np.ravel(yerr) if yerr is not None else []])))
-    lim = 1.15 * float(lim) if np.isfinite(lim) and lim > 0 else 1.0
+    spread = np.abs(np.concatenate([err, np.ravel(yerr) if yerr is not None else []]))
+    spread = spread[np.isfinite(spread)]  # no point may be placeable (no compute to draw it at)
+    lim = 1.15 * float(spread.max()) if spread.size and spread.max() > 0 else 1.0
     ax.set_ylim(-lim, lim)
     ax.grid(True, which="both", alpha=0.25, lw=0.5)
     ax.legend(fontsize=7, frameon=False, loc="lower left")
