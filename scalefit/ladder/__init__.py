@@ -20,6 +20,8 @@ _LAZY = {
     "get_batch": "scalefit.ladder.data",
     "run_plan": "scalefit.ladder.pool",
     "train_group": "scalefit.ladder.train",
+    "lr_sweep": "scalefit.ladder.sweep",
+    "read_sweep": "scalefit.ladder.sweep",
 }
 
 __all__ = sorted(_LAZY)

@@ -31,8 +31,9 @@ def best_lr(lrs: Sequence[float], losses: Sequence[float], window: int = 5) -> t
     """The LR of least loss and the grid index of the least loss.
 
     The grid's minimum, refined by the vertex of a least-squares parabola in log LR through the
-    ``window`` grid points centred on it (kept within them): a run-to-run wobble of one point
-    moves a three-point vertex by a grid step, a five-point fit much less. A minimum at either
+    ``window`` grid points centred on it: a run-to-run wobble of one point moves a three-point
+    vertex by a grid step, a five-point fit much less. The vertex is kept within half a grid
+    step of the minimum (a lopsided curve pulls a wide fit's vertex off it). A minimum at either
     end of the grid is returned as is (the optimum is not bracketed). Diverged runs (NaN or
     inf) count as worst and are left out of the fit."""
     lrs = np.asarray(lrs, float)
@@ -50,7 +51,9 @@ def best_lr(lrs: Sequence[float], losses: Sequence[float], window: int = 5) -> t
     if ok.sum() >= 3:
         a, b, _ = np.polyfit(x[ok], yy[ok], 2)
         if a > 0:
-            return float(np.exp(np.clip(-b / (2 * a), x[ok][0], x[ok][-1]))), i
+            xl = np.log(lrs)
+            lo_x, hi_x = (xl[i - 1] + xl[i]) / 2, (xl[i] + xl[i + 1]) / 2
+            return float(np.exp(np.clip(-b / (2 * a), lo_x, hi_x))), i
     return float(lrs[i]), i
 
 
@@ -204,6 +207,8 @@ def read_sweep(path: str | os.PathLike) -> dict:
 def plot_sweep(sweeps: dict | Sequence[dict], ax=None):
     """Final validation loss against peak LR, one line per width (one panel per sweep when
     several are given, e.g. SP beside μP); the best LR of each width is starred."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
     from scalefit.figstyle import FIGSIZE, add_grid, add_legend, budget_colours, headless_pyplot
 
     sweeps = [sweeps] if isinstance(sweeps, dict) else list(sweeps)
@@ -223,6 +228,10 @@ def plot_sweep(sweeps: dict | Sequence[dict], ax=None):
                                                                                 np.nanmax(y)))
             ax_.plot([w["best_lr"]], [yb], "*", color=col, ms=11, mec="black", mew=0.5)
         ax_.set_xscale("log")
+        # ticks at the swept LRs, plainly written (a log axis's minor labels collide)
+        ax_.xaxis.set_major_locator(FixedLocator(ws[0]["lrs"]))
+        ax_.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax_.xaxis.set_minor_formatter(NullFormatter())
         ax_.set_xlabel("peak LR")
         name = {"mup": "μP", "sp": "SP"}[sw["param"]]
         base = f", base width {sw['base_width']}" if sw["param"] == "mup" else ""
