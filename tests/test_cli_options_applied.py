@@ -135,10 +135,31 @@ def _no_plot(out, call, tmp):
     assert not (tmp / "fig.png").exists() and "wrote" not in out
 
 
+def _names(*names):
+    def check(out, call, tmp):
+        assert [c.name for c in call["data"]] == list(names)
+        assert all(len(c) == 112 for c in call["data"])
+    return check
+
+
+def _store(out, call, tmp):
+    _names(*SPECS)(out, call, tmp)
+    from scalefit.store import Store
+
+    assert sorted(Store(tmp / "st", create=False).run_names()) == sorted(SPECS)
+
+
 #: option (parameter of fit_cmd) -> (extra arguments, check)
 CASES = {
     "inputs": ([], applied(_inputs)),
-    "store": (["--store", "st"], refused("--store")),
+    "store": (["--store", "st"], applied(_store)),  # the files are ingested, then fitted
+    "runs": (["--runs", "cosine,wsd"], applied(_names("cosine", "wsd"))),
+    "format": (["--format", "csv"], applied(_names(*SPECS))),
+    "regex": ([r"--regex", r"^(?P<step>\d+),(?P<lr>[^,]+),(?P<loss>[^,]+),"],
+              applied(_names(*SPECS))),
+    "loss_col": (["--loss-col", "val_loss"], applied(_metric)),
+    "step_col": (["--step-col", "step"], applied(_names(*SPECS))),
+    "lr_col": (["--lr-col", "lr"], applied(_names(*SPECS))),
     "law": ([], applied(_law)),
     "metric": (["--metric", "val_loss"], applied(_metric)),
     "bootstrap": (["--bootstrap", "0"], applied(_bootstrap)),
@@ -201,7 +222,7 @@ def test_model_sizes_go_to_the_joint_law(curve_files, spy, capsys):
     assert [c.N for c in spy[0]["data"]] == [1e7, 2e7, 4e7]
     assert "curve law joint_lr_annealing" in capsys.readouterr().out
     assert run([*args, "--n", "10M", "--n", "20M"]) == 2
-    assert "given 2 times for 3 curve files" in capsys.readouterr().err
+    assert "given 2 times for 3 runs" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("extra", [["--warmup", "100"], ["--from-step", "10"],
