@@ -1,14 +1,14 @@
 """CPU time of a short `scalefit fit` against importing numpy, scipy and pandas alone.
 
-    python benchmarks/startup.py [--repeat 5] [--backtest] [--importtime 15]
+    python benchmarks/startup.py [--repeat 5] [--backtest] [--no-bootstrap] [--importtime 15]
 
 Runs each command in a fresh process, interleaved, ``--repeat`` times, and keeps the best
 user + system CPU time of each (from ``os.wait4``, so only that process counts). The
 reference is ``python -c 'import numpy, scipy, pandas'``, the floor of any command that reads
 a table and fits it; the ratio is measured in the same run. Target: ``fit --holdout none`` at
-most 1.5x the reference. ``--backtest`` also times the default ``fit`` (with its backtest);
-``--importtime K`` prints the K modules with the largest cumulative import time of one
-``python -X importtime`` run of the fit. ``--root DIR`` times the scalefit of another checkout
+most 1.5x the reference. ``--backtest`` also times the default ``fit`` (with its backtest),
+``--no-bootstrap`` the fit without its 200-resample bootstrap; ``--importtime K`` prints the K
+modules with the largest cumulative import time of one ``python -X importtime`` run of the fit. ``--root DIR`` times the scalefit of another checkout
 (``git archive REV | tar -x -C DIR``): ``python -m`` finds the package in the working directory.
 """
 
@@ -26,6 +26,7 @@ DATA = ROOT / "data" / "chinchilla.csv"
 REFERENCE = [sys.executable, "-c", "import numpy, scipy, pandas"]
 FIT = [sys.executable, "-m", "scalefit", "fit", str(DATA), "--no-plot", "--holdout", "none"]
 FIT_DEFAULT = [sys.executable, "-m", "scalefit", "fit", str(DATA), "--no-plot"]
+FIT_NO_BOOT = [*FIT, "--bootstrap", "0"]
 
 
 def cpu_seconds(cmd: list[str], cwd: Path = ROOT) -> tuple[float, float, float]:
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=5, help="runs of each command (best kept)")
     ap.add_argument("--backtest", action="store_true",
                     help="also time the default `scalefit fit` (with its backtest)")
+    ap.add_argument("--no-bootstrap", action="store_true",
+                    help="also time `fit --holdout none --bootstrap 0` (imports and one fit)")
     ap.add_argument("--importtime", type=int, default=0, metavar="K",
                     help="print the K slowest imports (cumulative) of the fit")
     ap.add_argument("--root", type=Path, default=ROOT,
@@ -67,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     cmds = {"import numpy, scipy, pandas": REFERENCE, "fit --holdout none": FIT}
     if a.backtest:
         cmds["fit (default, backtest)"] = FIT_DEFAULT
+    if a.no_bootstrap:
+        cmds["fit --holdout none -b 0"] = FIT_NO_BOOT
     best: dict[str, tuple[float, float, float]] = {}
     for _ in range(a.repeat):
         for name, cmd in cmds.items():  # interleaved, so load changes hit all alike
