@@ -15,7 +15,7 @@ PORIAN = ROOT.parent / "shared" / "data" / "porian2024" / "isoflop_points.csv"
 @pytest.fixture()
 def kaplan_like(tmp_path):
     if not PORIAN.exists():
-        pytest.skip("shared Porian et al. data not present")
+        pytest.skip("needs Porian et al.'s isoflop_points.csv, kept outside the repository (shared/data/porian2024 beside the clone); a clone does not have it")
     p = pd.read_csv(PORIAN)
     p = p[(p.source_file == "summary_df") & (p.row == 0)]
     out = pd.DataFrame({"run": [f"r{i}" for i in range(len(p))], "N": p.n.to_numpy(),

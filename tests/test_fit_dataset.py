@@ -141,7 +141,7 @@ def test_tags_feed_law_inputs():
 
 
 @pytest.mark.skipif(not (SHARED / "olmo_ladder" / "ladder-runs").exists(),
-                    reason="shared OLMo ladder logs not available")
+                    reason="needs the OLMo ladder W&B logs, kept outside the repository (shared/data/olmo_ladder beside the clone); a clone does not have them")
 def test_olmo_ladder_logs_final_and_checkpoints():
     files = sorted(str(p) for p in (SHARED / "olmo_ladder" / "ladder-runs").glob("*xC.csv"))
     logs = scalefit.read_logs(files)

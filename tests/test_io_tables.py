@@ -15,7 +15,7 @@ from scalefit.io.runinfo import RunInfo
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
 SHARED = ROOT.parent / "shared" / "data"
-needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="needs ../shared/data")
+needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="needs the optional data set kept outside the repository (a shared/data folder beside the clone), which a clone does not have")
 
 
 def meta(data, run):

@@ -83,7 +83,7 @@ def test_errors():
 @pytest.fixture(scope="module")
 def porian():
     if not DATA.exists():
-        pytest.skip("shared Porian et al. data not present")
+        pytest.skip("needs Porian et al.'s isoflop_points.csv, kept outside the repository (shared/data/porian2024 beside the clone); a clone does not have it")
     return pd.read_csv(DATA / "isoflop_points.csv")
 
 

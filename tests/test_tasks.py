@@ -46,7 +46,7 @@ def test_reference_13b_matches_paper_csv():
     assert len(ref["predictions"]) == 8
     csv = ROOT.parent / "shared" / "data" / "olmo_ladder" / "figures" / "chained_main.csv"
     if not csv.exists():
-        pytest.skip("shared data not present")
+        pytest.skip("needs the OLMo ladder paper's chained_main.csv, kept outside the repository (shared/data/olmo_ladder beside the clone); a clone does not have it")
     paper = pd.read_csv(csv).set_index("Task")["Pred"]
     assert ref["predictions"]["mmlu"]["13B-5T"] == pytest.approx(paper["mmlu_avg_test_5shot"])
     assert ref["predictions"]["arc_easy"]["13B-5T"] == pytest.approx(paper["arc_easy_test_5shot"])
