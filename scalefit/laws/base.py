@@ -68,13 +68,16 @@ class Law:
     # ------------------------------------------------------------ declaration helpers
     @property
     def param_names(self) -> list[str]:
+        """Parameter names, in the order of ``theta``."""
         return [p.name for p in self.params]
 
     @property
     def input_names(self) -> list[str]:
+        """Input names (``N``, ``D`` ...), in declaration order."""
         return [i.name for i in self.inputs]
 
     def param(self, name: str) -> Param:
+        """The declared :class:`Param` called ``name``; ``UsageError`` if the law has none."""
         for p in self.params:
             if p.name == name:
                 return p
@@ -103,10 +106,13 @@ class Law:
         return 0.0
 
     def to_internal(self, theta: np.ndarray) -> np.ndarray:
+        """Natural parameters (last axis) to the optimiser's space: the log of log-scaled ones."""
         theta = np.asarray(theta, dtype=float)
         return np.stack([p.to_internal(theta[..., i]) for i, p in enumerate(self.params)], -1)
 
     def to_natural(self, u: np.ndarray) -> np.ndarray:
+        """The optimiser's parameters (last axis) back to natural values (inverse of
+        :meth:`to_internal`)."""
         u = np.asarray(u, dtype=float)
         return np.stack([p.to_natural(u[..., i]) for i, p in enumerate(self.params)], -1)
 
@@ -117,9 +123,13 @@ class Law:
         return self._predict(self.check_inputs(X), self._theta(theta))
 
     def jacobian(self, X: Mapping[str, np.ndarray], theta) -> np.ndarray:
+        """d prediction / d natural parameter at inputs ``X``: shape (n, P), or (S, n, P) for a
+        batch of parameter vectors (validated as in :meth:`predict`)."""
         return self._jacobian(self.check_inputs(X), self._theta(theta))
 
     def check_inputs(self, X: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The law's inputs from ``X`` as 1-D float arrays, length-1 inputs broadcast to the
+        common length n; ``UsageError`` for a missing input or mismatched lengths."""
         out = {}
         for inp in self.inputs:
             if inp.name not in X:
@@ -210,6 +220,8 @@ class Law:
         return law_spec(self.name, self.options(), type(self).__init__)
 
     def describe(self) -> dict:
+        """The law as a JSON-ready dict: name, spec, kind, formula, source, output and each
+        input's and parameter's declaration."""
         return {
             "name": self.name,
             "spec": self.spec,

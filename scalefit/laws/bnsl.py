@@ -69,9 +69,13 @@ class BNSL(Law):
         self.example = {"params": ex, "inputs": {self.x: (lo, hi)}}
 
     def options(self) -> dict:
+        """``breaks`` (1 to 3) and ``x``, the size variable."""
         return {"breaks": self.breaks, "x": self.x}
 
     def start_grid(self, X=None):
+        """Starts in the optimiser's space, one row each: ``breaks`` of 5 break locations spread
+        inside the log range of ``X[x]`` (a typical range without data), small grids of the limit,
+        slopes and smoothness, and the amplitude that makes the reducible part about 1 mid-range."""
         k = self.breaks
         if X is not None and self.x in X:
             lx = np.log(np.asarray(X[self.x], float))
@@ -123,6 +127,7 @@ class BNSL(Law):
         return np.stack(cols, -1)
 
     def linear_basis(self, X, nonlinear):
+        """Basis for ``a`` and ``b``: ones and the broken power law with ``b = 1``."""
         nl = np.asarray(nonlinear, float)
         ones = np.ones(nl.shape[:-1] + (1,))
         theta = np.concatenate([np.zeros_like(ones), ones, nl], -1)

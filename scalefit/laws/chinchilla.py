@@ -57,6 +57,7 @@ class Chinchilla(Law):
         return np.stack([ones, pn, pd, -A[..., None] * pn * lN, -B[..., None] * pd * lD], -1)
 
     def linear_basis(self, X, nonlinear):
+        """Basis for ``E``, ``A``, ``B``: ones, ``N^-alpha`` and ``D^-beta``."""
         alpha, beta = np.moveaxis(np.asarray(nonlinear, float), -1, 0)
         pn = np.exp(-np.multiply.outer(alpha, np.log(X["N"])))
         pd = np.exp(-np.multiply.outer(beta, np.log(X["D"])))
@@ -77,6 +78,8 @@ class Chinchilla(Law):
         return {k: float(v) if np.ndim(v) == 0 else v for k, v in out.items()}
 
     def optimal(self, params: Mapping[str, float], C):
+        """Compute-optimal ``N``, ``D`` and the loss there at compute ``C`` (FLOPs), under
+        C = 6·N·D."""
         d = self.derived(params)
         C = np.asarray(C, dtype=float)
         n_opt = d["G"] * (C / 6.0) ** d["a"]

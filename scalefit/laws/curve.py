@@ -20,6 +20,8 @@ __all__ = ["CURVE_LAWS", "CurveLaw", "JointLaw", "LRAnnealing", "MeanLaw", "Mult
 
 
 class CurveLaw:
+    """Base of the loss-curve laws: parameters, a start grid, and the prediction and
+    gradient of one curve (:class:`~scalefit.curves.data.Curve`) from its per-step LR."""
     name: ClassVar[str] = ""
     formula: ClassVar[str] = ""
     source: ClassVar[str] = ""
@@ -38,9 +40,11 @@ class CurveLaw:
 
     @property
     def param_names(self) -> list[str]:
+        """Parameter names, in the order of ``theta``."""
         return [p.name for p in self.params]
 
     def options(self) -> dict:
+        """The options this law was built with (what ``get_law`` takes after ``:``); empty here."""
         return {}
 
     @property
@@ -53,6 +57,8 @@ class CurveLaw:
         return dict(self.example.get("params", {}))
 
     def describe(self) -> dict:
+        """The law as a JSON-ready dict: name, spec, kind, formula, source and each parameter's
+        bounds, log flag, linearity and doc."""
         return {"name": self.name, "spec": self.spec, "kind": self.kind,
                 "formula": self.formula, "source": self.source,
                 "params": [{"name": p.name, "lower": p.lower, "upper": p.upper, "log": p.log,
@@ -60,6 +66,12 @@ class CurveLaw:
                            for p in self.params]}
 
     def predict(self, curve: Curve, theta, steps=None, *, h: float = H_ACCURATE) -> np.ndarray:
+        """Predicted loss at the curve's logged steps, or at ``steps`` (indices into
+        ``curve.eta``).
+
+        ``theta`` is an array in :attr:`param_names` order or a name -> value dict; ``h`` is the
+        trapezoid step of the loss-drop kernel, where the law has one (smaller is more accurate).
+        """
         raise NotImplementedError
 
     def grad(self, curve: Curve, theta, *, h: float = H_ACCURATE):
@@ -71,9 +83,12 @@ class CurveLaw:
         raise NotImplementedError
 
     def start_grid(self) -> list[dict]:
+        """Starting values of the nonlinear parameters, one dict per start; the linear ones
+        (:attr:`linear`) are then solved by least squares."""
         raise NotImplementedError
 
     def theta(self, params) -> np.ndarray:
+        """Parameters as a float array in :attr:`param_names` order, from a dict or a sequence."""
         if isinstance(params, dict):
             return np.array([float(params[n]) for n in self.param_names])
         return np.asarray(params, dtype=float)
@@ -84,6 +99,8 @@ def _S1(curve: Curve, steps):
 
 
 class MultiPower(CurveLaw):
+    """The multi-power law (Luo et al. 2025): a power law in the summed LR minus a loss drop
+    from every LR decrease."""
     name = "multi_power"
     formula = ("L(t) = L0 + A*S1(t)^-alpha - B*sum_k (eta_(k-1) - eta_k)*"
                "(1 - (C*eta_k^-gamma*S_k(t) + 1)^-beta)")
@@ -107,12 +124,15 @@ class MultiPower(CurveLaw):
                           "beta": 0.6, "gamma": 0.6}}
 
     def predict(self, curve, theta, steps=None, *, h=H_ACCURATE):
+        """Multi-power loss at the logged steps (or ``steps``); the loss drop by
+        :func:`mpl_loss_drop`."""
         L0, A, alpha, B, C, beta, gamma = self.theta(theta)
         st = curve.steps if steps is None else np.asarray(steps, dtype=np.int64)
         LD = mpl_loss_drop(curve.eta, st, C, beta, gamma, h=h)
         return L0 + A * _S1(curve, st) ** (-alpha) + B * LD
 
     def grad(self, curve, theta, *, h=H_ACCURATE):
+        """Prediction and its (n, 7) Jacobian in natural parameters at the logged steps."""
         L0, A, alpha, B, C, beta, gamma = self.theta(theta)
         LD, dLD = mpl_loss_drop(curve.eta, curve.steps, C, beta, gamma, grad=True, h=h)
         S1 = curve.S1
@@ -123,16 +143,21 @@ class MultiPower(CurveLaw):
         return pred, J
 
     def linear_design(self, curve, nl, *, h=0.5):
+        """Columns for ``L0``, ``A``, ``B``: ones, ``S1^-alpha`` and the loss drop at the given
+        ``alpha``, ``C``, ``beta``, ``gamma``."""
         LD = mpl_loss_drop(curve.eta, curve.steps, nl["C"], nl["beta"], nl["gamma"], h=h)
         return np.column_stack([np.ones(len(curve)), curve.S1 ** (-nl["alpha"]), LD])
 
     def start_grid(self):
+        """81 starts: three values each of ``alpha``, ``C``, ``beta`` and ``gamma``."""
         return [{"alpha": a, "C": c, "beta": b, "gamma": g}
                 for a in (0.3, 0.45, 0.6) for c in (0.5, 2.0, 8.0)
                 for b in (0.4, 0.6, 0.8) for g in (0.4, 0.6, 0.8)]
 
 
 class LRAnnealing(CurveLaw):
+    """The LR-annealing law (Tissue et al. 2024): a power law in the summed LR minus ``C``
+    times the annealing area ``S2``, a momentum of the LR decreases with decay ``lam``."""
     name = "lr_annealing"
     formula = "L(s) = L0 + A*S1^-alpha - C*S2, S2 = sum_i m_i, m_i = lambda*m_(i-1) + (eta_(i-1) - eta_i)"
     source = "Tissue et al. 2024, Scaling Law with Learning Rate Annealing"
@@ -152,12 +177,14 @@ class LRAnnealing(CurveLaw):
     example = {"params": {"L0": 2.4, "A": 0.62, "alpha": 0.46, "C": 0.9, "lam": 0.998}}
 
     def predict(self, curve, theta, steps=None, *, h=H_ACCURATE):
+        """LR-annealing loss at the logged steps (or ``steps``); ``h`` is not used."""
         L0, A, alpha, C, lam = self.theta(theta)
         st = curve.steps if steps is None else np.asarray(steps, dtype=np.int64)
         S2 = annealing_momentum(curve.eta, lam)[st]
         return L0 + A * _S1(curve, st) ** (-alpha) - C * S2
 
     def grad(self, curve, theta, *, h=H_ACCURATE):
+        """Prediction and its (n, 5) Jacobian in natural parameters at the logged steps."""
         L0, A, alpha, C, lam = self.theta(theta)
         S2, dS2 = annealing_momentum(curve.eta, lam, grad=True)
         S2, dS2 = S2[curve.steps], dS2[curve.steps]
@@ -168,10 +195,13 @@ class LRAnnealing(CurveLaw):
         return pred, J
 
     def linear_design(self, curve, nl, *, h=0.5):
+        """Columns for ``L0``, ``A``, ``C``: ones, ``S1^-alpha`` and ``-S2`` at the given
+        ``alpha`` and ``lam``."""
         S2 = annealing_momentum(curve.eta, nl["lam"])[curve.steps]
         return np.column_stack([np.ones(len(curve)), curve.S1 ** (-nl["alpha"]), -S2])
 
     def start_grid(self):
+        """16 starts: four values each of ``alpha`` and ``lam``."""
         return [{"alpha": a, "lam": lam} for a in (0.2, 0.35, 0.5, 0.7)
                 for lam in (0.99, 0.995, 0.999, 0.9995)]
 
@@ -217,16 +247,21 @@ class JointLaw(CurveLaw):
             else base_ex[p.name] for p in self.params}} if base_ex else {}
 
     def options(self):
+        """``base``, ``scaled`` and ``N_ref``, as built."""
         return {"base": self.base.name, "scaled": list(self.scaled), "N_ref": self.N_ref}
 
     @property
     def spec(self) -> str:
+        """The name ``get_law`` rebuilds this law from; ``scaled`` and ``N_ref`` only where they
+        are not the defaults."""
         # the base is in the name (joint_multi_power); scaled and N_ref only where not default
         opts = {"scaled": None if self.scaled == self._default_scaled else list(self.scaled),
                 "N_ref": None if self.N_ref == 1e8 else self.N_ref}
         return law_spec(self.name, opts)
 
     def base_theta(self, theta, N: float | None):
+        """The base law's parameters (name -> value) for a curve of model size ``N``: each
+        scaled parameter is ``P * (N / N_ref)^P_exp``. ``UsageError`` when ``N`` is None."""
         if N is None:
             raise UsageError("the joint law needs the model size N of each curve",
                              hint="give N (parameters) for every curve")
@@ -241,9 +276,12 @@ class JointLaw(CurveLaw):
         return out
 
     def predict(self, curve, theta, steps=None, *, h=H_ACCURATE):
+        """The base law's prediction with the parameters of the curve's size ``curve.N``."""
         return self.base.predict(curve, self.base_theta(theta, curve.N), steps, h=h)
 
     def grad(self, curve, theta, *, h=H_ACCURATE):
+        """Prediction and its Jacobian in the joint parameters (chain rule through each scaled
+        parameter)."""
         bt = self.base_theta(theta, curve.N)
         pred, Jb = self.base.grad(curve, bt, h=h)
         th = dict(zip(self.param_names, self.theta(theta), strict=True))
@@ -259,6 +297,7 @@ class JointLaw(CurveLaw):
         return pred, np.column_stack(cols)
 
     def start_grid(self):
+        """The base law's start grid."""
         return self.base.start_grid()
 
 
@@ -286,6 +325,7 @@ class MeanLaw(CurveLaw):
                                    for k, v in law.example_params().items()}}
 
     def split(self, theta) -> list[np.ndarray]:
+        """``theta`` cut into one parameter array per member law, in :attr:`members` order."""
         th = self.theta(theta)
         out, i = [], 0
         for law in self.laws:
@@ -300,9 +340,12 @@ class MeanLaw(CurveLaw):
                          for law, t in zip(self.laws, self.split(theta), strict=True)])
 
     def predict(self, curve, theta, steps=None, *, h=H_ACCURATE):
+        """The mean of the member laws' predictions."""
         return self.member_predictions(curve, theta, steps, h=h).mean(axis=0)
 
     def grad(self, curve, theta, *, h=H_ACCURATE):
+        """Mean prediction and its Jacobian: the members' Jacobians side by side, divided by the
+        number of members."""
         preds, Js = zip(*(law.grad(curve, t, h=h)
                           for law, t in zip(self.laws, self.split(theta), strict=True)),
                         strict=True)
@@ -310,6 +353,8 @@ class MeanLaw(CurveLaw):
         return np.mean(preds, axis=0), np.column_stack(Js) / k
 
     def theta(self, params) -> np.ndarray:
+        """Parameters as a float array in :attr:`param_names` order (a dict is keyed by the
+        member-prefixed names)."""
         if isinstance(params, dict):
             return np.array([float(params[n]) for n in self.param_names])
         return np.asarray(params, dtype=float)
@@ -319,6 +364,11 @@ CURVE_LAWS = {"multi_power": MultiPower, "lr_annealing": LRAnnealing}
 
 
 def get_curve_law(name: str | CurveLaw, **options) -> CurveLaw:
+    """Build a loss-curve law from its name: ``multi_power``, ``lr_annealing``, ``ensemble``,
+    or ``joint_<base>`` / ``joint:base=...`` with options ``scaled=L0;A`` and ``N_ref=``.
+
+    A :class:`CurveLaw` comes back unchanged; an unknown law or option is a ``UsageError``.
+    """
     if isinstance(name, CurveLaw):
         return name
     base, _, opts = str(name).partition(":")

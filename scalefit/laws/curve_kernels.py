@@ -38,6 +38,7 @@ _LO = 0.2  # the tail starts where exp(tau_0) * x_max = _LO
 
 
 def lr_cumsum(eta: np.ndarray) -> np.ndarray:
+    """Summed LR ``S(t) = sum_{i<=t} eta[i]`` at every step (warmup included)."""
     return np.cumsum(np.asarray(eta, dtype=float))
 
 

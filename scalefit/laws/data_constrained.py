@@ -65,6 +65,7 @@ class DataConstrained(Law):
         )
 
     def options(self) -> dict:
+        """``G`` (None: computed from the law's own A, B, alpha, beta)."""
         return {"G": self.G}
 
     def example_inputs(self, n, rng=None):
@@ -136,6 +137,8 @@ class DataConstrained(Law):
         return np.stack([np.broadcast_to(c, shape) for c in cols], -1)
 
     def linear_basis(self, X, nonlinear):
+        """Basis for ``E``, ``A``, ``B`` (ones, ``N'^-alpha``, ``D'^-beta``) when ``G`` is fixed;
+        None otherwise, since U_N then depends on A and B."""
         if self.G is None:
             return None
         al, be, rd, rn = np.moveaxis(np.asarray(nonlinear, float), -1, 0)

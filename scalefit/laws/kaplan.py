@@ -52,6 +52,7 @@ class Kaplan(Law):
         self.example = {"params": params, "inputs": {self.x: rng}}
 
     def options(self) -> dict:
+        """``x``, the size variable (N, D or C)."""
         return {"x": self.x}
 
     def _predict(self, X, theta):

@@ -72,6 +72,7 @@ class LossToLoss(Law):
         return np.stack([dK, dkappa, dEx, dEy], -1)
 
     def linear_basis(self, X, nonlinear):
+        """Basis for ``K`` and ``E_y``: ``(L_x - E_x)^kappa`` and ones."""
         kappa, Ex = np.moveaxis(np.asarray(nonlinear, float), -1, 0)
         pw = self._base(X, Ex) ** kappa[..., None]
         return np.stack([pw, np.ones_like(pw)], -1)

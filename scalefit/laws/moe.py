@@ -42,6 +42,7 @@ class MoE(Law):
         self.E_start, self.E_max = float(E_start), float(E_max)
 
     def options(self) -> dict:
+        """``E_start`` and ``E_max`` of the saturating expert-count transform."""
         return {"E_start": self.E_start, "E_max": self.E_max}
 
     def e_hat(self, E) -> np.ndarray:

@@ -43,6 +43,7 @@ class NMT(Law):
         self.Ne_ref, self.Nd_ref = float(Ne_ref), float(Nd_ref)
 
     def options(self) -> dict:
+        """The reference sizes ``Ne_ref`` and ``Nd_ref`` (parameters)."""
         return {"Ne_ref": self.Ne_ref, "Nd_ref": self.Nd_ref}
 
     def _logs(self, X):
@@ -65,6 +66,7 @@ class NMT(Law):
         return np.stack([T, -aT * le, -aT * ld, np.ones_like(T)], -1)
 
     def linear_basis(self, X, nonlinear):
+        """Basis for ``alpha`` and ``L_inf``: ``(Ne_ref/Ne)^pe * (Nd_ref/Nd)^pd`` and ones."""
         pe, pd = np.moveaxis(np.asarray(nonlinear, float), -1, 0)
         T = self._term(X, pe, pd)
         return np.stack([T, np.ones_like(T)], -1)

@@ -62,10 +62,14 @@ class Overtrain(Law):
         return np.concatenate([J[..., :3], J[..., 3:4] + J[..., 4:5]], axis=-1)
 
     def linear_basis(self, X, nonlinear):
+        """Chinchilla's basis with ``beta = alpha``: ones, ``N^-alpha`` and ``D^-alpha``."""
         a = np.asarray(nonlinear, float)
         return _CHINCHILLA.linear_basis(X, np.concatenate([a, a], axis=-1))
 
     def derived(self, params: Mapping[str, float]) -> dict[str, float]:
+        """Allocation exponents ``a = b = 1/2``, ``G``, the compute-optimal tokens per parameter
+        ``M_opt``, and Gadre et al.'s ``eta``, ``a_ot``, ``b_ot``; inf or NaN where undefined
+        (``alpha = 0``)."""
         A, B, alpha = (np.asarray(params[k], float) for k in ("A", "B", "alpha"))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             G = (A / B) ** (1.0 / (2.0 * alpha))
@@ -76,6 +80,8 @@ class Overtrain(Law):
                 "eta": eta, "a_ot": A * scale, "b_ot": B * scale}
 
     def optimal(self, params: Mapping[str, float], C):
+        """Compute-optimal ``N``, ``D`` (each growing as sqrt(C)) and the loss there at compute
+        ``C`` (FLOPs), under C = 6·N·D."""
         d = self.derived(params)
         C = np.asarray(C, dtype=float)
         n_opt = d["G"] * np.sqrt(C / 6.0)

@@ -45,6 +45,7 @@ class Power(Law):
         self.example = _EXAMPLES[self.x]
 
     def options(self) -> dict:
+        """``x``, the size variable (N, D, C or S)."""
         return {"x": self.x}
 
     def _pw(self, X, alpha):
@@ -60,5 +61,6 @@ class Power(Law):
         return np.stack([np.ones_like(pw), pw, -A[..., None] * pw * np.log(X[self.x])], -1)
 
     def linear_basis(self, X, nonlinear):
+        """Basis for ``E`` and ``A``: ones and ``x^-alpha``."""
         pw = self._pw(X, np.asarray(nonlinear, float)[..., 0])
         return np.stack([np.ones_like(pw), pw], -1)

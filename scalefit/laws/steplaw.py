@@ -56,6 +56,7 @@ class StepLaw(Law):
             self.example = {"params": {"k": 0.58, "g": 0.571}, "inputs": {"D": (2e9, 1e12)}}
 
     def options(self) -> dict:
+        """``output``: ``'lr'`` or ``'batch'``."""
         return {"output": self.which}
 
     def _logs(self, X):
@@ -75,4 +76,5 @@ class StepLaw(Law):
         return np.concatenate([pw[..., None], y[..., None] * G], -1)
 
     def linear_basis(self, X, nonlinear):
+        """Basis for the amplitude ``c`` (or ``k``): ``N^a * D^b`` (or ``D^g``)."""
         return np.exp(np.asarray(nonlinear, float) @ self._logs(X).T)[..., None]

@@ -62,6 +62,7 @@ class TaskSigmoid(Law):
                          np.ones_like(s)], -1)
 
     def linear_basis(self, X, nonlinear):
+        """Basis for ``a`` and ``b``: the sigmoid ``1/(1 + exp(-k(L - L0)))`` and ones."""
         k, L0 = np.moveaxis(np.asarray(nonlinear, float), -1, 0)
         s = self._sig(X, k, L0)
         return np.stack([s, np.ones_like(s)], -1)
