@@ -434,6 +434,8 @@ def _choose(rows: list[dict]) -> tuple[dict | None, str | None]:
 
 
 def why_holdout(ds, spec: str) -> str:
+    """One sentence on why the holdout ``spec`` was chosen for ``ds``: whole model sizes when
+    the runs form a size grid, else the largest runs by compute."""
     sizes = _run_sizes(ds)
     if spec.startswith("size"):
         n_levels = int(size_levels(sizes).max()) + 1

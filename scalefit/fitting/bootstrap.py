@@ -49,6 +49,7 @@ class BootstrapResult:
 
     @property
     def n(self) -> int:
+        """Number of resamples."""
         return int(self.samples.shape[0])
 
 
@@ -62,6 +63,7 @@ class RunWeights:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(B, n): resamples by points, the shape of the expanded weights."""
         return (self.counts.shape[0], self.inv.size)
 
     def __len__(self) -> int:

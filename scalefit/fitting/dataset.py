@@ -56,10 +56,12 @@ class Dataset:
 
     @property
     def n(self) -> int:
+        """Number of points."""
         return int(self.y.shape[0])
 
     @property
     def n_runs(self) -> int:
+        """Number of distinct runs among the points."""
         return int(np.unique(self.groups).size)
 
     def compute(self) -> np.ndarray:
@@ -71,6 +73,8 @@ class Dataset:
         return np.max(np.stack([np.asarray(v, float) for v in self.X.values()]), axis=0)
 
     def subset(self, mask: np.ndarray) -> Dataset:
+        """The points selected by ``mask`` (boolean or index array), with every per-point
+        array; ``runs`` keeps all run names, so ``groups`` still index it."""
         mask = np.asarray(mask)
         return Dataset({k: np.asarray(v)[mask] for k, v in self.X.items()}, self.y[mask],
                        self.groups[mask], self.runs, self.metric, self.checkpoints,
@@ -86,6 +90,7 @@ class Dataset:
         return self.size
 
     def frame(self) -> pd.DataFrame:
+        """The points as a DataFrame: ``run``, one column per input, and the metric."""
         df = pd.DataFrame({"run": [self.runs[g] for g in self.groups]})
         for k, v in self.X.items():
             df[k] = v
@@ -93,6 +98,8 @@ class Dataset:
         return df
 
     def hash(self) -> str:
+        """``sha256:`` digest of the metric name, the inputs and the targets (identifies the
+        data)."""
         h = hashlib.sha256()
         h.update(self.metric.encode())
         for k in sorted(self.X):

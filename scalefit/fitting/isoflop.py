@@ -83,11 +83,13 @@ class IsoFlopResult:
 
     @property
     def law_(self) -> LawInfo:
+        """Name, formula and parameters of the two fitted power laws of the minima."""
         return LawInfo("isoflop", "N_opt = k·C^a, D_opt = k_D·C^b", ("a", "k", "b", "k_D"),
                        "Hoffmann et al. 2022 (approach 2); Porian et al. 2024 (akima)")
 
     @property
     def params_(self) -> dict[str, float]:
+        """The fitted ``a``, ``k`` (N_opt = k·C^a) and ``b``, ``k_D`` (D_opt = k_D·C^b)."""
         return {"a": self.a, "k": self.k, "b": self.b, "k_D": self.k_D}
 
     @property
@@ -125,6 +127,8 @@ class IsoFlopResult:
         return pd.DataFrame({"C": c, "N_opt": self.n_opt(c), "D_opt": self.d_opt(c)})
 
     def to_dict(self) -> dict:
+        """The JSON artefact as a dict (``kind`` "isoflop"): parameters, standard errors, the
+        minima per budget, settings and data record."""
         d = {
             "schema": SCHEMA_VERSION, "kind": "isoflop", "law": self.law, "metric": self.metric,
             "params": self.params_, "stderr": self.stderr_,
@@ -145,6 +149,8 @@ class IsoFlopResult:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> IsoFlopResult:
+        """Rebuild a result from its artefact dict, validated first (it is untrusted);
+        ``InputError`` for anything that is not an IsoFLOP artefact."""
         from scalefit.artefacts import validate_isoflop_artefact
 
         if not isinstance(d, Mapping) or d.get("kind") != "isoflop":

@@ -41,6 +41,8 @@ class Objective:
 
     @property
     def name(self) -> str:
+        """The name :func:`make_objective` takes: ``huber``, ``mse``, ``mse_linear`` or
+        ``asymmetric``."""
         if self.kind == "mse":
             return "mse" if self.space == "log" else "mse_linear"
         return self.kind
@@ -60,6 +62,7 @@ class Objective:
         return val, der
 
     def to_dict(self) -> dict:
+        """The objective as a JSON-ready dict (name, kind, space, delta, penalty)."""
         return {"name": self.name, "kind": self.kind, "space": self.space, "delta": self.delta,
                 "penalty": self.penalty}
 
@@ -196,6 +199,7 @@ def _evaluate(law, X, y, U, objective, weights, grad, logmask):
 
 
 def check_positive(y: np.ndarray, objective: Objective, where: str = "data") -> None:
+    """Raise ``FitError`` (naming ``where``) if a log-space objective meets losses ``y <= 0``."""
     if objective.space == "log" and np.any(y <= 0):
         k = int(np.sum(y <= 0))
         raise FitError(f"{k} non-positive loss value(s) cannot be fitted with a log objective",

@@ -74,10 +74,12 @@ class Parameter:
 
     @property
     def value(self) -> float:
+        """Current value in natural units, kept inside ``[min, max]``."""
         return self._val
 
     @value.setter
     def value(self, val: float) -> None:
+        """Set the value, clipped to ``[min, max]``."""
         if val > self.max:
             val = self.max
         elif val < self.min:
@@ -86,18 +88,22 @@ class Parameter:
 
     @property
     def vary(self) -> bool:
+        """Whether the fit varies the parameter (False when fixed or given by an expression)."""
         return self._vary
 
     @vary.setter
     def vary(self, val: bool) -> None:
+        """Set whether the fit varies the parameter."""
         self._vary = bool(val)
 
     @property
     def expr(self) -> str | None:
+        """Expression in the other parameters' names that gives this one, or None."""
         return self._expr
 
     @expr.setter
     def expr(self, val: str | None) -> None:
+        """Set the expression (empty or None removes it); an expression makes ``vary`` False."""
         self._expr = val or None
         if self._expr is not None:
             self._vary = False
@@ -130,9 +136,11 @@ class Parameters(dict):
 
     def add(self, name: str, value: float | None = None, vary: bool = True,
             min: float = -math.inf, max: float = math.inf, expr: str | None = None) -> None:
+        """Add (or replace) the parameter ``name``, as :meth:`lmfit.Parameters.add` does."""
         self[name] = Parameter(name, value=value, vary=vary, min=min, max=max, expr=expr)
 
     def valuesdict(self) -> dict[str, float]:
+        """Name -> current value."""
         return {k: p.value for k, p in self.items()}
 
 
@@ -235,6 +243,8 @@ class Problem:
 
     # free (internal) <-> full (internal)
     def full(self, V: np.ndarray) -> np.ndarray:
+        """All parameters (..., P) in internal space from the free ones ``V`` (..., F): fixed
+        values filled in, expressions evaluated."""
         V = np.asarray(V, float)
         U = np.broadcast_to(self.base, V.shape[:-1] + (self.P,)).copy()
         U[..., self.free] = V
@@ -243,6 +253,7 @@ class Problem:
         return U
 
     def free_of(self, U: np.ndarray) -> np.ndarray:
+        """The free parameters (..., F) of a full internal vector or batch ``U`` (..., P)."""
         return np.asarray(U, float)[..., self.free]
 
     def _apply_exprs(self, U: np.ndarray) -> np.ndarray:
@@ -257,6 +268,11 @@ class Problem:
         return U
 
     def value_grad(self, V: np.ndarray, *, weights: np.ndarray | None = None, grad: bool = True):
+        """Objective at free internal parameters ``V`` ((F,) or a batch (S, F)) and, with
+        ``grad``, its gradient in ``V`` (the chain rule through expressions by finite differences).
+
+        ``weights`` replaces the problem's point weights for this call. Returns ``f`` or ``(f, g)``.
+        """
         w = self.weights if weights is None else weights
         U = self.full(V)
         if not grad:
@@ -317,9 +333,12 @@ class Problem:
         return r, J
 
     def clip(self, V: np.ndarray) -> np.ndarray:
+        """``V`` clipped to the free parameters' internal bounds."""
         return np.clip(V, self.lower, self.upper)
 
     def scipy_bounds(self) -> list[tuple[float | None, float | None]]:
+        """The free parameters' internal bounds as scipy takes them: ``(lower, upper)`` pairs,
+        None where infinite."""
         return [(None if not np.isfinite(a) else float(a), None if not np.isfinite(b) else float(b))
                 for a, b in zip(self.lower, self.upper, strict=True)]
 
@@ -439,6 +458,8 @@ class OptimResult:
 
     @property
     def spread(self) -> dict:
+        """How far apart the refined starts ended: their count, best and worst objective, the
+        worst's relative gap to the best, and how many lie within 1e-6 of it."""
         r = self.refined[np.isfinite(self.refined)]
         if r.size == 0:
             return {"n_refined": 0}
