@@ -28,15 +28,18 @@ class CleanReport:
 
     @property
     def dropped(self) -> int:
+        """Total number of points removed: non-finite, warmup and superseded."""
         return self.dropped_nonfinite + self.dropped_warmup + self.deduplicated
 
     def summary(self) -> str:
+        """One line of what was dropped, flagged and smoothed."""
         parts = [f"{self.dropped_nonfinite} NaN/inf", f"{self.dropped_warmup} warmup",
                  f"{self.deduplicated} superseded (duplicate or restarted steps)"]
         text = "dropped " + ", ".join(parts) + f"; {len(self.spikes)} spike(s) flagged"
         return text + ("; EMA-smoothed" if self.smoothed else "")
 
     def to_dict(self) -> dict:
+        """The report as a JSON-ready dict."""
         return {"dropped_nonfinite": self.dropped_nonfinite, "dropped_warmup": self.dropped_warmup,
                 "deduplicated": self.deduplicated, "spikes": list(self.spikes),
                 "smoothed": self.smoothed}

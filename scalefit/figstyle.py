@@ -18,6 +18,8 @@ PALETTE = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "
 
 
 def headless_pyplot():
+    """``matplotlib.pyplot``, on the Agg backend unless the notebook's inline backend (or one
+    that cannot be switched) is in use."""
     import matplotlib
 
     if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
@@ -35,6 +37,7 @@ FIGSIZE = (7.2, 4.4)
 
 
 def new_axes(ax, figsize=FIGSIZE):
+    """``ax``, or the axes of a new figure of ``figsize`` (inches) when ``ax`` is None."""
     plt = headless_pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=figsize, constrained_layout=True)
@@ -57,10 +60,12 @@ def add_legend(ax, where: str | None = "outside", **kw):
 
 
 def add_grid(ax):
+    """A light grid at major and minor ticks."""
     ax.grid(True, which="both", alpha=0.25, lw=0.5)
 
 
 def budget_colours(n: int):
+    """``n`` colours along the sequential colour map, dark to light (one per compute budget)."""
     plt = headless_pyplot()
     cmap = plt.get_cmap(SEQ_CMAP)
     return [cmap(v) for v in (np.linspace(0.0, 0.9, n) if n > 1 else [0.0])]

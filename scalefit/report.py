@@ -58,27 +58,36 @@ class Report:
     blocks: list = field(default_factory=list)
 
     def h(self, level: int, text: str) -> None:
+        """Add a heading of ``level`` (2 or 3)."""
         self.blocks.append((f"h{level}", text))
 
     def p(self, text: str) -> None:
+        """Add a paragraph."""
         self.blocks.append(("p", text))
 
     def code(self, text: str) -> None:
+        """Add a preformatted block."""
         self.blocks.append(("code", text))
 
     def ul(self, items: Sequence[str], cls: str = "") -> None:
+        """Add a bulleted list (nothing for an empty one); ``cls`` is its CSS class in HTML."""
         if items:
             self.blocks.append(("ul", list(items), cls))
 
     def table(self, headers, rows, numeric=()) -> None:
+        """Add a table of ``str`` cells; ``numeric`` are the indices of right-aligned columns."""
         self.blocks.append(_Table(list(headers), [list(map(str, r)) for r in rows], set(numeric)))
 
     def figure(self, caption: str, ax_or_fig, name: str) -> None:
+        """Add a matplotlib figure (or the figure of an axes, or of an array of axes);
+        ``name`` names its file in the Markdown version."""
         fig = ax_or_fig if hasattr(ax_or_fig, "savefig") else np.ravel(ax_or_fig)[0].figure
         self.blocks.append(_Fig(caption, fig, name))
 
     # -------------------------------------------------------------- HTML
     def html(self, *, figure_format: str = "png", dpi: int = 110) -> str:
+        """The report as one self-contained HTML page: figures embedded in ``figure_format`` (png
+        or svg) at ``dpi``, every text escaped. Closes the figures."""
         e = esc  # the one escaping path (scalefit.html): quotes included, any type
         body = [f"<h1>{e(self.title)}</h1>"]
         for b in self.blocks:
@@ -115,6 +124,8 @@ class Report:
     # -------------------------------------------------------------- Markdown
     def markdown(self, fig_dir: Path, rel: str, *, figure_format: str = "png",
                  dpi: int = 110) -> str:
+        """The report as Markdown; figures are written to ``fig_dir`` and linked as
+        ``rel/<name>.<figure_format>``. Closes the figures."""
         out = [f"# {_md(self.title)}", ""]
         fig_dir.mkdir(parents=True, exist_ok=True)
         for b in self.blocks:

@@ -56,6 +56,8 @@ class Prediction:
     warnings: tuple | list = ()
 
     def to_records(self) -> list[dict]:
+        """One JSON-ready dict per predicted point: its inputs, ``value``, ``lo``, ``hi`` (None
+        when absent or not finite), plus ``warnings``, ``interval`` and ``calibration`` when set."""
         v = np.atleast_1d(self.value)
         out = []
         for i in range(v.size):
@@ -126,12 +128,14 @@ class FitResult:
     # ------------------------------------------------------------------ law
     @property
     def law_(self):
+        """The fitted law object, rebuilt from its name ``law``."""
         from scalefit.laws import get_law
 
         return get_law(self.law)
 
     @property
     def level(self) -> float:
+        """Confidence level of the intervals (``settings['level']``, default 0.95)."""
         return float(self.settings.get("level", 0.95))
 
     def _theta(self) -> np.ndarray:
@@ -269,10 +273,13 @@ class FitResult:
 
     @property
     def warnings(self) -> list[str]:
+        """The fit's warnings (``diagnostics['warnings']``)."""
         return list(self.diagnostics.get("warnings", []))
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict:
+        """The JSON artefact as a dict (``kind`` "fit"; schema in ``docs/fit-json.md``), with the
+        bootstrap samples when bootstrapped."""
         law = self.law_
         d = {
             "schema": SCHEMA_VERSION,
@@ -306,6 +313,9 @@ class FitResult:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> FitResult:
+        """Rebuild a result from an artefact dict, validated first (it is untrusted);
+        ``InputError`` for an invalid artefact. The in-memory parts (data set, covariance) are
+        not restored."""
         from scalefit.artefacts import validate_fit_artefact
 
         if not isinstance(d, Mapping):

@@ -166,14 +166,17 @@ class Schedule:
     # --------------------------------------------------------------- properties
     @property
     def total_steps(self) -> int:
+        """Total number of optimizer steps (the ``steps`` option)."""
         return int(self.options["steps"])
 
     @property
     def peak(self) -> float:
+        """Peak LR: the ``peak`` option, else the largest LR over the schedule."""
         return float(self.options.get("peak", np.max(self.lr(np.arange(self.total_steps)))))
 
     @property
     def warmup(self) -> int:
+        """Number of linear-warmup steps (0 without warmup)."""
         return int(self.options.get("warmup", 0))
 
     # --------------------------------------------------------------- evaluation
@@ -205,15 +208,20 @@ class Schedule:
 
     # --------------------------------------------------------------- serialisation
     def to_dict(self) -> dict:
+        """The dict form, ``{"family": ..., option: value}`` (sequences as lists), which
+        :func:`parse_schedule` reads."""
         d: dict[str, Any] = {"family": self.family}
         for k, v in self.options.items():
             d[k] = list(v) if isinstance(v, (tuple, list, np.ndarray)) else v
         return d
 
     def to_json(self) -> str:
+        """The dict form as JSON text."""
         return json.dumps(self.to_dict())
 
     def to_spec(self) -> str:
+        """The spec string, ``"family:key=value,..."`` (lists joined by ``;``), which
+        :func:`parse_schedule` reads."""
         parts = []
         for k, v in self.options.items():
             if k in _LIST_OPTS:

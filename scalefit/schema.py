@@ -59,10 +59,12 @@ POINT_KEY = ["run", "metric", "step"]
 
 
 def empty_points() -> pd.DataFrame:
+    """An empty points table with the columns and dtypes of :data:`POINT_COLUMNS`."""
     return _empty(POINT_COLUMNS)
 
 
 def empty_runs() -> pd.DataFrame:
+    """An empty runs table with the columns and dtypes of :data:`RUN_COLUMNS`."""
     return _empty(RUN_COLUMNS)
 
 
@@ -198,5 +200,6 @@ def is_missing(x: object) -> bool:
 
 
 def metrics_of(points: pd.DataFrame, runs: Iterable[str] | None = None) -> list[str]:
+    """Sorted names of the metrics in ``points`` (of the given ``runs`` only, when given)."""
     sel = points if runs is None else points[points["run"].isin(list(runs))]
     return sorted(sel["metric"].dropna().unique().tolist())

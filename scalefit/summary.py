@@ -121,6 +121,7 @@ class Summary:
 
     # ------------------------------------------------------------------ text
     def heading(self) -> str:
+        """The first line: ``title``, else ``"law: formula"``, else the law's name."""
         return self.title or (f"{self.law}: {self.formula}" if self.formula else self.law)
 
     def __str__(self) -> str:
@@ -175,6 +176,7 @@ class Summary:
     __hash__ = None  # mutable, like the dataclass it is
 
     def splitlines(self) -> list[str]:
+        """The text view's lines (as ``str.splitlines`` of ``str(self)``)."""
         return str(self).splitlines()
 
     # ------------------------------------------------------------------ HTML

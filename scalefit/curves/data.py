@@ -59,6 +59,7 @@ class Curve:
         return int(self.steps.size)
 
     def subset(self, mask) -> Curve:
+        """The same curve keeping only the logged steps (and losses) selected by ``mask``."""
         return Curve(self.name, self.eta, self.steps[mask],
                      None if self.loss is None else self.loss[mask], self.N, self.schedule,
                      dict(self.meta))
@@ -88,13 +89,17 @@ class CurveData:
 
     @property
     def n_points(self) -> int:
+        """Total number of logged points over all curves."""
         return int(sum(len(c) for c in self.curves))
 
     @property
     def names(self) -> list[str]:
+        """The curves' names, in order."""
         return [c.name for c in self.curves]
 
     def hash(self) -> str:
+        """16 hex digits of the sha256 of every curve's name, LR, steps, losses and N
+        (identifies the data)."""
         h = hashlib.sha256()
         for c in self.curves:
             h.update(c.name.encode())

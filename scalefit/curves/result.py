@@ -56,6 +56,7 @@ class CurveFitResult:
     # ------------------------------------------------------------------ the law
     @property
     def law_obj(self):
+        """The fitted curve law, rebuilt from ``law`` (and ``law_options`` for a joint law)."""
         if self.law.startswith("joint_"):
             from scalefit.laws.curve import JointLaw
 
@@ -139,6 +140,8 @@ class CurveFitResult:
         return out
 
     def errors(self, curve: Curve) -> dict:
+        """Mean and worst relative error of the fit's prediction on ``curve`` (which needs
+        losses); see :func:`~scalefit.curves.data.curve_errors`."""
         df = self.predict(curve)
         return curve_errors(df["loss"].to_numpy(), df["loss_pred"].to_numpy())
 
@@ -151,10 +154,12 @@ class CurveFitResult:
 
     @property
     def params_(self) -> dict[str, float]:
+        """Fitted parameters, name -> value (the same dict as ``params``)."""
         return self.params
 
     @property
     def objective_(self) -> float:
+        """The minimised objective (the same as ``objective``)."""
         return self.objective
 
     @property
@@ -172,6 +177,8 @@ class CurveFitResult:
 
     # ------------------------------------------------------------------ summaries
     def to_dict(self) -> dict[str, Any]:
+        """The JSON artefact as a dict (``kind`` "curve"): law, parameters, settings, curves,
+        diagnostics and jackknife replicates."""
         d = {
             "schema": SCHEMA_VERSION,
             "kind": self.kind, "law": self.law, "law_options": self.law_options,
@@ -191,6 +198,8 @@ class CurveFitResult:
 
     @classmethod
     def from_dict(cls, d: dict) -> CurveFitResult:
+        """Rebuild a result from its artefact dict, validated first (it is untrusted);
+        ``InputError`` for anything that is not a curve fit."""
         from scalefit.artefacts import validate_curve_artefact
 
         if not isinstance(d, dict) or d.get("kind") != "curve":
