@@ -112,9 +112,11 @@ class BudgetPlan:
 
     @property
     def tokens_per_param(self) -> float:
+        """Training tokens per parameter, ``D / N``."""
         return self.D / self.N
 
     def to_dict(self) -> dict:
+        """The plan as a JSON-ready dict: each quantity with its interval (non-finite as None)."""
         def iv(x):
             return None if x is None else [_f(x[0]), _f(x[1])]
 
@@ -152,6 +154,8 @@ class PlanResult:
     level: float = 0.95
 
     def to_dict(self) -> dict:
+        """The JSON record (``kind`` "plan"): settings, sources, schedule, target, plans and
+        frontier."""
         return {"schema": 1, "kind": "plan", "level": self.level, "settings": _jsonable(self.settings),
                 "sources": _jsonable(self.sources), "schedule": _jsonable(self.schedule),
                 "target": _jsonable(self.target),

@@ -102,6 +102,7 @@ class Target:
 
     @property
     def label(self) -> str:
+        """``name``, else ``N=...,D=...`` with three significant digits."""
         return self.name or f"N={self.N:.3g},D={self.D:.3g}"
 
 
@@ -368,10 +369,12 @@ class TaskPrediction:
         return {k: float(sd[i]) for i, k in enumerate(self.params_)}
 
     def predict_loss(self, N, D) -> np.ndarray:
+        """Step 1: the task loss at ``N`` (parameters) and ``D`` (tokens) from the fitted law."""
         law = get_law(self.law)
         return law.predict({"N": N, "D": D}, self.step1)
 
     def predict_acc_from_loss(self, L) -> np.ndarray:
+        """Step 2: accuracy at task loss ``L`` from the fitted ``task_sigmoid``."""
         return get_law("task_sigmoid").predict({"L": L}, self.step2)
 
     def predict(self, N, D) -> np.ndarray:
@@ -379,9 +382,12 @@ class TaskPrediction:
         return self.predict_acc_from_loss(self.predict_loss(N, D))
 
     def table(self) -> pd.DataFrame:
+        """One row per target: name, N, D, loss with its interval, accuracy with its interval."""
         return pd.DataFrame([asdict(t) for t in self.targets])
 
     def to_dict(self) -> dict:
+        """The JSON artefact as a dict (``kind`` "task"): both steps' parameters, the targets'
+        predictions, and the bootstrap samples when there are some."""
         d = {
             "schema": SCHEMA_VERSION,
             "kind": "task",
@@ -410,6 +416,9 @@ class TaskPrediction:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> TaskPrediction:
+        """Rebuild a prediction from its artefact dict, validated first (it is untrusted);
+        ``InputError`` for anything that is not a task artefact. The fitted points are not
+        restored."""
         from scalefit.artefacts import validate_task_artefact
 
         if not isinstance(d, Mapping) or d.get("kind") != "task":

@@ -86,6 +86,7 @@ class OffTrack:
     excess_rel: float  # (loss - expected) / expected at the worst point of the run
 
     def describe(self) -> str:
+        """One line: the kind, where it started, and the last loss against the forecast and band."""
         n = f"{self.n_points} point{'s' if self.n_points > 1 else ''}"
         if not math.isfinite(self.loss):
             return f"{self.kind} from step {self.step}: the loss is {self.loss} ({n})"
@@ -94,6 +95,7 @@ class OffTrack:
                 f"(+{100 * self.excess_rel:.2f}%, band up to {self.upper:.4g})")
 
     def to_dict(self) -> dict:
+        """The fields as a JSON-ready dict (non-finite numbers as strings)."""
         return {k: _num(v) for k, v in self.__dict__.items()}
 
 
@@ -124,9 +126,11 @@ class Forecast:
     reach: float = 1.0
 
     def holds(self, loss: float) -> bool:
+        """Whether ``loss`` lies inside the forecast interval ``[lo, hi]``."""
         return bool(self.lo <= loss <= self.hi)
 
     def to_dict(self) -> dict:
+        """The forecast as a JSON-ready dict, without the curve arrays."""
         return {"final_step": self.final_step, "loss": self.loss, "lo": self.lo,
                 "hi": self.hi, "level": self.level, "law": self.law,
                 "scores": self.scores, "finals": self.finals, "n_points": self.n_points,
@@ -155,9 +159,12 @@ class WatchUpdate:
 
     @property
     def off_track(self) -> OffTrack | None:
+        """The forecast's off-track finding, or None (none, or no forecast yet)."""
         return None if self.forecast is None else self.forecast.off_track
 
     def summary_line(self) -> str:
+        """One status line: the final-loss forecast with its band and whether the run is on
+        track, or the progress so far while there is no forecast."""
         if self.forecast is None:
             return (f"{self.path}: {self.n_points} points, last step "
                     f"{self.last_step if self.last_step is not None else '-'}"
@@ -169,6 +176,7 @@ class WatchUpdate:
                 f"{f.loss:.4f} [{f.lo:.4f}, {f.hi:.4f}] ({pct}%, {f.law}); {state}")
 
     def to_dict(self) -> dict:
+        """The update as a JSON-ready dict, forecast included."""
         return {"path": self.path, "time": self.time, "n_points": self.n_points,
                 "new_points": self.new_points, "last_step": self.last_step,
                 "last_loss": _num(self.last_loss), "total_steps": self.total_steps,
@@ -570,10 +578,14 @@ class Watcher:
 
     @property
     def total_steps(self) -> int:
+        """Total steps of the run's schedule, its end (the forecast is for step
+        ``total_steps - 1``)."""
         return int(self.schedule.total_steps)
 
     @property
     def metric(self) -> str | None:
+        """The loss metric followed: the one named, else the first of :data:`DEFAULT_METRICS` in the
+        log (None until the log shows one)."""
         return self._log.metric
 
     def points(self) -> tuple[np.ndarray, np.ndarray]:
