@@ -119,17 +119,14 @@ def fit_curves(inputs, law: str = "multi_power", json_out: str | None = None, *,
 def _read_curves(inputs, store, runs, read_opts: dict, law: str, N, warmup, metric):
     """The curves to fit, the notes on runs left out, and where the data can be read again:
     ``{"paths": [...]}`` when each curve is one file of its own, else the store and runs."""
-    from scalefit.cli.fit import load_data
+    from scalefit.cli.fit import load_data, select_runs
     from scalefit.curves.data import curves_from_logs
-    from scalefit.io import read_logs
 
-    if store:
-        data = load_data(inputs, store, **read_opts)
-    elif inputs:
-        data = read_logs(list(inputs), **read_opts)
-    else:
+    if not store and not inputs:
         raise UsageError("give log files, folders or a store with --store DIR",
                          where="INPUT", hint="scalefit fit CURVE.csv --law multi_power")
+    data = select_runs(load_data(inputs, store, **read_opts), runs)
+    runs = None  # selected
     names = data.runs["run"].tolist() if runs is None else list(runs)
     sizes = _sizes(law, N, len(names))
     named: list[str] = []

@@ -137,31 +137,41 @@ def parse_runs(runs: list[str] | None) -> list[str] | None:
     return out or None
 
 
-def load_data(inputs: list[str] | None, store: str | None, *, runs: list[str] | None = None,
-              **read_opts):
-    """The data a command fits: log files, folders and globs read with
-    :func:`scalefit.io.read_logs` (``read_opts``: format, regex, loss_col, ...), or a store
-    (with logs given too, they are ingested into it first); ``runs`` keeps those runs only.
-    Every command and kind of law reads its data through here."""
-    from scalefit.store import LogData, Store
-
+def load_data(inputs: list[str] | None, store: str | None, **read_opts):
+    """The data a command fits: log files, folders and globs (as paths for the fit to read,
+    so that its artefact records them; read here with :func:`scalefit.io.read_logs` when
+    ``read_opts`` are given: format, regex, loss_col, ...), or a store (with logs given too,
+    they are ingested into it first). Every command and kind of law reads its data here."""
     if store:
+        from scalefit.store import Store
+
         st = Store(store, create=bool(inputs))
         if inputs:
             from scalefit.io import read_logs
 
             st.ingest(read_logs(inputs, **read_opts))
-        data = st
-        where = store
-    elif not inputs:
+        return st
+    if not inputs:
         raise UsageError("give log files to fit, or a store with --store DIR", where="INPUT")
-    else:
+    if read_opts:
         from scalefit.io import read_logs
 
-        data = read_logs(list(inputs), **read_opts)
-        where = data.source
+        return read_logs(list(inputs), **read_opts)
+    return list(inputs) if len(inputs) > 1 else inputs[0]
+
+
+def select_runs(data, runs: list[str] | None):
+    """``data`` (a store, logs read, or paths, which are read) as LogData with only ``runs``
+    (all when None), each run checked to be there."""
+    from scalefit.store import LogData, Store
+
+    if not isinstance(data, (Store, LogData)):
+        from scalefit.io import read_logs
+
+        data = read_logs(data)
     if runs is None:
         return data
+    where = data.path if isinstance(data, Store) else data.source
     names = data.runs["run"].tolist()
     unknown = [r for r in runs if r not in names]
     if unknown:
@@ -280,7 +290,7 @@ def fit_cmd(
     holdout_spec: str | None = None if holdout.strip().lower() == "none" else holdout
     import scalefit
 
-    data = load_data(inputs, store, runs=run_names, **read_opts)
+    data = select_runs(load_data(inputs, store, **read_opts), run_names)
     res = scalefit.fit(data, law, metric=metric, bootstrap=bootstrap, holdout=holdout_spec,
                        fix=fixd or None, tie=ties or None, objective=objective, checkpoints=checkpoints, seed=seed,
                        predict=preds or None, optimal=budgets or None,
