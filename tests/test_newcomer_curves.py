@@ -107,6 +107,13 @@ def test_store_with_runs_as_final_loss_fits(tmp_path, capsys):
                 str(fout)]) == 0
     fit = json.loads(fout.read_text())
     assert fit["n_points"] == 12
+    # and in `scalefit compare`
+    capsys.readouterr()
+    assert cli(["compare", "--store", str(store), "--runs", finals, "--law", "chinchilla",
+                "--law", "kaplan", "--holdout", "largest:2", "--json"]) == 0
+    ranked = json.loads(capsys.readouterr().out)["ranking"]
+    assert {r["law"] for r in ranked} == {"chinchilla", "kaplan"}
+    assert all(r["n_heldout"] == 2 for r in ranked if r.get("n_heldout") is not None)
     capsys.readouterr()
     assert cli(["fit", "--store", str(store), "--runs", "nope", "--law", "multi_power",
                 *FAST]) == 2

@@ -465,6 +465,13 @@ def _json_default(x):
 def compare_cmd(
     inputs: list[str] | None = typer.Argument(None, help="Log files, folders or globs."),
     store: str | None = typer.Option(None, "--store", "-s", help="Use the runs of this store."),
+    runs: list[str] | None = typer.Option(None, "--runs", help="Use only these runs "
+                                          "(comma-separated or repeated)."),
+    format: str | None = typer.Option(None, "--format", "-f",
+                                      help="Log format (default: sniffed per file)."),
+    regex: str | None = typer.Option(None, "--regex", help="Line regex with named groups "
+                                     "(step, lr, metric names) for a text log."),
+    loss_col: str | None = typer.Option(None, "--loss-col", help="Loss column of the logs."),
     law: list[str] = typer.Option(..., "--law", "-l", help="A law to compare (repeatable)."),
     holdout: str = typer.Option("auto", "--holdout",
                                 help="size:K (every run of the K largest sizes; size:1-3 "
@@ -479,7 +486,11 @@ def compare_cmd(
     """Rank laws by their error on the held-out largest runs."""
     from scalefit.fitting.backtest import compare
 
-    data = load_data(inputs, store)
+    data = load_data(inputs, store, **read_options(format, regex, loss_col))
+    run_names = parse_runs(runs)
+    if run_names is not None:
+        data = select_runs(data, run_names)
+    metric = metric or loss_col
     ties = parse_ties(tie or [])
     out = compare(data, law, holdout, metric=metric, checkpoints=checkpoints, tie=ties or None)
     if as_json:
