@@ -124,3 +124,20 @@ def test_config_beside_is_not_a_log(tmp_path):
     assert {Path(p).name: r for p, r in data.skipped} == {
         "a.json": "config, read with its log", "config.yaml": "config, read with its log"}
     assert data.runs["params"].iloc[0] == pytest.approx(5e6)
+
+
+def test_walk_of_a_hostile_tree(tmp_path):
+    (tmp_path / "ok.csv").write_text("step,loss\n1,3.0\n2,2.9\n")
+    (tmp_path / "loop").symlink_to(tmp_path, target_is_directory=True)
+    deep = tmp_path
+    for i in range(40):
+        deep = deep / f"d{i}"
+    deep.mkdir(parents=True)
+    (deep / "deep.csv").write_text("step,loss\n1,3.0\n2,2.9\n")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "x.csv").write_text("step,loss\n1,3.0\n")
+    data = read_logs(tmp_path)
+    assert [Path(p).name for p, _ in data.files] == ["ok.csv"]
+    why = {Path(p).name: r for p, r in data.skipped}
+    assert "symbolic link" in why["loop"]
+    assert any("folders deep" in r for r in why.values())

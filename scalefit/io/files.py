@@ -28,6 +28,8 @@ class Job:
 
 #: entries a folder walk looks at before it stops with an error (a home folder, not a log dir)
 MAX_WALK = 20_000
+#: folders deeper than this below the one named are not walked
+MAX_DEPTH = 32
 
 # formats whose folder layout is one run (or one store of runs) read whole; TensorBoard is
 # told apart by where its event files are
@@ -143,7 +145,14 @@ def _walk(d: Path, format: str | None, jobs: list[Job], skipped: list[tuple[str,
         if e.is_symlink():
             skipped.append((str(e), "symbolic link (name its target instead)"))
         elif e.is_dir():
-            _walk(e, format, jobs, skipped, count)
+            if len(count) > MAX_DEPTH:
+                skipped.append((str(e), f"more than {MAX_DEPTH} folders deep"))
+                continue
+            count.append(0)  # one entry per level: the depth
+            try:
+                _walk(e, format, jobs, skipped, count)
+            finally:
+                count.pop()
         elif not e.is_file():
             skipped.append((str(e), "not a regular file"))
         else:
