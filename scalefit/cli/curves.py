@@ -119,7 +119,7 @@ def fit_curves(inputs, law: str = "multi_power", json_out: str | None = None, *,
 def _read_curves(inputs, store, runs, read_opts: dict, law: str, N, warmup, metric):
     """The curves to fit, the notes on runs left out, and where the data can be read again:
     ``{"paths": [...]}`` when each curve is one file of its own, else the store and runs."""
-    from scalefit.cli.fit import load_data, select_runs
+    from scalefit.cli.data import load_data, select_runs
     from scalefit.curves.data import curves_from_logs
 
     if not store and not inputs:

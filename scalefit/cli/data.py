@@ -1,0 +1,73 @@
+"""The data a command reads: log files, folders and globs with the reader options, or a store,
+and the runs picked from it; shared by `scalefit fit` (final-loss and curve laws) and
+`scalefit compare`, so that every command names its data the same way."""
+
+from __future__ import annotations
+
+from scalefit.errors import UsageError
+
+__all__ = ["load_data", "parse_runs", "read_options", "select_runs"]
+
+
+def read_options(format: str | None = None, regex: str | None = None,
+                 loss_col: str | None = None, step_col: str | None = None,
+                 lr_col: str | None = None) -> dict:
+    """The reader options `scalefit fit` shares with `scalefit ingest`, those given."""
+    opts = dict(format=format, regex=regex, loss_col=loss_col, step_col=step_col, lr_col=lr_col)
+    return {k: v for k, v in opts.items() if v is not None}
+
+
+def parse_runs(runs: list[str] | None) -> list[str] | None:
+    """``--runs a,b --runs c`` -> ["a", "b", "c"] (None: every run)."""
+    out = [r.strip() for item in runs or [] for r in str(item).split(",") if r.strip()]
+    return out or None
+
+
+def load_data(inputs: list[str] | None, store: str | None, **read_opts):
+    """The data a command fits: log files, folders and globs (as paths for the fit to read,
+    so that its artefact records them; read here with :func:`scalefit.io.read_logs` when
+    ``read_opts`` are given: format, regex, loss_col, ...), or a store (with logs given too,
+    they are ingested into it first). Every command and kind of law reads its data here."""
+    if store:
+        from scalefit.store import Store
+
+        st = Store(store, create=bool(inputs))
+        if inputs:
+            from scalefit.io import read_logs
+
+            st.ingest(read_logs(inputs, **read_opts))
+        return st
+    if not inputs:
+        raise UsageError("give log files to fit, or a store with --store DIR", where="INPUT")
+    if read_opts:
+        from scalefit.io import read_logs
+
+        return read_logs(list(inputs), **read_opts)
+    return list(inputs) if len(inputs) > 1 else inputs[0]
+
+
+def select_runs(data, runs: list[str] | None):
+    """``data`` (a store, logs read, or paths, which are read) as LogData with only ``runs``
+    (all when None), each run checked to be there."""
+    from scalefit.store import LogData, Store
+
+    if not isinstance(data, (Store, LogData)):
+        from scalefit.io import read_logs
+
+        data = read_logs(data)
+    if runs is None:
+        return data
+    where = data.path if isinstance(data, Store) else data.source
+    names = data.runs["run"].tolist()
+    unknown = [r for r in runs if r not in names]
+    if unknown:
+        raise UsageError(f"no run {unknown[0]!r} in {where}", where="--runs",
+                         hint=f"runs there: {', '.join(names[:12])}"
+                              + (" ..." if len(names) > 12 else "")
+                              + " (`scalefit runs --store DIR` lists a store's)")
+    keep = set(runs)
+    r, p = data.runs, data.points
+    return LogData(r[r["run"].isin(keep)].reset_index(drop=True),
+                   p[p["run"].isin(keep)].reset_index(drop=True), str(where),
+                   list(getattr(data, "notes", [])), list(getattr(data, "files", [])),
+                   list(getattr(data, "skipped", [])))
