@@ -135,8 +135,12 @@ def _frame(path: str | Path, metric: str | None = None) -> pd.DataFrame:
     p = Path(path)
     if not p.exists():
         raise InputError("file not found", where=str(path))
-    pts = read_logs(p).points
-    return _step_table(pts, _loss_metric(pts, metric, str(path)))
+    logs = read_logs(p)
+    pts = logs.points
+    df = _step_table(pts, _loss_metric(pts, metric, str(path)))
+    # the run's name as `scalefit ingest` gives it (a Lightning version dir: folder/version_0)
+    df.attrs["run"] = logs.runs["run"].iloc[0] if len(logs.runs) == 1 else None
+    return df
 
 
 def _step_table(pts: pd.DataFrame, loss_metric: str | None) -> pd.DataFrame:
@@ -167,7 +171,8 @@ def read_curve(path: str | Path, *, name: str | None = None, schedule=None,
     names the loss to read (default: the one loss-like metric, as final-loss fits choose).
     """
     df = _frame(path, metric)
-    return _curve(df, str(path), name or Path(path).stem, schedule=schedule, warmup=warmup,
+    name = name or df.attrs.get("run") or Path(path).stem
+    return _curve(df, str(path), name, schedule=schedule, warmup=warmup,
                   total_steps=total_steps, N=N, need_loss=need_loss)
 
 
