@@ -85,14 +85,8 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
               include_excluded=include_excluded)
     auto = None
     if isinstance(law, str) and law == "auto":
-        from scalefit.fitting.backtest import AUTO_LAWS, compare
-
-        auto = compare(data, list(candidates or AUTO_LAWS), holdout, screen=True, **kw)
-        if auto["best"] is None:
-            raise FitError("no candidate law could be fitted for law='auto'",
-                           hint="; ".join(f"{r['law']}: {r.get('error')}" for r in auto["ranking"]))
-        law = auto["best"]
-        holdout = auto["holdout"]
+        auto = _choose_law(data, candidates, holdout, kw)
+        law, holdout = auto["best"], auto["holdout"]
         if auto.get("runs"):  # the chosen law backtested better without the smallest sizes
             runs = kw["runs"] = auto["runs"]
     lw, ds, fkw = prepare(data, law, **kw)
@@ -103,29 +97,12 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
     _note_undertrained(ds)
     core = fit_dataset(ds, lw, **fit_keywords(fkw))
     problem, opt, theta = core["problem"], core["opt"], core["theta"]
-    names = lw.param_names
-    params_ = {k: float(v) for k, v in zip(names, theta, strict=True)}
-
-    # delta method: always (cheap); used for intervals when there is no bootstrap
-    dm = delta_method(problem, opt.v)
-    stderr = {k: se for k, (se, _, _) in delta_interval_params(problem, opt.v, dm["cov"],
-                                                                level).items()}
-
-    boot = None
-    ci = None
-    samples = None
-    if bootstrap:
-        with blas_threads(1):
-            boot = run_bootstrap(problem, opt.v, ds.groups, int(bootstrap), seed=seed)
-        samples = boot.samples
-        lo, hi = percentile_interval(samples, level)
-        ci = {k: (float(lo[i]), float(hi[i])) for i, k in enumerate(names)
-              if problem.parameters[k].vary or problem.parameters[k].expr}
-
-    derived = _derived(lw, params_, samples, problem, opt.v, dm["cov"], level)
+    params_ = {k: float(v) for k, v in zip(lw.param_names, theta, strict=True)}
+    unc = _uncertainty(problem, opt, lw.param_names, ds, bootstrap, seed, level)
     result = FitResult(
         law=_law_spec(law, lw), params_=params_, objective_=float(opt.fun), n_points=ds.n,
-        ci_=ci, stderr_=stderr, n_runs=ds.n_runs, metric=ds.metric, derived=derived,
+        ci_=unc["ci"], stderr_=unc["stderr"], n_runs=ds.n_runs, metric=ds.metric,
+        derived=_derived(lw, params_, unc["samples"], problem, opt.v, unc["dm"]["cov"], level),
         settings={**_settings(lw, ds, fkw, bootstrap, seed, level, holdout, fix, expr, bounds,
                               opt, checkpoints),
                   "data": data_source(data),
@@ -133,52 +110,89 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
                                    "runs": None if runs is None else list(runs),
                                    "inputs": None if inputs is None else dict(inputs),
                                    "warmup_frac": float(warmup_frac)}},
-        data_hash=ds.hash(), data_origin=data_origin(data), samples=samples, dataset=ds,
-        _problem=problem, _v=opt.v,
-        _cov=dm["cov"])
-    why = None
+        data_hash=ds.hash(), data_origin=data_origin(data), samples=unc["samples"], dataset=ds,
+        _problem=problem, _v=opt.v, _cov=unc["dm"]["cov"])
     if holdout:
-        from scalefit.fitting.backtest import backtest, default_holdout, why_holdout
-
-        chosen = str(holdout).strip() == "auto"
-        if chosen:
-            holdout = default_holdout(ds)
-            why = why_holdout(ds, holdout)
-        try:
-            # law="auto" already backtested the law it chose, on the same runs and holdout
-            reuse = auto.pop("_best_backtest", None) if auto is not None else None
-            result.backtest = (reuse if reuse is not None and reuse["holdout"] == holdout
-                               else backtest(ds, lw, holdout, fit_kw=fit_keywords(fkw)))
-        except ScalefitError as exc:
-            if not chosen:
-                raise
-            # a backtest the user did not ask for: too few runs to hold any out
-            result.backtest = None
-            ds.notes.append(f"no backtest ({holdout}: {exc.args[0] if exc.args else exc}); "
-                            "intervals are not calibrated")
-        result.settings["holdout"] = holdout if result.backtest else None
-    if result.backtest:
-        result.backtest["calibration"] = _calibration(result.backtest.pop("_scores"), ds, lw,
-                                                      theta, level, holdout)
-        if not (fix or expr or params is not None):
-            alt = _variant_fits(ds, lw, fkw)
-            if alt:
-                result.backtest["calibration"]["alternatives"] = alt
-        if why:
-            result.backtest["holdout_reason"] = why
-        if auto is not None:
-            result.backtest["ranking"] = auto["ranking"]
-            for key in ("reason", "holdout_reason"):
-                if key in auto:
-                    result.backtest[key] = auto[key]
-    result.diagnostics = _diagnostics(lw, ds, problem, opt, dm, boot, n_free=problem.F)
+        _attach_backtest(result, ds, lw, fkw, theta, holdout, level, auto,
+                         variants=not (fix or expr or params is not None))
+    result.diagnostics = _diagnostics(lw, ds, problem, opt, unc["dm"], unc["boot"],
+                                      n_free=problem.F)
     for p in _as_list_of_maps(predict):
-        pr = result.predict(**p)
-        recs = pr.to_records()
-        result.predictions.extend(recs)
+        result.predictions.extend(result.predict(**p).to_records())
     for c in _as_list(optimal):
         result.predictions.append(_optimal_record(result, float(c)))
     return result
+
+
+# ---------------------------------------------------------------------- the steps of fit
+def _choose_law(data, candidates, holdout, kw: dict) -> dict:
+    """``law="auto"``: backtest the candidates and keep the ranking (see ``compare``)."""
+    from scalefit.fitting.backtest import AUTO_LAWS, compare
+
+    auto = compare(data, list(candidates or AUTO_LAWS), holdout, screen=True, **kw)
+    if auto["best"] is None:
+        raise FitError("no candidate law could be fitted for law='auto'",
+                       hint="; ".join(f"{r['law']}: {r.get('error')}" for r in auto["ranking"]))
+    return auto
+
+
+def _uncertainty(problem, opt, names: list[str], ds: Dataset, bootstrap: int, seed,
+                 level: float) -> dict:
+    """Delta-method standard errors (always: cheap) and, with ``bootstrap``, run resamples
+    and their percentile intervals."""
+    dm = delta_method(problem, opt.v)
+    stderr = {k: se for k, (se, _, _) in delta_interval_params(problem, opt.v, dm["cov"],
+                                                                level).items()}
+    out = {"dm": dm, "stderr": stderr, "boot": None, "ci": None, "samples": None}
+    if bootstrap:
+        with blas_threads(1):
+            boot = run_bootstrap(problem, opt.v, ds.groups, int(bootstrap), seed=seed)
+        lo, hi = percentile_interval(boot.samples, level)
+        out.update(boot=boot, samples=boot.samples,
+                   ci={k: (float(lo[i]), float(hi[i]))
+                       for i, k in enumerate(names)
+                       if problem.parameters[k].vary or problem.parameters[k].expr})
+    return out
+
+
+def _attach_backtest(result: FitResult, ds: Dataset, lw, fkw: dict, theta, holdout: str,
+                     level: float, auto: dict | None, *, variants: bool) -> None:
+    """Refit without the held-out runs, keep the errors on them and the prediction intervals
+    they calibrate (plus the law's variant, when the user fixed nothing)."""
+    from scalefit.fitting.backtest import backtest, default_holdout, why_holdout
+
+    why = None
+    chosen = str(holdout).strip() == "auto"
+    if chosen:
+        holdout = default_holdout(ds)
+        why = why_holdout(ds, holdout)
+    try:
+        # law="auto" already backtested the law it chose, on the same runs and holdout
+        reuse = auto.pop("_best_backtest", None) if auto is not None else None
+        result.backtest = (reuse if reuse is not None and reuse["holdout"] == holdout
+                           else backtest(ds, lw, holdout, fit_kw=fit_keywords(fkw)))
+    except ScalefitError as exc:
+        if not chosen:
+            raise
+        # a backtest the user did not ask for: too few runs to hold any out
+        result.backtest = None
+        ds.notes.append(f"no backtest ({holdout}: {exc.args[0] if exc.args else exc}); "
+                        "intervals are not calibrated")
+    result.settings["holdout"] = holdout if result.backtest else None
+    if not result.backtest:
+        return
+    bt = result.backtest
+    bt["calibration"] = _calibration(bt.pop("_scores"), ds, lw, theta, level, holdout)
+    alt = _variant_fits(ds, lw, fkw) if variants else None
+    if alt:
+        bt["calibration"]["alternatives"] = alt
+    if why:
+        bt["holdout_reason"] = why
+    if auto is not None:
+        bt["ranking"] = auto["ranking"]
+        for key in ("reason", "holdout_reason"):
+            if key in auto:
+                bt[key] = auto[key]
 
 
 # ---------------------------------------------------------------------- helpers
