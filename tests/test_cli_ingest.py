@@ -22,6 +22,7 @@ def _runs_json(store, capsys) -> list[dict]:
     return json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 @needs_shared
 def test_olmo_ladder_one_run_per_file(tmp_path, capsys):
     files = sorted(str(p) for p in SHARED.glob("olmo_ladder/ladder-runs/*.csv"))

@@ -240,6 +240,7 @@ TEST = ["constant_72000", "cosine_72000", "wsd_20000_24000", "wsdld_20000_24000"
         "wsdcon_18"]
 
 
+@pytest.mark.slow
 def test_multipower_fit_from_the_command_line_matches_the_api(tmp_path, capsys):
     """--warmup 2160 (the multi-power logs start after it) gives the API's forecast: PredE,
     the mean relative error over the six held-out schedules (Luo et al. 2025)."""

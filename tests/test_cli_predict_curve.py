@@ -21,6 +21,7 @@ def curve_fit(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_predict_curve_with_lr_logged_every_50_steps(curve_fit, tmp_path, capsys):
     full = pd.read_csv(MP / "wsd_20000_24000.csv")
     steps = np.arange(2200, 24000, 50)
@@ -40,6 +41,7 @@ def test_predict_curve_with_lr_logged_every_50_steps(curve_fit, tmp_path, capsys
     assert pred["loss_pred"].iloc[-1] < pred.loc[pred["step"] == 19950, "loss_pred"].iloc[0] - 0.05
 
 
+@pytest.mark.slow
 def test_predict_schedule_spec(curve_fit, tmp_path):
     out = tmp_path / "s.csv"
     spec = "wsd:peak=3e-4,warmup=2160,steps=24000,decay=0.2,final=3e-5,shape=linear"

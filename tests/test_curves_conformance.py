@@ -63,6 +63,7 @@ def test_recovers_a_known_law_and_predicts_an_unseen_schedule(spec):
 EARLY_STOPPED = [n for n in CURVE_SPECS if get_curve_law(n).default_method != "lbfgs"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", EARLY_STOPPED)
 def test_default_method_recovers_too(spec):
     # multi_power's default is the paper's early-stopped Adam recipe: measured 0.31%

@@ -8,6 +8,9 @@ import pytest
 from scalefit.cli import run as cli
 from scalefit.curves import CurveFitResult, fit_curves, multipower_curves
 
+# each test fits multi-power curves several times (leave one curve out): run with the slow tests
+pytestmark = pytest.mark.slow
+
 DATA = Path(__file__).resolve().parents[1] / "data" / "multipower"
 TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]
 TEST = ["constant_72000", "cosine_72000", "wsd_20000_24000", "wsdld_20000_24000", "wsdcon_3",

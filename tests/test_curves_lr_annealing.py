@@ -40,6 +40,7 @@ def test_cli_uses_the_default_method(tmp_path, capsys):
     assert max(e["mean_rel"] for e in d["diagnostics"]["fit_errors"].values()) < 0.002
 
 
+@pytest.mark.slow
 def test_joint_law_across_sizes_predicts_a_larger_model():
     # fitted on 25M and 100M, predicting the six held-out schedules of the 400M model; the
     # Adam recipe gave 10.7% here before each law got its own default method

@@ -37,6 +37,7 @@ def fit400():
     return fit_curves(multipower_curves(DATA / "400M", TRAIN), "multi_power")
 
 
+@pytest.mark.slow
 def test_400m_reproduces_published(fit400, tmp_path):
     pe, we = pred_worst(fit400, "400M")
     # published values are rounded to 0.001 percentage points
@@ -53,6 +54,7 @@ def test_400m_reproduces_published(fit400, tmp_path):
     np.testing.assert_allclose(back.predict(c)["loss_pred"], fit400.predict(c)["loss_pred"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", ["25M", "100M"])
 def test_smaller_sizes(size):
     res = fit_curves(multipower_curves(DATA / size, TRAIN), "multi_power")
@@ -61,6 +63,7 @@ def test_smaller_sizes(size):
     assert we <= PUBLISHED[size][1] + 0.0005
 
 
+@pytest.mark.slow
 def test_predict_long_schedule_and_lr_every_50(fit400, tmp_path):
     # a 100,000-step schedule: every step predicted, loss decreasing under constant LR
     df = fit400.predict("constant:peak=3e-4,warmup=2160,steps=100000", steps=range(2160, 100000))
@@ -87,6 +90,7 @@ def test_predict_long_schedule_and_lr_every_50(fit400, tmp_path):
     assert list(pd.read_csv(out).columns) == ["step", "lr", "loss_pred"]
 
 
+@pytest.mark.slow
 def test_schedule_search(fit400, tmp_path, capsys):
     from scalefit.fitting.schedule_search import search_free_form, search_wsd
 
@@ -105,6 +109,7 @@ def test_schedule_search(fit400, tmp_path, capsys):
     assert "wsd:" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_plot(fit400, tmp_path):
     from scalefit.curves.plot import plot_curves
 

@@ -269,6 +269,7 @@ def test_curves_figure_units_and_held_out_panels(tmp_path):
 
 
 # ---------------------------------------------------------------------- forecast path
+@pytest.mark.slow
 def test_fit_writes_its_forecast_beside_json_named_by_data_and_law(tmp_path, monkeypatch,
                                                                     capsys):
     monkeypatch.chdir(tmp_path)

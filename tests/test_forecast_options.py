@@ -112,6 +112,7 @@ def test_tie_from_the_cli_equals_the_overtrain_law(tmp_path):
     assert "another parameter's name" in str(r.exception)
 
 
+@pytest.mark.slow
 def test_auto_on_a_grid_uses_sizes_and_screens_laws_in_compute_alone(grid):
     res = scalefit.fit(grid, "auto")
     assert res.backtest["holdout"] == "size:1-2" or res.backtest["holdout"].startswith("size:")
@@ -176,6 +177,7 @@ def test_runs_with_fewer_tokens_than_parameters_are_noted():
     assert note.startswith("24 run(s)") and "0.02 per parameter" in note
 
 
+@pytest.mark.slow
 def test_auto_leaves_out_the_smallest_size_when_it_bends_away_from_the_law():
     # the smallest models sit 5% above the law the larger ones follow (as tiny models do)
     bent = grid_table(seed=3)
@@ -203,6 +205,7 @@ def test_auto_leaves_out_the_smallest_size_when_it_bends_away_from_the_law():
     assert "without the smallest size" in str(back.summary())
 
 
+@pytest.mark.slow
 def test_auto_fits_every_run_when_the_small_sizes_follow_the_law(grid):
     res = scalefit.fit(grid, "auto", bootstrap=0)
     assert res.settings["data_options"]["runs"] is None

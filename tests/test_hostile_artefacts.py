@@ -30,6 +30,9 @@ import scalefit
 import scalefit.cli.report  # noqa: F401  (registers `scalefit report`)
 from scalefit.cli import run
 
+# every test needs fitted artefacts and rendered pages (15-20 s to build): run with the slow tests
+pytestmark = pytest.mark.slow
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 MP = DATA / "multipower" / "25M"
 SCHEDULE = "wsd:peak=3e-4,warmup=2160,steps=24000,decay=0.2,final=3e-5"

@@ -154,6 +154,7 @@ def test_messages_with_line_breaks_stay_on_one_line(tmp_path, files, capsys):
     assert "abc" in err
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback(files, capsys):
     for argv in (["--debug", "ingest", "/nope", "--store", str(files["STORE"])],
                  ["ingest", "/nope", "--store", str(files["STORE"]), "--debug"]):

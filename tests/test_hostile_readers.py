@@ -228,6 +228,7 @@ def csv_files(draw):
 
 @given(f=csv_files(), fmt=st.sampled_from([None, "csv", "final", "wandb", "wandb-panel",
                                            "lightning"]))
+@pytest.mark.slow
 @fast(200)
 def test_random_csv_shapes_and_encodings(work, f, fmt):
     content, suffix, enc = f
@@ -264,6 +265,7 @@ record = st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6)), 
 
 @given(records=st.lists(st.one_of(record, jvalue), max_size=10), shape=st.sampled_from(
     ["lines", "array", "hf", "wandb-summary"]), forced=st.booleans())
+@pytest.mark.slow
 @fast(150)
 def test_random_json_records(work, records, shape, forced):
     folder = work.root / "json"
@@ -310,6 +312,7 @@ log_line = st.one_of(
 
 @given(lines=st.lists(log_line, max_size=12), end=st.booleans(),
        reader=st.sampled_from(["nanogpt", "megatron", "regex"]), forced=st.booleans())
+@pytest.mark.slow
 @fast(150)
 def test_random_stdout_logs(work, lines, end, reader, forced):
     path = work.root / "train.log"

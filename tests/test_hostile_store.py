@@ -92,6 +92,7 @@ def _kill_when(proc: subprocess.Popen, folder: Path, when: str, timeout: float =
     return "finished first"
 
 
+@pytest.mark.slow
 def test_sigkill_during_cli_ingest_leaves_state_before_or_after(tmp_path, base_store):
     big = _big_csv(tmp_path / "big.csv")
     before = _state(base_store)
@@ -130,6 +131,7 @@ _WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_cli_processes_ingesting_at_once_lose_no_rows(tmp_path, base_store):
     files = {p: [] for p in "ab"}
     n_points = 0
@@ -522,6 +524,7 @@ _BOMB = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cap", ["-", "5000000"])
 def test_parquet_bomb_is_refused_before_it_is_read(base_store, cap):
     """20 million rows in a few MB: refused from the file's footer, with no memory spent."""

@@ -88,6 +88,7 @@ def _nan_after(monkeypatch, n_good: int) -> None:
 
 
 # ----------------------------------------------------------------------------- NaN loss
+@pytest.mark.slow
 def test_nan_loss_stops_the_run_and_keeps_its_curve(tmp_path, corpus, monkeypatch):
     rung = _rung()
     _nan_after(monkeypatch, 11)  # steps 1-11 fine, step 12 NaN: found when step 12 is logged
@@ -111,6 +112,7 @@ def test_nan_loss_stops_the_run_and_keeps_its_curve(tmp_path, corpus, monkeypatc
     assert not (_ckpt(tmp_path, rung).parent / "done.json").exists()  # not marked complete
 
 
+@pytest.mark.slow
 def test_absurd_lr_diverges_with_a_clear_message(tmp_path, corpus):
     rung = _rung(lr=1e6, schedule=f"constant:peak=1e6,warmup=0,steps={STEPS}")
     record_fault("trainer: LR 1e6")

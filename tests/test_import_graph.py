@@ -7,6 +7,7 @@ hides a cycle from the interpreter but not from the design.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = "scalefit"
@@ -26,6 +27,7 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+@functools.cache  # the package is parsed once per test session
 def _modules() -> dict[str, Path]:
     return {_module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
 
@@ -41,6 +43,17 @@ def _resolve_from(module: str, is_package: bool, node: ast.ImportFrom) -> str | 
 
 
 def _imports(modules: dict[str, Path]) -> list[tuple[str, str, str | None, int]]:
+    if modules is _modules():
+        return _package_imports()
+    return _parse_imports(modules)
+
+
+@functools.cache
+def _package_imports() -> list[tuple[str, str, str | None, int]]:
+    return _parse_imports(_modules())
+
+
+def _parse_imports(modules: dict[str, Path]) -> list[tuple[str, str, str | None, int]]:
     """(importer, imported module, imported name or None, line) for every in-package import."""
     found: list[tuple[str, str, str | None, int]] = []
     for module, path in modules.items():

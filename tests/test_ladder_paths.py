@@ -28,6 +28,7 @@ def _batches(n, k=1, seed=0):
     return [[torch.randint(0, 256, (4, 16), generator=g) for _ in range(k)] for _ in range(n)]
 
 
+@pytest.mark.slow
 @needs_cc
 def test_compiled_stacked_model_matches_eager():
     # under torch.compile RoPE is spelled in real arithmetic; the losses and gradients agree
@@ -44,6 +45,7 @@ def test_compiled_stacked_model_matches_eager():
         torch.testing.assert_close(b.grad, a.grad, atol=1e-5, rtol=1e-4, msg=name)
 
 
+@pytest.mark.slow
 @needs_cc
 def test_compiled_plain_engine_trains_like_eager():
     r = _rung()

@@ -32,6 +32,7 @@ def _curve(store, run):
             for m, g in p.groupby("metric")}
 
 
+@pytest.mark.slow
 def test_store_rows_and_losses_fall_with_size(tmp_path, corpus):
     torch.set_num_threads(1)
     plan = make_plan("cpu-smoke")
@@ -82,6 +83,7 @@ KILLER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", [1, 2], ids=["plain", "stacked"])
 def test_sigkill_and_resume_match_an_uninterrupted_run(tmp_path, corpus, k):
     script = tmp_path / "killer.py"

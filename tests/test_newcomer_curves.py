@@ -39,6 +39,7 @@ def _llmc_log(dst: Path, src: Path) -> pd.DataFrame:
     return df
 
 
+@pytest.mark.slow
 def test_megatron_log(tmp_path):
     out = tmp_path / "fit.json"
     assert cli(["fit", str(SAMPLES / "megatron.log"), "--law", "multi_power", *FAST,
@@ -89,6 +90,7 @@ def test_llmc_logs_with_regex(tmp_path):
     assert cli(["fit", str(logs / "cosine.log"), "--law", "multi_power", *FAST]) == 2
 
 
+@pytest.mark.slow
 def test_store_with_runs_as_final_loss_fits(tmp_path, capsys):
     store = tmp_path / "st"
     assert cli(["ingest", str(SAMPLES), "--store", str(store)]) == 0

@@ -196,6 +196,7 @@ def test_json_and_plot(tmp_path, chinchilla_plan):
 
 
 # ---------------------------------------------------------------------- CLI
+@pytest.mark.slow
 def test_cli_plan_runs(tmp_path, capsys):
     rc = run(["plan", "--budget", "1e20,5.76e23", "--json", str(tmp_path / "p.json"),
               "--plot", str(tmp_path / "p.png")])
@@ -236,6 +237,7 @@ def test_cli_wrong_kind_of_fit(tmp_path, capsys):
     assert "bad.json" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_report_section(tmp_path, capsys):
     out = tmp_path / "rep.html"
     rc = run(["report", "--fit", str(DATA / "chinchilla_fit.json"), "--plan-budget", "1e21",

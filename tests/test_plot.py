@@ -101,6 +101,7 @@ def legend_labels(ax) -> list[str]:
 
 
 # ---------------------------------------------------------------------- forecast
+@pytest.mark.slow
 def test_forecast_of_the_fit_command_shows_points_frontier_band_and_70b(tmp_path, monkeypatch):
     """`scalefit fit data/chinchilla.csv --predict N=70B,D=1.4T`: its forecast figure."""
     drawn = []
@@ -278,6 +279,7 @@ def test_residuals_with_backtest(chin, tmp_path):
 
 
 # ---------------------------------------------------------------------- bootstrap
+@pytest.mark.slow
 def test_bootstrap_pair_and_grid(chin, tmp_path):
     a, b = plot.most_correlated_pair(chin)
     names = chin.law_.param_names
@@ -351,6 +353,7 @@ def test_curves_figure_of_published_multi_power_law(tmp_path):
 
 
 # ---------------------------------------------------------------------- CLI
+@pytest.mark.slow
 def test_plot_command_kinds_and_formats(chin, tmp_path, capsys):
     js = tmp_path / "fit.json"
     chin.to_json(js)

@@ -30,6 +30,7 @@ def saved_fit(tmp_path, capsys):
     return csv, out
 
 
+@pytest.mark.slow
 def test_artefact_records_its_data_and_gets_its_points_back(saved_fit, tmp_path, capsys):
     csv, out = saved_fit
     d = json.loads(out.read_text())
@@ -79,6 +80,7 @@ def test_store_fits_record_the_store_and_memory_fits_record_nothing(tmp_path, ca
     assert "needs the fit's data" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_curve_fit_artefact_finds_its_curves(tmp_path, capsys):
     root = Path(__file__).resolve().parents[1] / "data" / "multipower" / "25M"
     files = []

@@ -63,6 +63,7 @@ def _parse(text: str) -> list[tuple[str, dict]]:
     return p.tags
 
 
+@pytest.mark.slow
 def test_html_is_self_contained_and_escaped(made):
     text = made["html"].read_text(encoding="utf-8")
     tags = _parse(text)
@@ -87,6 +88,7 @@ def test_html_is_self_contained_and_escaped(made):
         assert img.shape[:2] == (int(a["height"]), int(a["width"]))
 
 
+@pytest.mark.slow
 def test_html_tables_hold_the_fit(made):
     res, text = made["res"], made["html"].read_text(encoding="utf-8")
     from scalefit.report import _g
@@ -111,6 +113,7 @@ def test_html_tables_hold_the_fit(made):
     assert f"{res.diagnostics['residuals']['rms']:.3g}" in text
 
 
+@pytest.mark.slow
 def test_markdown_with_figures_beside(made):
     md = made["md"]
     text = md.read_text(encoding="utf-8")
@@ -127,6 +130,7 @@ def test_markdown_with_figures_beside(made):
     assert len(rows) == 1 and rows[0].count(" | ") == 5
 
 
+@pytest.mark.slow
 def test_report_without_matching_store_and_bad_suffix(made, tmp_path, capsys):
     # a fit of other data: reported, with a note that its points are not shown
     other = scalefit.fit(DATA / "samples" / "final_isoflop.csv", bootstrap=0)
@@ -148,6 +152,7 @@ def test_report_of_an_isoflop_store(tmp_path):
 
 
 # ---------------------------------------------------------------------- Chromium
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_CHROMIUM, reason=SKIP_REASON)
 def test_report_in_headless_chromium(made):
     pytest.importorskip("websocket", reason="the CDP client needs websocket-client")

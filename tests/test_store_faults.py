@@ -9,6 +9,7 @@ import textwrap
 import time
 
 import pandas as pd
+import pytest
 
 from scalefit import Store
 
@@ -24,6 +25,7 @@ _WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_processes_ingesting_at_once_lose_nothing(tmp_path):
     path = str(tmp_path / "s")
     procs = [subprocess.Popen([sys.executable, "-c", _WRITER, path, p, "8"]) for p in ("a", "b")]
@@ -47,6 +49,7 @@ _BIG = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_sigkill_during_ingest_leaves_old_or_new_state(tmp_path):
     path = str(tmp_path / "s")
     base = pd.DataFrame({"run": "small", "step": range(10), "metric": "loss",

@@ -59,6 +59,7 @@ def test_actual_accuracies(ex, store):
     assert ex.actual_accuracy(pts, "7B-4T", "hellaswag") == pytest.approx(0.81348, abs=2e-5)
 
 
+@pytest.mark.slow
 def test_mae_no_worse_than_paper(table):
     ours = table["abs_error"].mean()
     paper = table["paper_err"].mean()
@@ -67,6 +68,7 @@ def test_mae_no_worse_than_paper(table):
     assert ours <= paper
 
 
+@pytest.mark.slow
 def test_no_task_more_than_a_point_worse(table):
     """The issue's "no single task more than 1 point worse than the paper's prediction for it",
     read per task: the task's absolute error averaged over both targets (7B-4T, 13B-5T). That
@@ -82,11 +84,13 @@ def test_no_task_more_than_a_point_worse(table):
     assert int((cell > 0.0099).sum()) == 2
 
 
+@pytest.mark.slow
 def test_within_two_points(table):
     worst = table.groupby("task")["abs_error"].max()
     assert set(worst[worst <= 0.02].index) == {"mmlu", "piqa"}
 
 
+@pytest.mark.slow
 def test_bootstrap_intervals(predicted, table):
     fits = predicted[1]
     assert np.all(table["lo"] < table["predicted"]) and np.all(table["predicted"] < table["hi"])
@@ -102,6 +106,7 @@ def test_bootstrap_intervals(predicted, table):
     assert d["step2"]["b"] == pytest.approx(res.step2["b"])
 
 
+@pytest.mark.slow
 def test_bootstrap_is_seeded(ex, store):
     targets = ["N=6887575552,D=3.945e12,name=7B"]
     a = predict_task(store, "piqa", targets, runs=ex.FIT_RUNS, n_boot=8, seed=3, chance=0.5)
@@ -110,6 +115,7 @@ def test_bootstrap_is_seeded(ex, store):
     np.testing.assert_array_equal(a.boot_step2, b.boot_step2)
 
 
+@pytest.mark.slow
 def test_chained_predict_consistent(predicted):
     res = predicted[1]["piqa"]
     t = res.targets[0]

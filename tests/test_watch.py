@@ -263,6 +263,7 @@ def test_spike_is_flagged_at_its_step_and_size(half_run):
     assert f"step {steps[-1]}" in off.describe()
 
 
+@pytest.mark.slow
 def test_divergence_plateau_and_nan_are_flagged(half_run):
     steps, loss = half_run
     rising = loss.copy()
@@ -296,6 +297,7 @@ def logs(tmp_path_factory):
             "final": float(_truth([5999])[0])}
 
 
+@pytest.mark.slow
 def test_once_on_track_exits_0_with_json_and_plot(logs, tmp_path, capsys):
     out, fig = tmp_path / "w.json", tmp_path / "w.png"
     rc = cli(["watch", str(logs["ok"]), "--schedule", SPEC, "--once", "--json", str(out),
@@ -310,6 +312,7 @@ def test_once_on_track_exits_0_with_json_and_plot(logs, tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.slow
 def test_once_off_track_exits_3_and_fail_above_exits_4(logs, capsys):
     rc = cli(["watch", str(logs["spike"]), "--schedule", SPEC, "--once"])
     text = capsys.readouterr().out
@@ -324,6 +327,7 @@ def test_once_off_track_exits_3_and_fail_above_exits_4(logs, capsys):
                 "--fail-above", str(hi)]) == 0
 
 
+@pytest.mark.slow
 def test_follow_mode_stops_at_fail_above_and_at_the_end(logs, tmp_path, capsys):
     lo = logs["final"] * 0.98
     rc = cli(["watch", str(logs["ok"]), "--schedule", SPEC, "--interval", "0",
@@ -335,6 +339,7 @@ def test_follow_mode_stops_at_fail_above_and_at_the_end(logs, tmp_path, capsys):
     assert rc == 0 and "step 5960/6000" in out
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_0_with_a_last_summary_line(logs, monkeypatch, capsys):
     import scalefit.cli.watch as cw
 
