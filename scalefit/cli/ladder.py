@@ -34,6 +34,12 @@ def _console():
 _stderr = None
 
 
+def _have_torch() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
 def _need_torch() -> None:
     try:
         import torch  # noqa: F401
@@ -174,8 +180,11 @@ def plan_cmd(
     param, base_width, lr = _param_and_lr(param, base_width, lr_from)
     plan = _plan(preset, budget, device, schedule, seeds, lr_mult, param=param,
                  base_width=base_width, lr=lr)
-    if probe:
-        _need_torch()
+    if probe and not _have_torch():
+        # the plan itself is arithmetic; only timing a few steps needs the trainer
+        plan.notes.append("no time estimate: timing the rungs needs torch "
+                          "(pip install 'scalefit[ladder]')")
+    elif probe:
         import torch
 
         from scalefit.ladder.engine import estimate_seconds
