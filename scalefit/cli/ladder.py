@@ -118,7 +118,7 @@ def _print_plan(plan, console) -> None:
                   _fmt_time(r["seconds"]))
     console.print(t)
     for n in plan.notes:
-        console.print(n)
+        console.print(n, markup=False)  # notes are text: "[ladder]" is not a style
     total = sum(v for v in plan.seconds.values() if math.isfinite(v))
     text = f"total {plan.flops:.3g} FLOPs"
     if plan.seconds:
