@@ -63,7 +63,7 @@ CHILD_LARGE = CHILD.replace(f"chinchilla_table({N_POINTS}, 0.02)", f"chinchilla_
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc (VmHWM)")
-def test_fit_on_a_million_points_peaks_under_half_a_gigabyte():
+def test_fit_on_a_million_points_takes_under_400_mb_of_its_own():
     # before: ~780 MB (the runs and points frames of a million runs, their names boxed as Python
     # strings several times over, and an unblocked delta-method Jacobian)
     out = subprocess.run([sys.executable, "-c", CHILD_LARGE], capture_output=True, text=True,
