@@ -45,10 +45,11 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterat
         raise
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -> Path:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = False,
+                       make_parents: bool = True) -> Path:
     """Write ``data`` to ``path`` through a temporary file; ``fsync`` also flushes it to disk
     before the replace (for logs that must survive a power cut, not for figures)."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, make_parents=make_parents) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(data)
             if fsync:

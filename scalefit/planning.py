@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from scalefit.errors import InputError, UsageError
+from scalefit.files import atomic_write_text
 
 if TYPE_CHECKING:
     from scalefit.curves.result import CurveFitResult
@@ -166,11 +167,7 @@ class PlanResult:
         """The plan as JSON text (docs/plan-json.md); also written to ``path`` when given."""
         text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
         if path is not None:
-            p = Path(path)
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = p.with_name(p.name + ".tmp")
-            tmp.write_text(text + "\n", encoding="utf-8")
-            tmp.replace(p)
+            atomic_write_text(Path(path), text + "\n")
         return text
 
     def summary(self) -> str:

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from scalefit.errors import FitError, InputError, ScalefitError, UsageError
+from scalefit.files import atomic_path
 from scalefit.schedules import Schedule, parse_schedule
 
 __all__ = ["ANNEAL_PRIOR_REL", "BAND_FLOOR_REL", "EXIT_ABOVE", "EXIT_OFF_TRACK", "Forecast", "OffTrack",
@@ -683,16 +684,8 @@ def write_plot(update: WatchUpdate, steps: np.ndarray, loss: np.ndarray,
 
 
 def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _jsonable(o: Any):

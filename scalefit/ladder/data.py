@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from scalefit.errors import InputError
+from scalefit.files import atomic_write_bytes
 
 __all__ = [
     "DEFAULT_WHEELS",
@@ -342,12 +343,7 @@ def _bpe(out: Path, text: dict[str, bytes], vocab: int, corpus_hash: str, log):
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data, fsync=True)
 
 
 def open_corpus(path: str | os.PathLike) -> Corpus:

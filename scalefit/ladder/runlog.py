@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 from scalefit.errors import StoreError
+from scalefit.files import atomic_write_bytes
 from scalefit.ladder.data import Corpus
 from scalefit.ladder.plan import Rung
 
@@ -66,15 +67,11 @@ def _jsonl(rows: list[dict]) -> bytes:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """Write ``data`` to ``path`` through a temporary file flushed to disk; a full disk is a
+    StoreError that says so."""
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write_bytes(path, data, fsync=True, make_parents=False)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise StoreError(f"cannot write {path.name}: {exc.strerror or exc}", where=str(path),
                          hint=_DISK_HINT) from exc
 
