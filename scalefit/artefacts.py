@@ -363,10 +363,8 @@ def validate_fit_artefact(d: Mapping, *, where: str = "fit artefact") -> None:
 
 
     c = _Check(where)
-    for key in ("law", "params", "objective", "n_points"):
-        if key not in d:
-            raise InputError(f"not a scalefit fit artefact: key {key!r} is missing", where=where,
-                             hint=_HINT)
+    _require(d, ("law", "params", "objective", "n_points"), "a scalefit fit artefact", where,
+             _HINT)
     schema = d.get("schema", SCHEMA_VERSION)
     c.integer(schema, "schema", lo=1)
     if schema > SCHEMA_VERSION:
@@ -595,10 +593,7 @@ def validate_curve_artefact(d: Mapping, *, where: str = "fit artefact") -> None:
     import numpy as np
 
     c = _Check(where)
-    for key in ("law", "params"):
-        if key not in d:
-            raise InputError(f"not a scalefit curve fit: key {key!r} is missing", where=where,
-                             hint=_HINT)
+    _require(d, ("law", "params"), "a scalefit curve fit", where, _HINT)
     spec = c.text(d["law"], "law", max_len=500)
     opts = c.obj(d.get("law_options") or {}, "law_options")
     try:
@@ -660,13 +655,18 @@ def validate_curve_artefact(d: Mapping, *, where: str = "fit artefact") -> None:
         c.numbers(e, f"diagnostics.fit_errors.{name}", null=False)
 
 
+def _require(d: Mapping, keys, what: str, where: str, hint: str) -> None:
+    """The keys every artefact of a kind has; the first missing one is named."""
+    for key in keys:
+        if key not in d:
+            raise InputError(f"not {what}: key {key!r} is missing", where=where, hint=hint)
+
+
 def validate_isoflop_artefact(d: Mapping, *, where: str = "fit artefact") -> None:
     """Check an IsoFLOP artefact (``"kind": "isoflop"``) against ``docs/fit-json.md``."""
     c = _Check(where)
-    for key in ("a", "k", "b", "k_D", "minima"):
-        if key not in d:
-            raise InputError(f"not a scalefit IsoFLOP artefact: key {key!r} is missing",
-                             where=where, hint="save again with `scalefit isoflop ... --json`")
+    _require(d, ("a", "k", "b", "k_D", "minima"), "a scalefit IsoFLOP artefact", where,
+             "save again with `scalefit isoflop ... --json`")
     _schema(c, d)
     for key in ("a", "b"):
         c.num(d[key], key, lo=-100, hi=100)
@@ -704,10 +704,8 @@ def validate_task_artefact(d: Mapping, *, where: str = "fit artefact") -> None:
     import numpy as np
 
     c = _Check(where)
-    for key in ("task", "law", "step1", "step2", "targets"):
-        if key not in d:
-            raise InputError(f"not a scalefit task prediction: key {key!r} is missing",
-                             where=where, hint="save again with `scalefit tasks ... --json`")
+    _require(d, ("task", "law", "step1", "step2", "targets"), "a scalefit task prediction",
+             where, "save again with `scalefit tasks ... --json`")
     _schema(c, d)
     for key in ("task", "loss_metric", "acc_metric"):
         c.text(d.get(key), key, null=key != "task", max_len=1000)

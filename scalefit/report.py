@@ -27,6 +27,7 @@ import numpy as np
 from scalefit.errors import ScalefitError, UsageError
 from scalefit.files import atomic_path, atomic_write_text
 from scalefit.html import esc
+from scalefit.summary import fmt
 from scalefit.version import __version__
 
 __all__ = ["build_report", "Report"]
@@ -196,16 +197,7 @@ def _close(fig) -> None:
 
 
 # ---------------------------------------------------------------------- formatting
-def _g(x, digits: int = 4) -> str:
-    if x is None:
-        return "-"
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    if not math.isfinite(x):
-        return "-"
-    return f"{x:.{digits}g}"
+_g = fmt  # numbers in tables and text: the summaries' format
 
 
 def _pct(x) -> str:
