@@ -285,8 +285,9 @@ class _Context:
 
 
 # ---------------------------------------------------------------------------- Law checks
-def _declaration(ctx: _Context) -> dict:
-    law, c = ctx.law, "declaration"
+def _name_and_parameters(ctx: _Context, c: str) -> list[str]:
+    """The checks every kind of law's declaration starts with: a name, parameters, no repeats."""
+    law = ctx.law
     if not isinstance(law.name, str) or not law.name:
         ctx.fail(c, "the law has no name", hint="set the class attribute name = '...'")
     names = law.param_names
@@ -295,6 +296,12 @@ def _declaration(ctx: _Context) -> dict:
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         ctx.fail(c, f"parameter names repeat: {dup}")
+    return names
+
+
+def _declaration(ctx: _Context) -> dict:
+    law, c = ctx.law, "declaration"
+    names = _name_and_parameters(ctx, c)
     bad = [n for n in names if not n.isidentifier()]
     if bad:  # lmfit names its parameters so
         ctx.fail(c, f"parameter names {bad} are not Python identifiers")
@@ -608,14 +615,7 @@ def _curves(law, specs, every: int = 50) -> list:
 
 def _curve_declaration(ctx: _Context) -> dict:
     law, c = ctx.law, "declaration"
-    if not isinstance(law.name, str) or not law.name:
-        ctx.fail(c, "the law has no name")
-    names = law.param_names
-    if not names:
-        ctx.fail(c, "the law declares no parameters")
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        ctx.fail(c, f"parameter names repeat: {dup}")
+    names = _name_and_parameters(ctx, c)
     for label in ("formula", "source"):
         if not isinstance(getattr(law, label), str) or not getattr(law, label).strip():
             ctx.fail(c, f"the law has no {label} string")
