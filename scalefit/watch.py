@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from scalefit.errors import FitError, InputError, ScalefitError, UsageError
-from scalefit.files import atomic_path
+from scalefit.files import atomic_path, atomic_write_text
 from scalefit.schedules import Schedule, parse_schedule
 
 __all__ = ["ANNEAL_PRIOR_REL", "BAND_FLOOR_REL", "EXIT_ABOVE", "EXIT_OFF_TRACK", "Forecast", "OffTrack",
@@ -641,7 +641,7 @@ def _last_gap(steps: np.ndarray) -> int:
 def write_json(update: WatchUpdate, path: str | os.PathLike) -> None:
     """The update as JSON, replacing ``path`` atomically."""
     text = json.dumps(update.to_dict(), indent=2, default=_jsonable)
-    _atomic(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write_text(Path(path), text)
 
 
 def write_plot(update: WatchUpdate, steps: np.ndarray, loss: np.ndarray,
@@ -677,15 +677,10 @@ def write_plot(update: WatchUpdate, steps: np.ndarray, loss: np.ndarray,
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper right")
         fmt = Path(path).suffix.lstrip(".").lower() or "png"
-        _atomic(Path(path), lambda tmp: fig.savefig(tmp, format=fmt, dpi=110,
-                                                    bbox_inches="tight"))
+        with atomic_path(Path(path)) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=110, bbox_inches="tight")
     finally:
         plt.close(fig)
-
-
-def _atomic(path: Path, write) -> None:
-    with atomic_path(path) as tmp:
-        write(tmp)
 
 
 def _jsonable(o: Any):

@@ -256,8 +256,9 @@ def build_corpus(
         "eot": EOT,
     }
     for k in ("train", "val"):
-        _atomic_bytes(out / f"{k}.bin", np.ascontiguousarray(tokens[k], dtype=dtype).tobytes())
-    _atomic_bytes(out / "meta.json", json.dumps(meta, indent=1).encode())
+        atomic_write_bytes(out / f"{k}.bin",
+                           np.ascontiguousarray(tokens[k], dtype=dtype).tobytes(), fsync=True)
+    atomic_write_bytes(out / "meta.json", json.dumps(meta, indent=1).encode(), fsync=True)
     return open_corpus(out)
 
 
@@ -340,10 +341,6 @@ def _bpe(out: Path, text: dict[str, bytes], vocab: int, corpus_hash: str, log):
             ids.append(eot)
         tokens[k] = np.asarray(ids, dtype=np.uint16)
     return tokens, tok.get_vocab_size()
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    atomic_write_bytes(path, data, fsync=True)
 
 
 def open_corpus(path: str | os.PathLike) -> Corpus:
