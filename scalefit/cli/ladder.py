@@ -63,7 +63,7 @@ def _param_and_lr(param: str | None, base_width: int | None,
     """The parametrisation, base width and peak LR: from the options, or from a sweep file
     (``--lr-from``), whose parametrisation the options may repeat but not contradict."""
     if lr_from is None:
-        return param or "sp", base_width, None
+        return param, base_width, None  # None: the preset's parametrisation
     from scalefit.ladder.sweep import read_sweep
 
     sw = read_sweep(lr_from)
@@ -154,8 +154,9 @@ def corpus_cmd(
     typer.echo(f"corpus at {c.path}: {c.describe()}")
 
 
-_PARAM_HELP = ("sp (standard, the default) or mup (μP: per-layer init and LR scaled from "
-               "--base-width, so one LR transfers across widths).")
+_PARAM_HELP = ("sp (standard) or mup (μP: per-layer init and LR scaled from --base-width, so "
+               "one LR transfers across widths).")
+_PRESET_PARAM_HELP = _PARAM_HELP[:-2] + "); default: the preset's (mup for cpu-small, else sp)."
 _BASE_HELP = "μP's base width (default: the narrowest rung's, or the sweep's)."
 _LR_FROM_HELP = ("A sweep JSON from `scalefit ladder sweep`: every rung trains at its best LR, in "
                  "its parametrisation.")
@@ -172,7 +173,7 @@ def plan_cmd(
     probe: bool = typer.Option(True, "--probe/--no-probe", help="Time a few steps per shape."),
     threads: int = typer.Option(None, "--threads", help="torch threads for the probe."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
-    param: str = typer.Option(None, "--param", help=_PARAM_HELP),
+    param: str = typer.Option(None, "--param", help=_PRESET_PARAM_HELP),
     base_width: int = typer.Option(None, "--base-width", help=_BASE_HELP),
     lr_from: str = typer.Option(None, "--lr-from", help=_LR_FROM_HELP),
 ) -> None:
@@ -229,7 +230,7 @@ def run_cmd(
     keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints",
                                           help="Keep each run's last checkpoint when it ends."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
-    param: str = typer.Option(None, "--param", help=_PARAM_HELP),
+    param: str = typer.Option(None, "--param", help=_PRESET_PARAM_HELP),
     base_width: int = typer.Option(None, "--base-width", help=_BASE_HELP),
     lr_from: str = typer.Option(None, "--lr-from", help=_LR_FROM_HELP),
 ) -> None:
@@ -253,9 +254,34 @@ def run_cmd(
     typer.echo(f"store: {store}  wall time: {wall:.1f} s")
     top = max(r.params for r in plan.rungs)
     k = sum(r.params == top for r in plan.rungs)
-    if len(plan.rungs) > k:  # a backtest needs runs left to fit
+    if len({r.params for r in plan.rungs}) >= 3:  # size:1 leaves two sizes or more to fit
+        _print_backtest(store)
+    elif len(plan.rungs) > k:  # a backtest needs runs left to fit
         typer.echo(f"next: scalefit fit --store {store} --law power:x=C --metric val/loss "
                    f"--holdout largest:{k}")
+
+
+def _print_backtest(store: str) -> None:
+    """Predict the largest size from the others, as `scalefit fit --holdout size:1` does."""
+    from rich.table import Table
+
+    from scalefit.ladder.backtest import ladder_backtest
+
+    rows = ladder_backtest(store)
+    t = Table(title="backtest: the largest size predicted from the others (val/loss, size:1)")
+    for col in ("law", "held-out runs", "mean error", "max error", "E", "note"):
+        t.add_column(col, justify="left" if col in ("law", "held-out runs", "note") else "right")
+    for r in rows:
+        if "error" in r:
+            t.add_row(r["law"], "-", "-", "-", "-", r["error"])
+            continue
+        t.add_row(r["law"], ", ".join(n.split("/", 1)[-1] for n in r["heldout_runs"]),
+                  f"{r['mean_rel_error']:.2%}", f"{r['max_rel_error']:.2%}",
+                  "-" if r["E"] is None else f"{r['E']:.3g}",
+                  f"at a bound: {', '.join(r['at_bound'])}" if r["at_bound"] else "")
+    console().print(t)
+    typer.echo(f"next: scalefit fit --store {store} --law chinchilla --metric val/loss "
+               "--holdout size:1")
 
 
 def _check_choice(value: str, option: str, choices: tuple[str, ...]) -> None:

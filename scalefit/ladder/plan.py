@@ -173,6 +173,9 @@ class Preset:
     lr_scale: float = 1.0  # times lr_for(N)
     # smaller batches (to the nearest power of two) where batch_for(N) leaves fewer steps
     min_steps: int | None = None
+    param: str = "sp"  # the parametrisation when --param is not given
+    # μP's peak LR for every rung, swept at the default base width (the narrowest rung)
+    mup_lr: float | None = None
 
 
 def _gpu_shape(L: int, mults=(20,)):
@@ -200,6 +203,20 @@ PRESETS: dict[str, Preset] = {
     ), evals=16, val_batches=4, val_batch_size=32, batch_seqs=4, lr_scale=0.5,
         description="5 widths at depth 2, 9.7k-221k non-embedding params (23x), 10-40 "
                     "tokens/param, batch 4 x 128; minutes on 2 CPU cores"),
+    # μP by default: one LR, swept at the base width d32 (`scalefit ladder sweep --param mup
+    # --widths 32 --layers 3 --steps 1500 --seeds 2`), serves every width. Three layers, head
+    # size 16, the cpu-tiny batch; the largest width trains at 5 and 10 tokens/param only, which
+    # keeps the ladder within half an hour on 2 cores. --param sp takes half the LR rule.
+    "cpu-small": Preset("cpu", 128, (
+        (3, 32, 2, (5, 10, 20)),
+        (3, 48, 3, (5, 10, 20)),
+        (3, 64, 4, (5, 10, 20)),
+        (3, 96, 6, (5, 10, 20)),
+        (3, 160, 10, (5, 10)),
+    ), evals=16, val_batches=4, val_batch_size=32, batch_seqs=4, lr_scale=0.5, param="mup",
+        mup_lr=1e-2,
+        description="5 widths at depth 3, 37k-923k non-embedding params (25x), 5-20 "
+                    "tokens/param, batch 4 x 128, μP; about half an hour on 2 CPU cores"),
     # The batch rule, anchored at 100M, gives the smallest GPU rungs a few hundred steps: L2-d128
     # at 10 tokens/param reached validation loss 2.27 at batch 32 x 512 (241 steps, the rule)
     # and 1.65 at batch 8 (964 steps). So each GPU shape takes a batch that gives its shortest
@@ -271,21 +288,26 @@ def fill_schedule(spec: str | None, *, peak: float, warmup: int, steps: int) -> 
 
 def make_plan(preset: str, *, device: str | None = None, schedule: str | None = None,
               seeds: int = 1, lr_mults: tuple[float, ...] = (1.0,), vocab_size: int = 256,
-              max_steps: int | None = None, shapes: tuple | None = None, param: str = "sp",
+              max_steps: int | None = None, shapes: tuple | None = None, param: str | None = None,
               base_width: int | None = None, lr: float | None = None) -> Plan:
     """The plan of a named preset (see :data:`PRESETS`).
 
     ``seeds`` > 1 or several ``lr_mults`` add same-shape variants that train as one stacked
     model. ``max_steps`` truncates every rung (for tests); ``shapes`` replaces the preset's.
     ``param="mup"`` trains every rung in μP relative to ``base_width`` (default: the narrowest
-    rung); ``lr`` gives every rung that peak LR instead of the rule's (a swept, transferred one).
+    rung); ``None``: the preset's parametrisation. ``lr`` gives every rung that peak LR instead
+    of the rule's (a swept, transferred one); a μP preset's own swept LR is the default at its
+    default base width.
     """
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}", where="--preset",
                          hint=f"use one of {', '.join(PRESETS)}")
     p = PRESETS[preset]
     shapes = shapes or p.shapes
-    param, base_width = _check_param(param, base_width, min(s[1] for s in shapes))
+    narrowest = min(s[1] for s in shapes)
+    param, base_width = _check_param(p.param if param is None else param, base_width, narrowest)
+    if lr is None and param == "mup" and p.mup_lr and base_width == narrowest:
+        lr = p.mup_lr  # swept at this base width only: another base width takes the rule's
     if lr is not None and not (lr > 0 and math.isfinite(lr)):
         raise UsageError(f"the peak LR must be a positive number, got {lr!r}", where="--lr-from")
     rungs = []
@@ -337,7 +359,7 @@ def _truncate(r: Rung, steps: int, p: Preset) -> Rung:
 
 
 def plan_budget(flops: float, *, device: str = "cpu", n_sizes: int = 5, schedule: str | None = None,
-                vocab_size: int = 256, param: str = "sp", base_width: int | None = None,
+                vocab_size: int = 256, param: str | None = "sp", base_width: int | None = None,
                 lr: float | None = None) -> Plan:
     """An IsoFLOP grid: ``n_sizes`` shapes around the compute-optimal size for ``flops``, each
     trained on ``flops / flops_per_token`` tokens (Chinchilla approach 2). ``param``,
@@ -358,7 +380,7 @@ def plan_budget(flops: float, *, device: str = "cpu", n_sizes: int = 5, schedule
             + 0.3 * abs(math.log(c[1] / (c[0] * (16 if device == "cpu" else 64)) + 1e-9)))
         if best not in picked:
             picked.append(best)
-    param, base_width = _check_param(param, base_width, min(c[1] for c in picked))
+    param, base_width = _check_param(param or "sp", base_width, min(c[1] for c in picked))
     rungs = []
     for L, d, H in picked:
         cfg = GPTConfig(L, d, H, seq_len=p.seq_len, vocab_size=vocab_size)

@@ -1,0 +1,82 @@
+"""The cpu-small preset (μP by default) and the backtest table at the end of `ladder run`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import scalefit
+from scalefit.cli import run as cli
+from scalefit.ladder.backtest import ladder_backtest
+from scalefit.ladder.plan import PRESETS, lr_for, make_plan
+
+TINY = Path(__file__).resolve().parents[1] / "data" / "ladder-cpu-tiny"
+
+
+def test_cpu_small_is_mup_at_its_swept_lr():
+    plan = make_plan("cpu-small")
+    assert {r.param for r in plan.rungs} == {"mup"}
+    assert {r.base_width for r in plan.rungs} == {32}
+    assert {r.lr for r in plan.rungs} == {PRESETS["cpu-small"].mup_lr}
+    sizes = sorted({r.params for r in plan.rungs})
+    assert len(sizes) >= 5 and sizes[-1] / sizes[0] >= 20
+    assert 0.9e6 <= sizes[-1] <= 3e6
+    assert {r.tags["tokens_per_param"] for r in plan.rungs} == {5, 10, 20}
+    for r in plan.rungs:
+        assert r.tokens >= 5 * r.params
+        assert r.d_model % 32 == 0 or r.d_model == 48  # widths are multiples of half the base
+
+
+def test_cpu_small_in_sp_and_at_another_base_width():
+    sp = make_plan("cpu-small", param="sp")
+    assert {r.param for r in sp.rungs} == {"sp"}
+    for r in sp.rungs:  # half the LR rule, as cpu-tiny
+        assert r.lr == pytest.approx(0.5 * lr_for(r.params), rel=1e-12)
+    # the preset's LR was swept at base width 32: another base width takes the rule's
+    other = make_plan("cpu-small", base_width=64)
+    assert {r.base_width for r in other.rungs} == {64}
+    assert PRESETS["cpu-small"].mup_lr not in {r.lr for r in other.rungs}
+    assert {r.param for r in make_plan("cpu-tiny").rungs} == {"sp"}  # unchanged default
+
+
+def test_cli_plan_defaults_to_the_presets_parametrisation(capsys):
+    assert cli(["ladder", "plan", "--preset", "cpu-small", "--no-probe", "--json"]) == 0
+    rungs = json.loads(capsys.readouterr().out)["rungs"]
+    assert {r["param"] for r in rungs} == {"mup"}
+    assert cli(["ladder", "plan", "--preset", "cpu-small", "--param", "sp", "--no-probe",
+                "--json"]) == 0
+    rungs = json.loads(capsys.readouterr().out)["rungs"]
+    assert all("param" not in r for r in rungs)  # SP rungs are stored as before
+    assert cli(["ladder", "plan", "--preset", "cpu-tiny", "--no-probe", "--json"]) == 0
+    assert all("param" not in r for r in json.loads(capsys.readouterr().out)["rungs"])
+
+
+@pytest.mark.slow  # four fits of the shipped cpu-tiny store
+def test_ladder_backtest_is_the_fits_size_holdout():
+    rows = {r["law"]: r for r in ladder_backtest(TINY)}
+    assert set(rows) == {"chinchilla", "power:x=C"}
+    store = scalefit.Store(TINY, create=False)
+    for law, row in rows.items():
+        bt = scalefit.fit(store, law=law, metric="val/loss", holdout="size:1").backtest
+        assert row["heldout_runs"] == bt["heldout_runs"]
+        assert sorted(row["heldout_runs"]) == ["cpu-tiny/L2-d96-t10", "cpu-tiny/L2-d96-t20"]
+        assert row["mean_rel_error"] == pytest.approx(bt["mean_rel_error"], rel=1e-6)
+    # cpu-tiny (SP): the power law in compute holds to about 1%, Chinchilla's loses E
+    assert rows["power:x=C"]["mean_rel_error"] < 0.02
+    assert rows["chinchilla"]["mean_rel_error"] > 0.03
+    assert "E" in rows["chinchilla"]["at_bound"]
+
+
+@pytest.mark.slow  # two fits of the shipped cpu-tiny store
+def test_the_backtest_table_names_laws_runs_and_errors(capsys):
+    from scalefit.cli.ladder import _print_backtest
+
+    _print_backtest(str(TINY))
+    out = capsys.readouterr().out
+    assert "chinchilla" in out and "power:x=C" in out
+    assert "L2-d96-t10, L2-d96-t20" in out
+    # the power law's error as the fit reports it (measured 1.14%), and Chinchilla's E at 0
+    assert "1.14%" in out and "at a bound: E" in out
+    assert "--holdout size:1" in out.replace("\n", " ")
