@@ -586,6 +586,22 @@ def _backtest(c: _Check, bt) -> None:
                      or {}).items():
             c.num(x, f"backtest.calibration.upper.{k}", lo=0)
         c.flag(cal.get("exact_quantile"), "backtest.calibration.exact_quantile")
+    ens = c.obj(bt.get("ensemble"), "backtest.ensemble", null=True)
+    if ens:
+        c.text(ens.get("weighting"), "backtest.ensemble.weighting", null=True)
+        for k in ("mean_rel_error", "max_rel_error"):
+            c.num(ens.get(k), f"backtest.ensemble.{k}", null=True, lo=0)
+        for i, m in enumerate(c.lst(ens.get("members"), "backtest.ensemble.members") or []):
+            key = f"backtest.ensemble.members[{i}]"
+            m = c.obj(m, key)
+            c.text(m.get("law"), f"{key}.law")
+            for k in ("label", "variant"):
+                c.text(m.get(k), f"{key}.{k}", null=True)
+            c.num(m.get("weight"), f"{key}.weight", lo=0, hi=1)
+            c.num(m.get("backtest_error"), f"{key}.backtest_error", null=True, lo=0)
+            c.integer(m.get("n_runs"), f"{key}.n_runs", null=True)
+            for k, x in c.obj(m.get("params"), f"{key}.params").items():
+                c.num(x, f"{key}.params.{k}")
 
 
 def validate_curve_artefact(d: Mapping, *, where: str = "fit artefact") -> None:

@@ -183,19 +183,31 @@ class FitResult:
 
             _, lo, hi = delta_band(self._problem, self._v, self._cov, Xc, self.level)
             method = "delta"
+        members = _ensemble_predictions(self.backtest, given)
+        if members:
+            # law="auto"'s average; the chosen member's interval moves with it
+            avg = sum(w * p for w, p in members)
+            with np.errstate(all="ignore"):
+                shift = avg / value
+            if lo is not None:
+                lo, hi = lo * shift, hi * shift
+            value = avg
         calibrated = None
         cal = (self.backtest or {}).get("calibration") if isinstance(self.backtest, dict) else None
         if isinstance(cal, Mapping) and cal.get("rate_per_decade") is not None:
             from scalefit.fitting.calibration import widen
 
             lo, hi, _ = widen(value, lo, hi, Xc, cal, self.level)
-            for alt_pred in _variant_predictions(cal, given):
+            for alt_pred in _variant_predictions(cal, given) + [p for _, p in members]:
                 lo, hi = np.fmin(lo, alt_pred), np.fmax(hi, alt_pred)
             method = f"{method}+backtest" if method else "backtest"
             calibrated = (f"{100 * self.level:.0f}% interval calibrated on the backtest "
                           f"{cal.get('holdout')} ({cal.get('n_points')} held-out points): "
                           f"{100 * cal['rate_per_decade']:.2f}% per decade beyond the fitted "
                           f"range, run scatter {100 * float(cal.get('noise') or 0):.2f}%")
+            if members:
+                calibrated += (f"; the value averages {len(members)} fits (the backtest's "
+                               "ensemble), whose predictions it also covers")
             alts = cal.get("alternatives")
             if isinstance(alts, list) and alts:
                 calibrated += ("; it also covers the prediction of "
@@ -345,16 +357,37 @@ class FitResult:
         return cls.from_dict(read_artefact(source))
 
 
+def _ensemble_predictions(backtest, given: dict) -> list[tuple[float, np.ndarray]]:
+    """(weight, prediction) of each member of law="auto"'s average (``backtest["ensemble"]``),
+    or [] when there is none or a member cannot predict (then the chosen law alone does)."""
+    ens = backtest.get("ensemble") if isinstance(backtest, Mapping) else None
+    members = ens.get("members") if isinstance(ens, Mapping) else None
+    if not isinstance(members, list) or len(members) < 2:
+        return []
+    preds = _law_predictions(members, given)
+    if len(preds) != len(members):
+        return []
+    w = np.array([float(m["weight"]) for m in members])
+    return list(zip(w / w.sum(), preds, strict=True))
+
+
 def _variant_predictions(cal: Mapping, given: dict) -> list[np.ndarray]:
     """Predictions of the variants recorded beside the fit (free or tied exponents), which
     the interval covers too. A variant that is not a known law with finite parameters of its
     own names (a tampered file) is skipped."""
+    alts = cal.get("alternatives")
+    return _law_predictions(alts if isinstance(alts, list) else [], given)
+
+
+def _law_predictions(entries: list, given: dict) -> list[np.ndarray]:
+    """The predictions of laws recorded by name and parameters (``{"law", "params"}``); an
+    entry that is not a known law with finite parameters of its own names (a tampered file),
+    or that predicts a non-finite value, is skipped."""
     from scalefit.errors import ScalefitError
     from scalefit.laws import get_law
 
     out = []
-    alts = cal.get("alternatives")
-    for alt in alts if isinstance(alts, list) else []:
+    for alt in entries:
         try:
             law = get_law(str(alt["law"]))
             params = {k: float(alt["params"][k]) for k in law.param_names}

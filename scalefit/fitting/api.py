@@ -115,6 +115,8 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
     if holdout:
         _attach_backtest(result, ds, lw, fkw, theta, holdout, level, auto,
                          variants=not (fix or expr or params is not None))
+    if auto is not None and auto.get("ensemble") and result.backtest:
+        _attach_ensemble(result, data, auto["ensemble"], kw)
     result.diagnostics = _diagnostics(lw, ds, problem, opt, unc["dm"], unc["boot"],
                                       n_free=problem.F)
     for p in _as_list_of_maps(predict):
@@ -182,6 +184,8 @@ def _attach_backtest(result: FitResult, ds: Dataset, lw, fkw: dict, theta, holdo
     if not result.backtest:
         return
     bt = result.backtest
+    for key in ("_pred", "_y", "_fold"):  # arrays for law="auto"'s average, not JSON
+        bt.pop(key, None)
     bt["calibration"] = _calibration(bt.pop("_scores"), ds, lw, theta, level, holdout)
     alt = _variant_fits(ds, lw, fkw) if variants else None
     if alt:
@@ -193,6 +197,34 @@ def _attach_backtest(result: FitResult, ds: Dataset, lw, fkw: dict, theta, holdo
         for key in ("reason", "holdout_reason"):
             if key in auto:
                 bt[key] = auto[key]
+
+
+def _attach_ensemble(result: FitResult, data, ens: dict, kw: dict) -> None:
+    """law="auto"'s average: fit each member of the chosen family to its runs (the chosen one
+    is the result itself) and keep their parameters and weights beside the backtest, so that
+    ``predict`` averages them (also from a saved fit)."""
+    members = []
+    for m in ens["members"]:
+        if m["law"] == result.law and not m.get("runs"):
+            params = dict(result.params_)
+        else:
+            try:
+                lw, ds_m, fkw = prepare(data, m["law"], **{**kw, "runs": m.get("runs")})
+                core = fit_dataset(ds_m, lw, **fit_keywords(fkw))
+            except ScalefitError:
+                return  # a member that cannot be refitted: predict from the chosen law alone
+            params = dict(zip(lw.param_names, map(float, core["theta"]), strict=True))
+        members.append({**{k: v for k, v in m.items() if k != "runs"},
+                        "n_runs": len(m["runs"]) if m.get("runs") else result.n_runs,
+                        "params": params})
+    result.backtest["ensemble"] = {**{k: v for k, v in ens.items() if k != "members"},
+                                   "members": members}
+    if result.dataset is not None:
+        result.dataset.notes.append(
+            f"law='auto' predicts with the average of {len(members)} fits of Chinchilla's "
+            "form, weighted by 1/backtest error² (" + ", ".join(
+                f"{m['label']} {m['weight']:.2f}" for m in members) + "); the parameters "
+            "shown are the best-backtesting member's")
 
 
 # ---------------------------------------------------------------------- helpers

@@ -201,7 +201,7 @@ def _one_backtest(ds, law, spec: str, fit_kw: dict | None) -> dict:
             "decades_beyond": float(dist[i]), "holdout": spec}
            for i, g in enumerate(test.groups)]
     return {"holdout": spec, "n_train": int(train.n), "n_heldout": int(test.n),
-            "heldout_runs": names, "rel": rel, "points": pts,
+            "heldout_runs": names, "rel": rel, "points": pts, "pred": pred, "y": test.y,
             "scores": backtest_scores(test.y, pred, dist),
             "train_params": dict(zip(law.param_names, map(float, core["theta"]), strict=True)),
             "law": law.name, "train": train}
@@ -226,7 +226,12 @@ def backtest(ds, law, spec: str, *, fit_kw: dict | None = None) -> dict:
            "median_rel_error": float(np.median(rel)),
            "train_params": folds[0]["train_params"], "points": pts[:200],
            # per held-out point: |log error| per decade of extrapolation, for calibration
-           "_scores": np.concatenate([f["scores"] for f in folds])}
+           "_scores": np.concatenate([f["scores"] for f in folds]),
+           # per held-out point and fold: the prediction, the value, the fold (to average
+           # several laws' backtests the way one law's is averaged)
+           "_pred": np.concatenate([f["pred"] for f in folds]),
+           "_y": np.concatenate([f["y"] for f in folds]),
+           "_fold": np.concatenate([np.full(len(f["y"]), i) for i, f in enumerate(folds)])}
     if len(folds) > 1:
         out["folds"] = [{"holdout": f["holdout"], "n_train": f["n_train"],
                          "n_heldout": f["n_heldout"], "mean_rel_error": m,
@@ -333,6 +338,14 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
         out["variant"] = pick["variant"]
     if screen and pick is not None and _label(pick) in done:
         out["_best_backtest"] = done[_label(pick)]  # not JSON: fit() takes it and drops the key
+        ens = _ensemble(rows, pick, done)
+        if ens is not None:
+            out["ensemble"] = ens
+            reason = (reason or _why_best(rows)) + (
+                f"; predictions average the {len(ens['members'])} fits of Chinchilla's form "
+                "(free or tied exponents, with or without the smallest sizes), weighted by "
+                f"1/backtest error², whose backtest is {100 * ens['mean_rel_error']:.2f}%"
+                if ens.get("mean_rel_error") is not None else "")
     if why:
         out["holdout_reason"] = why
     if best is not None:
@@ -392,6 +405,42 @@ def _without_smallest(data, ds, rows: list[dict], holdout, kw: dict,
                     "mean_rel_error": bt["mean_rel_error"], "max_rel_error": bt["max_rel_error"],
                     "n_heldout": bt["n_heldout"], "heldout_runs": bt["heldout_runs"],
                     **({"folds": bt["folds"]} if "folds" in bt else {})})
+    return out
+
+
+def _ensemble(rows: list[dict], pick: dict, done: dict[str, dict]) -> dict | None:
+    """``auto``'s average: when no other law and no run selection backtests clearly better
+    than Chinchilla's form fitted to every run, the members of that family (free or tied
+    exponents, fitted to every run or without the smallest sizes) differ by less than the
+    backtest can tell apart, and their average, weighted by the inverse square of each one's
+    backtest error, forecasts better than any one of them chosen on a few held-out runs
+    (forecast combination, Bates & Granger 1969). ``None`` when the pick came from outside the
+    family, or the family has one member."""
+    if pick["law"] not in PREFERRED or pick.get("variant"):
+        return None
+    fam = [r for r in rows if r["law"] in PREFERRED and r["mean_rel_error"] is not None
+           and _label(r) in done]
+    if len(fam) < 2:
+        return None
+    err = np.array([max(float(r["mean_rel_error"]), 1e-12) for r in fam])
+    w = err ** -2.0
+    w /= w.sum()
+    members = [{"label": _label(r), "law": r["law"], "variant": r.get("variant"),
+                "runs": list(r["runs"]) if r.get("runs") else None, "weight": float(wi),
+                "backtest_error": float(e)} for r, wi, e in zip(fam, w, err, strict=True)]
+    out = {"weighting": "inverse squared backtest error", "members": members,
+           "mean_rel_error": None, "max_rel_error": None}
+    bts = [done[_label(r)] for r in fam]
+    y = bts[0]["_y"]
+    # the members' backtests predict the same held-out points (the largest sizes) in the same
+    # order; otherwise the average's own backtest is not defined
+    if all(b["_y"].shape == y.shape and np.allclose(b["_y"], y, rtol=1e-12, atol=0)
+           for b in bts):
+        pred = sum(wi * b["_pred"] for wi, b in zip(w, bts, strict=True))
+        rel = np.abs(pred - y) / np.abs(y)
+        fold = bts[0]["_fold"]
+        out["mean_rel_error"] = float(np.mean([rel[fold == f].mean() for f in np.unique(fold)]))
+        out["max_rel_error"] = float(rel.max())
     return out
 
 

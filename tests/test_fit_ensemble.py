@@ -1,0 +1,121 @@
+"""law="auto"'s average: when Chinchilla's form wins the backtest, its members (free or tied
+exponents, fitted to every run or without the smallest sizes) are averaged, weighted by the
+inverse square of their backtest errors."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import scalefit
+from scalefit.errors import InputError
+from scalefit.fitting.backtest import _ensemble
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+X = {"N": 7e10, "D": 1.4e12}
+
+
+@pytest.fixture(scope="module")
+def auto_fit():
+    return scalefit.fit(DATA / "chinchilla.csv", "auto", bootstrap=50)
+
+
+def test_members_weights_are_inverse_squared_backtest_errors(auto_fit):
+    ens = auto_fit.backtest["ensemble"]
+    members = ens["members"]
+    assert {m["law"] for m in members} == {"chinchilla", "overtrain"}
+    assert len(members) == 4
+    ranking = {r.get("label") or r["law"]: r["mean_rel_error"] for r in
+               auto_fit.backtest["ranking"]}
+    err = np.array([ranking[m["label"]] for m in members])
+    np.testing.assert_allclose([m["backtest_error"] for m in members], err, rtol=1e-12)
+    w = err ** -2 / np.sum(err ** -2)
+    np.testing.assert_allclose([m["weight"] for m in members], w, rtol=1e-9)
+    # the best-backtesting member is the result itself and weighs most
+    best = max(members, key=lambda m: m["weight"])
+    assert best["label"] == auto_fit.law == "overtrain"
+    assert best["params"] == pytest.approx(auto_fit.params_, rel=1e-12)
+
+
+def test_prediction_is_the_weighted_average_of_independent_member_fits(auto_fit):
+    members = auto_fit.backtest["ensemble"]["members"]
+    kept = {r["label"]: r.get("runs") for r in auto_fit.backtest["ranking"] if r.get("runs")}
+    preds, weights = [], []
+    for m in members:
+        # each member refitted from scratch through the public API
+        res = scalefit.fit(DATA / "chinchilla.csv", m["law"], runs=kept.get(m["label"]))
+        preds.append(float(res.predict(**X).value))
+        weights.append(m["weight"])
+    p = auto_fit.predict(**X)
+    assert float(p.value) == pytest.approx(float(np.dot(weights, preds)), rel=1e-6)
+    # the members disagree by more than rounding, so the average is not any one of them
+    assert max(preds) / min(preds) - 1 > 1e-3
+    # the interval covers every member's prediction, and says it averages them
+    assert p.lo <= min(preds) and max(preds) <= p.hi
+    assert "averages 4 fits" in p.calibration
+
+
+def test_ensemble_backtest_is_the_average_of_the_members_held_out_predictions(auto_fit):
+    ens = auto_fit.backtest["ensemble"]
+    best = min(m["backtest_error"] for m in ens["members"])
+    worst = max(m["backtest_error"] for m in ens["members"])
+    # an average of predictions errs no more than its worst member (triangle inequality)
+    assert 0 < ens["mean_rel_error"] <= worst
+    assert ens["mean_rel_error"] == pytest.approx(0.0076, abs=5e-4)
+    assert best == pytest.approx(0.0067, abs=5e-4)
+    text = str(auto_fit.summary())
+    assert "predictions average the 4 fits" in text
+    assert "the parameters shown are the best-backtesting member's" in text
+
+
+def test_the_average_survives_a_round_trip(auto_fit, tmp_path):
+    path = tmp_path / "fit.json"
+    auto_fit.to_json(path)
+    back = scalefit.FitResult.from_json(path)
+    a, b = auto_fit.predict(**X), back.predict(**X)
+    assert float(b.value) == pytest.approx(float(a.value), rel=1e-12)
+    assert (b.lo, b.hi) == pytest.approx((a.lo, a.hi), rel=1e-9)
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda m: m.update(weight=2.0), "weight"),
+    (lambda m: m["params"].update(E="1.8"), "params.E"),
+    (lambda m: m.update(law=["chinchilla"]), "law"),
+])
+def test_a_tampered_member_is_refused_naming_the_key(auto_fit, tmp_path, edit, key):
+    d = json.loads(auto_fit.to_json())
+    edit(d["backtest"]["ensemble"]["members"][1])
+    with pytest.raises(InputError, match=rf"backtest\.ensemble\.members\[1\]\.{key}"):
+        scalefit.FitResult.from_dict(d)
+
+
+def _row(law, err, variant=None):
+    return {"law": law, "mean_rel_error": err, "variant": variant,
+            "label": f"{law} {variant}" if variant else None,
+            "runs": ["a", "b"] if variant else None}
+
+
+def _bt(pred, y):
+    return {"_pred": np.asarray(pred, float), "_y": np.asarray(y, float),
+            "_fold": np.zeros(len(y), int)}
+
+
+def test_no_average_when_another_law_or_a_run_selection_won():
+    y = [2.0, 2.1]
+    rows = [_row("kaplan_nd", 0.01), _row("chinchilla", 0.02), _row("overtrain", 0.03)]
+    done = {"kaplan_nd": _bt(y, y), "chinchilla": _bt(y, y), "overtrain": _bt(y, y)}
+    assert _ensemble(rows, rows[0], done) is None
+    variant = _row("overtrain", 0.01, "without the smallest size")
+    assert _ensemble([variant, *rows[1:]], variant, {**done, _label(variant): _bt(y, y)}) is None
+    # the family alone, chosen: averaged, with the average's own backtest
+    ens = _ensemble(rows[1:], rows[1], {"chinchilla": _bt([2.02, 2.121], y),
+                                        "overtrain": _bt([1.94, 2.037], y)})
+    w = np.array([0.02 ** -2, 0.03 ** -2]) / (0.02 ** -2 + 0.03 ** -2)
+    pred = w[0] * np.array([2.02, 2.121]) + w[1] * np.array([1.94, 2.037])
+    assert ens["mean_rel_error"] == pytest.approx(np.mean(np.abs(pred - y) / y), rel=1e-12)
+    assert [m["weight"] for m in ens["members"]] == pytest.approx(list(w), rel=1e-12)
+
+
+def _label(row):
+    return row.get("label") or row["law"]
