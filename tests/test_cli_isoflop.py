@@ -48,3 +48,20 @@ def test_errors(kaplan_like, tmp_path, capsys):
     # Chinchilla's points are not grouped by budget: no profile has a bracketed minimum
     assert cli(["isoflop", str(ROOT / "data" / "chinchilla.csv"), "--no-plot"]) == 2
     assert "bracketed" in capsys.readouterr().err
+
+
+def test_isoflop_names_its_data_like_fit(kaplan_like, tmp_path):
+    # the options every data-reading command shares: --runs, --loss-col (and --format, --regex)
+    df = pd.read_csv(kaplan_like)
+    top = df["C"].max()
+    keep = df.loc[~(df["C"] > 0.99 * top), "run"].tolist()
+    renamed = tmp_path / "renamed.csv"
+    df.rename(columns={"loss": "val_ce"}).to_csv(renamed, index=False)
+    js = tmp_path / "iso.json"
+    assert cli(["isoflop", str(renamed), "--format", "csv", "--loss-col", "val_ce",
+                "--runs", ",".join(keep), "--json", str(js), "--no-plot"]) == 0
+    d = json.loads(js.read_text())
+    assert d["metric"] == "val_ce"
+    assert len(d["minima"]) == 10  # the largest budget's runs were left out
+    assert max(m["C"] for m in d["minima"]) < 0.99 * top
+    assert cli(["isoflop", str(renamed), "--runs", "nope", "--no-plot"]) != 0

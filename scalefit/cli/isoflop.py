@@ -14,6 +14,13 @@ from scalefit.errors import UsageError
 def isoflop_cmd(
     inputs: list[str] | None = typer.Argument(None, help="Log files, folders or globs."),
     store: str | None = typer.Option(None, "--store", "-s", help="Use the runs of this store."),
+    runs: list[str] | None = typer.Option(None, "--runs", help="Use only these runs "
+                                          "(comma-separated or repeated)."),
+    format: str | None = typer.Option(None, "--format", "-f",
+                                      help="Log format (default: sniffed per file)."),
+    regex: str | None = typer.Option(None, "--regex", help="Line regex with named groups "
+                                     "(step, lr, metric names) for a text log."),
+    loss_col: str | None = typer.Option(None, "--loss-col", help="Loss column of the logs."),
     metric: str | None = typer.Option(None, "--metric", "-m", help="Metric (final value per run)."),
     method: str = typer.Option("parabola", "--method",
                                help="parabola (Chinchilla approach 2) or akima (Porian et al. "
@@ -33,7 +40,7 @@ def isoflop_cmd(
 
     from scalefit import plot as plots
     from scalefit.artefacts import data_origin
-    from scalefit.cli.fit import load_data
+    from scalefit.cli.data import load_data, parse_runs, read_options, select_runs
     from scalefit.fitting.dataset import data_source
     from scalefit.fitting.isoflop import isoflop
 
@@ -48,7 +55,11 @@ def isoflop_cmd(
     if path is not None and path.suffix.lower() not in plots.FORMATS:
         raise UsageError(f"cannot write a figure as {path.suffix or 'no suffix'!r}",
                          where="--plot", hint="use .png, .svg or .pdf")
-    data = load_data(inputs, store)
+    data = load_data(inputs, store, **read_options(format, regex, loss_col))
+    run_names = parse_runs(runs)
+    if run_names is not None:
+        data = select_runs(data, run_names)
+    metric = metric or loss_col
     C, N, y, _, metric_used = plots._final_arrays(data, metric)
     res = isoflop(C=C, N=N, loss=y, method=method, window=window, bootstrap=bootstrap, seed=seed)
     # the artefact says where the runs came from, like a fit's

@@ -45,6 +45,9 @@ def read_csv(path: Path, opts: Options, name: str) -> Parsed:
 
 def _read_table(tbl, path: Path, opts: Options, name: str) -> Parsed:
     kind = "wide" if opts.step_col else classify(tbl.column_names)
+    if kind is None and opts.loss_col and opts.loss_col in tbl.column_names:
+        # a loss named with --loss-col, and no step column: one row per run
+        kind = "final"
     if kind in ("wide", "wandb"):
         return wide_from_table(tbl, path, opts, name, "wandb" if kind == "wandb" else "csv")
     if kind == "long":
