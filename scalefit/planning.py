@@ -34,9 +34,9 @@ if TYPE_CHECKING:
 __all__ = ["BudgetPlan", "PlanResult", "plan", "published_fit", "published_curve_fit",
            "PUBLISHED", "allocate"]
 
-_ROOT = Path(__file__).resolve().parents[1]
-#: the shipped Chinchilla fit (``scalefit fit data/chinchilla.csv --bootstrap 1000 --seed 0``)
-PUBLISHED_FIT_PATH = _ROOT / "data" / "chinchilla_fit.json"
+#: the shipped Chinchilla fit (``scalefit fit data/chinchilla.csv --bootstrap 1000 --seed 0``),
+#: package data, so that an installed scalefit plans with its intervals too
+PUBLISHED_FIT_PATH = Path(__file__).resolve().parent / "published" / "chinchilla_fit.json"
 
 #: the published defaults and where each comes from
 PUBLISHED: dict[str, dict[str, Any]] = {
@@ -45,7 +45,7 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "params": {"E": 1.8172, "A": 477.8, "B": 2143.0, "alpha": 0.3473, "beta": 0.3672},
         "source": "Chinchilla's law as Besiroglu et al. 2024 (Epoch) refit it to Hoffmann et "
                   "al. 2022's points: `scalefit fit data/chinchilla.csv --bootstrap 1000 "
-                  "--seed 0`, shipped as data/chinchilla_fit.json",
+                  "--seed 0`, shipped as scalefit/published/chinchilla_fit.json",
     },
     "lr": {"law": "steplaw", "params": {"c": 1.79, "a": -0.713, "b": 0.307},
            "source": "Step Law, Li et al. 2025, eq. (1): eta = 1.79 N^-0.713 D^0.307"},
@@ -228,7 +228,7 @@ def published_fit() -> FitResult:
 
     if PUBLISHED_FIT_PATH.is_file():
         return FitResult.from_json(PUBLISHED_FIT_PATH)
-    # an installation without data/: the point estimate alone, without intervals
+    # a copy of the package without its data files: the point estimate alone
     pub = PUBLISHED["final"]
     return FitResult(law="chinchilla", params_=dict(pub["params"]), objective_=0.0, n_points=0)
 

@@ -11,9 +11,10 @@ import pytest
 
 from scalefit.cli import run as cli
 from scalefit.io import read_logs
+from scalefit.planning import PUBLISHED_FIT_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
-CHINCHILLA_FIT = ROOT / "data" / "chinchilla_fit.json"
+CHINCHILLA_FIT = PUBLISHED_FIT_PATH
 # Chinchilla's law as Besiroglu et al. refit it: the final losses of the runs written below
 E, A, B, ALPHA, BETA = 1.8172, 477.8, 2143.0, 0.3473, 0.3672
 

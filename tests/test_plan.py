@@ -15,6 +15,7 @@ from scalefit.planning import (
     LABEL_PUBLISHED,
     LABEL_USER,
     PUBLISHED,
+    PUBLISHED_FIT_PATH,
     PlanResult,
     plan,
     plot_plan,
@@ -226,7 +227,7 @@ def test_cosine_run_ends_at_the_final_loss_law():
 
 def test_user_fits_are_labelled(tmp_path):
     lr = _fit("steplaw", {"c": 2.5, "a": -0.7, "b": 0.3})
-    res = plan([1e21], fit=str(DATA / "chinchilla_fit.json"), lr_fit=[lr])
+    res = plan([1e21], fit=str(PUBLISHED_FIT_PATH), lr_fit=[lr])
     assert res.sources["final"]["label"] == LABEL_USER
     assert res.sources["lr"]["label"] == LABEL_USER
     assert res.sources["batch"]["label"] == LABEL_PUBLISHED
@@ -279,10 +280,10 @@ def test_cli_wrong_kind_of_fit(tmp_path, capsys):
     lr.to_json(tmp_path / "lr.json")
     assert run(["plan", "--budget", "1e21", "--fit", str(tmp_path / "lr.json")]) == 2
     assert "--fit" in capsys.readouterr().err
-    assert run(["plan", "--budget", "1e21", "--lr-fit", str(DATA / "chinchilla_fit.json")]) == 2
+    assert run(["plan", "--budget", "1e21", "--lr-fit", str(PUBLISHED_FIT_PATH)]) == 2
     assert "--lr-fit" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
-    d = json.loads((DATA / "chinchilla_fit.json").read_text())
+    d = json.loads(PUBLISHED_FIT_PATH.read_text())
     d["params"]["alpha"] = "__import__('os')"
     bad.write_text(json.dumps(d))
     assert run(["plan", "--budget", "1e21", "--fit", str(bad)]) == 2
@@ -292,7 +293,7 @@ def test_cli_wrong_kind_of_fit(tmp_path, capsys):
 @pytest.mark.slow
 def test_report_section(tmp_path, capsys):
     out = tmp_path / "rep.html"
-    rc = run(["report", "--fit", str(DATA / "chinchilla_fit.json"), "--plan-budget", "1e21",
+    rc = run(["report", "--fit", str(PUBLISHED_FIT_PATH), "--plan-budget", "1e21",
               "-o", str(out)])
     assert rc == 0
     html = out.read_text()
@@ -318,3 +319,30 @@ def test_user_curve_fit(tmp_path, capsys):
                    n_points=0).to_json(tmp_path / "bare.json")
     assert run(["plan", "--budget", "1e21", "--curve-fit", str(tmp_path / "bare.json")]) == 2
     assert "--curve-fit" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_an_installed_scalefit_plans_from_the_shipped_fit(tmp_path):
+    # the published fit is package data: a wheel carries it, so `pip install scalefit` plans
+    # with its bootstrap intervals, not from the point estimate alone
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parents[1]
+    src = tmp_path / "src"
+    shutil.copytree(root / "scalefit", src / "scalefit",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (root / name).exists():
+            shutil.copy(root / name, src / name)
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps",
+                          "--no-build-isolation", "-q", "-w", str(tmp_path / "dist")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("scalefit-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        shipped = json.loads(z.read("scalefit/published/chinchilla_fit.json"))
+    assert shipped == json.loads(PUBLISHED_FIT_PATH.read_text())
+    assert len(shipped["bootstrap"]["samples"]) == 1000
