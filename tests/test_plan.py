@@ -246,6 +246,10 @@ def test_json_and_plot(tmp_path, chinchilla_plan):
     assert "published default" in chinchilla_plan.summary()
     fig = plot_plan(chinchilla_plan, tmp_path / "plan.png", dpi=50)
     assert (tmp_path / "plan.png").stat().st_size > 5000 and len(fig.axes) == 2
+    # every axis says its unit
+    labels = [a.get_xlabel() + " | " + a.get_ylabel() for a in fig.axes]
+    assert "(FLOPs)" in labels[0] and "(parameters)" in labels[0] and "(tokens)" in labels[0]
+    assert "step" in labels[1] and "(nats/token)" in labels[1]
 
 
 # ---------------------------------------------------------------------- CLI
