@@ -213,3 +213,12 @@ def test_custom_law_fit_reaches_the_certified_values(nist):
     assert res.n_points == len(p.x)
     assert nist_digits(est, p.certified).min() >= 6, (law.name, est)
     assert res.diagnostics["converged"]
+
+
+def test_every_law_declares_the_kind_the_registry_lists():
+    from scalefit.laws.base import law_kinds
+
+    kinds = law_kinds()
+    assert {"final", "curve", "joint_curve"} <= set(kinds.values())
+    wrong = {n: (k, get_law(n).kind) for n, k in kinds.items() if get_law(n).kind != k}
+    assert wrong == {}

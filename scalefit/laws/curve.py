@@ -213,6 +213,8 @@ class JointLaw(CurveLaw):
     irreducible loss and the amplitudes); the other parameters are shared by every size.
     """
 
+    # the registry's kind for joint laws (`scalefit laws` groups them apart)
+    kind: ClassVar[str] = "joint_curve"
     # Adam's early stop leaves the joint fit far from its optimum (5% errors on synthetic
     # curves of a known joint law, against 0.07% for L-BFGS-B from per-size starts)
     default_method = "lbfgs"
