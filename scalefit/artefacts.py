@@ -23,7 +23,7 @@ from pathlib import Path
 
 from scalefit.errors import InputError, ScalefitError, UsageError
 
-__all__ = ["attach_data", "data_origin", "data_record", "jsonable", "read_artefact", "rebuild_curves",
+__all__ = ["attach_data", "check_kind", "data_origin", "data_record", "jsonable", "read_artefact", "rebuild_curves",
            "rebuild_dataset", "recorded_data", "recorded_paths", "validate_artefact",
            "validate_curve_artefact", "validate_fit_artefact", "validate_isoflop_artefact",
            "validate_task_artefact", "write_artefact",
@@ -279,6 +279,14 @@ def _kind(v) -> str:
     if isinstance(v, str):
         return f"the text {v[:40]!r}"
     return {dict: "an object", list: "a list"}.get(type(v), type(v).__name__)
+
+
+def check_kind(d, kind: str, what: str, hint: str) -> None:
+    """``InputError`` unless ``d`` is a JSON object whose ``kind`` is ``kind`` (an artefact of
+    another kind, or no artefact at all, is named in the message)."""
+    if not isinstance(d, Mapping) or d.get("kind") != kind:
+        got = d.get("kind") if isinstance(d, Mapping) else None
+        raise InputError(f"not {what} (kind={got!r})", hint=hint)
 
 
 def validate_artefact(d: Mapping, *, where: str = "fit artefact") -> None:

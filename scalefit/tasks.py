@@ -419,12 +419,10 @@ class TaskPrediction:
         """Rebuild a prediction from its artefact dict, validated first (it is untrusted);
         ``InputError`` for anything that is not a task artefact. The fitted points are not
         restored."""
-        from scalefit.artefacts import validate_task_artefact
+        from scalefit.artefacts import check_kind, validate_task_artefact
 
-        if not isinstance(d, Mapping) or d.get("kind") != "task":
-            kind = d.get("kind") if isinstance(d, Mapping) else None
-            raise InputError(f"not a task prediction (kind={kind!r})",
-                             hint="save one with `scalefit tasks ... --json FILE`")
+        check_kind(d, "task", "a task prediction",
+                   hint="save one with `scalefit tasks ... --json FILE`")
         validate_task_artefact(d)  # untrusted: types, bounds and bootstrap checked before use
         nan = float("nan")
         targets = [TargetPrediction(str(t["name"]), float(t["N"]), float(t["D"]),

@@ -17,7 +17,7 @@ from scalefit.artefacts import (
     write_artefact,
 )
 from scalefit.curves.data import Curve, curve_errors
-from scalefit.errors import InputError, UsageError
+from scalefit.errors import UsageError
 from scalefit.laws.curve import get_curve_law
 from scalefit.schedules import Schedule, array_schedule, parse_schedule
 from scalefit.summary import Section, Summary, fmt, one_line, rows_from
@@ -200,12 +200,10 @@ class CurveFitResult:
     def from_dict(cls, d: dict) -> CurveFitResult:
         """Rebuild a result from its artefact dict, validated first (it is untrusted);
         ``InputError`` for anything that is not a curve fit."""
-        from scalefit.artefacts import validate_curve_artefact
+        from scalefit.artefacts import check_kind, validate_curve_artefact
 
-        if not isinstance(d, dict) or d.get("kind") != "curve":
-            kind = d.get("kind") if isinstance(d, dict) else None
-            raise InputError(f"not a curve fit (kind={kind!r})",
-                             hint="fit a curve law (multi_power, lr_annealing) first")
+        check_kind(d, "curve", "a curve fit",
+                   hint="fit a curve law (multi_power, lr_annealing) first")
         # an artefact is untrusted: types, shapes and bounds checked before use
         validate_curve_artefact(d)
         keys = ("law", "params", "objective", "n_points", "settings", "data_hash",

@@ -151,12 +151,10 @@ class IsoFlopResult:
     def from_dict(cls, d: Mapping) -> IsoFlopResult:
         """Rebuild a result from its artefact dict, validated first (it is untrusted);
         ``InputError`` for anything that is not an IsoFLOP artefact."""
-        from scalefit.artefacts import validate_isoflop_artefact
+        from scalefit.artefacts import check_kind, validate_isoflop_artefact
 
-        if not isinstance(d, Mapping) or d.get("kind") != "isoflop":
-            kind = d.get("kind") if isinstance(d, Mapping) else None
-            raise InputError(f"not an IsoFLOP result (kind={kind!r})",
-                             hint="save one with `scalefit isoflop ... --json FILE`")
+        check_kind(d, "isoflop", "an IsoFLOP result",
+                   hint="save one with `scalefit isoflop ... --json FILE`")
         validate_isoflop_artefact(d)  # untrusted: types and ranges checked before use
         minima = pd.DataFrame(list(d["minima"]),
                               columns=["C", "N_opt", "D_opt", "loss", "n_points", "n_used",
