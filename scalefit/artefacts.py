@@ -512,6 +512,8 @@ def _data(c: _Check, src) -> None:
         return
     if "store" in src:
         c.text(src["store"], "settings.data.store", max_len=4096)
+        for i, r in enumerate(c.lst(src.get("runs"), "settings.data.runs", null=True) or []):
+            c.text(r, f"settings.data.runs[{i}]")
     elif "paths" in src:
         for i, p in enumerate(c.lst(src["paths"], "settings.data.paths")):
             c.text(p, f"settings.data.paths[{i}]", max_len=4096)
@@ -901,12 +903,17 @@ def rebuild_dataset(result, data=None, *, strict: bool = False):
     return ds, notes
 
 
-def rebuild_curves(result, paths=None) -> list:
-    """The observed curves of a saved loss-curve fit, read from ``paths`` or, by default, the
-    curve files it records (``settings.data``, checked by :func:`recorded_paths`), each with
-    the schedule, model size and metric the fit recorded for it."""
+def rebuild_curves(result, paths=None, *, store=None) -> list:
+    """The observed curves of a saved loss-curve fit, read from ``paths``, from ``store`` (a
+    :class:`~scalefit.store.Store` or its folder), or by default from what it records
+    (``settings.data``: curve files, checked by :func:`recorded_paths`, or a store and its
+    runs, checked by :func:`recorded_data`), each with the schedule, model size and metric the
+    fit recorded for it."""
     from scalefit.curves import read_curve
 
+    src = (result.settings or {}).get("data") or {}
+    if paths is None and (store is not None or "store" in src):
+        return _store_curves(result, store)
     if paths is None:
         paths = recorded_paths(result)
     elif isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
@@ -927,6 +934,27 @@ def rebuild_curves(result, paths=None) -> list:
         out.append(read_curve(p, name=r.get("name"), schedule=sch, N=r.get("N"),
                               warmup=None if sch else opts.get("warmup"), metric=metric))
     return out
+
+
+def _store_curves(result, store) -> list:
+    """A curve fit's curves from a store: the runs it records, each with its recorded size."""
+    from scalefit.curves.data import curves_from_logs
+    from scalefit.store import Store
+
+    settings = result.settings or {}
+    if store is None:
+        store = recorded_data(result)
+    elif not isinstance(store, Store):
+        store = Store(store, create=False)
+    rec = [r for r in (getattr(result, "curves", None) or []) if isinstance(r, Mapping)]
+    runs = (settings.get("data") or {}).get("runs") or [str(r.get("name")) for r in rec] or None
+    size = {str(r.get("name")): r.get("N") for r in rec}
+    opts = dict(settings.get("data_options") or {})
+    metric = opts.get("metric") or settings.get("metric")
+    names = runs or store.runs["run"].tolist()
+    curves, _ = curves_from_logs(store, runs=runs, metric=metric, warmup=opts.get("warmup"),
+                                 N=[size.get(n) for n in names])
+    return curves
 
 
 def attach_data(result, data=None, *, strict: bool = False) -> list[str]:

@@ -95,3 +95,37 @@ def test_curve_fit_artefact_finds_its_curves(tmp_path, capsys):
     Path(files[0]).unlink()
     assert cli(["plot", str(out), "-o", str(tmp_path / "c.png")]) == 2
     assert "not there any more" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_curve_fit_of_a_store_finds_its_runs_again(tmp_path, capsys):
+    from scalefit.artefacts import rebuild_curves
+
+    root = Path(__file__).resolve().parents[1] / "data" / "multipower" / "25M"
+    st = tmp_path / "st"
+    assert cli(["ingest", str(root), "--store", str(st)]) == 0
+    out = tmp_path / "mp.json"
+    assert cli(["fit", "--store", str(st), "--runs", "cosine_24000,constant_24000",
+                "--law", "multi_power", "--json", str(out), "--no-plot"]) == 0
+    rec = json.loads(out.read_text())["settings"]["data"]
+    assert rec["store"] == str(st) and sorted(rec["runs"]) == ["constant_24000", "cosine_24000"]
+    capsys.readouterr()
+    # from the recorded store, and from one given with --store after it moved
+    fig = tmp_path / "c.png"
+    assert cli(["plot", str(out), "-o", str(fig)]) == 0 and fig.stat().st_size > 10_000
+    curves = rebuild_curves(load_fit(str(out)))
+    assert sorted(c.name for c in curves) == ["constant_24000", "cosine_24000"]
+    cos = next(c for c in curves if c.name == "cosine_24000")
+    logged = scalefit.read_logs(root / "cosine_24000.csv").points
+    assert cos.loss[-1] == pytest.approx(logged[logged["metric"] == "loss"]["value"].iloc[-1])
+    st.rename(tmp_path / "moved")
+    assert cli(["plot", str(out), "-o", str(fig)]) == 2
+    assert "not there any more" in capsys.readouterr().err
+    assert cli(["plot", str(out), "--store", str(tmp_path / "moved"), "-o", str(fig)]) == 0
+    # the runs a file records are checked before they are used
+    d = json.loads(out.read_text())
+    d["settings"]["data"]["runs"] = "cosine_24000"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(d))
+    assert cli(["plot", str(bad), "--store", str(tmp_path / "moved"), "-o", str(fig)]) != 0
+    assert "settings.data.runs" in capsys.readouterr().err

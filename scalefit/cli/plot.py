@@ -59,8 +59,17 @@ def plot_cmd(
                          f"{'loss-curve' if is_curve else 'final-loss'} fit", where="--kind",
                          hint="curves for loss-curve fits; forecast, isoflop, residuals, "
                               "bootstrap or optimal for final-loss fits")
-    if is_curve and not data and (res.settings or {}).get("data"):
+    recorded = (res.settings or {}).get("data") or {}
+    if is_curve and not data and not store and "paths" in recorded:
         data = [str(p) for p in recorded_paths(res)]  # the curve files the fit was made on
+    if is_curve and not data and (store or "store" in recorded):
+        # a curve fit made on a store's runs: those runs again, from --store or the recorded one
+        from scalefit.artefacts import rebuild_curves
+
+        path = plot.save(plot.figure(res, "curves", curves=rebuild_curves(res, store=store)),
+                         out, dpi=dpi)
+        typer.echo(f"wrote {path.resolve()}")
+        return
     source = None
     if store:
         from scalefit.store import Store
