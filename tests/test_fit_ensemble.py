@@ -21,6 +21,7 @@ def auto_fit():
     return scalefit.fit(DATA / "chinchilla.csv", "auto", bootstrap=50)
 
 
+@pytest.mark.slow
 def test_members_weights_are_inverse_squared_backtest_errors(auto_fit):
     ens = auto_fit.backtest["ensemble"]
     members = ens["members"]
@@ -38,6 +39,7 @@ def test_members_weights_are_inverse_squared_backtest_errors(auto_fit):
     assert best["params"] == pytest.approx(auto_fit.params_, rel=1e-12)
 
 
+@pytest.mark.slow
 def test_prediction_is_the_weighted_average_of_independent_member_fits(auto_fit):
     members = auto_fit.backtest["ensemble"]["members"]
     kept = {r["label"]: r.get("runs") for r in auto_fit.backtest["ranking"] if r.get("runs")}
@@ -56,6 +58,7 @@ def test_prediction_is_the_weighted_average_of_independent_member_fits(auto_fit)
     assert "averages 4 fits" in p.calibration
 
 
+@pytest.mark.slow
 def test_ensemble_backtest_is_the_average_of_the_members_held_out_predictions(auto_fit):
     ens = auto_fit.backtest["ensemble"]
     best = min(m["backtest_error"] for m in ens["members"])
@@ -69,6 +72,7 @@ def test_ensemble_backtest_is_the_average_of_the_members_held_out_predictions(au
     assert "the parameters shown are the best-backtesting member's" in text
 
 
+@pytest.mark.slow
 def test_the_average_survives_a_round_trip(auto_fit, tmp_path):
     path = tmp_path / "fit.json"
     auto_fit.to_json(path)
@@ -78,6 +82,7 @@ def test_the_average_survives_a_round_trip(auto_fit, tmp_path):
     assert (b.lo, b.hi) == pytest.approx((a.lo, a.hi), rel=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("edit, key", [
     (lambda m: m.update(weight=2.0), "weight"),
     (lambda m: m["params"].update(E="1.8"), "params.E"),
