@@ -18,9 +18,11 @@ _EPILOG = ("Exit status: 0 on track (or Ctrl-C, after a last summary line); 2 ba
 @app.command("watch", epilog=_EPILOG)
 def watch_cmd(
     log: str = typer.Argument(..., help="The log the run is writing (any format scalefit reads)."),
-    schedule: str = typer.Option(..., "--schedule", "-S",
-                                 help="The run's LR schedule, e.g. cosine:peak=3e-4,"
-                                      "warmup=2000,steps=100000 (its steps are the run's end)."),
+    schedule: str | None = typer.Option(None, "--schedule", "-S",
+                                        help="The run's LR schedule, e.g. cosine:peak=3e-4,"
+                                             "warmup=2000,steps=100000 (its steps are the run's "
+                                             "end; default: a ladder run's rung.json beside "
+                                             "the log)."),
     metric: str | None = typer.Option(None, "--metric", "-m",
                                       help="Loss to follow (default: train/loss, loss or "
                                            "val/loss, the first present)."),
@@ -62,6 +64,8 @@ def watch_cmd(
     if fail_above is not None and not (fail_above > 0 and fail_above < float("inf")):
         raise UsageError(f"--fail-above must be a positive loss, got {fail_above}",
                          where="--fail-above")
+    if schedule is None:
+        schedule = _ladder_schedule(Path(log))
     watcher = w.Watcher(log, schedule, metric=metric, format=format, level=level,
                         laws=tuple(law) if law else w.LAWS)
     out = console()
@@ -92,6 +96,28 @@ def watch_cmd(
     out.print(_line(last), highlight=False)
     if code:
         raise typer.Exit(code)
+
+
+def _ladder_schedule(log: Path):
+    """The schedule of a `scalefit ladder` run, from the rung.json in its run folder (the log's
+    folder, or the folder of the event file given)."""
+    from scalefit.errors import InputError
+    from scalefit.io.jsonfile import load_json
+    from scalefit.schedules import Schedule, parse_schedule
+
+    rung = (log if log.is_dir() else log.parent) / "rung.json"
+    if not rung.is_file():
+        raise UsageError("no --schedule given and no ladder rung.json beside the log",
+                         where="--schedule", hint="give the run's schedule, e.g. "
+                         "--schedule cosine:peak=3e-4,warmup=2000,steps=100000")
+    doc = load_json(rung) if rung.stat().st_size < 1_000_000 else None  # a rung file is ~1 kB
+    spec = doc.get("schedule") if isinstance(doc, dict) else None
+    if not isinstance(spec, str):
+        raise InputError("no schedule in this rung file", where=str(rung),
+                         hint="give the run's schedule with --schedule")
+    sch = parse_schedule(spec)
+    # the ladder logs steps done (1 .. steps), one past the schedule's last index at the end
+    return Schedule(sch.family, {**sch.options, "steps": sch.total_steps + 1})
 
 
 def _update(watcher, plot, json_out):

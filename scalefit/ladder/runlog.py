@@ -6,6 +6,10 @@ Each run has a folder ``STORE/ladder-runs/<preset>__<rung>/`` holding
 - ``log.jsonl``: one curve point a line (step, tokens, FLOPs, LR, metric, value), appended
   and fsynced at every eval, so a kill loses at most the rows since the last one;
 - ``done.json``: the final validation loss, once the run has finished;
+- ``events.out.tfevents.*``: the same curve points for TensorBoard (``train/loss``, ``val/loss``
+  and ``lr``), flushed at every eval, so ``tensorboard --logdir STORE/ladder-runs`` and
+  ``scalefit watch STORE/ladder-runs/<run>`` follow a run while it trains (needs the
+  ``tensorboard`` package; without it the run trains and says once that it writes none);
 
 and the group's ``checkpoint.pt`` sits in its first run's folder. After every eval the logs
 are ingested into the store (which writes atomically), so the store holds what the logs hold.
@@ -18,6 +22,7 @@ import json
 import math
 import os
 import platform
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -28,12 +33,13 @@ from scalefit.files import atomic_write_bytes
 from scalefit.ladder.data import Corpus
 from scalefit.ladder.plan import Rung
 
-__all__ = ["FLOPS_CONVENTION", "PARAMS_CONVENTION", "GroupLog", "read_log", "run_dir",
+__all__ = ["EVENTS_GLOB", "FLOPS_CONVENTION", "PARAMS_CONVENTION", "GroupLog", "read_log", "run_dir",
            "run_name", "runs_row", "save_checkpoint", "write_atomic"]
 
 PARAMS_CONVENTION = "non-embedding exact: 12*L*d^2 + RMSNorm gains (2L+1)*d"
 FLOPS_CONVENTION = "6*N_matmul + 12*L*d*T per token, N_matmul = 12*L*d^2 + V*d"
 _DISK_HINT = "free disk space, then continue with --resume"
+EVENTS_GLOB = "events.out.tfevents.*"
 POINT_COLUMNS = ["run", "step", "tokens", "flops", "lr", "metric", "value"]
 
 
@@ -134,6 +140,55 @@ def runs_row(name: str, rung: Rung, plan_preset: str, corpus: Corpus, device: st
     }
 
 
+# ---------------------------------------------------------------------------- TensorBoard
+_NO_TENSORBOARD_SAID = False
+
+
+class _Events:
+    """One TensorBoard event file per run, holding exactly the rows of its ``log.jsonl``."""
+
+    def __init__(self, dirs: list[Path]):
+        self.dirs = dirs
+        self.writers: list | None = None
+
+    def restart(self, kept: list[list[dict]]) -> None:
+        """Start each run's event file afresh with the rows its log kept (a resume drops the
+        rows past the checkpoint from both, so the two never disagree)."""
+        self.close()
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # torch without the tensorboard package
+            global _NO_TENSORBOARD_SAID
+            if not _NO_TENSORBOARD_SAID:
+                _NO_TENSORBOARD_SAID = True
+                warnings.warn("the tensorboard package is not installed: the ladder writes no "
+                              "TensorBoard event files (pip install 'scalefit[ladder]')",
+                              stacklevel=2)
+            return
+        for d in self.dirs:
+            for old in d.glob(EVENTS_GLOB):
+                old.unlink()
+        # flush_secs is long: the file is flushed at every eval, with its log
+        self.writers = [SummaryWriter(log_dir=str(d), flush_secs=3600) for d in self.dirs]
+        self.add(kept)
+
+    def add(self, rows: list[list[dict]]) -> None:
+        """Append each run's rows (as written to its log) and flush them to disk."""
+        if self.writers is None:
+            return
+        for w, rs in zip(self.writers, rows, strict=True):
+            for r in rs:
+                w.add_scalar(r["metric"], r["value"], r["step"])
+                if r["metric"] == "train/loss":
+                    w.add_scalar("lr", r["lr"], r["step"])
+            w.flush()
+
+    def close(self) -> None:
+        for w in self.writers or []:
+            w.close()
+        self.writers = None
+
+
 # ---------------------------------------------------------------------------- one group
 class GroupLog:
     """The logs, checkpoint and store of one group of ``K`` runs trained together.
@@ -156,6 +211,7 @@ class GroupLog:
         self.pending: list[list[dict]] = [[] for _ in rungs]
         self._flops_per_token = [r.config.flops_per_token for r in rungs]
         self.store = Store(self.store_dir) if writer else None
+        self.events = _Events(self.dirs)
 
     def finished(self, resume: bool) -> dict[str, float] | None:
         """The final val losses if every run of the group has finished, else None.
@@ -176,11 +232,14 @@ class GroupLog:
 
     def restart_at(self, step: int) -> None:
         """Drop log rows past ``step`` (those of a killed run after its checkpoint); write rung.json."""
+        all_kept = []
         for d, lg, r in zip(self.dirs, self.logs, self.rungs, strict=True):
             d.mkdir(parents=True, exist_ok=True)
             kept = [row for row in read_log(lg) if row["step"] <= step] if step else []
             write_atomic(lg, _jsonl(kept))
             write_atomic(d / "rung.json", json.dumps(r.to_dict(), indent=1).encode())
+            all_kept.append(kept)
+        self.events.restart(all_kept)
 
     def last_val_losses(self) -> list[float]:
         """Each run's last logged val loss (NaN if none): a resumed run reports it until its
@@ -202,12 +261,15 @@ class GroupLog:
 
     def write(self, finite_only: bool = False) -> None:
         """Append the pending points to the logs (``finite_only``: drop NaN and inf first)."""
+        written = []
         for k, lg in enumerate(self.logs):
             rows = [r for r in self.pending[k] if math.isfinite(r["value"])] if finite_only \
                 else self.pending[k]
             if rows:
                 _append(lg, rows)
+            written.append(rows)
             self.pending[k] = []
+        self.events.add(written)
 
     def ingest(self, step: int, wall: float, precision: str) -> None:
         """Put every run's logged curve and its runs row (``step`` steps in) into the store."""
@@ -224,5 +286,6 @@ class GroupLog:
         for n, d, v in zip(self.names, self.dirs, final, strict=True):
             write_atomic(d / "done.json", json.dumps({"run": n, "final_val_loss": v,
                                                        "wall_seconds": wall}).encode())
+        self.events.close()
         if not keep_checkpoint:
             self.checkpoint.unlink(missing_ok=True)
