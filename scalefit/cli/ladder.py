@@ -214,7 +214,8 @@ def run_cmd(
     offline: bool = typer.Option(False, "--offline", help="Default corpus from installed sources."),
     workers: int = typer.Option(None, "--workers", help="CPU processes training rungs side by side "
                                 "(default: one per core)."),
-    threads: int = typer.Option(None, "--threads", help="torch threads per process."),
+    threads: int = typer.Option(None, "--threads", help="torch threads per process (default: "
+                                "1 on CPU, so that the losses do not depend on the core count)."),
     stack: str = typer.Option("auto", "--stack", help="auto, never or always: train same-shape "
                               "rungs as one stacked model."),
     compile: bool | None = typer.Option(None, "--compile/--no-compile",
@@ -246,7 +247,7 @@ def run_cmd(
         workers = 1 if plan.device.startswith("cuda") else min(os.cpu_count() or 1,
                                                                 len(plan.groups(stack)))
     t0 = time.perf_counter()
-    results = _train(plan, c, quiet, store_path=store, resume=resume, workers=workers,
+    results = _train(plan, c, quiet, _done_lines(plan), store_path=store, resume=resume, workers=workers,
                      threads=threads, stack=stack, compile=compile, precision=precision,
                      keep_checkpoints=keep_checkpoints)
     wall = time.perf_counter() - t0
@@ -315,8 +316,28 @@ def _plan_and_corpus(preset, budget, device, schedule, seeds, lr_mult, max_steps
     return plan, c
 
 
-def _train(plan, corpus, quiet: bool, **kwargs) -> list[dict]:
-    """run_plan with a progress bar per group (the first run's name stands for a stacked group)."""
+def _done_lines(plan):
+    """A callback that prints one line per finished run to stdout, terminal or not (a piped
+    or logged run shows its progress too): name, size, final val loss, seconds, runs done."""
+    by = {r.name: r for r in plan.rungs}
+    total, done = len(plan.rungs), 0
+
+    def on_done(res: dict) -> None:
+        nonlocal done
+        for name, v in res["final"].items():
+            done += 1
+            r = by[name.split("/", 1)[1]]
+            loss = "-" if v is None else f"{v:.4f}"
+            when = "done before" if res["skipped"] else f"{res['seconds']:.1f} s"
+            typer.echo(f"run {done}/{total} {name}: params {r.params:,} tokens {r.tokens:,} "
+                       f"val/loss {loss} ({when})")
+
+    return on_done
+
+
+def _train(plan, corpus, quiet: bool, on_done=None, **kwargs) -> list[dict]:
+    """run_plan with a progress bar per group (the first run's name stands for a stacked group)
+    and ``on_done`` called with each group's result as it ends."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from scalefit.ladder.pool import run_plan
@@ -334,7 +355,7 @@ def _train(plan, corpus, quiet: bool, **kwargs) -> list[dict]:
             prog.update(tasks[key], completed=ev["step"],
                         val=" ".join(f"{v:.3f}" for v in vals) if vals else "-")
 
-        return run_plan(plan, corpus=corpus, progress=on_event, **kwargs)
+        return run_plan(plan, corpus=corpus, progress=on_event, on_done=on_done, **kwargs)
 
 
 def _print_results(plan, results: list[dict], wall: float) -> None:

@@ -33,12 +33,15 @@ def run_plan(
     precision: str = "auto",
     keep_checkpoints: bool = False,
     progress: Callable[[dict], None] | None = None,
+    on_done: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Train every group of ``plan``; on CPU, ``workers`` processes train groups side by side.
-    Largest groups start first. Returns :func:`train_group`'s result for each group.
+    Largest groups start first. Returns :func:`train_group`'s result for each group, and
+    passes each to ``on_done`` as soon as its group ends.
 
     ``compile=None``: torch.compile on GPU (where it pays for itself), not on CPU (where
-    compiling takes about as long as it saves on cpu-tiny)."""
+    compiling takes about as long as it saves on cpu-tiny). ``threads=None``: one torch thread
+    per process on CPU, so that the losses do not depend on the number of cores."""
     cuda = plan.device.startswith("cuda")
     if compile is None:
         compile = cuda
@@ -50,11 +53,20 @@ def run_plan(
     if cuda:
         workers = 1
     if threads is None:
-        threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
+        # CPU: one thread per process, however many cores. Some kernels split their sums by
+        # the thread count, and a tiny rung carries that last-bit change to a different curve
+        # (L2-d20-t10 of cpu-tiny: final val loss 1.9% off at 4 threads), so more threads
+        # would make the losses depend on the machine's core count
+        threads = max(1, (os.cpu_count() or 1) // max(workers, 1)) if cuda else 1
     if workers <= 1:
         torch.set_num_threads(threads)
-        return [train_group(g, corpus=corpus, progress=progress, **kwargs) for g in groups]
-    return _train_in_workers(groups, corpus, kwargs, workers, threads, progress)
+        results = []
+        for g in groups:
+            results.append(train_group(g, corpus=corpus, progress=progress, **kwargs))
+            if on_done is not None:
+                on_done(results[-1])
+        return results
+    return _train_in_workers(groups, corpus, kwargs, workers, threads, progress, on_done)
 
 
 def _check_vocab(groups: list[list[Rung]], corpus: Corpus) -> None:
@@ -65,7 +77,8 @@ def _check_vocab(groups: list[list[Rung]], corpus: Corpus) -> None:
 
 
 def _train_in_workers(groups: list[list[Rung]], corpus: Corpus, kwargs: dict, workers: int,
-                      threads: int, progress: Callable[[dict], None] | None) -> list[dict]:
+                      threads: int, progress: Callable[[dict], None] | None,
+                      on_done: Callable[[dict], None] | None = None) -> list[dict]:
     """Each group in one of ``workers`` spawned processes; results in order of completion."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -82,6 +95,8 @@ def _train_in_workers(groups: list[list[Rung]], corpus: Corpus, kwargs: dict, wo
             _drain(q, progress)
             for f in finished:
                 results.append(f.result())
+                if on_done is not None:
+                    on_done(results[-1])
     if progress is not None:
         _drain(q, progress)
     return results

@@ -118,6 +118,9 @@ def runs_row(name: str, rung: Rung, plan_preset: str, corpus: Corpus, device: st
         "corpus": corpus.describe(), "corpus_hash": corpus.hash, "device": device,
         "torch": torch.__version__, "python": platform.python_version(),
         "precision": "bf16 autocast" if precision == "bf16" else "fp32",
+        # what else decides the last bits of a CPU run, and so its curve
+        "threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "compiled": compiled,
         "stacked_models": stacked, "steps_done": done, "wall_seconds": round(wall, 2),
         "tokens_done": done * rung.batch_size * rung.seq_len,
