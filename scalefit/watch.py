@@ -529,7 +529,14 @@ def _signature(path: Path) -> tuple:
     """Size and mtime of a file, or of every file in a folder (a TensorBoard log dir)."""
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file())[:10_000]
-        return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+        sig = []
+        for p in files:
+            try:
+                st = p.stat()
+            except FileNotFoundError:  # a trainer's temporary file, renamed since the listing
+                continue
+            sig.append((str(p), st.st_size, st.st_mtime_ns))
+        return tuple(sig)
     st = path.stat()
     return (st.st_size, st.st_mtime_ns)
 

@@ -107,3 +107,19 @@ def test_without_schedule_watch_needs_a_ladder_rung_file(tmp_path, capsys):
     (tmp_path / "rung.json").write_text(json.dumps({"schedule": "cosine:peak=1e-3,steps=200"}))
     assert cli(["watch", str(log), "--once", "--json", str(tmp_path / "w.json")]) in (0, 3)
     assert json.loads((tmp_path / "w.json").read_text())["total_steps"] == 201
+
+
+def test_a_file_renamed_while_the_run_folder_is_listed_is_skipped(tmp_path, monkeypatch):
+    """The trainer renames its checkpoint's temporary file into place while a watch lists the
+    run folder: a file listed but gone by the time it is read is left out, not an error."""
+    from pathlib import Path
+
+    from scalefit.watch import _signature
+
+    (tmp_path / "log.jsonl").write_text("{}\n")
+    gone = tmp_path / ".checkpoint.pt.tmp-1"
+    real_rglob = Path.rglob
+    monkeypatch.setattr(Path, "rglob", lambda self, pat: [*real_rglob(self, pat), gone])
+    monkeypatch.setattr(Path, "is_file", lambda self: True)  # listed as a file, then renamed
+    sig = _signature(tmp_path)
+    assert [s[0] for s in sig] == [str(tmp_path / "log.jsonl")] and sig[0][1] == 3
