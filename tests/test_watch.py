@@ -223,6 +223,9 @@ def test_missing_log_and_unknown_metric_are_clear_errors(tmp_path):
     with pytest.raises(InputError, match="--metric") as exc:
         Watcher(log, SPEC).poll()
     assert str(log) in str(exc.value)
+    # on the command line too, with or without --schedule (a ladder run's rung.json)
+    assert cli(["watch", str(tmp_path / "nope.csv"), "--once"]) == 2
+    assert cli(["watch", str(tmp_path / "nope.csv"), "--once", "--schedule", SPEC]) == 2
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     u = Watcher(empty, SPEC).poll()

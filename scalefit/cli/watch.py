@@ -105,6 +105,10 @@ def _ladder_schedule(log: Path):
     from scalefit.io.jsonfile import load_json
     from scalefit.schedules import Schedule, parse_schedule
 
+    if not log.exists():
+        raise InputError("file not found", where=str(log),
+                         hint="the log is watched from its first line; start the watch once "
+                              "the run has created it")
     rung = (log if log.is_dir() else log.parent) / "rung.json"
     if not rung.is_file():
         raise UsageError("no --schedule given and no ladder rung.json beside the log",
