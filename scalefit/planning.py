@@ -163,12 +163,14 @@ class PlanResult:
                 "plans": [p.to_dict() for p in self.plans],
                 "frontier": _jsonable(self.frontier), "notes": list(self.notes)}
 
-    def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
-        """The plan as JSON text (docs/plan-json.md); also written to ``path`` when given."""
+    def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str | None:
+        """The plan as JSON text (docs/plan-json.md), or written to ``path`` (then None, as
+        for a fit)."""
         text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-        if path is not None:
-            atomic_write_text(Path(path), text + "\n")
-        return text
+        if path is None:
+            return text
+        atomic_write_text(Path(path), text + "\n")
+        return None
 
     def summary(self) -> str:
         """The plan as plain text: one block per budget, then where each input came from."""

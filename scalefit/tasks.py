@@ -410,9 +410,10 @@ class TaskPrediction:
             d["bootstrap"] = {"step1": self.boot_step1, "step2": self.boot_step2}
         return jsonable(d)
 
-    def to_json(self, path=None, **kw) -> str:
-        """The JSON artefact as text; also written to ``path`` when given."""
-        return write_artefact(self.to_dict(), path, indent=kw.pop("indent", 2))
+    def to_json(self, path=None, **kw) -> str | None:
+        """The JSON artefact as text, or written to ``path`` (then None, as for a fit)."""
+        text = write_artefact(self.to_dict(), path, indent=kw.pop("indent", 2))
+        return None if path is not None else text
 
     @classmethod
     def from_dict(cls, d: Mapping) -> TaskPrediction:

@@ -10,6 +10,7 @@ IsoFLOP result, a task prediction, or a result type of one's own) promises.
 * ``summary()`` is a :class:`scalefit.summary.Summary` whose text, HTML and dict are not
   empty (the dict JSON-safe), and the result's ``str`` and ``_repr_html_`` are the summary's;
 * ``repr`` is one line shorter than 200 characters;
+* ``to_json()`` returns the JSON text and ``to_json(path)`` writes it and returns None;
 * ``to_json`` then ``from_json`` (from the text and from a file) gives the same parameters,
   the same predictions and the same artefact, and ``from_json`` refuses a file that is not one
   with a :class:`scalefit.errors.InputError`;
@@ -181,7 +182,9 @@ def _check_round_trip(r, calls: tuple[Call, Call], rtol: float) -> None:
         _fail("the artefact does not record where its data came from (\"data\": {\"origin\"})")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "result.json"
-        r.to_json(path)
+        if r.to_json(path) is not None:
+            _fail("to_json(path) should write the file and return None (a notebook cell "
+                  "that saves a result would echo the whole artefact)")
         backs = {"text": cls.from_json(text), "file": cls.from_json(path)}
     (va, vk), _ = calls
     want = _values(r.predict(*va, **vk))

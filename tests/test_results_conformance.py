@@ -260,7 +260,8 @@ def test_load_artefact_reads_fits_and_names_the_other_kinds(final_fit, curve_fit
                                                             tmp_path):
     assert isinstance(load_artefact(final_fit.to_json()), FitResult)
     assert isinstance(load_artefact(curve_fit.to_json()), CurveFitResult)
-    path = iso.to_json(tmp_path / "iso.json") and tmp_path / "iso.json"
+    iso.to_json(tmp_path / "iso.json")
+    path = tmp_path / "iso.json"
     with pytest.raises(InputError, match="an IsoFLOP result, not a fit") as exc:
         load_artefact(path)
     assert str(path) in str(exc.value) and "IsoFlopResult.from_json" in str(exc.value)

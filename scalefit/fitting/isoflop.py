@@ -143,9 +143,10 @@ class IsoFlopResult:
             d["bootstrap_a"] = self.bootstrap_a
         return jsonable(d)
 
-    def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
-        """The JSON artefact as text; also written to ``path`` when given."""
-        return write_artefact(self.to_dict(), path, indent=indent)
+    def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str | None:
+        """The JSON artefact as text, or written to ``path`` (then None, as for a fit)."""
+        text = write_artefact(self.to_dict(), path, indent=indent)
+        return None if path is not None else text
 
     @classmethod
     def from_dict(cls, d: Mapping) -> IsoFlopResult:
