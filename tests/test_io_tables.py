@@ -120,6 +120,27 @@ def test_run_names_give_sizes():
         assert "params" not in info.values
 
 
+@pytest.mark.parametrize("cfg, params", [
+    # Llama-2-7B's config.json: 6.74B in all less 2 x 32,000 x 4,096 embeddings
+    ({"hidden_size": 4096, "num_hidden_layers": 32, "intermediate_size": 11008,
+      "hidden_act": "silu", "num_attention_heads": 32, "num_key_value_heads": 32}, 6_476_005_376),
+    # Llama-3-8B: grouped KV heads (8 of 32), 8.03B in all less 2 x 128,256 x 4,096
+    ({"hidden_size": 4096, "num_hidden_layers": 32, "intermediate_size": 14336,
+      "hidden_act": "silu", "num_attention_heads": 32, "num_key_value_heads": 8}, 6_979_321_856),
+    # GPT-2 small (n_inner null: 4d): Kaplan's 12 L d^2 = 84.9M
+    ({"n_embd": 768, "n_layer": 12, "n_head": 12, "n_inner": None}, 84_934_656),
+    # a decoder counted by its decoder layers and its own FFN width
+    ({"d_model": 512, "num_decoder_layers": 6, "d_ff": 1024}, 6 * (4 * 512**2 + 2 * 512 * 1024)),
+    ({"d_model": 256, "n_layers": 4, "mlp_ratio": 8}, 4 * (4 * 256**2 + 2 * 256 * 2048)),
+])
+def test_config_sizes_count_the_mlp_width_gate_and_kv_heads(cfg, params):
+    info = RunInfo("run")
+    info.from_config(cfg, "config.json")
+    assert info.values["params"] == params
+    assert info.params_convention.startswith("non-embedding ")
+    assert info.sources["params"].startswith("config.json: ")
+
+
 def test_wide_csv_and_tsv_samples():
     raw = pd.read_csv(SAMPLES / "wide.csv")
     d = read_logs(SAMPLES / "wide.csv")

@@ -32,8 +32,18 @@ CONFIG_KEYS: dict[str, list[str]] = {
                 "max_sequence_length", "context_length"],
     "lr_max": ["lr_max", "peak_lr", "max_lr", "learning_rate", "lr", "learning_rate_peak"],
 }
-LAYER_KEYS = ["n_layer", "n_layers", "num_layers", "num_hidden_layers", "nlayers", "layers", "depth"]
+LAYER_KEYS = ["n_layer", "n_layers", "num_layers", "num_hidden_layers", "nlayers", "layers", "depth",
+              "num_decoder_layers", "n_decoder_layers", "decoder_layers"]
 WIDTH_KEYS = ["n_embd", "d_model", "hidden_size", "dim", "model_dim", "emb_dim", "width", "n_embed"]
+#: the MLP's hidden width (4d when absent, as in GPT-2)
+FFN_KEYS = ["intermediate_size", "ffn_hidden_size", "ffn_dim", "d_ff", "ff_hidden",
+            "ff_hidden_size", "mlp_hidden_size", "mlp_dim", "n_inner", "ff_dim"]
+FFN_RATIO_KEYS = ["mlp_ratio", "ffn_ratio", "ff_mult"]
+HEAD_KEYS = ["num_attention_heads", "n_head", "n_heads", "num_heads"]
+KV_HEAD_KEYS = ["num_key_value_heads", "n_kv_heads", "num_kv_heads", "n_kv_head"]
+ACT_KEYS = ["hidden_act", "activation", "activation_type", "act_fn", "mlp_activation"]
+#: activations whose MLP has a gate (three d x f matrices instead of two)
+GATED = ("silu", "swiglu", "swish", "geglu", "reglu", "gated")
 STEPS_KEYS = ["max_steps", "max_iters", "total_steps", "train_steps", "num_train_steps", "max_iter"]
 
 def flatten_config(cfg: Any, prefix: str = "") -> dict[str, Any]:
@@ -50,6 +60,30 @@ def flatten_config(cfg: Any, prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
+
+
+def _block_params(cfg: Mapping[str, Any], L: float, d: float) -> tuple[float, str]:
+    """Non-embedding parameters of ``L`` transformer blocks of width ``d`` from a config's
+    normalised keys, and the formula used: attention 4d² (2d² + 2d·d_kv with fewer key-value
+    heads), MLP 2·d·f, or 3·d·f with a gated activation (SwiGLU); f = 4d when the config does
+    not say. Without any of those keys this is Kaplan et al.'s 12·L·d²."""
+    def first(keys):
+        return next((as_number(cfg[k]) for k in keys if k in cfg and as_number(cfg[k])), None)
+
+    f = first(FFN_KEYS)
+    if f is None and first(FFN_RATIO_KEYS):
+        f = first(FFN_RATIO_KEYS) * d
+    act = next((str(cfg[k]).lower() for k in ACT_KEYS if isinstance(cfg.get(k), str)), "")
+    gated = any(g in act for g in GATED)
+    heads, kv = first(HEAD_KEYS), first(KV_HEAD_KEYS)
+    if f is None and not gated and not (heads and kv and kv != heads):
+        return 12 * L * d * d, "12*L*d^2"
+    f = 4 * d if f is None else f
+    d_kv = d * kv / heads if heads and kv else d
+    attn = 2 * d * d + 2 * d * d_kv
+    mlp = (3 if gated else 2) * d * f
+    attn_s = "4d^2" if d_kv == d else f"2d^2+2d*{d_kv:g}"
+    return L * (attn + mlp), f"L*({attn_s}+{3 if gated else 2}*d*f) (f={f:g})"
 
 
 @dataclass
@@ -120,10 +154,11 @@ class RunInfo:
         d = next((as_number(by_norm[k]) for k in WIDTH_KEYS if k in by_norm), None)
         if L and d and "params" not in explicit:
             before = self.values.get("params")
-            self.set("params", 12 * L * d * d, f"{source}: 12*L*d^2 (L={L:g}, d={d:g})",
+            n, formula = _block_params(by_norm, L, d)
+            self.set("params", n, f"{source}: {formula} (L={L:g}, d={d:g})",
                      overwrite=overwrite)
             if self.values.get("params") != before:
-                self.params_convention = "non-embedding 12*L*d^2"
+                self.params_convention = f"non-embedding {formula}"
             self.meta.setdefault("n_layer", L)
             self.meta.setdefault("d_model", d)
         steps = next((as_number(by_norm[k]) for k in STEPS_KEYS if k in by_norm), None)
