@@ -235,7 +235,8 @@ class FitResult:
 
     def optimal(self, C) -> dict:
         """Compute-optimal allocation at budget(s) ``C``: {"N", "D", "loss"} arrays, with
-        ``"N_lo"``, ``"N_hi"`` ... from the bootstrap when available."""
+        ``"N_lo"``, ``"N_hi"`` ... from the bootstrap when available. For law="auto"'s
+        average, the optimum of the averaged loss."""
         law = self.law_
         out = law.optimal(self.params_, C)
         if out is None:
@@ -247,6 +248,9 @@ class FitResult:
             for k, arr in draws.items():
                 lo, hi = _pct(arr, self.level)
                 out[f"{k}_lo"], out[f"{k}_hi"] = lo.reshape(np.shape(C)), hi.reshape(np.shape(C))
+        members = _ensemble_laws(self.backtest)
+        if members and all(set(law.input_names) == {"N", "D"} for _, law, _ in members):
+            _average_optimum(out, members, C)
         out["C"] = np.asarray(C, float)
         return out
 
@@ -359,50 +363,111 @@ class FitResult:
         return cls.from_dict(read_artefact(source))
 
 
-def _ensemble_predictions(backtest, given: dict) -> list[tuple[float, np.ndarray]]:
-    """(weight, prediction) of each member of law="auto"'s average (``backtest["ensemble"]``),
-    or [] when there is none or a member cannot predict (then the chosen law alone does)."""
+def _ensemble_laws(backtest) -> list[tuple[float, object, np.ndarray]]:
+    """(weight, law, parameters) of each member of law="auto"'s average
+    (``backtest["ensemble"]``), or [] when there is none or a member is not a known law with
+    finite parameters (then the chosen law alone predicts)."""
     ens = backtest.get("ensemble") if isinstance(backtest, Mapping) else None
     members = ens.get("members") if isinstance(ens, Mapping) else None
     if not isinstance(members, list) or len(members) < 2:
         return []
-    preds = _law_predictions(members, given)
-    if len(preds) != len(members):
+    laws = [_recorded_law(m) for m in members]
+    if any(x is None for x in laws):
         return []
     w = np.array([float(m["weight"]) for m in members])
-    return list(zip(w / w.sum(), preds, strict=True))
+    return [(float(wi), law, theta) for wi, (law, theta) in zip(w / w.sum(), laws, strict=True)]
+
+
+def _ensemble_predictions(backtest, given: dict) -> list[tuple[float, np.ndarray]]:
+    """(weight, prediction) of each member of law="auto"'s average at ``given``, or [] when
+    there is none or a member cannot predict there."""
+    out = []
+    for w, law, theta in _ensemble_laws(backtest):
+        pred = _predict_recorded(law, theta, given)
+        if pred is None:
+            return []
+        out.append((w, pred))
+    return out
 
 
 def _variant_predictions(cal: Mapping, given: dict) -> list[np.ndarray]:
     """Predictions of the variants recorded beside the fit (free or tied exponents), which
     the interval covers too. A variant that is not a known law with finite parameters of its
-    own names (a tampered file) is skipped."""
+    own names (a tampered file), or that predicts a non-finite value, is skipped."""
     alts = cal.get("alternatives")
-    return _law_predictions(alts if isinstance(alts, list) else [], given)
+    out = []
+    for alt in alts if isinstance(alts, list) else []:
+        rec = _recorded_law(alt)
+        pred = None if rec is None else _predict_recorded(*rec, given)
+        if pred is not None:
+            out.append(pred)
+    return out
 
 
-def _law_predictions(entries: list, given: dict) -> list[np.ndarray]:
-    """The predictions of laws recorded by name and parameters (``{"law", "params"}``); an
-    entry that is not a known law with finite parameters of its own names (a tampered file),
-    or that predicts a non-finite value, is skipped."""
+def _recorded_law(entry) -> tuple[object, np.ndarray] | None:
+    """(law, parameters) of a law recorded by name and parameters (``{"law", "params"}``), or
+    None when it is not a known law with finite parameters of its own names."""
     from scalefit.errors import ScalefitError
     from scalefit.laws import get_law
 
-    out = []
-    for alt in entries:
-        try:
-            law = get_law(str(alt["law"]))
-            params = {k: float(alt["params"][k]) for k in law.param_names}
-            if not all(math.isfinite(v) for v in params.values()):
-                continue
-            X = law.check_inputs(_complete_inputs(law, given))
-            with np.errstate(all="ignore"):
-                pred = law._predict(X, np.array([params[k] for k in law.param_names]))
-        except (ScalefitError, KeyError, TypeError, ValueError):
-            continue
-        if np.all(np.isfinite(pred)):
-            out.append(pred)
-    return out
+    try:
+        law = get_law(str(entry["law"]))
+        theta = np.array([float(entry["params"][k]) for k in law.param_names])
+    except (ScalefitError, KeyError, TypeError, ValueError):
+        return None
+    return (law, theta) if np.all(np.isfinite(theta)) else None
+
+
+def _predict_recorded(law, theta: np.ndarray, given: dict) -> np.ndarray | None:
+    """A recorded law's prediction at ``given``; None when the inputs do not suit it or it
+    is not finite there."""
+    from scalefit.errors import ScalefitError
+
+    try:
+        X = law.check_inputs(_complete_inputs(law, given))
+    except (ScalefitError, KeyError, TypeError, ValueError):
+        return None
+    with np.errstate(all="ignore"):
+        pred = law._predict(X, theta)
+    return pred if np.all(np.isfinite(pred)) else None
+
+
+def _average_optimum(out: dict, members, C) -> None:
+    """Move a compute-optimal allocation (``out`` from the chosen law) to the optimum of
+    law="auto"'s average: for each budget, the N on a log grid around the chosen law's N_opt
+    (x/÷ 30, refined by a parabola) that minimises the weighted mean loss at D = C/(6N). The
+    chosen law's bootstrap intervals move with it (as ``predict``'s do)."""
+    C = np.asarray(C, float).reshape(-1)
+    n0 = np.asarray(out["N"], float).reshape(-1)
+    if not np.all(np.isfinite(n0) & (n0 > 0)):
+        return
+    offs = np.linspace(-math.log(30.0), math.log(30.0), 601)
+    logn = np.log(n0)[:, None] + offs[None, :]
+    N = np.exp(logn)
+    D = C[:, None] / (6.0 * N)
+    loss = np.zeros_like(N)
+    for w, law, theta in members:
+        pred = _predict_recorded(law, theta, {"N": N.ravel(), "D": D.ravel()})
+        if pred is None:
+            return
+        loss += w * np.asarray(pred, float).reshape(N.shape)
+    i = np.clip(np.argmin(loss, axis=1), 1, len(offs) - 2)
+    rows = np.arange(len(C))
+    l0, l1, l2 = loss[rows, i - 1], loss[rows, i], loss[rows, i + 1]
+    h = offs[1] - offs[0]
+    with np.errstate(all="ignore"):
+        shift = np.where(l0 - 2 * l1 + l2 > 0, 0.5 * h * (l0 - l2) / (l0 - 2 * l1 + l2), 0.0)
+    n_opt = np.exp(logn[rows, i] + np.clip(shift, -h, h))
+    d_opt = C / (6.0 * n_opt)
+    l_opt = sum(w * np.asarray(_predict_recorded(law, theta, {"N": n_opt, "D": d_opt}), float)
+                for w, law, theta in members)
+    shape = np.shape(out["N"])
+    for key, new in (("N", n_opt), ("D", d_opt), ("loss", l_opt)):
+        ratio = new / np.asarray(out[key], float).reshape(-1)
+        for k in (f"{key}_lo", f"{key}_hi"):
+            if k in out:
+                out[k] = (np.asarray(out[k], float).reshape(-1) * ratio).reshape(shape)
+        out[key] = new.reshape(shape)
 
 
 def _nan(x) -> float:

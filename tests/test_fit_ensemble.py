@@ -124,3 +124,20 @@ def test_no_average_when_another_law_or_a_run_selection_won():
 
 def _label(row):
     return row.get("label") or row["law"]
+
+
+@pytest.mark.slow
+def test_the_compute_optimal_allocation_is_the_average_laws(auto_fit):
+    C = np.array([1e21, 5.76e23])
+    opt = auto_fit.optimal(C)
+    # the loss at the allocation is the average's prediction there, and it is the minimum
+    at = auto_fit.predict(N=opt["N"], D=opt["D"])
+    np.testing.assert_allclose(opt["loss"], at.value, rtol=1e-12)
+    for f in (0.8, 0.95, 1.05, 1.25):
+        n = opt["N"] * f
+        assert np.all(auto_fit.predict(N=n, D=C / (6 * n)).value > opt["loss"])
+    np.testing.assert_allclose(6 * opt["N"] * opt["D"], C, rtol=1e-12)
+    # not the chosen member's own optimum, and its interval moved with it
+    own = scalefit.fit(DATA / "chinchilla.csv", auto_fit.law).optimal(C)
+    assert np.all(np.abs(opt["N"] / own["N"] - 1) > 1e-3)
+    assert np.all((opt["N_lo"] < opt["N"]) & (opt["N"] < opt["N_hi"]))
