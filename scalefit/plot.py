@@ -263,6 +263,13 @@ def forecast(result, ax=None, *, n_grid: int = 120, title: str | None = None,
     ax.set_ylim(y0, y1)
     readable_log_axis(ax, "y")
     ax.set_ylabel(metric_label(result.metric))
+    ens = getattr(result, "ensemble", None)
+    if title is None and ens:
+        from scalefit.laws import get_law
+
+        best = max(ens["members"], key=lambda m: m["weight"])
+        title = (f"average of {len(ens['members'])} fits ({best['label']} weighs most): "
+                 f"{mathtext(get_law('chinchilla').formula)}")
     ax.set_title(title or f"{law.name}: {mathtext(law.formula)}", fontsize=10)
     ax.grid(True, which="both", alpha=0.25, lw=0.5)
     handles, labels = ax.get_legend_handles_labels()

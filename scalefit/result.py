@@ -288,6 +288,13 @@ class FitResult:
                                                f"{self.n_runs} runs", self.params_)
 
     @property
+    def ensemble(self) -> dict | None:
+        """law="auto"'s average, when it predicts with one: ``{"members": [{"label", "law",
+        "weight", "params", ...}], "mean_rel_error", ...}`` (``backtest["ensemble"]``)."""
+        ens = (self.backtest or {}).get("ensemble") if isinstance(self.backtest, dict) else None
+        return ens if _ensemble_laws(self.backtest) else None
+
+    @property
     def warnings(self) -> list[str]:
         """The fit's warnings (``diagnostics['warnings']``)."""
         return list(self.diagnostics.get("warnings", []))

@@ -141,3 +141,16 @@ def test_the_compute_optimal_allocation_is_the_average_laws(auto_fit):
     own = scalefit.fit(DATA / "chinchilla.csv", auto_fit.law).optimal(C)
     assert np.all(np.abs(opt["N"] / own["N"] - 1) > 1e-3)
     assert np.all((opt["N_lo"] < opt["N"]) & (opt["N"] < opt["N_hi"]))
+
+
+@pytest.mark.slow
+def test_the_forecast_figure_says_it_shows_the_average(auto_fit):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from scalefit import plot
+
+    ax = plot.forecast(auto_fit)
+    assert ax.get_title().startswith("average of 4 fits (overtrain weighs most)")
+    assert auto_fit.ensemble["members"][0]["weight"] > 0
+    assert scalefit.fit(DATA / "chinchilla.csv", "chinchilla").ensemble is None
