@@ -154,3 +154,21 @@ def test_the_forecast_figure_says_it_shows_the_average(auto_fit):
     assert ax.get_title().startswith("average of 4 fits (overtrain weighs most)")
     assert auto_fit.ensemble["members"][0]["weight"] > 0
     assert scalefit.fit(DATA / "chinchilla.csv", "chinchilla").ensemble is None
+
+
+@pytest.mark.slow
+def test_members_keep_the_runs_the_user_chose():
+    import pandas as pd
+
+    df = pd.read_csv(DATA / "chinchilla.csv")
+    df = df[df["exclude"] == 0].reset_index(drop=True)
+    table = pd.DataFrame({"run": [f"r{i}" for i in range(len(df))], "N": df["Model Size"],
+                          "C": df["Training FLOP"], "loss": df["loss"]})
+    keep = table.loc[table["N"] < 5e9, "run"].tolist()
+    res = scalefit.fit(table, "auto", runs=keep)
+    ens = res.ensemble
+    assert ens is not None and {m["law"] for m in ens["members"]} == {"chinchilla", "overtrain"}
+    assert all(m["n_runs"] == len(keep) for m in ens["members"])
+    for m in ens["members"]:
+        own = scalefit.fit(table, m["law"], runs=keep)
+        assert m["params"] == pytest.approx(own.params_, rel=1e-6)

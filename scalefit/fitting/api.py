@@ -209,7 +209,9 @@ def _attach_ensemble(result: FitResult, data, ens: dict, kw: dict) -> None:
             params = dict(result.params_)
         else:
             try:
-                lw, ds_m, fkw = prepare(data, m["law"], **{**kw, "runs": m.get("runs")})
+                # a member's own runs (without the smallest sizes), else the fit's
+                lw, ds_m, fkw = prepare(data, m["law"], **{**kw, "runs": m.get("runs")
+                                                           or kw.get("runs")})
                 core = fit_dataset(ds_m, lw, **fit_keywords(fkw))
             except ScalefitError:
                 return  # a member that cannot be refitted: predict from the chosen law alone
