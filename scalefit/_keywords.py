@@ -7,10 +7,12 @@ import difflib
 import functools
 import inspect
 from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 __all__ = ["checked_keywords", "keyword_names"]
 
 _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def keyword_names(fn: Callable) -> frozenset[str]:
@@ -21,6 +23,8 @@ def keyword_names(fn: Callable) -> frozenset[str]:
 
 
 def unknown_keyword_error(where: str, unknown: Iterable[str], known: Iterable[str]) -> TypeError:
+    """The TypeError (returned, not raised) for keywords ``unknown`` passed to ``where()``: it
+    names each one, suggests the closest of ``known`` and lists them all."""
     known = sorted(known)
     parts = []
     for k in unknown:
@@ -30,7 +34,7 @@ def unknown_keyword_error(where: str, unknown: Iterable[str], known: Iterable[st
                      f"takes: {', '.join(known)}")
 
 
-def checked_keywords(also: Callable[[], Iterable[str]] | None = None):
+def checked_keywords(also: Callable[[], Iterable[str]] | None = None) -> Callable[[_F], _F]:
     """Decorator: keyword arguments outside the function's own parameters (plus ``also()``,
     the keywords a ``**kw`` is forwarded to) raise a TypeError that names them and suggests
     the closest known name."""

@@ -36,14 +36,18 @@ class Param:
     linear: bool = False
     doc: str = ""
 
-    def to_internal(self, value):
+    def to_internal(self, value: float | np.ndarray) -> float | np.ndarray:
+        """A natural value (scalar or array) in the optimiser's space: its log if ``log``."""
         return np.log(value) if self.log else value
 
-    def to_natural(self, u):
+    def to_natural(self, u: float | np.ndarray) -> float | np.ndarray:
+        """The inverse of :meth:`to_internal`: ``exp(u)`` if ``log``, else ``u``."""
         return np.exp(u) if self.log else u
 
     @property
     def internal_bounds(self) -> tuple[float, float]:
+        """``(lower, upper)`` in the optimiser's space; with ``log``, a bound of 0 or below
+        becomes ``-inf``."""
         if self.log:
             lo = np.log(self.lower) if self.lower > 0 else -np.inf
             hi = np.log(self.upper) if np.isfinite(self.upper) else np.inf

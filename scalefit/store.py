@@ -83,6 +83,8 @@ class LogData:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def validated(self) -> LogData:
+        """A copy with runs and points coerced to the store schema; a SchemaError names
+        ``source``."""
         return LogData(
             validate_runs(self.runs, where=self.source or None),
             validate_points(self.points, where=self.source or None),
@@ -105,6 +107,9 @@ class LogData:
 
 @dataclass
 class IngestReport:
+    """What :meth:`Store.ingest` changed: the runs added and those whose values changed (by
+    name), the points added and those whose values changed, and whether anything did."""
+
     runs_added: list[str] = field(default_factory=list)
     runs_updated: list[str] = field(default_factory=list)
     points_added: int = 0
@@ -177,9 +182,11 @@ class Store:
             f"<p>… and {len(runs) - 50} more runs</p>" if len(runs) > 50 else "") + "</div>"
 
     def run_names(self) -> list[str]:
+        """Run names, in the runs table's order."""
         return self._runs["run"].tolist()
 
     def metrics(self) -> list[str]:
+        """Names of the metrics that have points, sorted."""
         return sorted(self._points["metric"].dropna().unique().tolist())
 
     def summary(self) -> pd.DataFrame:
@@ -197,6 +204,8 @@ class Store:
         return runs
 
     def select(self, runs: Iterable[str] | None = None, metric: str | None = None) -> pd.DataFrame:
+        """The points of ``runs`` and of ``metric`` (None: all), as a copy; unknown names
+        select nothing."""
         pts = self._points
         if runs is not None:
             pts = pts[pts["run"].isin(list(runs))]
@@ -229,6 +238,8 @@ class Store:
         return self.ingest(LogData(runs, points, source))
 
     def remove(self, runs: Iterable[str]) -> None:
+        """Delete runs and their points (on disk too, for a store in a folder); a name not in
+        the store is a StoreError and nothing is removed."""
         names = set(runs)
         with self._lock():
             if self.path is not None:
@@ -738,6 +749,7 @@ def _same(a, b) -> bool:
 
 
 def open_store(path: str | os.PathLike | None, *, create: bool = True) -> Store:
+    """``Store(path, create=create)``: a folder or fsspec URL, or None for memory only."""
     return Store(path, create=create)
 
 

@@ -80,4 +80,5 @@ def _error(text: str) -> None:
 
 
 def main() -> None:
+    """The ``scalefit`` console script: run the CLI on ``sys.argv`` and exit with its status."""
     sys.exit(run())

@@ -42,6 +42,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,7 +63,8 @@ _OPTION_NAMES = {f.name for f in fields(Options)}
 
 
 def read_logs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, format: str | None = None,
-              run: str | None = None, params: float | None = None, **options) -> LogData:
+              run: str | None = None, params: float | None = None,
+              **options: Any) -> LogData:
     """Read training logs into the store schema.
 
     Parameters

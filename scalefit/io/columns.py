@@ -99,6 +99,8 @@ def flops_scale(name: str) -> float:
 
 @functools.lru_cache(maxsize=65536)
 def lr_like(name: str) -> bool:
+    """Whether a column name looks like a learning rate: a known LR name (see ``LR_NAMES``)
+    or, once normalised, ``lr_<letters>`` with an optional ``_<n>`` (``lr-AdamW``, ``lr_pg_0``)."""
     n = norm(name)
     return n in _LR_NORM or bool(re.fullmatch(r"lr_[a-z]+(_\d+)?", n))
 

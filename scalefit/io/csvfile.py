@@ -168,6 +168,7 @@ def _check_last_line(path: Path, n_cols: int, delimiter: str) -> bool:
 
 
 def sniff_delimiter(path: Path) -> str:
+    """``"\t"`` if the first line (its first 64 KiB) holds more tabs than commas, else ``","``."""
     with open(path, "rb") as f:
         head = f.readline(65536)
     return "\t" if head.count(b"\t") > head.count(b",") else ","

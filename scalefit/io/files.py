@@ -7,6 +7,7 @@ import glob
 import json
 import os
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,8 @@ MAX_DEPTH = 32
 _RUN_FOLDERS = ("mlflow", "wandb-run", "hf", "lightning")
 
 
-def expand(paths, format: str | None) -> tuple[list[Job], list[tuple[str, str]]]:
+def expand(paths: str | os.PathLike | Iterable[str | os.PathLike], format: str | None
+           ) -> tuple[list[Job], list[tuple[str, str]]]:
     """The files and run folders ``paths`` name (globs expanded), each with its format, and the
     files left out with the reason.
 

@@ -13,9 +13,10 @@ from scalefit.io.frames import points_frame
 from scalefit.io.numbers import numeric_column
 from scalefit.io.reader import Options, Parsed
 from scalefit.io.runinfo import RunInfo
+from scalefit.io.table import Table
 
 
-def final_from_table(tbl, path: Path, opts: Options, name: str) -> Parsed:
+def final_from_table(tbl: Table, path: Path, opts: Options, name: str) -> Parsed:
     """One row per run: N, D and/or C, and one or more losses; each row becomes a run."""
     where = str(path)
     cols = tbl.column_names

@@ -36,6 +36,8 @@ class Format:
 
     @property
     def reader(self) -> Callable[[Path, Options, str], Parsed]:
+        """The reader function ``(path, options, default run name) -> Parsed``, imported on
+        first use."""
         return _function(self.module, self.func)
 
     def sniff_layout(self, path: Path, head: Head) -> bool:

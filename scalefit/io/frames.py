@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 POINT_FIELDS = ["run", "step", "tokens", "flops", "lr", "metric", "value"]
 
 
-def strings(x, n: int) -> pd.api.extensions.ExtensionArray:
+def strings(x: str | ArrayLike | tuple[ArrayLike, Sequence[Any]],
+            n: int) -> pd.api.extensions.ExtensionArray:
     """A pandas string array of length ``n`` from a scalar, a ``(codes, names)`` pair or values.
 
     The first two are built as Arrow arrays and wrapped without a copy: boxing one Python
@@ -64,7 +68,10 @@ def _string_blocks(codes: np.ndarray, starts: np.ndarray, names: list[str], n: i
     return pd.arrays.ArrowStringArray(arr)
 
 
-def points_frame(run, step, metric, value, tokens=None, flops=None, lr=None) -> pd.DataFrame:
+def points_frame(run: str | ArrayLike | tuple[ArrayLike, Sequence[Any]], step: ArrayLike,
+                 metric: str | ArrayLike | tuple[ArrayLike, Sequence[Any]], value: ArrayLike,
+                 tokens: ArrayLike | None = None, flops: ArrayLike | None = None,
+                 lr: ArrayLike | None = None) -> pd.DataFrame:
     """A points frame in the store schema from arrays (scalars broadcast).
 
     ``run`` and ``metric`` may be a string, an array of strings, or ``(codes, names)``. The

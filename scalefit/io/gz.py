@@ -62,6 +62,7 @@ def gunzip(path: Path, folder: Path, limit: int | None = None) -> Path:
 
 
 def gunzip_head(path: Path, n: int = 65536) -> bytes:
+    """The first ``n`` decompressed bytes of a gzip file; a corrupt one is an InputError."""
     import gzip
 
     try:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 
 def file_hash(path: Path) -> str:
+    """SHA-256 hex digest of a file, or of a folder: each file below it, in sorted order,
+    with its relative path."""
     h = hashlib.sha256()
     if path.is_dir():
         for p in sorted(path.rglob("*")):

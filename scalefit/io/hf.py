@@ -28,6 +28,9 @@ def sniff_content(path: Path, head: Head) -> bool:
 
 
 def read_trainer_state(path: Path, opts: Options, name: str) -> Parsed:
+    """A Trainer ``trainer_state.json`` (or the folder holding it): the ``log_history``
+    metrics as one run, named by ``opts.run`` or its folder (the parent of ``checkpoint-*``);
+    ``total_flos`` as FLOPs, and sizes from a ``config.json`` beside it or one folder up."""
     file = path / "trainer_state.json" if path.is_dir() else path
     where = str(file)
     if not file.exists():

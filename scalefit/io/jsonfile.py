@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from scalefit.errors import InputError
 
 
-def load_json(path: Path):
+def load_json(path: Path) -> Any:
     """JSON from a file; an error names it."""
     try:
         with open(path, encoding="utf-8-sig") as f:

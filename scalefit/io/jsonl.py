@@ -28,6 +28,8 @@ def sniff_content(path: Path, head: Head) -> bool:
 
 
 def read_jsonl(path: Path, opts: Options, name: str) -> Parsed:
+    """JSON Lines, or a JSON array, of objects (one per logged step) as a wide table; nested
+    keys become ``a/b`` columns. Invalid JSON is an InputError naming the line."""
     where = str(path)
     tbl = _arrow_table(path) if _size(path) >= ARROW_MIN_BYTES else None
     if tbl is not None:

@@ -21,6 +21,9 @@ def sniff_layout(path: Path, head: Head) -> bool:
 
 
 def read_lightning(path: Path, opts: Options, name: str) -> Parsed:
+    """A CSVLogger version folder (or its ``metrics.csv`` or ``hparams.yaml``): the metrics
+    as a run named ``opts.run``, ``<parent>/version_<k>`` or the folder's name, sizes from
+    ``hparams.yaml``; an ``hparams.yaml`` that ``yaml.safe_load`` refuses is noted, not read."""
     import yaml
 
     file = path / "metrics.csv" if path.is_dir() else path

@@ -20,12 +20,13 @@ from scalefit.io.frames import Chunk
 from scalefit.io.numbers import check_steps, numeric_column
 from scalefit.io.reader import Options, Parsed
 from scalefit.io.runinfo import RunInfo
+from scalefit.io.table import Table
 
 #: the optional per-point columns, in the order of Chunk's fields
 EXTRA = ("tokens", "flops", "lr")
 
 
-def long_from_table(tbl, path: Path, opts: Options, name: str) -> Parsed:
+def long_from_table(tbl: Table, path: Path, opts: Options, name: str) -> Parsed:
     """Points from a long table, one chunk per run, rows in the store's order."""
     where = str(path)
     cols = tbl.column_names

@@ -139,6 +139,10 @@ class RunInfo:
 
     def from_config(self, cfg: Mapping[str, Any], source: str, *,
                     overwrite: bool | str = True) -> None:
+        """Sizes from a config (nested keys flattened, W&B's ``{"value": ...}`` unwrapped):
+        the fields of ``CONFIG_KEYS`` by their known keys, else non-embedding params from the
+        layers and width; total steps go to ``meta``. ``source`` (the file) is recorded with
+        each value; ``overwrite`` as in :meth:`set`."""
         flat = flatten_config(cfg)
         by_norm: dict[str, Any] = {}
         for k, v in flat.items():
@@ -182,6 +186,8 @@ class RunInfo:
         self.params_convention = other.params_convention or self.params_convention
 
     def derive(self) -> None:
+        """Fill in ``tokens_total`` or ``flops_total`` from the other and ``params`` by
+        C = 6·N·D, when exactly one of the two is known."""
         v, s = self.values, self.sources
         if "tokens_total" not in v and "flops_total" in v and "params" in v:
             v["tokens_total"] = v["flops_total"] / (6 * v["params"])
@@ -193,6 +199,8 @@ class RunInfo:
             self.meta["flops_convention"] = "C = 6*N*D"
 
     def row(self) -> dict[str, Any]:
+        """The run as a runs-table row: its values, ``tags`` and ``meta`` (with each value's
+        source under ``sources``) as JSON text."""
         meta = dict(self.meta)
         meta["sources"] = dict(self.sources)
         return {

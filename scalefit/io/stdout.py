@@ -18,10 +18,12 @@ _NANOGPT_SIGN = re.compile(r"^(iter \d+: loss [-+0-9.eEnaif]+|step \d+: train lo
 
 
 def sniff_megatron(path: Path, head: Head) -> bool:
+    """A text log whose head has a Megatron-LM ``iteration N/ M | ... loss`` line."""
     return head.kind is None and bool(_MEGATRON_SIGN.search(head.text))
 
 
 def sniff_nanogpt(path: Path, head: Head) -> bool:
+    """A text log whose head has a nanoGPT ``iter N: loss X`` or ``step N: train loss`` line."""
     return head.kind is None and bool(_NANOGPT_SIGN.search(head.text))
 
 _NUM = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf)"
@@ -62,6 +64,8 @@ def _finish(records: list[dict], path: Path, opts: Options, name: str, fmt: str,
 
 
 def read_nanogpt(path: Path, opts: Options, name: str) -> Parsed:
+    """A nanoGPT log: ``loss`` from ``iter N: loss X`` lines, ``train_loss`` and ``val_loss``
+    from ``step N: train loss X, val loss Y`` lines; other lines are skipped."""
     records = []
     for line in _text(path):
         for rx in NANOGPT:
@@ -73,6 +77,10 @@ def read_nanogpt(path: Path, opts: Options, name: str) -> Parsed:
 
 
 def read_megatron(path: Path, opts: Options, name: str) -> Parsed:
+    """A Megatron-LM log: each ``key: value`` field of ``iteration N/ M |`` lines (learning
+    rate as ``lr``, consumed tokens as ``tokens``; counters, timings and PPL left out), and of
+    validation lines as ``val/<key>``; ``M`` goes to ``meta["total_steps"]`` and the global
+    batch size to ``batch_size``."""
     records, total, batch = [], None, None
     for line in _text(path):
         m = _MEGATRON_STEP.search(line)
@@ -115,6 +123,9 @@ def read_megatron(path: Path, opts: Options, name: str) -> Parsed:
 
 
 def read_regex(path: Path, opts: Options, name: str) -> Parsed:
+    """Each line ``opts.regex`` matches is a record of its named groups, each a number; without
+    a ``step`` group the step is the match count. A bad regex is a UsageError, a group that is
+    not a number an InputError naming the line."""
     if not opts.regex:
         raise UsageError("the regex format needs a regex with named groups", where="--regex",
                          hint=r"e.g. --regex 'step (?P<step>\d+) loss (?P<loss>\S+)'")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from scalefit.errors import InputError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class Table:
@@ -40,21 +43,24 @@ class Table:
 
     @property
     def df(self) -> pd.DataFrame:
+        """The whole table as a DataFrame (the one it was built from, else built on first use)."""
         if self._df is None or list(self._df.columns) != self.column_names:
             self._df = pd.DataFrame({c: self.column(c) for c in self.column_names})
         return self._df
 
-    def array(self, name: str):
+    def array(self, name: str) -> np.ndarray | pd.Series:
         """The column as stored: a numpy array or a Series."""
         a = self._cols[name]
         return self.column(name) if _is_arrow(a) else a
 
-    def arrow(self, name: str):
+    def arrow(self, name: str) -> pa.Array | pa.ChunkedArray | None:
         """The column as the Arrow parser left it (text columns), or None."""
         a = self._cols[name]
         return a if _is_arrow(a) else None
 
     def column(self, name: str) -> pd.Series:
+        """The column as a Series named ``name``, wrapping the array without a copy; an Arrow
+        text column becomes (once, and is kept as) an Arrow-backed string Series."""
         a = self._cols[name]
         if _is_arrow(a):
             a = self._cols[name] = pd.Series(pd.array(a, dtype=pd.StringDtype("pyarrow")),

@@ -28,10 +28,12 @@ def sniff_csv(path: Path, head: Head) -> bool:
 
 
 def sniff_final(path: Path, head: Head) -> bool:
+    """A table whose header announces a final-loss table (sizes and a loss, no step)."""
     return head.kind == "final"
 
 
 def sniff_wandb_history(path: Path, head: Head) -> bool:
+    """A table whose header has W&B's ``_step`` column (a run-history export)."""
     return head.kind == "wandb"
 
 
@@ -64,6 +66,7 @@ def _read_table(tbl, path: Path, opts: Options, name: str) -> Parsed:
 
 
 def read_wandb_history(path: Path, opts: Options, name: str) -> Parsed:
+    """A W&B run-history CSV export (``_step`` and one column per metric) as a wide table."""
     tbl = read_csv_table(path, opts.delimiter, digest=True)
     parsed = wide_from_table(tbl, path, opts, name, "wandb")
     parsed.digest = tbl.digest
@@ -71,4 +74,5 @@ def read_wandb_history(path: Path, opts: Options, name: str) -> Parsed:
 
 
 def read_final(path: Path, opts: Options, name: str) -> Parsed:
+    """A final-loss CSV: each row a run with N, D and/or C and its loss column(s)."""
     return final_from_table(read_csv_table(path, opts.delimiter), path, opts, name)

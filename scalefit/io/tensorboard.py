@@ -21,6 +21,7 @@ def sniff_layout(path: Path, head: Head) -> bool:
 
 
 def sniff_content(path: Path, head: Head) -> bool:
+    """A file that starts with a TensorBoard event record (whatever its name)."""
     return head.kind == "events"
 
 

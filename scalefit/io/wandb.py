@@ -16,9 +16,12 @@ from scalefit.io.numbers import as_number, check_steps, numeric_column
 from scalefit.io.reader import Options, Parsed
 from scalefit.io.restarts import descending
 from scalefit.io.runinfo import RunInfo
+from scalefit.io.table import Table
 
 
 def sniff_panel(path: Path, head: Head) -> bool:
+    """A table whose header is a W&B panel export (a step column, ``<run> - <metric>``
+    columns)."""
     return head.kind == "wandb-panel"
 
 
@@ -32,10 +35,11 @@ def sniff_run_folder(path: Path, head: Head) -> bool:
 
 
 def read_panel(path: Path, opts: Options, name: str) -> Parsed:
+    """A W&B panel CSV export: one run per ``<run> - `` prefix (see :func:`panel_from_table`)."""
     return panel_from_table(read_csv_table(path, opts.delimiter), path, opts, name)
 
 
-def panel_from_table(tbl, path: Path, opts: Options, name: str) -> Parsed:
+def panel_from_table(tbl: Table, path: Path, opts: Options, name: str) -> Parsed:
     """``Step, <run> - <metric>, <run> - <metric>__MIN, <run> - <metric>__MAX``: one run per prefix.
 
     The __MIN/__MAX columns are the min/max of the points W&B merged into one displayed point;

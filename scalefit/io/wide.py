@@ -3,6 +3,7 @@ exports, and of the records of JSON Lines, Trainer, TensorBoard and stdout logs.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from pathlib import Path
 from typing import NamedTuple
 
@@ -29,6 +30,7 @@ from scalefit.io.numbers import check_steps, numeric_column
 from scalefit.io.reader import Options, Parsed
 from scalefit.io.restarts import descending
 from scalefit.io.runinfo import RunInfo
+from scalefit.io.table import Table
 
 
 class Axes(NamedTuple):
@@ -42,6 +44,8 @@ class Axes(NamedTuple):
 
     @property
     def special(self) -> set[str | None]:
+        """The step, tokens, lr and FLOPs columns (None among them where absent): these are
+        never read as metrics."""
         return {self.step, self.tokens, self.lr, self.flops}
 
 
@@ -53,10 +57,11 @@ class Aux(NamedTuple):
     lr: np.ndarray | None
 
     def rows(self, sel: np.ndarray) -> Aux:
+        """The three arrays taken at the row indices ``sel`` (None stays None)."""
         return Aux(*(None if a is None else a[sel] for a in self))
 
 
-def wide_from_table(tbl, path: Path, opts: Options, name: str, fmt: str = "csv") -> Parsed:
+def wide_from_table(tbl: Table, path: Path, opts: Options, name: str, fmt: str = "csv") -> Parsed:
     """One row per logged step (per run if a run column is present), one column per metric."""
     where = str(path)
     if tbl.num_rows == 0:
@@ -209,7 +214,8 @@ def _run_values(info: RunInfo, rows: np.ndarray | None, num: dict, run_level: di
             info.set("lr_max", v, f"column {axes.lr!r} (max)")
 
 
-def numeric_block(tbl, path: Path, exclude=(), required=()) -> tuple[dict, list[str]]:
+def numeric_block(tbl: Table, path: Path, exclude: Container[str | None] = (),
+                  required: Container[str | None] = ()) -> tuple[dict, list[str]]:
     """Numeric columns as ``{name: (values, present)}``; text columns are skipped with a note.
 
     ``present`` is None where it is just ``~isnan(values)`` (every numeric column: an empty
@@ -244,6 +250,8 @@ def numeric_block(tbl, path: Path, exclude=(), required=()) -> tuple[dict, list[
 
 
 def present_of(entry: tuple[np.ndarray, np.ndarray | None]) -> np.ndarray:
+    """The logged-cell mask of a :func:`numeric_block` entry: its own mask, or
+    ``~isnan(values)`` where it has none."""
     vals, pres = entry
     return ~np.isnan(vals) if pres is None else pres
 
@@ -260,6 +268,8 @@ def by_step(step: np.ndarray, aux: np.ndarray) -> np.ndarray:
 
 
 def step_col_missing(step: np.ndarray) -> bool:
+    """Whether ``step`` is the placeholder axis of a one-row table without a step column
+    (a single NaN)."""
     return len(step) == 1 and np.isnan(step[0])
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, overload
+from typing import Any, ClassVar, TypeVar, overload
 
 import numpy as np
 
@@ -122,7 +122,8 @@ class Law:
         """Prediction at inputs ``X`` for parameters ``theta`` (array or name -> value)."""
         return self._predict(self.check_inputs(X), self._theta(theta))
 
-    def jacobian(self, X: Mapping[str, np.ndarray], theta) -> np.ndarray:
+    def jacobian(self, X: Mapping[str, np.ndarray], theta: Sequence[float] | np.ndarray
+                 | Mapping[str, float]) -> np.ndarray:
         """d prediction / d natural parameter at inputs ``X``: shape (n, P), or (S, n, P) for a
         batch of parameter vectors (validated as in :meth:`predict`)."""
         return self._jacobian(self.check_inputs(X), self._theta(theta))
@@ -252,7 +253,17 @@ class _Factory:
     options: dict = field(default_factory=dict)
 
 
-def register(cls_or_name, factory=None):
+_L = TypeVar("_L", bound=Law)
+
+
+@overload
+def register(cls_or_name: type[_L], factory: None = None) -> type[_L]:
+    """As a class decorator: the class, registered under its ``name``."""
+@overload
+def register(cls_or_name: str, factory: Callable[..., Any]) -> Callable[..., Any]:
+    """With a name: ``factory``, registered under that name."""
+def register(cls_or_name: type[Law] | str,
+             factory: Callable[..., Any] | None = None) -> Any:
     """Register a Law subclass (as a decorator) or a name with a factory ``f(**options) -> Law``."""
     if isinstance(cls_or_name, str):
         _REGISTRY[cls_or_name] = _Factory(factory)
@@ -264,7 +275,7 @@ def register(cls_or_name, factory=None):
     return cls
 
 
-def get_law(name: str | Law, **options) -> Law | Any:
+def get_law(name: str | Law, **options: Any) -> Law | Any:
     """Look a law up by name (``"chinchilla"``, ``"kaplan:x=C"``, ``"bnsl:breaks=2"``).
 
     Loss-curve laws (``multi_power``, ``joint_multi_power:scaled=L0;A`` ...) are found too; they
@@ -334,9 +345,11 @@ def law_kinds() -> dict[str, str]:
 
 
 @overload
-def available(kind: None = None) -> dict[str, list[str]]: ...
+def available(kind: None = None) -> dict[str, list[str]]:
+    """Without ``kind``: every law name, grouped by kind."""
 @overload
-def available(kind: str) -> list[str]: ...
+def available(kind: str) -> list[str]:
+    """With ``kind``: the law names of that kind."""
 def available(kind: str | None = None) -> dict[str, list[str]] | list[str]:
     """Every registered law name grouped by kind, kinds in :data:`KINDS` order
     (``{"final": ["bnsl", "chinchilla", ...], "curve": [...], ...}``); with ``kind``, the names
