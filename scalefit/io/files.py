@@ -4,6 +4,7 @@ file beside a log."""
 from __future__ import annotations
 
 import glob
+import itertools
 import json
 import os
 from collections import Counter
@@ -61,7 +62,7 @@ def expand(paths: str | os.PathLike | Iterable[str | os.PathLike], format: str |
                 raise InputError("no file matches this pattern", where=s)
             out.extend(Path(h) for h in hits)
         elif not os.path.exists(s):
-            raise InputError("no such file or folder", where=s)
+            raise InputError("no such file or folder", where=s, hint=_missing_hint(s))
         else:
             out.append(Path(s))
     jobs: list[Job] = []
@@ -82,6 +83,24 @@ def expand(paths: str | os.PathLike | Iterable[str | os.PathLike], format: str |
     if not jobs:
         raise InputError("no input files given")
     return jobs, skipped
+
+
+def _missing_hint(s: str) -> str:
+    """What to do about a path that does not exist: the close names beside it, if any."""
+    import difflib
+
+    p = Path(s)
+    parent = p.parent
+    try:  # a bounded look at the folder: it may be huge or unreadable
+        with os.scandir(parent) as it:
+            names = [e.name for e in itertools.islice(it, MAX_WALK)]
+    except OSError:
+        names = []
+    close = difflib.get_close_matches(p.name, names, n=3, cutoff=0.75)
+    if close:
+        return "did you mean " + " or ".join(str(parent / c) for c in close) + "?"
+    return (f"check the path; relative paths start from the current folder {os.getcwd()}"
+            if not p.is_absolute() else "check the path")
 
 
 def _run_folder(d: Path) -> str | None:

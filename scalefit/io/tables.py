@@ -61,7 +61,9 @@ def _read_table(tbl, path: Path, opts: Options, name: str) -> Parsed:
     raise InputError(
         f"cannot tell the table kind from its columns {tbl.column_names[:8]}: no step column "
         "(step, _step, iter, global_step ...) and no final-loss columns (N and loss)",
-        where=str(path), hint="name the step column with --step-col or pick --format",
+        where=str(path),
+        hint="one row per run: name its loss column with --loss-col COLUMN; a curve: name the "
+             "step column with --step-col; or pick --format",
     )
 
 

@@ -302,7 +302,13 @@ def get_law(name: str | Law, **options: Any) -> Law | Any:
     if base in _OTHER_KINDS:  # a loss-curve law: its own class hierarchy, built by its module
         return _OTHER_KINDS[base][1](**options)
     if base not in _REGISTRY:
-        raise UsageError(f"unknown law {base!r}; known laws: {', '.join(sorted(law_kinds()))}",
+        import difflib
+
+        known = sorted(law_kinds())
+        # a typo or a capital letter is the usual cause: name the law that was meant
+        close = difflib.get_close_matches(base.lower(), known, n=1, cutoff=0.75)
+        meant = f"did you mean {close[0]!r}? " if close else ""
+        raise UsageError(f"unknown law {base!r}; {meant}known laws: {', '.join(known)}",
                          hint="see `scalefit laws`")
     entry = _REGISTRY[base]
     try:
