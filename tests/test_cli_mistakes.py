@@ -64,3 +64,20 @@ def test_a_table_without_a_loss_column_points_to_loss_col(in_tmp, capsys):
     assert run(["fit", "t.csv", "--loss-col", "accuracy", "--law", "power:x=N",
                 "--no-plot", "--bootstrap", "0", "--holdout", "none"]) == 0
     assert "6 points from 6 runs" in capsys.readouterr().out
+
+
+def test_a_skipped_tensorboard_run_says_how_to_read_it(tmp_path, monkeypatch):
+    import shutil
+    import sys
+
+    from scalefit.io import read_logs
+
+    # the base install has no tensorboard: a folder walk lists the event files as skipped
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    shutil.copytree(ROOT / "data" / "samples" / "tensorboard", tmp_path / "tb")
+    shutil.copy(ROOT / "data" / "samples" / "wide.csv", tmp_path / "wide.csv")
+    data = read_logs(tmp_path)
+    assert len(data.runs) == 1
+    (path, reason), = data.skipped
+    assert "tb" in path and "needs the tensorboard package" in reason
+    assert "pip install 'scalefit[tensorboard]'" in reason

@@ -144,7 +144,9 @@ def _read_all(jobs: list[Job], names: list[str], opts: Options,
         except InputError as exc:
             if not job.walked:
                 raise
-            skipped.append((str(path), f"not read as {fmt}: {exc.message}"))
+            # keep the hint: for a missing optional reader it is the install line
+            hint = f"; {exc.hint}" if exc.hint else ""
+            skipped.append((str(path), f"not read as {fmt}: {exc.message}{hint}"))
             continue
         digest = file_hash(path) if parsed.digest is None else parsed.digest.result()
         if FORMATS[fmt].config_beside and len(parsed.infos) == 1:
