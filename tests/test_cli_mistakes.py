@@ -81,3 +81,16 @@ def test_a_skipped_tensorboard_run_says_how_to_read_it(tmp_path, monkeypatch):
     (path, reason), = data.skipped
     assert "tb" in path and "needs the tensorboard package" in reason
     assert "pip install 'scalefit[tensorboard]'" in reason
+
+
+def test_ladder_run_without_torch_names_the_extra_and_the_cpu_build(tmp_path, monkeypatch,
+                                                                      capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    err = _error(["ladder", "run", "--preset", "cpu-smoke", "--store", str(tmp_path / "x")],
+                 capsys)
+    assert "scalefit ladder: the ladder trainer needs torch" in err
+    assert "pip install 'scalefit[ladder]'" in err
+    assert "--index-url https://download.pytorch.org/whl/cpu" in err
+    assert not (tmp_path / "x").exists()

@@ -45,7 +45,10 @@ def _need_torch() -> None:
         import torch  # noqa: F401
     except ImportError:
         raise UsageError("the ladder trainer needs torch", where="scalefit ladder",
-                         hint="pip install 'scalefit[ladder]'") from None
+                         # a plain torch requirement fetches the multi-GB CUDA build
+                         hint="pip install 'scalefit[ladder]'; on a machine without a GPU "
+                              "first: pip install torch --index-url "
+                              "https://download.pytorch.org/whl/cpu") from None
 
 
 def _lr_mults(text: str) -> tuple[float, ...]:
