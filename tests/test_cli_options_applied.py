@@ -118,6 +118,12 @@ def _from_step(out, call, tmp):
     assert sum(len(c) for c in call["data"]) == 3 * 80  # steps 1000, 1025, ... 2975
 
 
+def _max_points(out, call, tmp):
+    assert call["max_points"] == 20
+    assert call["result"].n_points == 3 * 20
+    assert out.count("fitted at 20 of its") == 3
+
+
 def _method(out, call, tmp):
     assert call["method"] == "paper"
 
@@ -175,6 +181,7 @@ CASES = {
     "warmup": (["--warmup", "100"], applied(_warmup)),
     "from_step": (["--from-step", "1000"], applied(_from_step)),
     "method": (["--method", "paper"], applied(_method)),
+    "max_points": (["--max-points", "20"], applied(_max_points)),
     "n_params": (["--n", "25M"], refused("--n")),  # applied to joint laws: test below
     "json_out": (["--json", "fit.json", "--bootstrap", "0"], applied(_json)),
     "plot": (["--plot", "fig.png", "--bootstrap", "0"], applied(_plot)),
@@ -226,6 +233,7 @@ def test_model_sizes_go_to_the_joint_law(curve_files, spy, capsys):
 
 
 @pytest.mark.parametrize("extra", [["--warmup", "100"], ["--from-step", "10"],
+                                   ["--max-points", "50"],
                                    ["--method", "lbfgs"], ["--n", "1e9"]])
 def test_final_loss_law_refuses_curve_options(extra, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

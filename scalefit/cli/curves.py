@@ -37,7 +37,8 @@ def fit_curves(inputs, law: str = "multi_power", json_out: str | None = None, *,
                no_plot: bool = True, seed: int | None = None, warmup: int | None = None,
                from_step: int | None = None, method: str | None = None,
                N: float | Sequence[float] | None = None, runs: Sequence[str] | None = None,
-               read_opts: dict | None = None, echo=typer.echo):
+               read_opts: dict | None = None, max_points: int | None = None,
+               echo=typer.echo):
     """Fit a curve law jointly to the loss curves of ``inputs`` (log files, folders, globs)
     or of a ``store``: one curve per run with its logged LR, read as every other fit reads
     its data (``read_opts``: format, regex, loss_col, step_col, lr_col; ``runs`` picks runs).
@@ -83,6 +84,9 @@ def fit_curves(inputs, law: str = "multi_power", json_out: str | None = None, *,
         raise _refuse("--warmup", f"must be >= 0, got {warmup}")
     if from_step is not None and from_step < 0:
         raise _refuse("--from-step", f"must be >= 0, got {from_step}")
+    if max_points is not None and (max_points < 0 or 0 < max_points < 10):
+        raise _refuse("--max-points", f"must be 0 (every point) or at least 10, got "
+                      f"{max_points}")
     curves, notes, data_rec = _read_curves(inputs, store, runs, read_opts or {}, law, N,
                                            warmup, metric)
     notes += [] if warmup is not None else _warmup_notes(curves)
@@ -90,10 +94,19 @@ def fit_curves(inputs, law: str = "multi_power", json_out: str | None = None, *,
         curves = _from_step(curves, from_step)
     loss, residual = CURVE_OBJECTIVES[objective]
     kw = {} if method is None else {"method": method}
+    if max_points is not None:
+        kw["max_points"] = max_points or None
     # --bootstrap > 0 asks for intervals: for curve laws, leave-one-curve-out refits (a note
     # says when there are too few curves)
-    res = _fit(CurveData(curves), law, intervals=bootstrap > 0, loss=loss, residual=residual,
-               **kw)
+    data = CurveData(curves)
+    # a long curve or the jackknife can take a while: say what runs, with the time it has taken
+    # (a spinner on a terminal; nothing in a pipe or a log)
+    from scalefit.cli.app import console
+
+    err = console(stderr=True)
+    with err.status(f"fitting {law} to {len(curves)} curve(s), {data.n_points:,} points",
+                    spinner="dots") if err.is_terminal else _nothing():
+        res = _fit(data, law, intervals=bootstrap > 0, loss=loss, residual=residual, **kw)
     res.diagnostics.setdefault("notes", [])[:0] = notes
     # where the curves can be read again (figures and reports of the saved fit)
     res.settings["data"] = data_rec
@@ -314,3 +327,10 @@ def _fit_schedule_defaults(res):
 def _check_exists(path: str) -> None:
     if not Path(path).exists():
         raise InputError("file not found", where=path)
+
+
+def _nothing():
+    """A context that does nothing (no spinner when stderr is not a terminal)."""
+    from contextlib import nullcontext
+
+    return nullcontext()

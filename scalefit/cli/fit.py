@@ -189,6 +189,9 @@ def fit_cmd(
                                       "default: the first logged step)."),
     from_step: int | None = typer.Option(None, "--from-step", help="Curve laws: fit only the "
                                          "points logged at this step or later."),
+    max_points: int | None = typer.Option(None, "--max-points", help="Curve laws: logged "
+                                          "points per curve the fit uses, evenly spaced "
+                                          "(default 1000; 0: every point)."),
     method: str | None = typer.Option(None, "--method", help="Curve laws: fit method, paper "
                                       "(early-stopped Adam, the multi-power paper's recipe) "
                                       "or lbfgs (the minimum); default: the law's own."),
@@ -219,10 +222,12 @@ def fit_cmd(
                          fix=fixd, tie=ties, optimal=budgets, checkpoints=checkpoints,
                          include_excluded=include_excluded, objective=objective,
                          json_out=json_out, plot=plot, no_plot=no_plot, seed=seed,
-                         warmup=warmup, from_step=from_step, method=method, N=sizes or None)
+                         warmup=warmup, from_step=from_step, method=method, N=sizes or None,
+                         max_points=max_points)
         return
     _refuse_curve_options(law, **{"--warmup": warmup, "--from-step": from_step,
-                                  "--method": method, "--n": sizes or None})
+                                  "--max-points": max_points, "--method": method,
+                                  "--n": sizes or None})
     seed = 0 if seed is None else seed
     holdout_spec: str | None = None if holdout.strip().lower() == "none" else holdout
     import scalefit
