@@ -210,9 +210,10 @@ class FitResult:
                                "ensemble), whose predictions it also covers")
             alts = cal.get("alternatives")
             if isinstance(alts, list) and alts:
-                calibrated += ("; it also covers the prediction of "
+                calibrated += ("; it also covers what Chinchilla's form with free or tied "
+                               "exponents predicts ("
                                + ", ".join(str(a.get("law")) for a in alts
-                                           if isinstance(a, Mapping)))
+                                           if isinstance(a, Mapping)) + ", fitted to the same runs)")
         elif method:
             calibrated = ("not calibrated: parameter uncertainty only (fit with a holdout, "
                           "e.g. --holdout auto, to calibrate on a backtest)")
@@ -611,8 +612,10 @@ def _summary(r: FitResult) -> Summary:
         lines = []
         if bt.get("holdout_reason"):
             lines.append(f"  ({bt['holdout_reason']})")
-        for row in bt.get("ranking", [])[:10]:
-            lines.append(f"  {row.get('label') or row['law']:<18} mean {_pct_s(row.get('mean_rel_error'))}"
+        rows = bt.get("ranking", [])[:10]
+        width = max([18] + [len(str(r.get("label") or r["law"])) for r in rows])
+        for row in rows:
+            lines.append(f"  {row.get('label') or row['law']:<{width}} mean {_pct_s(row.get('mean_rel_error'))}"
                          f"  max {_pct_s(row.get('max_rel_error'))}"
                          + (f"  ({row['error']})" if row.get("error") else ""))
         if bt.get("reason"):
@@ -626,10 +629,17 @@ def _summary(r: FitResult) -> Summary:
                                 f"mean relative error {_pct_s(bt.get('mean_rel_error'))}, "
                                 f"max {_pct_s(bt.get('max_rel_error'))}", lines))
     objective = (r.settings.get("objective") or {}).get("name", "")
+    facts = [f"metric {r.metric!r}: {r.n_points} points from {r.n_runs} runs; "
+             f"objective {objective} = {r.objective_:.6g}"]
+    ens = r.ensemble
+    if ens:
+        facts.append("predictions: the weighted average of " + str(len(ens["members"]))
+                     + " fits of Chinchilla's form (" + ", ".join(
+                         f"{m['label']} {float(m['weight']):.2f}" for m in ens["members"])
+                     + f"); the parameters below are {law.name}'s, the best backtest")
     return Summary(
         kind="fit", law=law.name, formula=law.formula,
-        facts=[f"metric {r.metric!r}: {r.n_points} points from {r.n_runs} runs; "
-               f"objective {objective} = {r.objective_:.6g}"],
+        facts=facts,
         params=params, derived=derived, predictions=preds, sections=sections,
         notes=[str(n) for n in r.diagnostics.get("notes", [])],
         warnings=[str(w) for w in r.diagnostics.get("warnings", [])],

@@ -344,7 +344,8 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
             reason = (reason or _why_best(rows)) + (
                 f"; predictions average the {len(ens['members'])} fits of Chinchilla's form "
                 "(free or tied exponents, with or without the smallest sizes), weighted by "
-                f"1/backtest error², whose backtest is {100 * ens['mean_rel_error']:.2f}%"
+                "1/backtest error²; the average's own backtest error is "
+                f"{100 * ens['mean_rel_error']:.2f}% (with weights from that same backtest)"
                 if ens.get("mean_rel_error") is not None else "")
     if why:
         out["holdout_reason"] = why
