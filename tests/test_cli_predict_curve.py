@@ -42,13 +42,19 @@ def test_predict_curve_with_lr_logged_every_50_steps(curve_fit, tmp_path, capsys
 
 
 @pytest.mark.slow
-def test_predict_schedule_spec(curve_fit, tmp_path):
+def test_predict_schedule_spec(curve_fit, tmp_path, capsys):
     out = tmp_path / "s.csv"
     spec = "wsd:peak=3e-4,warmup=2160,steps=24000,decay=0.2,final=3e-5,shape=linear"
     assert run(["predict", str(curve_fit), "--schedule", spec, "-o", str(out)]) == 0
     pred = pd.read_csv(out)
     assert pred["lr"].iloc[-1] == pytest.approx(3e-5, rel=0.05)
-    assert np.all(np.isfinite(pred["loss_pred"])) and pred["loss_pred"].iloc[-1] < 4.0
+    # the warmup's rows have no prediction (the law blows up there: tens of nats); every
+    # row from the peak on has one
+    warm = pred["step"] < 2160
+    assert warm.sum() == 89 and pred.loc[warm, "loss_pred"].isna().all()
+    assert np.all(np.isfinite(pred.loc[~warm, "loss_pred"]))
+    assert pred.loc[~warm, "loss_pred"].max() < 4.2 and pred["loss_pred"].iloc[-1] < 4.0
+    assert "89 row(s) before step 2160 (the warmup)" in capsys.readouterr().out
 
 
 def test_predict_curve_options_on_a_final_fit_are_refused(tmp_path, capsys):

@@ -252,6 +252,17 @@ def predict_curve(fit_json: str | CurveFitResult, curve_file: str | None = None,
         k = every or max(1, T // 1000)
         steps = sorted(set(range(k, T, k)) | {T - 1})
         df = res.predict(sch, steps=steps, N=N)
+    if (res.settings or {}).get("skip_warmup", True):
+        # the laws describe the loss once the LR has reached its peak (the fit left the warmup
+        # out): their values before that are extrapolations to a tiny S1 (tens of nats)
+        eta = c.eta if curve_file is not None else sch.lr(np.arange(sch.total_steps))
+        first = int(np.argmax(eta >= eta.max() * (1 - 1e-9)))
+        warm = df["step"].to_numpy() < first
+        if warm.any():
+            cols = [k for k in ("loss_pred", "loss_lo", "loss_hi") if k in df.columns]
+            df.loc[warm, cols] = np.nan
+            echo(f"note: {int(warm.sum())} row(s) before step {first} (the warmup) are left "
+                 "without a prediction: the law describes the loss after the warmup")
     if out:
         p = Path(out)
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -262,7 +273,8 @@ def predict_curve(fit_json: str | CurveFitResult, curve_file: str | None = None,
           "one curve out)" if "loss_lo" in df.columns else "")
     echo(f"predicted loss at step {int(last['step'])}: {last['loss_pred']:.5g}{iv}")
     if "loss" in df.columns:
-        e = curve_errors(df["loss"].to_numpy(), df["loss_pred"].to_numpy())
+        ok = df["loss_pred"].notna().to_numpy()
+        e = curve_errors(df["loss"].to_numpy()[ok], df["loss_pred"].to_numpy()[ok])
         echo(f"relative error: mean {100 * e['mean_rel']:.3f}%, worst {100 * e['max_rel']:.3f}%")
     return df
 
