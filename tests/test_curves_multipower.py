@@ -106,7 +106,9 @@ def test_schedule_search(fit400, tmp_path, capsys):
     fit400.to_json(tmp_path / "f.json")
     assert cli.run(["schedule-search", str(tmp_path / "f.json"), "--family", "wsd",
                     "--steps", "6000", "--top", "2"]) == 0
-    assert "wsd:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "predicted final loss at step 5999, best first:" in out
+    assert out.count("wsd:") == 2
 
 
 @pytest.mark.slow

@@ -80,6 +80,14 @@ def test_metric_choice():
     assert build_dataset(st3, LAW, metric="eval/b/loss").metric == "eval/b/loss"
     with pytest.raises(UsageError, match="no metric 'nope'.*available"):
         build_dataset(st3, LAW, metric="nope")
+    # among dozens of metrics, the names closest to the one asked for come first
+    many = pd.DataFrame({"metric": [f"val/{k}" for k in ("arc", "boolq", "c4_en", "hellaswag",
+                                                          "mmlu", "piqa", "pile", "wiki")]
+                         + [f"train/m{i:02d}" for i in range(20)] + ["val/c4_en_loss"]})
+    with pytest.raises(UsageError) as exc:
+        choose_metric(many, "val/c4")
+    listed = str(exc.value).split("available: ")[1]
+    assert listed.startswith("val/c4_en") and "val/c4_en_loss" in listed[:40]
 
 
 def test_dataframe_tables():

@@ -308,6 +308,7 @@ def schedule_search_cmd(
         if as_json:
             typer.echo(json.dumps(rows[:top]))
             return
+        typer.echo(f"predicted final loss at step {steps - 1}, best first:")
         for r in rows[:top]:
             typer.echo(f"{r['loss']:.5f}  {r['spec']}")
     elif family in ("free", "monotone"):
@@ -316,6 +317,7 @@ def schedule_search_cmd(
             typer.echo(json.dumps({"loss": loss, "schedule": sch.to_dict()}))
             return
         lr = sch.lr()
+        typer.echo(f"predicted final loss at step {steps - 1}:")
         typer.echo(f"{loss:.5f}  free-form monotone schedule; LR at 50/80/90/100% of the "
                    f"steps: " + ", ".join(f"{lr[int(q * (steps - 1))]:.3g}"
                                           for q in (0.5, 0.8, 0.9, 1.0)))

@@ -715,7 +715,8 @@ def _fit_paper(law, data, obj, starts, steps, patience, t0, kw):
             "predictions of other schedules may be far off; compare method='lbfgs'"]
     elif ratio > 1.5:
         diag["notes"] = [f"method 'paper' is an early stop (the multi-power paper's recipe): "
-                         f"its objective is {ratio:.1f}x the nearby minimum"]
+                         f"its objective is {ratio:.1f}x the nearby minimum; method 'lbfgs' "
+                         "(--method lbfgs) fits that minimum"]
     return _result(law, data, obj, best_all[1], settings, diag, t0)
 
 

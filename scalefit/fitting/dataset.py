@@ -293,7 +293,13 @@ def choose_metric(points: pd.DataFrame, metric: str | None) -> str:
         raise FitError("the data holds no metric values", hint="check the log files")
     if metric is not None:
         if metric not in available:
-            raise UsageError(f"no metric {metric!r} in the data; available: {_list(available)}",
+            import difflib
+
+            # the names closest to the one asked for first (a store can hold dozens)
+            close = difflib.get_close_matches(metric, available, n=5, cutoff=0.5)
+            close += [m for m in available if metric.lower() in m.lower() and m not in close]
+            ordered = close + [m for m in available if m not in close]
+            raise UsageError(f"no metric {metric!r} in the data; available: {_list(ordered)}",
                              where="--metric")
         return metric
     if len(available) == 1:
