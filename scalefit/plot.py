@@ -427,8 +427,16 @@ def isoflop(data, ax=None, *, result=None, metric: str | None = None, window: fl
     if legend == "outside":  # below the axes: the colourbar holds the right-hand side
         handles, labels = ax.get_legend_handles_labels()
         seen = dict(zip(labels, handles, strict=True))
-        ax.legend(seen.values(), seen.keys(), loc="upper center", bbox_to_anchor=(0.5, -0.13),
-                  ncol=min(3, len(seen)), fontsize=7, frameon=False)
+        fig = ax.figure
+        if fig.get_layout_engine() is not None and len(fig.axes) <= 2:
+            # under the whole figure: a legend wider than the axes would push them away from
+            # the colourbar
+            fig.legend(seen.values(), seen.keys(), loc="outside lower center",
+                       ncol=min(3, len(seen)), fontsize=7, frameon=False)
+        else:
+            ax.legend(seen.values(), seen.keys(), loc="upper center",
+                      bbox_to_anchor=(0.5, -0.13), ncol=min(3, len(seen)), fontsize=7,
+                      frameon=False)
     else:
         add_legend(ax, legend)
     return ax

@@ -77,7 +77,8 @@ def assert_inside_limits(ax):
 
 def assert_legend_clear(ax):
     """The legend's box holds none of the data points (in display coordinates)."""
-    leg = ax.get_legend()
+    # the axes' own legend, or the figure's when it sits below the figure
+    leg = ax.get_legend() or (ax.figure.legends[0] if ax.figure.legends else None)
     assert leg is not None and leg.get_texts()
     fig = ax.figure
     fig.canvas.draw()

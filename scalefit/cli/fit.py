@@ -261,6 +261,13 @@ def forecast_path(inputs: list[str] | None, store: str | None, law: str,
     """Where `scalefit fit` writes its forecast figure without --plot: named by the data and
     the law (``<data-stem>_<law>_forecast.png``), beside the --json file when one is written,
     else in the current directory, so fits of different data do not overwrite each other."""
+    return figure_path(inputs, store, f"{law}_forecast", json_out)
+
+
+def figure_path(inputs: list[str] | None, store: str | None, what: str,
+                json_out: str | None) -> Path:
+    """``<data-stem>_<what>.png`` beside the --json file, else in the current directory: a
+    command's default figure, named by its data."""
     import re
 
     src = Path(str(store or (inputs[0] if inputs else "fit")).rstrip("/\\"))
@@ -272,7 +279,7 @@ def forecast_path(inputs: list[str] | None, store: str | None, law: str,
         stem += f"+{len(inputs) - 1}"
     stem = re.sub(r"[^A-Za-z0-9._+-]+", "_", stem).strip("._") or "fit"  # globs, odd names
     folder = Path(json_out).parent if json_out else Path(".")
-    return folder / f"{stem}_{law}_forecast.png"
+    return folder / f"{stem}_{what}.png"
 
 
 @app.command("predict")

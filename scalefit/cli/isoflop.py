@@ -32,7 +32,8 @@ def isoflop_cmd(
     seed: int = typer.Option(0, "--seed"),
     json_out: str | None = typer.Option(None, "--json", metavar="FILE",
                                         help="Write the result artefact to FILE (JSON)."),
-    plot: str | None = typer.Option(None, "--plot", help="Figure path (default isoflop.png)."),
+    plot: str | None = typer.Option(None, "--plot", help="Figure path (default "
+                                    "<data>_isoflop.png, beside --json when given)."),
     no_plot: bool = typer.Option(False, "--no-plot", help="Do not write a figure."),
 ) -> None:
     """Fit N_opt = k·C^a (and D_opt) to the loss minima of runs grouped by compute budget."""
@@ -51,7 +52,9 @@ def isoflop_cmd(
         raise UsageError(f"--bootstrap must be >= 0, got {bootstrap}", where="--bootstrap")
     if store and inputs:
         raise UsageError("give log files or --store, not both", where="INPUT")
-    path = None if no_plot else Path(plot or "isoflop.png")
+    from scalefit.cli.fit import figure_path
+
+    path = None if no_plot else Path(plot or figure_path(inputs, store, "isoflop", json_out))
     if path is not None and path.suffix.lower() not in plots.FORMATS:
         raise UsageError(f"cannot write a figure as {path.suffix or 'no suffix'!r}",
                          where="--plot", hint="use .png, .svg or .pdf")
