@@ -628,8 +628,8 @@ def _inputs(law, table, rows, tags, checkpoints, overrides) -> tuple[dict, dict]
         raise FitError(
             f"law {law.name!r} needs input {inp.name!r} ({inp.doc}), but the runs have no "
             f"{inp.column or inp.name!r} column or tag",
-            hint=(f"add it to the runs (a column or tag {inp.column or inp.name!r}) or map it "
-                  f"with inputs={{'{inp.name}': 'COLUMN'}}"))
+            hint=(f"add a column or tag {inp.column or inp.name!r} to the runs; in Python, "
+                  f"inputs={{'{inp.name}': 'COLUMN'}} maps another column to it"))
     for k in X:
         if X[k].shape != (n,):
             X[k] = np.broadcast_to(X[k], (n,)).astype(float)
