@@ -42,10 +42,14 @@ def test_sizes_from_names_in_ingest_runs_and_fit(tmp_path, capsys):
     assert cli(["ingest", str(logs), "--store", str(store)]) == 0
     out = capsys.readouterr().out
     assert f"read {len(names)} files (1 format)" in out
+    # ingest names six and counts the rest; `runs` lists every one
+    assert len(names) > 6 and out.count("read from the run's name") == 6
+    assert f"and {len(names) - 6} more runs sized from their names" in out
+    assert "100M-1xC: params N = 1e+08, tokens D = 2e+09 read from the run's name" in out
+    assert cli(["runs", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
     assert out.count("read from the run's name") == len(names)
     assert "30M-2xC: params N = 3e+07, tokens D = 1.2e+09 read from the run's name" in out
-    assert cli(["runs", "--store", str(store)]) == 0
-    assert capsys.readouterr().out.count("read from the run's name") == len(names)
     assert cli(["fit", "--store", str(store), "--law", "chinchilla", "--bootstrap", "0",
                 "--holdout", "none", "--no-plot", "--json", str(tmp_path / "f.json")]) == 0
     out = capsys.readouterr().out

@@ -80,7 +80,11 @@ def ingest(
     con = Console(soft_wrap=True)
     con.print(data.read_summary(), markup=False, highlight=False)
     con.print(f"{len(data.runs)} run(s), {len(data.points)} point(s)", markup=False)
-    for n in data.notes + sizes_from_names(data.runs):
+    named = sizes_from_names(data.runs)
+    if len(named) > 6:  # a ladder of 20 runs named by size: a few lines, not a wall
+        named = named[:6] + [f"... and {len(named) - 6} more runs sized from their names "
+                             f"(`scalefit runs --store {store}` lists each)"]
+    for n in data.notes + named:
         con.print(f"  note: {n}", style="yellow", markup=False)
     if report.changed:
         con.print(f"store {store}: {len(report.runs_added)} run(s) added, "
