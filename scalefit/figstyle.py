@@ -197,6 +197,13 @@ def mathtext(formula: str) -> str:
         return str(formula)
 
 
+def param_label(name: str) -> str:
+    """A parameter's name for an axis: Greek names as symbols (``alpha`` -> α), others as
+    they are."""
+    base = str(name)
+    return f"$\\{base}$" if base in _GREEK else base
+
+
 def readable_log_axis(ax, which: str = "y", nbins: int = 8) -> None:
     """Tick labels a reader can use on a log axis spanning few decades: 4-7 plain numbers
     (1.8, 2, 2.5, 3 ...) instead of one or two powers of ten. Call after the limits are final."""

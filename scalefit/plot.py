@@ -20,6 +20,7 @@ from scalefit.figstyle import (
     metric_label,
     new_axes,
     padded_limits,
+    param_label,
     readable_log_axis,
     run_compute,
 )
@@ -676,10 +677,11 @@ def bootstrap(result, ax=None, *, pair: tuple[str, str] | None = None,
         ax.set_xscale("log")
     if logs.get(b) and np.all(y[ok] > 0):
         ax.set_yscale("log")
-    ax.set_xlabel(f"{a}")
-    ax.set_ylabel(f"{b}")
-    ax.set_title(title or f"{result.law_.name}: bootstrap of {a} and {b} "
-                 f"(resampling runs)", fontsize=10)
+    ax.set_xlabel(param_label(a))
+    ax.set_ylabel(param_label(b))
+    ax.set_title(title or f"{result.law_.name} on {result.metric!r}: bootstrap of "
+                 f"{param_label(a)} and {param_label(b)} ({result.n_runs} runs resampled)",
+                 fontsize=10)
     add_grid(ax)
     add_legend(ax, legend)
     return ax
@@ -721,10 +723,11 @@ def bootstrap_grid(result, params: list[str] | None = None, fig=None):
                 ax.set_xscale("log")
             ax.tick_params(labelsize=7)
             if r == P - 1:
-                ax.set_xlabel(names[j], fontsize=9)
+                ax.set_xlabel(param_label(names[j]), fontsize=9)
             if c == 0 and r > 0:
-                ax.set_ylabel(names[i], fontsize=9)
-    fig.suptitle(f"{result.law_.name}: bootstrap over runs ({int(ok.sum())} fits); "
+                ax.set_ylabel(param_label(names[i]), fontsize=9)
+    fig.suptitle(f"{result.law_.name} on {result.metric!r}: bootstrap over runs "
+                 f"({int(ok.sum())} fits); "
                  f"star = fit, dashed = {_level_pct(result)}% interval", fontsize=10)
     return axes
 

@@ -299,7 +299,7 @@ def test_bootstrap_pair_and_grid(chin, tmp_path):
               and ln.get_xdata()[0] == ln.get_xdata()[1]]
     assert sorted(vlines) == pytest.approx(sorted(chin.ci_["A"]))
     assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"  # A is log-parametrised
-    assert ax.get_xlabel() == "A" and ax.get_ylabel() == "alpha"
+    assert ax.get_xlabel() == "A" and ax.get_ylabel() == r"$\alpha$"  # drawn as α
     assert_inside_limits(ax)
     assert_legend_clear(ax)
     axes = plot.bootstrap_grid(chin)
