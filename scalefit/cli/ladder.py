@@ -167,7 +167,7 @@ _LR_FROM_HELP = ("A sweep JSON from `scalefit ladder sweep`: every rung trains a
 
 @ladder_app.command("plan")
 def plan_cmd(
-    preset: str = typer.Option(None, "--preset", help="cpu-smoke, cpu-tiny, gpu-small, gpu-100m."),
+    preset: str = typer.Option(None, "--preset", help="cpu-smoke, cpu-tiny, cpu-small, gpu-small, gpu-100m."),
     budget: str = typer.Option(None, "--budget", help="FLOPs: an IsoFLOP grid at this budget."),
     device: str = typer.Option(None, "--device", help="cpu or cuda (default: the preset's)."),
     schedule: str = typer.Option(None, "--schedule", help="e.g. cosine, wsd:decay=0.2, constant."),
@@ -208,7 +208,7 @@ def plan_cmd(
 @ladder_app.command("run")
 def run_cmd(
     store: str = typer.Option(..., "--store", help="The store folder the curves go into."),
-    preset: str = typer.Option(None, "--preset", help="cpu-smoke, cpu-tiny, gpu-small, gpu-100m."),
+    preset: str = typer.Option(None, "--preset", help="cpu-smoke, cpu-tiny, cpu-small, gpu-small, gpu-100m."),
     budget: str = typer.Option(None, "--budget", help="FLOPs: an IsoFLOP grid at this budget."),
     schedule: str = typer.Option(None, "--schedule", help="Schedule template, e.g. wsd:decay=0.2."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoints."),
