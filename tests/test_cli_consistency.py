@@ -190,7 +190,8 @@ def _hint_violations() -> list[str]:
                 else:
                     word = chunk.split()[0] if chunk.split() else ""
                     owners = {word} if word in commands else set()
-                for opt in OPTION.findall(chunk):
+                # a pip command quoted in a hint has pip's options, not scalefit's
+                for opt in OPTION.findall(chunk.split("pip install")[0]):
                     for cmd in owners:
                         if opt not in commands[cmd] | ROOT_OPTIONS:
                             bad.append(f"{key}: {opt!r} is no option of `scalefit {cmd}`: "
