@@ -440,4 +440,5 @@ def sweep_cmd(
     fig.savefig(fig_path, dpi=150)
     typer.echo(f"best LR {sw['best_lr']:.4g} at d_model {sw['base_width']} ({param}); sweep: {path}"
                f"  figure: {fig_path}")
-    typer.echo(f"next: scalefit ladder run --preset cpu-tiny --lr-from {path} --store DIR")
+    typer.echo(f"next: scalefit ladder run --preset PRESET --lr-from {path} --store DIR "
+               "(a preset whose rungs have the swept depth and head size)")
