@@ -26,3 +26,9 @@ def load_olmo_example():
 def olmo_example():
     return load_olmo_example()
 
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """A test that runs in its own empty working folder (commands write figures there)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -14,12 +14,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT / "data" / "chinchilla.csv"
 
 
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def test_fit_with_no_options(in_tmp, capsys):
     assert run(["fit", str(CSV), "--bootstrap", "40"]) == 0
     out = capsys.readouterr().out

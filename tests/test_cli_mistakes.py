@@ -12,12 +12,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT / "data" / "chinchilla.csv"
 
 
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def _error(argv: list[str], capsys) -> str:
     assert run(argv) == 2
     err = capsys.readouterr().err

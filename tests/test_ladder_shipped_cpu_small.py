@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _ladder_stores import final_val_losses
 
 import scalefit
 
@@ -18,16 +19,8 @@ def store():
     return scalefit.Store(LADDER, create=False)
 
 
-def _finals(store):
-    runs = store.runs.set_index("run")
-    val = store.points[store.points.metric == "val/loss"].sort_values("step")
-    final = val.groupby("run")["value"].last()
-    mult = {r: json.loads(runs.loc[r, "tags"])["tokens_per_param"] for r in runs.index}
-    return runs, final, mult
-
-
 def test_the_preset_as_shipped(store):
-    runs, final, mult = _finals(store)
+    runs, final, mult = final_val_losses(store)
     assert len(runs) == 14
     n = runs["params"].astype(float)
     assert n.nunique() == 5 and n.max() / n.min() >= 20 and n.max() > 9e5

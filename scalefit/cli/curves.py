@@ -101,11 +101,13 @@ def fit_curves(inputs, law: str = "multi_power", json_out: str | None = None, *,
     data = CurveData(curves)
     # a long curve or the jackknife can take a while: say what runs, with the time it has taken
     # (a spinner on a terminal; nothing in a pipe or a log)
+    from contextlib import nullcontext
+
     from scalefit.cli.app import console
 
     err = console(stderr=True)
     with err.status(f"fitting {law} to {len(curves)} curve(s), {data.n_points:,} points",
-                    spinner="dots") if err.is_terminal else _nothing():
+                    spinner="dots") if err.is_terminal else nullcontext():
         res = _fit(data, law, intervals=bootstrap > 0, loss=loss, residual=residual, **kw)
     res.diagnostics.setdefault("notes", [])[:0] = notes
     # where the curves can be read again (figures and reports of the saved fit)
@@ -342,9 +344,3 @@ def _check_exists(path: str) -> None:
     if not Path(path).exists():
         raise InputError("file not found", where=path)
 
-
-def _nothing():
-    """A context that does nothing (no spinner when stderr is not a terminal)."""
-    from contextlib import nullcontext
-
-    return nullcontext()

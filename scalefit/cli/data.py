@@ -4,9 +4,25 @@ and the runs picked from it; shared by `scalefit fit` (final-loss and curve laws
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
 from scalefit.errors import UsageError
 
-__all__ = ["load_data", "parse_runs", "read_options", "select_runs"]
+__all__ = ["FormatOption", "LossColOption", "RegexOption", "RunsOption", "load_data",
+           "parse_runs", "read_options", "select_runs"]
+
+# the options that name a command's data, declared once for every command that reads logs
+RunsOption = Annotated[list[str] | None, typer.Option(
+    "--runs", help="Use only these runs (names as `scalefit runs` lists them; comma-separated "
+                   "or repeated).")]
+FormatOption = Annotated[str | None, typer.Option(
+    "--format", "-f", help="Log format (default: sniffed per file).")]
+RegexOption = Annotated[str | None, typer.Option(
+    "--regex", help="Line regex with named groups (step, lr, metric names) for a text log.")]
+LossColOption = Annotated[str | None, typer.Option("--loss-col",
+                                                   help="Loss column of the logs.")]
 
 
 def read_options(format: str | None = None, regex: str | None = None,

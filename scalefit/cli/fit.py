@@ -14,7 +14,16 @@ from pathlib import Path
 import typer
 
 from scalefit.cli.app import app
-from scalefit.cli.data import load_data, parse_runs, read_options, select_runs
+from scalefit.cli.data import (
+    FormatOption,
+    LossColOption,
+    RegexOption,
+    RunsOption,
+    load_data,
+    parse_runs,
+    read_options,
+    select_runs,
+)
 from scalefit.errors import UsageError
 
 DEFAULT_BOOTSTRAP = 200
@@ -146,14 +155,10 @@ def _record_source(res, inputs, store, runs, read_opts: dict, data) -> None:
 def fit_cmd(
     inputs: list[str] | None = typer.Argument(None, help="Log files, folders or globs."),
     store: str | None = typer.Option(None, "--store", "-s", help="Fit the runs of this store."),
-    runs: list[str] | None = typer.Option(None, "--runs", help="Fit only these runs (names as "
-                                          "`scalefit runs` lists them; comma-separated or "
-                                          "repeated)."),
-    format: str | None = typer.Option(None, "--format", "-f",
-                                      help="Log format (default: sniffed per file)."),
-    regex: str | None = typer.Option(None, "--regex", help="Line regex with named groups "
-                                     "(step, lr, metric names) for a text log."),
-    loss_col: str | None = typer.Option(None, "--loss-col", help="Loss column of the logs."),
+    runs: RunsOption = None,
+    format: FormatOption = None,
+    regex: RegexOption = None,
+    loss_col: LossColOption = None,
     step_col: str | None = typer.Option(None, "--step-col", help="Step column of the logs."),
     lr_col: str | None = typer.Option(None, "--lr-col", help="Learning-rate column of the logs."),
     law: str = typer.Option("chinchilla", "--law", "-l",
@@ -414,13 +419,10 @@ def _json_default(x):
 def compare_cmd(
     inputs: list[str] | None = typer.Argument(None, help="Log files, folders or globs."),
     store: str | None = typer.Option(None, "--store", "-s", help="Use the runs of this store."),
-    runs: list[str] | None = typer.Option(None, "--runs", help="Use only these runs "
-                                          "(comma-separated or repeated)."),
-    format: str | None = typer.Option(None, "--format", "-f",
-                                      help="Log format (default: sniffed per file)."),
-    regex: str | None = typer.Option(None, "--regex", help="Line regex with named groups "
-                                     "(step, lr, metric names) for a text log."),
-    loss_col: str | None = typer.Option(None, "--loss-col", help="Loss column of the logs."),
+    runs: RunsOption = None,
+    format: FormatOption = None,
+    regex: RegexOption = None,
+    loss_col: LossColOption = None,
     law: list[str] = typer.Option(..., "--law", "-l", help="A law to compare (repeatable)."),
     holdout: str = typer.Option("auto", "--holdout",
                                 help="size:K (every run of the K largest sizes; size:1-3 "

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from scalefit.cli.app import app, console
+from scalefit.cli.data import FormatOption, LossColOption, RegexOption, RunsOption
 from scalefit.errors import UsageError
 
 
@@ -14,13 +15,10 @@ from scalefit.errors import UsageError
 def isoflop_cmd(
     inputs: list[str] | None = typer.Argument(None, help="Log files, folders or globs."),
     store: str | None = typer.Option(None, "--store", "-s", help="Use the runs of this store."),
-    runs: list[str] | None = typer.Option(None, "--runs", help="Use only these runs "
-                                          "(comma-separated or repeated)."),
-    format: str | None = typer.Option(None, "--format", "-f",
-                                      help="Log format (default: sniffed per file)."),
-    regex: str | None = typer.Option(None, "--regex", help="Line regex with named groups "
-                                     "(step, lr, metric names) for a text log."),
-    loss_col: str | None = typer.Option(None, "--loss-col", help="Loss column of the logs."),
+    runs: RunsOption = None,
+    format: FormatOption = None,
+    regex: RegexOption = None,
+    loss_col: LossColOption = None,
     metric: str | None = typer.Option(None, "--metric", "-m", help="Metric (final value per run)."),
     method: str = typer.Option("parabola", "--method",
                                help="parabola (Chinchilla approach 2) or akima (Porian et al. "

@@ -1,0 +1,14 @@
+"""The shipped ladder stores' runs and final validation losses, for the tests that pin them."""
+
+from __future__ import annotations
+
+import json
+
+
+def final_val_losses(store):
+    """(runs indexed by name, each run's last val/loss, each run's tokens per parameter)."""
+    runs = store.runs.set_index("run")
+    val = store.points[store.points.metric == "val/loss"].sort_values("step")
+    final = val.groupby("run")["value"].last()
+    mult = {r: json.loads(runs.loc[r, "tags"])["tokens_per_param"] for r in runs.index}
+    return runs, final, mult
