@@ -26,6 +26,9 @@ __all__ = ["PRECISIONS", "Engine", "PlainEngine", "StackedEngine", "estimate_sec
            "oom_as_usage_error", "probe_throughput", "rank_and_world", "resolve_precision"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
+#: checkpoints' model format: 2 since the qkv weight keeps q and k rows as RoPE pairs and the MLP
+#: uses exact GELU (format 1: half-split rows, tanh GELU)
+MODEL_FORMAT = 2
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -62,9 +65,15 @@ class Engine:
         return contextlib.nullcontext()
 
     def state_dict(self) -> dict:
-        return {"model": self.raw.state_dict(), "optim": self.opt.state_dict()}
+        return {"model": self.raw.state_dict(), "optim": self.opt.state_dict(),
+                "format": MODEL_FORMAT}
 
     def load_state_dict(self, state: dict) -> None:
+        if state.get("format", 1) != MODEL_FORMAT:
+            raise UsageError(
+                f"checkpoint of model format {state.get('format', 1)}; this scalefit reads format "
+                f"{MODEL_FORMAT} (qkv rows stored as RoPE pairs, exact GELU)", where="--resume",
+                hint="train the run again without --resume")
         self.raw.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optim"])
 

@@ -1,7 +1,10 @@
 """A small, readable GPT and its stacked twin.
 
 ``GPT``: pre-norm RMSNorm, rotary position embeddings (RoPE), ``scaled_dot_product_attention``,
-a 4x GELU MLP, no biases, untied input embedding and output head.
+a 4x GELU MLP (exact GELU, torch's default), no biases, untied input embedding and output head.
+The fused ``qkv`` weight keeps its q and k rows as RoPE's pairs (see :func:`qk_pair_order`): a
+fixed permutation of the head dimension, shared by q and k, which leaves every q·k unchanged
+and makes RoPE one complex product on q and k together.
 
 ``StackedGPT``: ``K`` models of the same shape as one module. Every weight has a leading model
 dimension and every matmul is a batched matmul, so ``K`` tiny models cost about as many kernel
@@ -28,7 +31,7 @@ from torch import nn
 
 from scalefit.ladder.config import GPTConfig, mup_init_scale
 
-__all__ = ["GPT", "GPTConfig", "StackedGPT"]
+__all__ = ["GPT", "GPTConfig", "StackedGPT", "qk_pair_order"]
 
 
 def rope_tables(cfg: GPTConfig, device=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,10 +50,10 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
 
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    # computed in fp32 for stability under bf16 autocast
-    xf = x.float()
-    return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype) * weight
+def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> torch.Tensor:
+    """``x / sqrt(mean(x²) + eps) · weight`` over the last dimension, in fp32 (for stability under
+    bf16 autocast; the residual stream is fp32 already, so no copy). ``weight`` None: no gain."""
+    return F.rms_norm(x.float(), (x.shape[-1],), weight, eps).to(x.dtype)
 
 
 # ---------------------------------------------------------------------------- one model
@@ -76,14 +79,21 @@ class Block(nn.Module):
         self.fc = nn.Linear(d, h, bias=False)
         self.out = nn.Linear(h, d, bias=False)
 
-    def forward(self, x, cos, sin):
+    def forward(self, x, rot):
         B, T, d = x.shape
         H, hd = self.cfg.n_head, self.cfg.head_dim
-        q, k, v = self.qkv(self.norm1(x)).view(B, T, 3, H, hd).permute(2, 0, 3, 1, 4)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.cfg.attn_scale)
+        # each RMSNorm gain multiplies the next weight, (3d, d), not the activations, (B, T, d);
+        # q and k rows are stored as RoPE pairs, so RoPE is one complex product on both
+        w_qkv = self.qkv.weight * self.norm1.weight
+        qk, v = F.linear(rms_norm(x, None, self.cfg.norm_eps), w_qkv).split((2 * d, d), dim=-1)
+        qk = _rotate_pairs(qk.view(B, T, 2 * H, hd // 2, 2), rot)
+        q, k = qk.view(B, T, 2, H, hd).unbind(2)
+        y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
+                                           v.view(B, T, H, hd).transpose(1, 2), is_causal=True,
+                                           scale=self.cfg.attn_scale)
         x = x + self.proj(y.transpose(1, 2).reshape(B, T, d))
-        return x + self.out(F.gelu(self.fc(self.norm2(x)), approximate="tanh"))
+        h = F.linear(rms_norm(x, None, self.cfg.norm_eps), self.fc.weight * self.norm2.weight)
+        return x + self.out(F.gelu(h))
 
 
 class GPT(nn.Module):
@@ -99,6 +109,7 @@ class GPT(nn.Module):
         cos, sin = rope_tables(cfg)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
+        self._cache: dict = {}
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -115,13 +126,17 @@ class GPT(nn.Module):
                 nn.init.normal_(p, 0.0, mup * std)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        rot = self._rotation(idx.shape[1], idx.device)
         x = self.embed(idx)
         for block in self.blocks:
-            x = block(x, self.rope_cos, self.rope_sin)
-        logits = self.head(self.norm(x))
+            x = block(x, rot)
+        logits = F.linear(rms_norm(x, None, self.cfg.norm_eps), self.head.weight * self.norm.weight)
         if targets is None:
             return logits
         return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
+
+    def _rotation(self, T: int, device) -> torch.Tensor:
+        return _rotation(self, T, device)
 
     def count_parameters(self) -> dict[str, int]:
         total = sum(p.numel() for p in self.parameters())
@@ -159,7 +174,6 @@ class StackedGPT(nn.Module):
         cos, sin = rope_tables(cfg)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
-        self.register_buffer("qk_perm", _qk_perm(cfg), persistent=False)
         self._cache: dict = {}
 
     @classmethod
@@ -210,8 +224,8 @@ class StackedGPT(nn.Module):
         x = self.embed[rows, idx.reshape(K, N)]  # (K, N, d); any strides (weights may share a buffer)
         for li in range(cfg.n_layer):
             # the RMSNorm gain folded into the weight: a (K, d, 3d) product, not a (K, N, d) one;
-            # q and k columns interleaved per head so RoPE is one complex product (q·k unchanged)
-            w_qkv = (self.norm1[li].transpose(1, 2) * self.qkv[li]).index_select(2, self.qk_perm)
+            # q and k columns are RoPE pairs, as GPT's rows
+            w_qkv = self.norm1[li].transpose(1, 2) * self.qkv[li]
             qkv = torch.bmm(_normalize(x, eps), w_qkv)
             qk, v = qkv.split((2 * d, d), dim=-1)
             qk = _rotate_pairs(qk.view(K * B, T, 2 * H, hd // 2, 2), rot)
@@ -222,7 +236,7 @@ class StackedGPT(nn.Module):
             # SDPA's output is (K·B, T, H, hd) in memory: this reshape is a view
             x = torch.baddbmm(x, y.transpose(1, 2).reshape(K, N, d), self.proj[li])
             w_fc = self.norm2[li].transpose(1, 2) * self.fc[li]
-            hmid = F.gelu(torch.bmm(_normalize(x, eps), w_fc), approximate="tanh")
+            hmid = F.gelu(torch.bmm(_normalize(x, eps), w_fc))
             x = torch.baddbmm(x, hmid, self.out[li])
         logits = torch.bmm(_normalize(x, eps), self.norm.transpose(1, 2) * self.head)  # (K, N, V)
         if targets is None:
@@ -230,21 +244,28 @@ class StackedGPT(nn.Module):
         return _StackedCrossEntropy.apply(logits, targets.reshape(K, N))
 
     def _rotation(self, T: int, device) -> torch.Tensor:
-        """RoPE as unit complex numbers, (T, 2·H, head_dim/2), the same angles for q and k heads;
-        under torch.compile as (T, 1, head_dim/2, 2) real (cos, sin) pairs (broadcast)."""
-        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
-        if torch.compiler.is_compiling():  # traced once into the graph: no cache needed
-            return torch.stack((cos, sin), -1).unsqueeze(1)
-        key = ("rot", T, device)
-        if key not in self._cache:
-            rot = torch.complex(cos, sin).unsqueeze(1).expand(T, 2 * self.cfg.n_head, -1)
-            self._cache[key] = rot.contiguous()
-        return self._cache[key]
+        return _rotation(self, T, device)
 
 
-def _qk_perm(cfg: GPTConfig) -> torch.Tensor:
-    """Column order of the fused qkv weight: per q and k head (first half, second half)
-    interleaved into pairs, so a (…, head_dim/2, 2) view is RoPE's complex pairs; v unchanged."""
+def _rotation(model: GPT | StackedGPT, T: int, device) -> torch.Tensor:
+    """RoPE as unit complex numbers, (T, 2·H, head_dim/2), the same angles for q and k heads,
+    cached per length and device; under torch.compile as (T, 1, head_dim/2, 2) real (cos, sin)
+    pairs (broadcast)."""
+    cos, sin = model.rope_cos[:T], model.rope_sin[:T]
+    if torch.compiler.is_compiling():  # traced once into the graph: no cache needed
+        return torch.stack((cos, sin), -1).unsqueeze(1)
+    key = ("rot", T, device)
+    if key not in model._cache:
+        rot = torch.complex(cos, sin).unsqueeze(1).expand(T, 2 * model.cfg.n_head, -1)
+        model._cache[key] = rot.contiguous()
+    return model._cache[key]
+
+
+def qk_pair_order(cfg: GPTConfig) -> torch.Tensor:
+    """The stored order of the fused qkv weight's rows, as indices into the usual order (per head,
+    the first half of the head dimension, then the second): per q and k head the two halves
+    interleaved into RoPE's pairs (i, i + head_dim/2); v unchanged. ``W_usual[order]`` is the
+    stored weight."""
     d, hd = cfg.d_model, cfg.head_dim
     half = hd // 2
     pair = torch.stack((torch.arange(half), torch.arange(half) + half), dim=1).reshape(-1)
@@ -265,7 +286,7 @@ def _rotate_pairs(x: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
 
 def _normalize(x: torch.Tensor, eps: float) -> torch.Tensor:
     """RMSNorm without its gain (the gain multiplies the next weight), in fp32."""
-    return F.rms_norm(x.float(), (x.shape[-1],), None, eps).to(x.dtype)
+    return rms_norm(x, None, eps)
 
 
 class _StackedCrossEntropy(torch.autograd.Function):
