@@ -1,24 +1,29 @@
-"""Training throughput of the ladder trainer, per rung shape of a preset.
+"""Training throughput of the ladder trainer, per rung shape of a preset, against nanoGPT.
 
-Reference: the same rung as one plain GPT in eager mode with torch's default threads, the way
-a plain training script runs it (on CPU also with one thread: the workers path's baseline per
-process). Against it, the trainer's paths, all timed in this run:
+Reference (CPU): nanoGPT's GPT (``benchmarks/nanogpt/model.py``, MIT) at the same shape as each
+rung (layers, width, heads, byte vocabulary, context, batch), fp32, eager, with its own training
+step as its ``train.py`` runs it: LR set per step, forward, backward, gradient clipping at the
+rung's norm (``train.py``'s default 1.0), ``configure_optimizers``' AdamW step,
+``zero_grad(set_to_none=True)``. Timed interleaved with scalefit's paths, each against nanoGPT
+at the same thread setting:
 
-- ``stacked``: K same-shape models (different seeds) as one StackedGPT, same per-model batch\n  (K from ``--stack``, threads from ``--stack-threads``; the best combination per rung);
-- ``workers`` (CPU): one rung per core, W processes with one thread each, side by side (what
-  ``scalefit ladder run`` does on CPU);
+- ``plain``: one GPT, eager, as ``scalefit ladder run`` trains it (the default path): with one
+  thread (what every CPU worker process runs) and with torch's default threads;
+- ``stacked``: K same-shape models (different seeds) as one StackedGPT, same per-model batch
+  (K from ``--stack``, threads from ``--stack-threads``; the best combination per rung);
+- ``workers`` (CPU): W processes with one thread each, side by side (``scalefit ladder run`` on
+  CPU), against W nanoGPT processes with one thread each;
 - ``compiled`` (GPU, or ``--compile``): torch.compile (on top of bf16 autocast on GPU); on CPU
   also ``wk+comp``: the workers, each compiled.
 
-Tokens/s counts training tokens of all models together. On GPU, MFU is model FLOPs
-(6·N_matmul + 12·L·d·T per token) per second over the device's dense bf16 peak.
+Tokens/s counts training tokens of all models together. On GPU (no nanoGPT column there), MFU
+is model FLOPs (6·N_matmul + 12·L·d·T per token) per second over the device's dense bf16 peak.
 
     python benchmarks/ladder_throughput.py --preset cpu-tiny --repeats 3 --steps 8
     python benchmarks/ladder_throughput.py --preset gpu-small --device cuda --stack 8,16
 
-Stacked groups are timed for each K in ``--stack`` and, on CPU, with all threads and with one;
-the best is reported per rung. The machine may be shared: paths are interleaved and the best of
-the repeats kept, so compare numbers of one run only.
+The machine may be shared: paths are interleaved and the best of the repeats kept, so compare
+numbers of one run only.
 """
 
 from __future__ import annotations
@@ -26,17 +31,67 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
 from scalefit.ladder.engine import make_engine
 from scalefit.ladder.plan import make_plan
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nanogpt.model import GPT as NanoGPT  # noqa: E402
+from nanogpt.model import GPTConfig as NanoGPTConfig  # noqa: E402
+
 #: dense bf16 peak TFLOP/s by device name fragment
 BF16_PEAK = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0,
              "L4": 121.0, "RTX 4090": 165.0, "A6000": 155.0}
+
+
+def nanogpt_for(rung, device: str = "cpu"):
+    """nanoGPT at ``rung``'s shape (no biases, no dropout: its ``train.py`` defaults) and the
+    AdamW its ``configure_optimizers`` builds with the rung's LR and weight decay."""
+    cfg = rung.config
+    torch.manual_seed(rung.seed)
+    model = NanoGPT(NanoGPTConfig(block_size=cfg.seq_len, vocab_size=cfg.vocab_size,
+                                  n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.d_model,
+                                  dropout=0.0, bias=False)).to(device)
+    opt = model.configure_optimizers(rung.weight_decay, rung.lr, (0.9, 0.95),
+                                     torch.device(device).type)
+    return model, opt
+
+
+def _nanogpt_tokens_per_s(rung, device, steps) -> float:
+    model, opt = nanogpt_for(rung, device)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, rung.vocab_size, (rung.batch_size, rung.seq_len), generator=g).to(device)
+
+    def step():  # nanoGPT's train.py loop, fp32 (its GradScaler is then a no-op)
+        for group in opt.param_groups:
+            group["lr"] = rung.lr
+        _, loss = model(x, x)
+        loss.backward()
+        if rung.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), rung.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    model.train()
+    for _ in range(2):
+        step()
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    return steps * rung.batch_size * rung.seq_len / (time.perf_counter() - t0)
+
+
+def _sync(device) -> None:
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def _tokens_per_s(rungs, device, steps, compile=False) -> float:
@@ -56,19 +111,24 @@ def _tokens_per_s(rungs, device, steps, compile=False) -> float:
 
 
 def _worker(args):
-    rung, steps, barrier, compile = args
+    rung, steps, barrier, what = args
     torch.set_num_threads(1)
+    if what == "nanogpt":
+        _nanogpt_tokens_per_s(rung, "cpu", 1)  # warm-up outside the timed window
+        barrier.wait()
+        return _nanogpt_tokens_per_s(rung, "cpu", steps)
+    compile = what == "compiled"
     _tokens_per_s([rung], "cpu", 1, compile)  # warm-up (and compilation) outside the timed window
     barrier.wait()
     return _tokens_per_s([rung], "cpu", steps, compile)
 
 
-def _workers_tokens_per_s(rung, steps, n, compile=False) -> float:
+def _workers_tokens_per_s(rung, steps, n, what="eager") -> float:
     ctx = mp.get_context("spawn")
     with ctx.Manager() as mgr:
         barrier = mgr.Barrier(n)
         with ctx.Pool(n) as pool:
-            out = sum(pool.map(_worker, [(rung, steps, barrier, compile)] * n))
+            out = sum(pool.map(_worker, [(rung, steps, barrier, what)] * n))
             pool.close()
             pool.join()
             return out
@@ -107,28 +167,30 @@ def main() -> None:
         print(f"device {name}, bf16 peak {peak} TFLOP/s")
     else:
         load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-        print(f"device cpu, reference uses {threads} torch threads; stacked tries threads "
-              f"{stack_threads}; workers: {workers} x 1 thread; load average {load}")
-    print(f"best of {args.repeats} interleaved repeats; x = against the plain reference (eager, "
-          f"default threads); x best = the best path against the faster plain "
-          f"({'default threads' if cuda else 'default or 1 thread'})")
+        print(f"device cpu, torch {torch.__version__}, default threads {threads}; stacked tries "
+              f"threads {stack_threads}; workers: {workers} x 1 thread; load average {load}")
+    print(f"best of {args.repeats} interleaved repeats; /ng = against nanoGPT eager at the same "
+          "thread setting (1t: one thread; Nt: default threads; workers: as many nanoGPT "
+          "processes x 1 thread)")
     seen, shapes = set(), []
     for r in plan.rungs:
         if (r.n_layer, r.d_model) not in seen:
             seen.add((r.n_layer, r.d_model))
             shapes.append(r)
-    head = f"{'rung':<10}{'params':>9}{'batch':>6}{'plain':>10}"
+    head = f"{'rung':<10}{'params':>9}"
     if not cuda:
-        head += f"{'plain 1t':>10}"
+        head += f"{'ng 1t':>9}{'plain 1t':>10}{'/ng':>6}{'ng Nt':>9}{'plain Nt':>10}{'/ng':>6}"
+    else:
+        head += f"{'plain':>10}"
     head += "".join(f"{f'K={k}':>10}" for k in args.stack)
-    head += f"{'best stacked':>18}{'x':>6}"
+    head += f"{'best stacked':>18}" + ("" if cuda else f"{'/ng':>6}")
     if workers:
-        head += f"{'workers':>10}{'x':>6}"
+        head += f"{'ng wk':>9}{'workers':>10}{'/ng':>6}"
     if cuda or args.compile:
-        head += f"{'compiled':>10}{'x':>6}"
+        head += f"{'compiled':>10}" + ("" if cuda else f"{'/ng':>6}")
         if workers:
-            head += f"{'wk+comp':>10}{'x':>6}"
-    head += f"{'best path':>14}{'x':>6}{'x best':>7}"
+            head += f"{'wk+comp':>10}{'/ng':>6}"
+    head += f"{'best path':>14}{'x plain' if cuda else '/ng':>8}"
     if cuda:
         head += f"{'MFU plain':>11}{'MFU best':>10}"
     print(head + "   (tokens/s of all models together)")
@@ -141,8 +203,10 @@ def main() -> None:
         for _ in range(args.repeats):  # interleaved, so load changes hit every path alike
             torch.set_num_threads(threads)
             add("plain", _tokens_per_s([r], device, args.steps))
-            if not cuda:  # the per-process baseline of the workers path
-                torch.set_num_threads(1)
+            if not cuda:
+                add(("ng", threads), _nanogpt_tokens_per_s(r, device, args.steps))
+                torch.set_num_threads(1)  # the per-process setting of the workers path
+                add(("ng", 1), _nanogpt_tokens_per_s(r, device, args.steps))
                 add("plain1", _tokens_per_s([r], device, args.steps))
             for k in args.stack:
                 stack = [replace(r, seed=i) for i in range(k)]
@@ -151,34 +215,51 @@ def main() -> None:
                     add((k, th), _tokens_per_s(stack, device, max(2, round(args.steps * 4 / k))))
             torch.set_num_threads(threads)
             if workers:
+                add("ng workers", _workers_tokens_per_s(r, args.steps, workers, "nanogpt"))
                 add("workers", _workers_tokens_per_s(r, args.steps, workers))
             if cuda or args.compile:
                 add("compiled", _tokens_per_s([r], device, args.steps, compile=True))
                 if workers:
-                    add("workers+compiled", _workers_tokens_per_s(r, args.steps, workers, True))
+                    add("workers+compiled", _workers_tokens_per_s(r, args.steps, workers, "compiled"))
             torch.set_num_threads(threads)
         best = {k: max(v) for k, v in res.items()}
         plain = best["plain"]
-        ref = max(plain, best.get("plain1", 0.0))
-        line = f"{r.name.rsplit('-t', 1)[0]:<10}{r.params:>9,}{r.batch_size:>6}{plain:>10,.0f}"
+        line = f"{r.name.rsplit('-t', 1)[0]:<10}{r.params:>9,}"
+        # each path over nanoGPT at its own thread setting
+        ref = {"plain1": ("ng", 1), "plain": ("ng", threads), "compiled": ("ng", threads),
+               "workers": "ng workers", "workers+compiled": "ng workers"}
+        ratio = {}
         if not cuda:
-            line += f"{best['plain1']:>10,.0f}"
+            ratio = {k: best[k] / best[v] for k, v in ref.items() if k in best}
+            line += f"{best[('ng', 1)]:>9,.0f}{best['plain1']:>10,.0f}{ratio['plain1']:>6.2f}"
+            line += f"{best[('ng', threads)]:>9,.0f}{plain:>10,.0f}{ratio['plain']:>6.2f}"
+        else:
+            line += f"{plain:>10,.0f}"
         per_k = {k: max(best[(k, th)] for th in stack_threads) for k in args.stack}
         line += "".join(f"{per_k[k]:>10,.0f}" for k in args.stack)
-        (kb, tb), sb = max(((key, v) for key, v in best.items() if isinstance(key, tuple)),
-                           key=lambda kv: kv[1])
-        line += f"{f'{sb:,.0f} K{kb}/{tb}t':>18}{sb / plain:>6.2f}"
-        paths = {f"stacked K{kb}": sb}
-        for key in ("workers", "compiled", "workers+compiled"):
+        stacked = {key: v for key, v in best.items() if isinstance(key, tuple) and key[0] != "ng"}
+        if cuda:
+            (kb, tb), sb = max(stacked.items(), key=lambda kv: kv[1])
+            line += f"{f'{sb:,.0f} K{kb}/{tb}t':>18}"
+            paths = {f"stacked K{kb}": sb / plain}
+        else:  # the best stacked group by its ratio to nanoGPT at its thread count
+            (kb, tb), sb = max(stacked.items(), key=lambda kv: kv[1] / best[("ng", kv[0][1])])
+            ratio[f"stacked K{kb}/{tb}t"] = sb / best[("ng", tb)]
+            line += f"{f'{sb:,.0f} K{kb}/{tb}t':>18}{sb / best[('ng', tb)]:>6.2f}"
+            paths = {k: v for k, v in ratio.items() if not k.startswith("plain")}
+        if workers:
+            line += f"{best['ng workers']:>9,.0f}{best['workers']:>10,.0f}{ratio['workers']:>6.2f}"
+        for key in ("compiled", "workers+compiled"):
             if key in best:
-                line += f"{best[key]:>10,.0f}{best[key] / plain:>6.2f}"
-                paths[key] = best[key]
+                line += f"{best[key]:>10,.0f}" + (f"{ratio[key]:>6.2f}" if not cuda else "")
+                if cuda:
+                    paths[key] = best[key] / plain
         name, top = max(paths.items(), key=lambda kv: kv[1])
-        line += f"{name.replace('workers', 'wk').replace('compiled', 'comp'):>14}"
-        line += f"{top / plain:>6.2f}{top / ref:>7.2f}"
+        name = name.replace("workers", "wk").replace("compiled", "comp")
+        line += f"{name:>14}{top:>8.2f}"
         if cuda and peak:
             fpt = r.config.flops_per_token
-            line += f"{fpt * plain / (peak * 1e12):>11.1%}{fpt * top / (peak * 1e12):>10.1%}"
+            line += f"{fpt * plain / (peak * 1e12):>11.1%}{fpt * top * plain / (peak * 1e12):>10.1%}"
         print(line, flush=True)
     if not cuda and hasattr(os, "getloadavg"):
         print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -105,3 +105,15 @@ def test_stacked_training_matches_plain_training():
             diff = (got[k] - v).abs()
             assert float((diff > 2e-5 + 1e-4 * v.abs()).float().mean()) < 1e-2, k
             assert float(diff.max()) < 5 * 3e-2, k
+
+
+def test_checkpoint_of_another_model_format_is_refused():
+    from scalefit.errors import UsageError
+
+    eng = make_engine([_rung(0, 1e-2)])
+    state = eng.state_dict()
+    eng.load_state_dict(state)
+    state["format"] = 1  # half-split qkv rows and tanh GELU: would load, and compute another model
+    with pytest.raises(UsageError, match="model format 1") as e:
+        eng.load_state_dict(state)
+    assert "without --resume" in str(e.value.hint)

@@ -53,7 +53,12 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> torch.Tensor:
     """``x / sqrt(mean(x²) + eps) · weight`` over the last dimension, in fp32 (for stability under
     bf16 autocast; the residual stream is fp32 already, so no copy). ``weight`` None: no gain."""
-    return F.rms_norm(x.float(), (x.shape[-1],), weight, eps).to(x.dtype)
+    return F.rms_norm(_fp32_up(x), (x.shape[-1],), weight, eps).to(x.dtype)
+
+
+def _fp32_up(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in fp32 if it is in a lower precision (bf16, fp16); fp32 and fp64 as they are."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
 # ---------------------------------------------------------------------------- one model
@@ -133,7 +138,7 @@ class GPT(nn.Module):
         logits = F.linear(rms_norm(x, None, self.cfg.norm_eps), self.head.weight * self.norm.weight)
         if targets is None:
             return logits
-        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
+        return F.cross_entropy(_fp32_up(logits).view(-1, logits.size(-1)), targets.reshape(-1))
 
     def _rotation(self, T: int, device) -> torch.Tensor:
         return _rotation(self, T, device)
