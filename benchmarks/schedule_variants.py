@@ -2,7 +2,7 @@
 multi-power curves, predict the final loss of five other schedules (wsd_20000_24000,
 wsdld_20000_24000, wsdcon_3, wsdcon_9, wsdcon_18), at 25M, 100M and 400M.
 
-    python benchmarks/schedule_variants.py [--only joint,window,lam,gap] [--json FILE]
+    python benchmarks/schedule_variants.py [--only joint,window,lam,transfer,gap] [--json FILE]
 
 Per variant and size: the mean relative error over the five targets, over the two runs as long
 as the fitted ones (the WSD runs, 24,000 steps) and each signed error (prediction - target) in
@@ -15,6 +15,10 @@ percent. The sections:
   the warmup ends, step 2,160).
 - ``lam``: lr_annealing per size with its time scale ``lam`` held at each of a grid of values:
   how far any single time scale gets, not a recipe (the grid is not chosen on the targets).
+- ``transfer``: each law per size with its annealing shape (lr_annealing: ``lam``;
+  multi_power: ``C``, ``beta``, ``gamma``) held at the other sizes' values (400M: the mean of
+  25M and 100M; 25M and 100M: each other's), fitted there on all seven 24,000- and 16,000-step
+  runs: what the best-informed prior from other sizes could give.
 - ``gap``: read off the data alone, the WSD run's final loss against the cosine run's, split as
   the curve laws split it: the power-law gain of WSD's larger LR area (the constant run's loss
   at the two areas) and the part of the annealing drop WSD realises in its 4,000-step decay
@@ -34,6 +38,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from scalefit.lawspec import Param
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _forecast_cases import DATA, MULTIPOWER_TEST, MULTIPOWER_TRAIN  # noqa: E402
@@ -119,7 +125,6 @@ def window() -> list[dict]:
 
 def lam() -> list[dict]:
     from scalefit.laws.curve import LRAnnealing
-    from scalefit.lawspec import Param
 
     rows = []
     for v in LAM_GRID:
@@ -136,6 +141,45 @@ def lam() -> list[dict]:
             pred[s], obj[s] = finals(res, s), res.objective
         rows.append({"variant": f"lr_annealing, lam = {v}", "scores": scored(pred),
                      "train_objective": obj})
+    return rows
+
+
+ALL_RUNS = list(MULTIPOWER_TRAIN) + list(MULTIPOWER_TEST)
+DONORS = {"25M": ("100M",), "100M": ("25M",), "400M": ("25M", "100M")}
+SHAPE = {"lr_annealing": ("lam",), "multi_power": ("C", "beta", "gamma")}
+
+
+def _held(base, vals: dict):
+    """``base`` with the parameters in ``vals`` held at those values."""
+    class Held(base):
+        params = tuple(p if p.name not in vals else Param(p.name, vals[p.name],
+                                                          vals[p.name] * (1 + 1e-12))
+                       for p in base.params)
+
+        def start_grid(self):
+            grid = [{**g, **vals} for g in base().start_grid()]
+            return list({tuple(sorted(g.items())): g for g in grid}.values())
+
+    return Held()
+
+
+def transfer() -> list[dict]:
+    from scalefit.laws.curve import CURVE_LAWS
+
+    rows = []
+    for law, shape in SHAPE.items():
+        full = {s: fit(load(s, ALL_RUNS), law, method="lbfgs").params for s in SIZES}
+        pred = {}
+        for s in SIZES:
+            # the mean over the donor sizes (geometric for the scale C)
+            vals = {k: float(np.exp(np.mean([np.log(full[d][k]) for d in DONORS[s]])))
+                    if k == "C" else float(np.mean([full[d][k] for d in DONORS[s]]))
+                    for k in shape}
+            res = fit(load(s, MULTIPOWER_TRAIN), _held(CURVE_LAWS[law], vals), method="lbfgs")
+            pred[s] = finals(res, s)
+        rows.append({"variant": f"{law} (lbfgs), {', '.join(shape)} from the other sizes' "
+                                "7-run fits", "scores": scored(pred),
+                     "donor_fits": {s: {k: full[s][k] for k in shape} for s in SIZES}})
     return rows
 
 
@@ -159,15 +203,17 @@ def gap() -> list[dict]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="joint,window,lam,gap",
-                    help="comma-separated sections: joint, window, lam, gap")
+    ap.add_argument("--only", default="joint,window,lam,transfer,gap",
+                    help="comma-separated sections: joint, window, lam, transfer, gap")
     ap.add_argument("--json", dest="json_out", help="write every number here")
     a = ap.parse_args(argv)
     out = {}
     for sec in [s.strip() for s in a.only.split(",") if s.strip()]:
-        fn = {"joint": joint, "window": window, "lam": lam, "gap": gap}.get(sec)
+        fn = {"joint": joint, "window": window, "lam": lam, "transfer": transfer,
+              "gap": gap}.get(sec)
         if fn is None:
-            print(f"unknown section {sec!r}: joint, window, lam, gap", file=sys.stderr)
+            print(f"unknown section {sec!r}: joint, window, lam, transfer, gap",
+                  file=sys.stderr)
             return 2
         t0 = time.perf_counter()
         out[sec] = fn()
