@@ -190,7 +190,7 @@ def main() -> None:
         head += f"{'compiled':>10}" + ("" if cuda else f"{'/ng':>6}")
         if workers:
             head += f"{'wk+comp':>10}{'/ng':>6}"
-    head += f"{'best path':>14}{'x plain' if cuda else '/ng':>8}"
+    head += f"{'best path':>18}{'x plain' if cuda else '/ng':>8}"
     if cuda:
         head += f"{'MFU plain':>11}{'MFU best':>10}"
     print(head + "   (tokens/s of all models together)")
@@ -256,7 +256,7 @@ def main() -> None:
                     paths[key] = best[key] / plain
         name, top = max(paths.items(), key=lambda kv: kv[1])
         name = name.replace("workers", "wk").replace("compiled", "comp")
-        line += f"{name:>14}{top:>8.2f}"
+        line += f"{name:>18}{top:>8.2f}"
         if cuda and peak:
             fpt = r.config.flops_per_token
             line += f"{fpt * plain / (peak * 1e12):>11.1%}{fpt * top * plain / (peak * 1e12):>10.1%}"
