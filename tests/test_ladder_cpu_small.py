@@ -19,7 +19,14 @@ def test_cpu_small_is_mup_at_its_swept_lr():
     plan = make_plan("cpu-small")
     assert {r.param for r in plan.rungs} == {"mup"}
     assert {r.base_width for r in plan.rungs} == {32}
-    assert {r.lr for r in plan.rungs} == {PRESETS["cpu-small"].mup_lr}
+    # the swept LR moves with each rung's length: lr · (steps / lr_steps)^-exponent
+    pre = PRESETS["cpu-small"]
+    for r in plan.rungs:
+        want = pre.mup_lr * (r.steps / pre.lr_steps) ** -pre.lr_horizon_exp
+        assert r.lr == pytest.approx(want, rel=1e-12)
+    by = {r.name: r.lr for r in plan.rungs}
+    assert by["L3-d32-t5"] == pytest.approx(0.0541, rel=2e-3)  # 363 steps
+    assert by["L3-d160-t10"] == pytest.approx(0.0128, rel=5e-3)  # 18,022 steps
     sizes = sorted({r.params for r in plan.rungs})
     assert len(sizes) >= 5 and sizes[-1] / sizes[0] >= 20
     assert 0.9e6 <= sizes[-1] <= 3e6
@@ -39,6 +46,26 @@ def test_cpu_small_in_sp_and_at_another_base_width():
     assert {r.base_width for r in other.rungs} == {64}
     assert PRESETS["cpu-small"].mup_lr not in {r.lr for r in other.rungs}
     assert {r.param for r in make_plan("cpu-tiny").rungs} == {"sp"}  # unchanged default
+
+
+def test_a_sweeps_lr_moves_with_run_length_where_the_preset_says(tmp_path, capsys):
+    sweep = {"format": 1, "param": "mup", "base_width": 32, "best_lr": 0.02, "steps": 400}
+    (tmp_path / "sw.json").write_text(json.dumps(sweep))
+    plan = make_plan("cpu-small", lr=0.02, lr_steps=400)
+    for r in plan.rungs:
+        assert r.lr == pytest.approx(0.02 * (r.steps / 400) ** -0.37, rel=1e-12)
+    assert {r.lr for r in make_plan("cpu-small", lr=0.02).rungs} == {0.02}  # length unknown
+    assert {r.lr for r in make_plan("cpu-tiny", lr=0.02, lr_steps=400).rungs} == {0.02}
+    bad = dict(sweep, steps=-3)
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    assert cli(["ladder", "plan", "--preset", "cpu-small", "--lr-from",
+                str(tmp_path / "bad.json"), "--no-probe"]) != 0
+    capsys.readouterr()
+    assert cli(["ladder", "plan", "--preset", "cpu-small", "--lr-from", str(tmp_path / "sw.json"),
+                "--no-probe", "--json"]) == 0
+    rungs = {r["name"]: r for r in json.loads(capsys.readouterr().out)["rungs"]}
+    r = rungs["L3-d160-t10"]
+    assert r["lr"] == pytest.approx(0.02 * (r["steps"] / 400) ** -0.37, rel=1e-9)
 
 
 def test_cli_plan_defaults_to_the_presets_parametrisation(capsys):

@@ -62,11 +62,12 @@ def _lr_mults(text: str) -> tuple[float, ...]:
 
 
 def _param_and_lr(param: str | None, base_width: int | None,
-                  lr_from: str | None) -> tuple[str, int | None, float | None]:
-    """The parametrisation, base width and peak LR: from the options, or from a sweep file
-    (``--lr-from``), whose parametrisation the options may repeat but not contradict."""
+                  lr_from: str | None) -> tuple[str, int | None, float | None, int | None]:
+    """The parametrisation, base width, peak LR and the steps it was swept at: from the
+    options, or from a sweep file (``--lr-from``), whose parametrisation the options may repeat
+    but not contradict."""
     if lr_from is None:
-        return param, base_width, None  # None: the preset's parametrisation
+        return param, base_width, None, None  # None: the preset's parametrisation
     from scalefit.ladder.sweep import read_sweep
 
     sw = read_sweep(lr_from)
@@ -77,11 +78,11 @@ def _param_and_lr(param: str | None, base_width: int | None,
     if base_width is not None and base is not None and base_width != base:
         raise UsageError(f"--base-width {base_width} contradicts the sweep's {base}",
                          where="--base-width", hint="drop --base-width: the sweep sets it")
-    return sw["param"], base if base is not None else base_width, float(sw["best_lr"])
+    return sw["param"], base if base is not None else base_width, float(sw["best_lr"]), sw.get("steps")
 
 
 def _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps=None, vocab_size=256,
-          param="sp", base_width=None, lr=None):
+          param="sp", base_width=None, lr=None, lr_steps=None):
     from scalefit.ladder.plan import make_plan, plan_budget
 
     if (preset is None) == (budget is None):
@@ -92,7 +93,7 @@ def _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps=None, voca
     if preset is not None:
         return make_plan(preset, device=device, schedule=schedule, seeds=seeds,
                          lr_mults=_lr_mults(lr_mult), max_steps=max_steps, vocab_size=vocab_size,
-                         param=param, base_width=base_width, lr=lr)
+                         param=param, base_width=base_width, lr=lr, lr_steps=lr_steps)
     try:
         flops = float(budget)
     except ValueError:
@@ -181,9 +182,9 @@ def plan_cmd(
     lr_from: str = typer.Option(None, "--lr-from", help=_LR_FROM_HELP),
 ) -> None:
     """Print the rungs of a ladder: shapes, tokens, FLOPs and a time estimate."""
-    param, base_width, lr = _param_and_lr(param, base_width, lr_from)
+    param, base_width, lr, lr_steps = _param_and_lr(param, base_width, lr_from)
     plan = _plan(preset, budget, device, schedule, seeds, lr_mult, param=param,
-                 base_width=base_width, lr=lr)
+                 base_width=base_width, lr=lr, lr_steps=lr_steps)
     if probe and not _have_torch():
         # the plan itself is arithmetic; only timing a few steps needs the trainer
         plan.notes.append("no time estimate: timing the rungs needs torch "
@@ -242,9 +243,10 @@ def run_cmd(
     _need_torch()
     _check_choice(stack, "--stack", ("auto", "never", "always"))
     _check_choice(precision, "--precision", ("auto", "fp32", "bf16"))
-    param, base_width, lr = _param_and_lr(param, base_width, lr_from)
+    param, base_width, lr, lr_steps = _param_and_lr(param, base_width, lr_from)
     plan, c = _plan_and_corpus(preset, budget, device, schedule, seeds, lr_mult, max_steps,
-                               corpus, offline, rung, param=param, base_width=base_width, lr=lr)
+                               corpus, offline, rung, param=param, base_width=base_width, lr=lr,
+                               lr_steps=lr_steps)
     _console().print(f"corpus: {c.describe()}")
     if workers is None:
         workers = 1 if plan.device.startswith("cuda") else min(os.cpu_count() or 1,

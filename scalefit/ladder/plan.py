@@ -176,6 +176,11 @@ class Preset:
     param: str = "sp"  # the parametrisation when --param is not given
     # μP's peak LR for every rung, swept at the default base width (the narrowest rung)
     mup_lr: float | None = None
+    # the swept LR's token-horizon transfer (the form of Bjorck et al. 2025, "Scaling Optimal LR
+    # Across Token Horizons"): a rung of S steps trains at lr · (S / lr_steps)^-lr_horizon_exp,
+    # lr_steps being the sweep's run length; exponent 0 keeps one LR for every rung
+    lr_steps: int | None = None
+    lr_horizon_exp: float = 0.0
 
 
 def _gpu_shape(L: int, mults=(20,)):
@@ -209,7 +214,11 @@ PRESETS: dict[str, Preset] = {
     # still drifts up with width here, so the preset takes 0.032, within 1.2% of the best loss
     # at both. Three layers, head size 16, the cpu-tiny batch; the largest width trains at 5
     # and 10 tokens/param only, which keeps the ladder near half an hour on 2 cores.
-    # --param sp takes half the LR rule, as cpu-tiny.
+    # --param sp takes half the LR rule, as cpu-tiny. The rungs run 363 to 18,022 steps, and
+    # the best LR falls with the run's length: at d32 (`ladder sweep --steps 1449` and 5778,
+    # warm-up 10%) 0.0226 and 0.0136, an exponent of 0.37; L3-d160-t5 (9,011 steps) reached
+    # 1.367 at LR 0.016 against 1.407 at 0.032 and 1.409 at 0.064. So each rung's LR is
+    # 0.032 · (steps / 1500)^-0.37: 0.054 for the shortest rung, 0.013 for the longest.
     "cpu-small": Preset("cpu", 128, (
         (3, 32, 2, (5, 10, 20)),
         (3, 48, 3, (5, 10, 20)),
@@ -217,7 +226,7 @@ PRESETS: dict[str, Preset] = {
         (3, 96, 6, (5, 10, 20)),
         (3, 160, 10, (5, 10)),
     ), evals=16, val_batches=4, val_batch_size=32, batch_seqs=4, lr_scale=0.5, param="mup",
-        mup_lr=0.032,
+        mup_lr=0.032, lr_steps=1500, lr_horizon_exp=0.37,
         description="5 widths at depth 3, 37k-923k non-embedding params (25x), 5-20 "
                     "tokens/param, batch 4 x 128, μP; about half an hour on 2 CPU cores"),
     # The batch rule, anchored at 100M, gives the smallest GPU rungs a few hundred steps: L2-d128
@@ -234,7 +243,7 @@ PRESETS: dict[str, Preset] = {
 
 
 def _rung(name, L, d, H, seq_len, tokens, preset: Preset, vocab, seed, schedule, lr_mult=1.0,
-          batch=None, lr=None, tags=None, param="sp", base_width=0) -> Rung:
+          batch=None, lr=None, tags=None, param="sp", base_width=0, horizon=None) -> Rung:
     cfg = GPTConfig(L, d, H, seq_len=seq_len, vocab_size=vocab, param=param, base_width=base_width)
     n = cfg.params_nonembedding
     bs = batch or _preset_batch(preset, n, tokens, seq_len)
@@ -242,6 +251,8 @@ def _rung(name, L, d, H, seq_len, tokens, preset: Preset, vocab, seed, schedule,
     # μP transfers one LR across widths: without a swept one, the rule's LR at the base width
     n_lr = n if param == "sp" else 12 * L * base_width**2 + (2 * L + 1) * base_width
     peak = (lr or lr_for(n_lr) * preset.lr_scale) * lr_mult
+    if lr and horizon:  # (sweep steps, exponent): longer runs want a smaller peak LR
+        peak *= (steps / horizon[0]) ** -horizon[1]
     warmup = min(max(1, round(n / (bs * seq_len))), steps // 4)
     spec = fill_schedule(schedule, peak=peak, warmup=warmup, steps=steps)
     return Rung(name=name, n_layer=L, d_model=d, n_head=H, seq_len=seq_len, batch_size=bs,
@@ -292,7 +303,8 @@ def fill_schedule(spec: str | None, *, peak: float, warmup: int, steps: int) -> 
 def make_plan(preset: str, *, device: str | None = None, schedule: str | None = None,
               seeds: int = 1, lr_mults: tuple[float, ...] = (1.0,), vocab_size: int = 256,
               max_steps: int | None = None, shapes: tuple | None = None, param: str | None = None,
-              base_width: int | None = None, lr: float | None = None) -> Plan:
+              base_width: int | None = None, lr: float | None = None,
+              lr_steps: int | None = None) -> Plan:
     """The plan of a named preset (see :data:`PRESETS`).
 
     ``seeds`` > 1 or several ``lr_mults`` add same-shape variants that train as one stacked
@@ -300,7 +312,9 @@ def make_plan(preset: str, *, device: str | None = None, schedule: str | None = 
     ``param="mup"`` trains every rung in μP relative to ``base_width`` (default: the narrowest
     rung); ``None``: the preset's parametrisation. ``lr`` gives every rung that peak LR instead
     of the rule's (a swept, transferred one); a μP preset's own swept LR is the default at its
-    default base width.
+    default base width. A swept LR moves with each rung's length where the preset has a horizon
+    exponent: ``lr · (steps / lr_steps)^-exponent``, ``lr_steps`` being the sweep's run length
+    (the preset's own for its swept LR).
     """
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}", where="--preset",
@@ -311,8 +325,12 @@ def make_plan(preset: str, *, device: str | None = None, schedule: str | None = 
     param, base_width = _check_param(p.param if param is None else param, base_width, narrowest)
     if lr is None and param == "mup" and p.mup_lr and base_width == narrowest:
         lr = p.mup_lr  # swept at this base width only: another base width takes the rule's
+        lr_steps = p.lr_steps
     if lr is not None and not (lr > 0 and math.isfinite(lr)):
         raise UsageError(f"the peak LR must be a positive number, got {lr!r}", where="--lr-from")
+    horizon = None
+    if lr is not None and lr_steps and p.lr_horizon_exp:
+        horizon = (int(lr_steps), p.lr_horizon_exp)
     rungs = []
     for L, d, H, mults in shapes:
         n = GPTConfig(L, d, H, seq_len=p.seq_len, vocab_size=vocab_size).params_nonembedding
@@ -326,12 +344,16 @@ def make_plan(preset: str, *, device: str | None = None, schedule: str | None = 
                     name += f"-s{s}" if seeds > 1 else ""
                     r = _rung(name, L, d, H, p.seq_len, m * n, p, vocab_size, s, schedule, lm,
                               batch=bs, lr=lr, tags={"tokens_per_param": m, "lr_mult": lm},
-                              param=param, base_width=base_width)
+                              param=param, base_width=base_width, horizon=horizon)
                     if max_steps is not None and r.steps > max_steps:
                         r = _truncate(r, max_steps, p)
                     rungs.append(r)
-    return Plan(preset, device or p.device, rungs, notes=[p.description, *_param_notes(param,
-                                                                                     base_width, lr)])
+    notes = [p.description, *_param_notes(param, base_width, lr)]
+    if horizon:
+        notes[-1] = (f"peak LR {lr:.3g} (swept at {horizon[0]} steps) times "
+                     f"(steps / {horizon[0]})^-{horizon[1]:g}: "
+                     f"{min(r.lr for r in rungs):.3g}-{max(r.lr for r in rungs):.3g}")
+    return Plan(preset, device or p.device, rungs, notes=notes)
 
 
 def _param_notes(param: str, base_width: int, lr: float | None) -> list[str]:

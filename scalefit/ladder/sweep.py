@@ -177,7 +177,8 @@ def write_sweep(sweep: dict, path: str | os.PathLike) -> Path:
 
 def read_sweep(path: str | os.PathLike) -> dict:
     """A sweep written by :func:`write_sweep`, checked: a positive finite ``best_lr``, a known
-    ``param`` and, under μP, a positive integer ``base_width``."""
+    ``param``, under μP a positive integer ``base_width``, and ``steps`` (the run length the LR
+    was swept at) a positive integer when given."""
     path = Path(path)
     hint = "give a file written by `scalefit ladder sweep --out`"
     try:
@@ -200,6 +201,10 @@ def read_sweep(path: str | os.PathLike) -> dict:
     if param == "mup" and (isinstance(base, bool) or not isinstance(base, int) or base <= 0):
         raise InputError(f"base_width must be a positive integer, got {base!r}",
                          where=f"{path}: base_width", hint=hint)
+    steps = d.get("steps")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0):
+        raise InputError(f"steps must be a positive integer, got {steps!r}", where=f"{path}: steps",
+                         hint=hint)
     return d
 
 
