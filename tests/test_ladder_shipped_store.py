@@ -40,13 +40,13 @@ def test_power_in_compute_backtests_on_the_largest_rung(store):
     bt = res.backtest
     n = store.runs.set_index("run")["params"]
     assert {n[r] for r in bt["heldout_runs"]} == {n.max()}  # both runs of the largest model
-    assert bt["mean_rel_error"] < 0.02 and bt["max_rel_error"] < 0.03  # measured 1.14% / 1.84%
+    assert bt["mean_rel_error"] < 0.02 and bt["max_rel_error"] < 0.03  # measured 1.30% / 2.39%
 
 
 def test_chinchilla_fits_and_reports_its_backtest(store):
     res = scalefit.fit(store, law="chinchilla", metric="val/loss", holdout="largest:2")
     assert res.backtest["n_heldout"] == 2
-    # measured 6.3%: the two-term law with 12 tiny runs underestimates the largest rung's gain
+    # measured 6.9%: the two-term law with 12 tiny runs underestimates the largest rung's gain
     assert res.backtest["mean_rel_error"] < 0.09
     assert 0.1 < res.params_["alpha"] < 0.6 and 0.1 < res.params_["beta"] < 0.6
     assert "backtest (largest:2): 2 held-out points" in str(res.summary())
