@@ -7,8 +7,8 @@ rung's norm (``train.py``'s default 1.0), ``configure_optimizers``' AdamW step,
 ``zero_grad(set_to_none=True)``. Timed interleaved with scalefit's paths, each against nanoGPT
 at the same thread setting:
 
-- ``plain``: one GPT, eager, as ``scalefit ladder run`` trains it (the default path): with one
-  thread (what every CPU worker process runs) and with torch's default threads;
+- ``plain``: one GPT, eager, as ``scalefit ladder run`` trains it on CPU (the default path): one
+  thread, as in every worker process;
 - ``stacked``: K same-shape models (different seeds) as one StackedGPT, same per-model batch
   (K from ``--stack``, threads from ``--stack-threads``; the best combination per rung);
 - ``workers`` (CPU): W processes with one thread each, side by side (``scalefit ladder run`` on
@@ -22,8 +22,11 @@ is model FLOPs (6·N_matmul + 12·L·d·T per token) per second over the device'
     python benchmarks/ladder_throughput.py --preset cpu-tiny --repeats 3 --steps 8
     python benchmarks/ladder_throughput.py --preset gpu-small --device cuda --stack 8,16
 
-The machine may be shared: paths are interleaved and the best of the repeats kept, so compare
-numbers of one run only.
+On CPU every process runs one thread (as the trainer's workers do): on a machine shared with
+other jobs, two-thread processes collapsed (1-10k tokens/s where one thread gave 12-40k, load
+average 5-6). ``--stack-threads 1,2`` also tries stacked groups at two threads, against nanoGPT
+at two. The machine may be shared: paths are interleaved and the best of the repeats kept, so
+compare numbers of one run only.
 """
 
 from __future__ import annotations
@@ -147,7 +150,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats (best kept)")
     ap.add_argument("--stack", type=_ints, default=[4, 8, 16], help="models per stacked group, e.g. 4,8,16")
     ap.add_argument("--stack-threads", type=_ints, default=None,
-                    help="torch threads tried for stacked groups (CPU default: all cores, and 1)")
+                    help="torch threads tried for stacked groups (CPU default: 1)")
     ap.add_argument("--workers", type=int, default=None, help="CPU processes (default: cores; 0: skip)")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile")
     ap.add_argument("--peak-tflops", type=float, default=None, help="bf16 peak for MFU")
@@ -159,7 +162,9 @@ def main() -> None:
     threads = torch.get_num_threads()
     workers = args.workers if args.workers is not None else (mp.cpu_count() if not cuda else 0)
     workers = 0 if cuda else workers
-    stack_threads = args.stack_threads or ([threads] if cuda or threads == 1 else [threads, 1])
+    # CPU: one thread per process, the trainer's setting, unless asked for more
+    stack_threads = args.stack_threads or ([threads] if cuda else [1])
+    base_threads = threads if cuda else 1
     peak = args.peak_tflops
     if cuda and peak is None:
         name = torch.cuda.get_device_name()
@@ -167,11 +172,10 @@ def main() -> None:
         print(f"device {name}, bf16 peak {peak} TFLOP/s")
     else:
         load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-        print(f"device cpu, torch {torch.__version__}, default threads {threads}; stacked tries "
+        print(f"device cpu, torch {torch.__version__}, plain and compiled 1 thread; stacked "
               f"threads {stack_threads}; workers: {workers} x 1 thread; load average {load}")
     print(f"best of {args.repeats} interleaved repeats; /ng = against nanoGPT eager at the same "
-          "thread setting (1t: one thread; Nt: default threads; workers: as many nanoGPT "
-          "processes x 1 thread)")
+          "thread setting (workers: as many nanoGPT processes x 1 thread)")
     seen, shapes = set(), []
     for r in plan.rungs:
         if (r.n_layer, r.d_model) not in seen:
@@ -179,7 +183,7 @@ def main() -> None:
             shapes.append(r)
     head = f"{'rung':<10}{'params':>9}"
     if not cuda:
-        head += f"{'ng 1t':>9}{'plain 1t':>10}{'/ng':>6}{'ng Nt':>9}{'plain Nt':>10}{'/ng':>6}"
+        head += f"{'ng 1t':>9}{'plain 1t':>10}{'/ng':>6}"
     else:
         head += f"{'plain':>10}"
     head += "".join(f"{f'K={k}':>10}" for k in args.stack)
@@ -201,19 +205,18 @@ def main() -> None:
             res.setdefault(key, []).append(value)
 
         for _ in range(args.repeats):  # interleaved, so load changes hit every path alike
-            torch.set_num_threads(threads)
-            add("plain", _tokens_per_s([r], device, args.steps))
             if not cuda:
-                add(("ng", threads), _nanogpt_tokens_per_s(r, device, args.steps))
-                torch.set_num_threads(1)  # the per-process setting of the workers path
-                add(("ng", 1), _nanogpt_tokens_per_s(r, device, args.steps))
-                add("plain1", _tokens_per_s([r], device, args.steps))
+                for th in sorted(set(stack_threads) | {1}):
+                    torch.set_num_threads(th)
+                    add(("ng", th), _nanogpt_tokens_per_s(r, device, args.steps))
+            torch.set_num_threads(base_threads)
+            add("plain", _tokens_per_s([r], device, args.steps))
             for k in args.stack:
                 stack = [replace(r, seed=i) for i in range(k)]
                 for th in stack_threads:
                     torch.set_num_threads(th)
                     add((k, th), _tokens_per_s(stack, device, max(2, round(args.steps * 4 / k))))
-            torch.set_num_threads(threads)
+            torch.set_num_threads(base_threads)
             if workers:
                 add("ng workers", _workers_tokens_per_s(r, args.steps, workers, "nanogpt"))
                 add("workers", _workers_tokens_per_s(r, args.steps, workers))
@@ -221,18 +224,17 @@ def main() -> None:
                 add("compiled", _tokens_per_s([r], device, args.steps, compile=True))
                 if workers:
                     add("workers+compiled", _workers_tokens_per_s(r, args.steps, workers, "compiled"))
-            torch.set_num_threads(threads)
+        torch.set_num_threads(threads)
         best = {k: max(v) for k, v in res.items()}
         plain = best["plain"]
         line = f"{r.name.rsplit('-t', 1)[0]:<10}{r.params:>9,}"
         # each path over nanoGPT at its own thread setting
-        ref = {"plain1": ("ng", 1), "plain": ("ng", threads), "compiled": ("ng", threads),
-               "workers": "ng workers", "workers+compiled": "ng workers"}
+        ref = {"plain": ("ng", 1), "compiled": ("ng", 1), "workers": "ng workers",
+               "workers+compiled": "ng workers"}
         ratio = {}
         if not cuda:
             ratio = {k: best[k] / best[v] for k, v in ref.items() if k in best}
-            line += f"{best[('ng', 1)]:>9,.0f}{best['plain1']:>10,.0f}{ratio['plain1']:>6.2f}"
-            line += f"{best[('ng', threads)]:>9,.0f}{plain:>10,.0f}{ratio['plain']:>6.2f}"
+            line += f"{best[('ng', 1)]:>9,.0f}{plain:>10,.0f}{ratio['plain']:>6.2f}"
         else:
             line += f"{plain:>10,.0f}"
         per_k = {k: max(best[(k, th)] for th in stack_threads) for k in args.stack}
@@ -246,7 +248,7 @@ def main() -> None:
             (kb, tb), sb = max(stacked.items(), key=lambda kv: kv[1] / best[("ng", kv[0][1])])
             ratio[f"stacked K{kb}/{tb}t"] = sb / best[("ng", tb)]
             line += f"{f'{sb:,.0f} K{kb}/{tb}t':>18}{sb / best[('ng', tb)]:>6.2f}"
-            paths = {k: v for k, v in ratio.items() if not k.startswith("plain")}
+            paths = {k: v for k, v in ratio.items() if k != "plain"}
         if workers:
             line += f"{best['ng workers']:>9,.0f}{best['workers']:>10,.0f}{ratio['workers']:>6.2f}"
         for key in ("compiled", "workers+compiled"):
