@@ -112,7 +112,7 @@ def test_ladder_gpt_equals_the_written_out_model(param):
             if "norm" not in n:
                 p.mul_(10)
     with torch.no_grad():
-        loss = m(idx, tgt)
-    assert float(loss) == pytest.approx(float(_written_out(m, idx, tgt)), abs=1e-9)
-    assert abs(float(_written_out(m, idx, tgt, gelu="tanh")) - float(loss)) > 1e-5
-    assert abs(float(_written_out(m, idx, tgt, reorder=False)) - float(loss)) > 1e-5
+        loss = float(m(idx, tgt))
+        assert loss == pytest.approx(float(_written_out(m, idx, tgt)), abs=1e-9)
+        assert abs(float(_written_out(m, idx, tgt, gelu="tanh")) - loss) > 1e-5
+        assert abs(float(_written_out(m, idx, tgt, reorder=False)) - loss) > 1e-5
