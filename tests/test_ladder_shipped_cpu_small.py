@@ -10,6 +10,7 @@ import pytest
 from _ladder_stores import final_val_losses
 
 import scalefit
+from scalefit.ladder.plan import PRESETS
 
 LADDER = Path(__file__).resolve().parents[1] / "data" / "ladder-cpu-small"
 
@@ -25,10 +26,12 @@ def test_the_preset_as_shipped(store):
     n = runs["params"].astype(float)
     assert n.nunique() == 5 and n.max() / n.min() >= 20 and n.max() > 9e5
     assert (runs["tokens_total"] >= 5 * n * 0.999).all()
-    for r in runs.index:  # every rung in μP from base width 32, at the preset's one LR
+    pre = PRESETS["cpu-small"]
+    for r in runs.index:  # every rung in μP from base width 32, at the preset's LR for its length
         rung = json.loads(runs.loc[r, "meta"])["rung"]
         assert (rung["param"], rung["base_width"]) == ("mup", 32)
-    assert runs["lr_max"].nunique() == 1
+        want = pre.mup_lr * (rung["steps"] / pre.lr_steps) ** -pre.lr_horizon_exp
+        assert runs.loc[r, "lr_max"] == pytest.approx(want, rel=1e-9)
     # validation loss falls with size at every tokens-per-param multiple ...
     for m in sorted(set(mult.values())):
         rs = sorted((r for r in runs.index if mult[r] == m), key=lambda r: n[r])
@@ -40,10 +43,10 @@ def test_the_preset_as_shipped(store):
 
 
 # The backtest as measured (mean / max relative error on the two runs of the largest size) and
-# a range for E. Both laws predict the largest size about 5% too low: it falls short of the
-# trend of the smaller ones (the 1% this ladder was sized for is not reached).
-MEASURED = {"chinchilla": (0.0493, 0.0520), "power:x=C": (0.0580, 0.0597)}
-E_RANGE = {"chinchilla": (0.05, 0.6), "power:x=C": (0.2, 0.8)}  # measured 0.173, 0.440
+# a range for E. The power law in compute predicts the largest size within 1.7% (mean); Chinchilla's
+# law misses it by 8.6%, with E at 0: the width-96 runs fall above the trend of the others
+# (the 1% this ladder was sized for is not reached).
+MEASURED = {"chinchilla": (0.0860, 0.0892), "power:x=C": (0.0167, 0.0332)}
 
 
 @pytest.mark.parametrize("law", ["chinchilla", "power:x=C"])
@@ -55,8 +58,10 @@ def test_the_largest_size_backtests_from_the_others(store, law):
     mean, worst = MEASURED[law]
     assert bt["mean_rel_error"] == pytest.approx(mean, abs=0.005)
     assert bt["max_rel_error"] == pytest.approx(worst, abs=0.005)
-    for p in bt["points"]:  # the largest size does worse than its trend: predicted too low
-        assert p["pred"] < p["value"]
-    # E is determined by the data, not pinned at 0 (as on cpu-tiny)
-    assert E_RANGE[law][0] < bt["train_params"]["E"] < E_RANGE[law][1]
-    assert "E" not in (res.diagnostics.get("at_bound") or [])
+    E = bt["train_params"]["E"]
+    if law == "chinchilla":  # collapsed: the fit is constrained, not determined, by the data
+        assert E < 1e-6
+        for p in bt["points"]:  # and it predicts the largest size too high
+            assert p["pred"] > p["value"]
+    else:
+        assert 0.1 < E < 0.5  # measured 0.255
