@@ -169,9 +169,15 @@ def pythia_checkpoints(min_tokens: float = 10e9, tail: float = 0.3) -> list[Spli
 
 # ----------------------------------------------------------------------------- ladder store
 def ladder_tiny() -> list[Split]:
+    return ladder_store("ladder-cpu-tiny")
+
+
+def ladder_store(name: str) -> list[Split]:
+    """A shipped ladder store: fit the final val/loss of every size but the largest, predict
+    the largest size's runs."""
     import scalefit
 
-    st = scalefit.Store(DATA / "ladder-cpu-tiny", create=False)
+    st = scalefit.Store(DATA / name, create=False)
     runs = st.runs.set_index("run")
     val = st.points[st.points["metric"] == "val/loss"].sort_values("step")
     final = val.groupby("run")["value"].last()
@@ -225,6 +231,8 @@ def cases() -> list[Case]:
              pythia_checkpoints),
         Case("ladder-cpu-tiny", "ladder-cpu-tiny", "hold out largest size", "final",
              ladder_tiny, quick=True),
+        Case("ladder-cpu-small", "ladder-cpu-small", "hold out largest size", "final",
+             lambda: ladder_store("ladder-cpu-small")),
     ]
     gfile = DATA / "gadre2024" / "gadre2024_losses.csv"
     present = set(pd.read_csv(gfile)["dataset"]) if gfile.exists() else set()
