@@ -231,7 +231,7 @@ class StackedGPT(nn.Module):
             # the RMSNorm gain folded into the weight: a (K, d, 3d) product, not a (K, N, d) one;
             # q and k columns are RoPE pairs, as GPT's rows
             w_qkv = self.norm1[li].transpose(1, 2) * self.qkv[li]
-            qkv = torch.bmm(_normalize(x, eps), w_qkv)
+            qkv = torch.bmm(rms_norm(x, None, eps), w_qkv)
             qk, v = qkv.split((2 * d, d), dim=-1)
             qk = _rotate_pairs(qk.view(K * B, T, 2 * H, hd // 2, 2), rot)
             q, k = qk.view(K * B, T, 2, H, hd).unbind(2)
@@ -241,9 +241,9 @@ class StackedGPT(nn.Module):
             # SDPA's output is (K·B, T, H, hd) in memory: this reshape is a view
             x = torch.baddbmm(x, y.transpose(1, 2).reshape(K, N, d), self.proj[li])
             w_fc = self.norm2[li].transpose(1, 2) * self.fc[li]
-            hmid = F.gelu(torch.bmm(_normalize(x, eps), w_fc))
+            hmid = F.gelu(torch.bmm(rms_norm(x, None, eps), w_fc))
             x = torch.baddbmm(x, hmid, self.out[li])
-        logits = torch.bmm(_normalize(x, eps), self.norm.transpose(1, 2) * self.head)  # (K, N, V)
+        logits = torch.bmm(rms_norm(x, None, eps), self.norm.transpose(1, 2) * self.head)  # (K, N, V)
         if targets is None:
             return logits.view(K, B, T, -1)
         return _StackedCrossEntropy.apply(logits, targets.reshape(K, N))
@@ -287,11 +287,6 @@ def _rotate_pairs(x: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
     a, b = x.unbind(-1)
     c, s = rot.unbind(-1)
     return torch.stack((a * c - b * s, a * s + b * c), dim=-1)
-
-
-def _normalize(x: torch.Tensor, eps: float) -> torch.Tensor:
-    """RMSNorm without its gain (the gain multiplies the next weight), in fp32."""
-    return rms_norm(x, None, eps)
 
 
 class _StackedCrossEntropy(torch.autograd.Function):

@@ -348,17 +348,20 @@ def make_plan(preset: str, *, device: str | None = None, schedule: str | None = 
                     if max_steps is not None and r.steps > max_steps:
                         r = _truncate(r, max_steps, p)
                     rungs.append(r)
-    notes = [p.description, *_param_notes(param, base_width, lr)]
-    if horizon:
-        notes[-1] = (f"peak LR {lr:.3g} (swept at {horizon[0]} steps) times "
-                     f"(steps / {horizon[0]})^-{horizon[1]:g}: "
-                     f"{min(r.lr for r in rungs):.3g}-{max(r.lr for r in rungs):.3g}")
-    return Plan(preset, device or p.device, rungs, notes=notes)
+    return Plan(preset, device or p.device, rungs,
+                notes=[p.description, *_param_notes(param, base_width, lr, horizon, rungs)])
 
 
-def _param_notes(param: str, base_width: int, lr: float | None) -> list[str]:
+def _param_notes(param: str, base_width: int, lr: float | None, horizon=None,
+                 rungs=()) -> list[str]:
     notes = [f"μP relative to base width {base_width}"] if param == "mup" else []
-    return notes + ([f"every rung at peak LR {lr:.3g} (swept)"] if lr is not None else [])
+    if lr is None:
+        return notes
+    if horizon:
+        lrs = [r.lr for r in rungs]
+        return notes + [f"peak LR {lr:.3g} (swept at {horizon[0]} steps) times "
+                        f"(steps / {horizon[0]})^-{horizon[1]:g}: {min(lrs):.3g}-{max(lrs):.3g}"]
+    return notes + [f"every rung at peak LR {lr:.3g} (swept)"]
 
 
 def _check_param(param: str, base_width: int | None, narrowest: int) -> tuple[str, int]:
