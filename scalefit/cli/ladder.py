@@ -271,21 +271,35 @@ def _print_backtest(store: str) -> None:
     """Predict the largest size from the others, as `scalefit fit --holdout size:1` does."""
     from rich.table import Table
 
-    from scalefit.ladder.backtest import ladder_backtest
+    from scalefit.ladder.backtest import ladder_backtest, seed_scatter
 
     rows = ladder_backtest(store)
+    seeds = any(r.get("rung_mean_rel_error") is not None for r in rows)
     t = Table(title="backtest: the largest size predicted from the others (val/loss, size:1)")
-    for col in ("law", "held-out runs", "mean error", "max error", "E", "note"):
+    cols = ["law", "held-out runs", "mean error", "max error"]
+    cols += ["error of seed means"] if seeds else []
+    for col in cols + ["E", "note"]:
         t.add_column(col, justify="left" if col in ("law", "held-out runs", "note") else "right")
     for r in rows:
         if "error" in r:
-            t.add_row(r["law"], "-", "-", "-", "-", r["error"])
+            t.add_row(r["law"], *["-"] * (len(cols) - 1), "-", r["error"])
             continue
-        t.add_row(r["law"], ", ".join(n.split("/", 1)[-1] for n in r["heldout_runs"]),
-                  f"{r['mean_rel_error']:.2%}", f"{r['max_rel_error']:.2%}",
-                  "-" if r["E"] is None else f"{r['E']:.3g}",
+        cells = [r["law"], ", ".join(n.split("/", 1)[-1] for n in r["heldout_runs"]),
+                 f"{r['mean_rel_error']:.2%}", f"{r['max_rel_error']:.2%}"]
+        if seeds:
+            m = r.get("rung_mean_rel_error")
+            cells.append("-" if m is None else f"{m:.2%}")
+        t.add_row(*cells, "-" if r["E"] is None else f"{r['E']:.3g}",
                   f"at a bound: {', '.join(r['at_bound'])}" if r["at_bound"] else "")
     console().print(t)
+    sc = seed_scatter(store)
+    if sc is not None:
+        typer.echo(f"seed scatter: one run falls {sc['scatter']:.2%} from its rung's mean "
+                   f"(pooled over {sc['rungs']} rungs, {sc['runs']} runs; widest spread in a "
+                   f"rung {sc['max_spread']:.2%}): errors below about that are noise")
+    else:
+        typer.echo("one seed per rung: single runs here scatter by 1-4% with the seed "
+                   "(docs/ladder.md); --seeds K measures it and averages it down")
     typer.echo(f"next: scalefit fit --store {store} --law chinchilla --metric val/loss "
                "--holdout size:1")
 
