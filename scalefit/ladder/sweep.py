@@ -21,7 +21,7 @@ import numpy as np
 from scalefit.errors import InputError, UsageError
 from scalefit.ladder.config import PARAMS
 
-__all__ = ["best_lr", "lr_sweep", "plot_sweep", "read_sweep", "write_sweep"]
+__all__ = ["best_lr", "lr_sweep", "lrs_within_noise", "plot_sweep", "read_sweep", "write_sweep"]
 
 SWEEP_FORMAT = 1
 VAL_SEED = 0x5CA1EF17  # the same validation batches as the ladder's
@@ -55,6 +55,25 @@ def best_lr(lrs: Sequence[float], losses: Sequence[float], window: int = 5) -> t
             lo_x, hi_x = (xl[i - 1] + xl[i]) / 2, (xl[i] + xl[i + 1]) / 2
             return float(np.exp(np.clip(-b / (2 * a), lo_x, hi_x))), i
     return float(lrs[i]), i
+
+
+def lrs_within_noise(lrs: Sequence[float], losses_per_seed, z: float = 2.0) -> list[float] | None:
+    """The grid LRs whose mean loss over seeds is within ``z`` standard errors of the best
+    mean's (the errors of both means combined); None with one seed, which cannot tell.
+
+    Small models' final losses scatter by a few per cent with the seed, as much as between
+    neighbouring LRs, so the minimum of one seed's curve picks among ties."""
+    y = np.asarray(losses_per_seed, float)  # (seeds, LRs)
+    if y.ndim != 2 or y.shape[0] < 2:
+        return None
+    ok = np.isfinite(y).all(0)
+    if not ok.any():
+        return None
+    mean = np.where(ok, y.mean(0), np.inf)
+    se = np.where(ok, y.std(0, ddof=1) / math.sqrt(y.shape[0]), np.inf)
+    j = int(np.argmin(mean))
+    tied = ok & (mean - mean[j] <= z * np.sqrt(se**2 + se[j] ** 2))
+    return [float(v) for v, t in zip(lrs, tied, strict=True) if t]
 
 
 def lr_sweep(
@@ -127,14 +146,21 @@ def lr_sweep(
         mean = losses.mean(0)
         lr_best, i = best_lr(lrs, mean)
         n = 12 * n_layer * d * d + (2 * n_layer + 1) * d
+        tied = lrs_within_noise(lrs, losses)
         out_widths.append({"d_model": d, "n_head": d // head_dim, "params": n, "lrs": lrs,
                            "losses": [_num(v) for v in mean],
                            "losses_per_seed": [[_num(v) for v in row] for row in losses],
                            "train_tail_losses": [_num(v) for v in tails.mean(0)],
-                           "best_lr": lr_best, "best_lr_grid": lrs[i]})
+                           "best_lr": lr_best, "best_lr_grid": lrs[i],
+                           "lrs_within_noise": tied})
         if log:
             log(f"d_model {d}: best LR {lr_best:.3g} (grid {lrs[i]:g}), loss "
                 + " ".join(f"{v:.3f}" for v in mean))
+            log(f"d_model {d}: " + (
+                f"LRs within 2 standard errors of the best over {seeds} seeds: "
+                + ", ".join(f"{v:g}" for v in tied) if tied is not None else
+                "one seed: the loss scatters with the seed by about as much as between "
+                "neighbouring LRs; --seeds 3 tells them apart"))
     by = {w["d_model"]: w for w in out_widths}
     return {"format": SWEEP_FORMAT, "param": param, "base_width": base,
             "best_lr": by[base]["best_lr"] if base in by else out_widths[0]["best_lr"],
