@@ -22,7 +22,7 @@ import pandas as pd
 
 from scalefit.errors import ScalefitError
 
-__all__ = ["LADDER_LAWS", "ladder_backtest", "seed_scatter"]
+__all__ = ["LADDER_LAWS", "ladder_backtest", "replicate_groups", "seed_scatter"]
 
 #: the laws a ladder is checked with: Chinchilla's in (N, D), and a power law in compute
 LADDER_LAWS = ("chinchilla", "power:x=C")
