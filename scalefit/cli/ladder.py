@@ -272,8 +272,10 @@ def _print_backtest(store: str) -> None:
     from rich.table import Table
 
     from scalefit.ladder.backtest import ladder_backtest, seed_scatter
+    from scalefit.store import Store
 
-    rows = ladder_backtest(store)
+    st = Store(store, create=False)  # read once for the fits and the seed scatter
+    rows = ladder_backtest(st)
     seeds = any(r.get("rung_mean_rel_error") is not None for r in rows)
     t = Table(title="backtest: the largest size predicted from the others (val/loss, size:1)")
     cols = ["law", "held-out runs", "mean error", "max error"]
@@ -292,7 +294,7 @@ def _print_backtest(store: str) -> None:
         t.add_row(*cells, "-" if r["E"] is None else f"{r['E']:.3g}",
                   f"at a bound: {', '.join(r['at_bound'])}" if r["at_bound"] else "")
     console().print(t)
-    sc = seed_scatter(store)
+    sc = seed_scatter(st)
     if sc is not None:
         typer.echo(f"seed scatter: one run falls {sc['scatter']:.2%} from its rung's mean "
                    f"(pooled over {sc['rungs']} rungs, {sc['runs']} runs; widest spread in a "

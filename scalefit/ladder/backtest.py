@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import ScalefitError
+from scalefit.store import Store
 
 __all__ = ["LADDER_LAWS", "ladder_backtest", "replicate_groups", "seed_scatter"]
 
@@ -28,7 +29,7 @@ __all__ = ["LADDER_LAWS", "ladder_backtest", "replicate_groups", "seed_scatter"]
 LADDER_LAWS = ("chinchilla", "power:x=C")
 
 
-def ladder_backtest(store: str | os.PathLike, *, laws: Sequence[str] = LADDER_LAWS,
+def ladder_backtest(store: str | os.PathLike | Store, *, laws: Sequence[str] = LADDER_LAWS,
                     metric: str = "val/loss", holdout: str = "size:1") -> list[dict]:
     """One row per law: the held-out runs, mean and max relative error on their final
     ``metric``, the fitted ``E`` without them (None where the law has no E) and the parameters
@@ -36,9 +37,10 @@ def ladder_backtest(store: str | os.PathLike, *, laws: Sequence[str] = LADDER_LA
     rungs' seed means (None unless a held-out rung has two seeds or more); a law that cannot be
     fitted gets its error message in ``error`` instead."""
     from scalefit import fit
-    from scalefit.store import Store
 
-    st = Store(store, create=False)
+    st = _open(store)
+    runs = st.runs.set_index("run")
+    groups = replicate_groups(runs, list(runs.index))  # the same for every law
     rows = []
     for law in laws:
         try:
@@ -48,7 +50,6 @@ def ladder_backtest(store: str | os.PathLike, *, laws: Sequence[str] = LADDER_LA
             continue
         bt = res.backtest
         e_fit = bt["train_params"].get("E")
-        groups = replicate_groups(st.runs.set_index("run"), bt["heldout_runs"])
         rows.append({"law": law, "holdout": holdout, "heldout_runs": list(bt["heldout_runs"]),
                      "n_train": bt["n_train"], "mean_rel_error": bt["mean_rel_error"],
                      "max_rel_error": bt["max_rel_error"],
@@ -57,6 +58,10 @@ def ladder_backtest(store: str | os.PathLike, *, laws: Sequence[str] = LADDER_LA
                      "at_bound": list((res.diagnostics or {}).get("at_bound") or []),
                      "rung_mean_rel_error": _rung_mean_error(bt["points"], groups)})
     return rows
+
+
+def _open(store: str | os.PathLike | Store) -> Store:
+    return store if isinstance(store, Store) else Store(store, create=False)
 
 
 #: tags that name one run of a rung rather than the rung: the seed and the name carrying it
@@ -101,7 +106,7 @@ def _rung_mean_error(points: list[dict], groups: dict[str, str]) -> float | None
     return float(np.mean(errs))
 
 
-def seed_scatter(store: str | os.PathLike, metric: str = "val/loss") -> dict | None:
+def seed_scatter(store: str | os.PathLike | Store, metric: str = "val/loss") -> dict | None:
     """How far one run's final ``metric`` falls from the mean of its rung's seeds: the pooled
     standard deviation of log(value) around each rung's mean (about a relative scatter), over
     every rung trained with two seeds or more; None when no rung has two.
@@ -109,9 +114,7 @@ def seed_scatter(store: str | os.PathLike, metric: str = "val/loss") -> dict | N
     Returns ``{"scatter", "rungs", "runs", "max_spread"}``: ``max_spread`` is the largest
     (max - min) / mean within one rung.
     """
-    from scalefit.store import Store
-
-    st = Store(store, create=False)
+    st = _open(store)
     pts = st.points[st.points["metric"] == metric].sort_values("step")
     final = pts.groupby("run")["value"].last()
     runs = st.runs.set_index("run")
