@@ -72,3 +72,44 @@ def test_cpu_small_backtest_on_seed_means():
     assert E == pytest.approx(0.50, abs=0.02)  # off its bound, unlike the single-seed fit's 0
     err, _ = _backtest(t, "power:x=C")
     assert err == pytest.approx(0.0226, abs=1e-3)  # 1.67% on the shipped single seeds
+
+
+def test_one_width_moves_the_forecast_by_more_than_itself():
+    """Width 96's seed means 3% or 5% lower (what its LR is worth, below) move Chinchilla's
+    forecast of the widest size by about 5 and 8 points (5.69% too high as trained, 0.78% off,
+    2.4% too low): a 1% backtest needs each width right to about half a per cent."""
+    t = _three_seeds("cpu-small")
+    out = {}
+    for factor in (0.97, 0.95):
+        s = t.copy()
+        at96 = s["N"] == sorted(s["N"].unique())[3]
+        s.loc[at96, ["s0", "s1", "s2"]] *= factor
+        out[factor] = _backtest(s, "chinchilla")
+    assert out[0.97][0] == pytest.approx(0.0078, abs=1e-3)  # against 5.69% as trained
+    assert out[0.97][1] == pytest.approx(0.19, abs=0.02)
+    assert out[0.95][0] == pytest.approx(0.0237, abs=1e-3)
+    assert out[0.95][1] == pytest.approx(0.0, abs=1e-3)  # E back at its bound
+
+
+def test_the_lr_rule_against_each_rungs_best_lr():
+    """data/ladder-lr-probes.csv: rungs of cpu-small at a multiple of the preset's LR rule,
+    against the same rungs at the rule (seed 0 shipped, seeds 1-2 in ladder-seeds.csv)."""
+    probes = pd.read_csv(DATA / "ladder-lr-probes.csv")
+    t = _three_seeds("cpu-small").set_index("run")
+    at_rule = t[["s0", "s1", "s2"]].mean(axis=1)
+
+    def change(rung, mult, seeds=None):
+        p = probes[(probes["rung"] == rung) & (probes["lr_mult"] == mult)]
+        ref = at_rule[rung] if seeds is None else t.loc[rung, [f"s{s}" for s in seeds]].mean()
+        return float(p["val_loss"].mean() / ref - 1)
+
+    # width 96's shortest run wants 1.78x the rule (three seeds each: 1.662 against 1.753) ...
+    assert change("L3-d96-t5", 1.78) == pytest.approx(-0.052, abs=2e-3)
+    assert change("L3-d96-t5", 2.37, seeds=(0, 1)) == pytest.approx(-0.045, abs=2e-3)
+    assert change("L3-d96-t10", 1.78, seeds=(0,)) == pytest.approx(-0.034, abs=2e-3)
+    # ... while its longest run, the widest size and width 48 want the rule or less
+    assert change("L3-d96-t20", 1.78, seeds=(0,)) == pytest.approx(0.009, abs=2e-3)
+    assert change("L3-d160-t5", 1.78) == pytest.approx(0.033, abs=2e-3)
+    assert change("L3-d48-t5", 1.78, seeds=(0,)) == pytest.approx(0.136, abs=2e-3)
+    # the probes are of the shipped rungs, at their own steps and the rule's LR times lr_mult
+    assert np.allclose(probes["lr"], probes["rule_lr"] * probes["lr_mult"], rtol=5e-3)
