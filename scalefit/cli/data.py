@@ -10,8 +10,8 @@ import typer
 
 from scalefit.errors import UsageError
 
-__all__ = ["FormatOption", "LossColOption", "RegexOption", "RunsOption", "load_data",
-           "parse_runs", "read_options", "select_runs"]
+__all__ = ["BestLROption", "FormatOption", "LossColOption", "RegexOption", "RunsOption",
+           "keep_best_lr", "load_data", "parse_runs", "read_options", "select_runs"]
 
 # the options that name a command's data, declared once for every command that reads logs
 RunsOption = Annotated[list[str] | None, typer.Option(
@@ -23,6 +23,9 @@ RegexOption = Annotated[str | None, typer.Option(
     "--regex", help="Line regex with named groups (step, lr, metric names) for a text log.")]
 LossColOption = Annotated[str | None, typer.Option("--loss-col",
                                                    help="Loss column of the logs.")]
+BestLROption = Annotated[bool, typer.Option(
+    "--best-lr", help="Runs that differ only in their peak LR (an LR sweep per size): use each "
+                      "size's best LR, the one with the lowest seed-mean final loss.")]
 
 
 def read_options(format: str | None = None, regex: str | None = None,
@@ -87,3 +90,24 @@ def select_runs(data, runs: list[str] | None):
                    p[p["run"].isin(keep)].reset_index(drop=True), str(where),
                    list(getattr(data, "notes", [])), list(getattr(data, "files", [])),
                    list(getattr(data, "skipped", [])))
+
+
+def keep_best_lr(data, metric: str | None):
+    """``data`` with only the runs at each rung's best LR (see
+    :func:`scalefit.lr_sweeps.best_lr_runs`), and a line per swept rung on the console."""
+    from scalefit.lr_sweeps import best_lr_runs
+    from scalefit.store import LogData, Store
+
+    if not isinstance(data, (Store, LogData)):
+        from scalefit.io import read_logs
+
+        data = read_logs(data)
+    names, swept = best_lr_runs(data, metric)
+    typer.echo(f"--best-lr: {len(swept)} sizes trained at several LRs; each fitted at its best "
+               f"({len(names)} of {len(data.runs)} runs):")
+    for s in swept:
+        others = ", ".join(f"{lr:.3g}: {v:.4g}" for lr, v in zip(s["lrs"], s["losses"], strict=True)
+                           if lr != s["best_lr"])
+        best = s["losses"][s["lrs"].index(s["best_lr"])]
+        typer.echo(f"  {s['runs'][0]}: LR {s['best_lr']:.3g} ({best:.4g}; {others})")
+    return select_runs(data, names)

@@ -15,10 +15,12 @@ import typer
 
 from scalefit.cli.app import app
 from scalefit.cli.data import (
+    BestLROption,
     FormatOption,
     LossColOption,
     RegexOption,
     RunsOption,
+    keep_best_lr,
     load_data,
     parse_runs,
     read_options,
@@ -203,6 +205,7 @@ def fit_cmd(
     n_params: list[str] | None = typer.Option(None, "--n", help="Joint curve laws across "
                                               "sizes: the model size N of the curves, e.g. "
                                               "25M (once for all, or once per file)."),
+    best_lr: BestLROption = False,
     json_out: str | None = typer.Option(None, "--json", metavar="FILE",
                                         help="Write the fit artefact to FILE (JSON); "
                                              "`scalefit predict FILE` reads it."),
@@ -220,6 +223,10 @@ def fit_cmd(
     run_names = parse_runs(runs)
     metric = metric or loss_col  # the loss column named is the metric to fit
     if _is_curve_law(law):
+        if best_lr:
+            raise UsageError("--best-lr chooses among runs' final losses; a curve law fits "
+                             "each run's whole curve", where="--best-lr",
+                             hint="choose the runs with --runs instead")
         _delegate_curves(inputs=list(inputs or []), store=store, runs=run_names,
                          read_opts=read_opts, law=law, metric=metric,
                          bootstrap=bootstrap, predict=preds,
@@ -238,6 +245,8 @@ def fit_cmd(
     import scalefit
 
     data = select_runs(load_data(inputs, store, **read_opts), run_names)
+    if best_lr:
+        data = keep_best_lr(data, metric)
     res = scalefit.fit(data, law, metric=metric, bootstrap=bootstrap, holdout=holdout_spec,
                        fix=fixd or None, tie=ties or None, objective=objective, checkpoints=checkpoints, seed=seed,
                        predict=preds or None, optimal=budgets or None,
@@ -432,6 +441,7 @@ def compare_cmd(
                                          "has them, e.g. beta=alpha."),
     metric: str | None = typer.Option(None, "--metric", "-m", help="Metric to fit."),
     checkpoints: bool = typer.Option(False, "--checkpoints", help="Fit every checkpoint."),
+    best_lr: BestLROption = False,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Rank laws by their error on the held-out largest runs."""
@@ -442,6 +452,8 @@ def compare_cmd(
     if run_names is not None:
         data = select_runs(data, run_names)
     metric = metric or loss_col
+    if best_lr:
+        data = keep_best_lr(data, metric)
     ties = parse_ties(tie or [])
     out = compare(data, law, holdout, metric=metric, checkpoints=checkpoints, tie=ties or None)
     if as_json:

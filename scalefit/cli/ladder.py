@@ -294,6 +294,11 @@ def _print_backtest(store: str) -> None:
         t.add_row(*cells, "-" if r["E"] is None else f"{r['E']:.3g}",
                   f"at a bound: {', '.join(r['at_bound'])}" if r["at_bound"] else "")
     console().print(t)
+    swept = rows[0].get("lr_sweep") if rows else None
+    if swept:
+        typer.echo(f"each size fitted at its best LR: {len(swept)} rungs trained at "
+                   f"{max(len(s['lrs']) for s in swept)} LRs, the lowest seed-mean final loss "
+                   "kept (--best-lr)")
     sc = seed_scatter(st)
     if sc is not None:
         typer.echo(f"seed scatter: one run falls {sc['scatter']:.2%} from its rung's mean "
@@ -304,7 +309,7 @@ def _print_backtest(store: str) -> None:
                    "seed mean (docs/ladder.md); --seeds K measures the scatter here and averages "
                    "it down")
     typer.echo(f"next: scalefit fit --store {store} --law chinchilla --metric val/loss "
-               "--holdout size:1")
+               "--holdout size:1" + (" --best-lr" if swept else ""))
 
 
 def _check_choice(value: str, option: str, choices: tuple[str, ...]) -> None:

@@ -12,7 +12,6 @@ law can predict) is reported beside the error of single runs.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import ScalefitError
+from scalefit.lr_sweeps import best_lr_runs, rung_keys
 from scalefit.store import Store
 
 __all__ = ["LADDER_LAWS", "ladder_backtest", "replicate_groups", "seed_scatter"]
@@ -30,21 +30,33 @@ LADDER_LAWS = ("chinchilla", "power:x=C")
 
 
 def ladder_backtest(store: str | os.PathLike | Store, *, laws: Sequence[str] = LADDER_LAWS,
-                    metric: str = "val/loss", holdout: str = "size:1") -> list[dict]:
+                    metric: str = "val/loss", holdout: str = "size:1",
+                    best_lr: bool | None = None) -> list[dict]:
     """One row per law: the held-out runs, mean and max relative error on their final
     ``metric``, the fitted ``E`` without them (None where the law has no E) and the parameters
     at a bound in the fit to every run, and ``rung_mean_rel_error``, the error on the held-out
     rungs' seed means (None unless a held-out rung has two seeds or more); a law that cannot be
-    fitted gets its error message in ``error`` instead."""
+    fitted gets its error message in ``error`` instead.
+
+    A ladder trained at several LRs (``ladder run --lr-mult``) is fitted at each rung's best LR
+    (:func:`scalefit.lr_sweeps.best_lr_runs`, what ``scalefit fit --best-lr`` does), and each
+    row's ``lr_sweep`` lists the choices; ``best_lr=False`` fits every run, True insists."""
     from scalefit import fit
 
     st = _open(store)
     runs = st.runs.set_index("run")
     groups = replicate_groups(runs, list(runs.index))  # the same for every law
+    keep, swept = None, None
+    if best_lr is not False:
+        try:
+            keep, swept = best_lr_runs(st, metric)
+        except ScalefitError:
+            if best_lr:
+                raise
     rows = []
     for law in laws:
         try:
-            res = fit(st, law=law, metric=metric, holdout=holdout)
+            res = fit(st, law=law, metric=metric, holdout=holdout, runs=keep)
         except ScalefitError as e:
             rows.append({"law": law, "holdout": holdout, "error": str(e)})
             continue
@@ -56,7 +68,8 @@ def ladder_backtest(store: str | os.PathLike | Store, *, laws: Sequence[str] = L
                      "E": None if e_fit is None or not math.isfinite(e_fit) else float(e_fit),
                      # of the fit to every run: a parameter at its bound is not determined
                      "at_bound": list((res.diagnostics or {}).get("at_bound") or []),
-                     "rung_mean_rel_error": _rung_mean_error(bt["points"], groups)})
+                     "rung_mean_rel_error": _rung_mean_error(bt["points"], groups),
+                     "lr_sweep": swept})
     return rows
 
 
@@ -64,31 +77,10 @@ def _open(store: str | os.PathLike | Store) -> Store:
     return store if isinstance(store, Store) else Store(store, create=False)
 
 
-#: tags that name one run of a rung rather than the rung: the seed and the name carrying it
-_RUN_TAGS = ("seed", "rung")
-
-
 def replicate_groups(runs: pd.DataFrame, names: Sequence[str]) -> dict[str, str]:
     """Run name -> a key shared by the runs that differ only in their seed (same size, tokens,
-    LR, schedule and ladder tags)."""
-    keys = {}
-    for name in names:
-        row = runs.loc[name]
-        try:
-            tags = json.loads(row.get("tags") or "{}")
-        except (TypeError, ValueError):
-            tags = {}
-        if not isinstance(tags, dict):
-            tags = {}
-        rung = {k: v for k, v in tags.items() if k not in _RUN_TAGS}
-        keys[name] = json.dumps([_plain(row.get("params")), _plain(row.get("tokens_total")),
-                                 _plain(row.get("lr_max")), str(row.get("schedule") or ""), rung],
-                                sort_keys=True, default=str)
-    return keys
-
-
-def _plain(v):
-    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else float(v)
+    batch, LR, schedule and ladder tags)."""
+    return rung_keys(runs, names)
 
 
 def _rung_mean_error(points: list[dict], groups: dict[str, str]) -> float | None:
