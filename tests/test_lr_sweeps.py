@@ -150,3 +150,16 @@ def test_fit_and_compare_take_best_lr_from_the_cli(tmp_path):
                               "--best-lr", "--no-plot"])
     assert out.exit_code != 0 and isinstance(out.exception, UsageError)
     assert out.exception.where == "--best-lr"
+
+
+def test_the_ladder_table_says_each_size_is_at_its_best_lr(tmp_path, capsys):
+    from scalefit.cli.ladder import _print_backtest
+
+    _store(tmp_path / "s")
+    _print_backtest(str(tmp_path / "s"))
+    out = " ".join(capsys.readouterr().out.split())
+    assert "each size fitted at its best LR: 15 rungs trained at 3 LRs" in out
+    assert out.rstrip().endswith("--holdout size:1 --best-lr")
+    # the held-out runs are the largest size's best-LR runs
+    row = ladder_backtest(tmp_path / "s", laws=("chinchilla",))[0]
+    assert row["heldout_runs"] == [f"toy/L2-d64-t{t}-lr1" for t in (5, 10, 20)]
