@@ -163,3 +163,15 @@ def test_the_ladder_table_says_each_size_is_at_its_best_lr(tmp_path, capsys):
     # the held-out runs are the largest size's best-LR runs
     row = ladder_backtest(tmp_path / "s", laws=("chinchilla",))[0]
     assert sorted(row["heldout_runs"]) == sorted(f"toy/L2-d64-t{t}-lr1" for t in (5, 10, 20))
+
+
+def test_a_saved_best_lr_fit_names_its_store_and_runs(tmp_path):
+    _store(tmp_path / "s")
+    out = CliRunner().invoke(app, ["fit", "--store", str(tmp_path / "s"), "--law", "chinchilla",
+                                   "--metric", "val/loss", "--bootstrap", "0", "--best-lr",
+                                   "--no-plot", "--json", str(tmp_path / "f.json")])
+    assert out.exit_code == 0, out.output
+    settings = json.loads((tmp_path / "f.json").read_text())["settings"]
+    assert settings["data"] == {"store": str((tmp_path / "s").resolve())}
+    keep, _ = best_lr_runs(scalefit.Store(tmp_path / "s", create=False), "val/loss")
+    assert settings["data_options"]["runs"] == keep

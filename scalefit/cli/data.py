@@ -93,8 +93,9 @@ def select_runs(data, runs: list[str] | None):
 
 
 def keep_best_lr(data, metric: str | None):
-    """``data`` with only the runs at each rung's best LR (see
-    :func:`scalefit.lr_sweeps.best_lr_runs`), and a line per swept rung on the console."""
+    """(``data`` read, the names of its runs at each rung's best LR; see
+    :func:`scalefit.lr_sweeps.best_lr_runs`), with a line per swept rung on the console. The
+    fit takes the names as ``runs=``, so that a saved fit records them beside its data."""
     from scalefit.lr_sweeps import best_lr_runs
     from scalefit.store import LogData, Store
 
@@ -110,4 +111,4 @@ def keep_best_lr(data, metric: str | None):
                            if lr != s["best_lr"])
         best = s["losses"][s["lrs"].index(s["best_lr"])]
         typer.echo(f"  {s['runs'][0]}: LR {s['best_lr']:.3g} ({best:.4g}; {others})")
-    return select_runs(data, names)
+    return data, names

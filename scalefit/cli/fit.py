@@ -245,13 +245,16 @@ def fit_cmd(
     import scalefit
 
     data = select_runs(load_data(inputs, store, **read_opts), run_names)
+    best_runs = None
     if best_lr:
-        data = keep_best_lr(data, metric)
+        data, best_runs = keep_best_lr(data, metric)
     res = scalefit.fit(data, law, metric=metric, bootstrap=bootstrap, holdout=holdout_spec,
+                       runs=best_runs,
                        fix=fixd or None, tie=ties or None, objective=objective, checkpoints=checkpoints, seed=seed,
                        predict=preds or None, optimal=budgets or None,
                        include_excluded=include_excluded)
-    _record_source(res, inputs, store, run_names, read_opts, data)
+    # with --best-lr the fit itself records the runs it kept, so the files can be named
+    _record_source(res, inputs, store, None if best_runs else run_names, read_opts, data)
     typer.echo(str(res.summary()))
     if bootstrap:
         cal = (res.backtest or {}).get("calibration") or {}
@@ -453,7 +456,7 @@ def compare_cmd(
         data = select_runs(data, run_names)
     metric = metric or loss_col
     if best_lr:
-        data = keep_best_lr(data, metric)
+        data = select_runs(*keep_best_lr(data, metric))
     ties = parse_ties(tie or [])
     out = compare(data, law, holdout, metric=metric, checkpoints=checkpoints, tie=ties or None)
     if as_json:
