@@ -183,6 +183,7 @@ CASES = {
     "method": (["--method", "paper"], applied(_method)),
     "max_points": (["--max-points", "20"], applied(_max_points)),
     "n_params": (["--n", "25M"], refused("--n")),  # applied to joint laws: test below
+    "best_lr": (["--best-lr"], refused("--best-lr")),  # final laws: tests/test_lr_sweeps.py
     "json_out": (["--json", "fit.json", "--bootstrap", "0"], applied(_json)),
     "plot": (["--plot", "fig.png", "--bootstrap", "0"], applied(_plot)),
     "no_plot": (["--plot", "fig.png", "--no-plot", "--bootstrap", "0"], applied(_no_plot)),

@@ -298,7 +298,7 @@ def _print_backtest(store: str) -> None:
     if swept:
         typer.echo(f"each size fitted at its best LR: {len(swept)} rungs trained at "
                    f"{max(len(s['lrs']) for s in swept)} LRs, the lowest seed-mean final loss "
-                   "kept (--best-lr)")
+                   "kept (as scalefit fit --best-lr does)")
     sc = seed_scatter(st)
     if sc is not None:
         typer.echo(f"seed scatter: one run falls {sc['scatter']:.2%} from its rung's mean "
@@ -308,8 +308,12 @@ def _print_backtest(store: str) -> None:
         typer.echo("one seed per rung: on cpu-small one run lies about 2.5% from its rung's "
                    "seed mean (docs/ladder.md); --seeds K measures the scatter here and averages "
                    "it down")
-    typer.echo(f"next: scalefit fit --store {store} --law chinchilla --metric val/loss "
-               "--holdout size:1" + (" --best-lr" if swept else ""))
+    if swept:
+        typer.echo(f"next: scalefit fit --store {store} --law chinchilla --metric val/loss "
+                   "--holdout size:1 --best-lr")
+    else:
+        typer.echo(f"next: scalefit fit --store {store} --law chinchilla --metric val/loss "
+                   "--holdout size:1")
 
 
 def _check_choice(value: str, option: str, choices: tuple[str, ...]) -> None:
