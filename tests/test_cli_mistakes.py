@@ -67,6 +67,9 @@ def test_a_skipped_tensorboard_run_says_how_to_read_it(tmp_path, monkeypatch):
     from scalefit.io import read_logs
 
     # the base install has no tensorboard: a folder walk lists the event files as skipped
+    # (its submodules go too, in case an earlier test imported them)
+    for name in [m for m in sys.modules if m.startswith("tensorboard.")]:
+        monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     shutil.copytree(ROOT / "data" / "samples" / "tensorboard", tmp_path / "tb")
     shutil.copy(ROOT / "data" / "samples" / "wide.csv", tmp_path / "wide.csv")

@@ -175,3 +175,20 @@ def test_a_saved_best_lr_fit_names_its_store_and_runs(tmp_path):
     assert settings["data"] == {"store": str((tmp_path / "s").resolve())}
     keep, _ = best_lr_runs(scalefit.Store(tmp_path / "s", create=False), "val/loss")
     assert settings["data_options"]["runs"] == keep
+    # so does a fit of the runs named with --runs, and --best-lr picks among those
+    named = [r for r in keep if "-d64-" not in r] + ["toy/L2-d64-t5-lr0.56"]
+    out = CliRunner().invoke(app, ["fit", "--store", str(tmp_path / "s"), "--law", "chinchilla",
+                                   "--metric", "val/loss", "--bootstrap", "0", "--no-plot",
+                                   "--runs", ",".join(named), "--json", str(tmp_path / "g.json")])
+    assert out.exit_code == 0, out.output
+    saved = json.loads((tmp_path / "g.json").read_text())
+    assert saved["settings"]["data"] == {"store": str((tmp_path / "s").resolve())}
+    assert saved["settings"]["data_options"]["runs"] == named and saved["n_runs"] == 13
+    out = CliRunner().invoke(app, ["fit", "--store", str(tmp_path / "s"), "--law", "chinchilla",
+                                   "--metric", "val/loss", "--bootstrap", "0", "--no-plot",
+                                   "--best-lr", "--runs", ",".join(named + [
+                                       "toy/L2-d64-t5-lr1", "toy/L2-d64-t5-lr1.78"]),
+                                   "--json", str(tmp_path / "h.json")])
+    assert out.exit_code == 0, out.output
+    runs = json.loads((tmp_path / "h.json").read_text())["settings"]["data_options"]["runs"]
+    assert sorted(runs) == sorted(keep[:12] + ["toy/L2-d64-t5-lr1"])

@@ -244,17 +244,21 @@ def fit_cmd(
     holdout_spec: str | None = None if holdout.strip().lower() == "none" else holdout
     import scalefit
 
-    data = select_runs(load_data(inputs, store, **read_opts), run_names)
-    best_runs = None
+    loaded = load_data(inputs, store, **read_opts)
+    data = select_runs(loaded, run_names)  # an unknown name fails here, listing the runs there
+    fit_runs = None
     if best_lr:
-        data, best_runs = keep_best_lr(data, metric)
+        data, fit_runs = keep_best_lr(data, metric)
+    if store and run_names is not None:
+        # the store itself with the runs named, so that a saved fit records both
+        data, fit_runs = loaded, fit_runs or run_names
     res = scalefit.fit(data, law, metric=metric, bootstrap=bootstrap, holdout=holdout_spec,
-                       runs=best_runs,
+                       runs=fit_runs,
                        fix=fixd or None, tie=ties or None, objective=objective, checkpoints=checkpoints, seed=seed,
                        predict=preds or None, optimal=budgets or None,
                        include_excluded=include_excluded)
-    # with --best-lr the fit itself records the runs it kept, so the files can be named
-    _record_source(res, inputs, store, None if best_runs else run_names, read_opts, data)
+    # a fit given its runs records them itself, so the files can be named beside them
+    _record_source(res, inputs, store, None if fit_runs else run_names, read_opts, data)
     typer.echo(str(res.summary()))
     if bootstrap:
         cal = (res.backtest or {}).get("calibration") or {}
