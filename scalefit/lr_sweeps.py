@@ -25,7 +25,7 @@ import pandas as pd
 
 from scalefit.errors import ScalefitError, UsageError
 
-__all__ = ["best_lr_runs", "rung_keys"]
+__all__ = ["best_lr_runs", "final_by_run", "rung_keys"]
 
 #: tags that name one run of a rung rather than the rung
 _RUN_TAGS = ("seed", "rung")
@@ -37,10 +37,10 @@ def rung_keys(runs: pd.DataFrame, names: Sequence[str], *, ignore_lr: bool = Fal
               ) -> dict[str, str]:
     """Run name -> a key shared by the runs that differ only in their seed (and, with
     ``ignore_lr``, in their peak LR). ``runs`` is a runs table indexed by run name."""
+    drop = _RUN_TAGS + (_LR_TAGS if ignore_lr else ())
     keys = {}
     for name in names:
         row = runs.loc[name]
-        drop = _RUN_TAGS + (_LR_TAGS if ignore_lr else ())
         tags = {k: v for k, v in _tags(row.get("tags")).items() if k not in drop}
         sched = str(row.get("schedule") or "")
         parts = [_plain(row.get("params")), _plain(row.get("tokens_total")),
@@ -61,8 +61,7 @@ def best_lr_runs(data, metric: str | None = None) -> tuple[list[str], list[dict]
     from scalefit.fitting.dataset import choose_metric
 
     metric = choose_metric(data.points, metric)
-    pts = data.points[data.points["metric"] == metric].sort_values("step", kind="stable")
-    final = pts.groupby("run")["value"].last()
+    final = final_by_run(data.points, metric)
     runs = data.runs.drop_duplicates("run").set_index("run")
     names = [n for n in runs.index if n in final.index and math.isfinite(float(final[n]))]
     if not names:
@@ -92,6 +91,13 @@ def best_lr_runs(data, metric: str | None = None) -> tuple[list[str], list[dict]
                               "0.56,1,1.78`), or fit without --best-lr")
     order = {n: i for i, n in enumerate(runs.index)}
     return sorted(keep, key=order.get), sorted(swept, key=lambda s: order[s["runs"][0]])
+
+
+def final_by_run(points: pd.DataFrame, metric: str) -> pd.Series:
+    """Run name -> the value of ``metric`` at the run's last step (NaN kept), as a fit of final
+    values reads it."""
+    pts = points[points["metric"] == metric].sort_values("step", kind="stable")
+    return pts.groupby("run")["value"].last()
 
 
 def _tags(raw) -> dict:

@@ -70,10 +70,7 @@ def select_runs(data, runs: list[str] | None):
     (all when None), each run checked to be there."""
     from scalefit.store import LogData, Store
 
-    if not isinstance(data, (Store, LogData)):
-        from scalefit.io import read_logs
-
-        data = read_logs(data)
+    data = _read(data)
     if runs is None:
         return data
     where = data.path if isinstance(data, Store) else data.source
@@ -97,12 +94,8 @@ def keep_best_lr(data, metric: str | None):
     :func:`scalefit.lr_sweeps.best_lr_runs`), with a line per swept rung on the console. The
     fit takes the names as ``runs=``, so that a saved fit records them beside its data."""
     from scalefit.lr_sweeps import best_lr_runs
-    from scalefit.store import LogData, Store
 
-    if not isinstance(data, (Store, LogData)):
-        from scalefit.io import read_logs
-
-        data = read_logs(data)
+    data = _read(data)
     names, swept = best_lr_runs(data, metric)
     typer.echo(f"--best-lr: {len(swept)} sizes trained at several LRs; each fitted at its best "
                f"({len(names)} of {len(data.runs)} runs):")
@@ -112,3 +105,14 @@ def keep_best_lr(data, metric: str | None):
         best = s["losses"][s["lrs"].index(s["best_lr"])]
         typer.echo(f"  {s['runs'][0]}: LR {s['best_lr']:.3g} ({best:.4g}; {others})")
     return data, names
+
+
+def _read(data):
+    """``data`` as a Store or LogData: paths are read with :func:`scalefit.io.read_logs`."""
+    from scalefit.store import LogData, Store
+
+    if isinstance(data, (Store, LogData)):
+        return data
+    from scalefit.io import read_logs
+
+    return read_logs(data)

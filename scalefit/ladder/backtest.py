@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from scalefit.errors import ScalefitError
-from scalefit.lr_sweeps import best_lr_runs, rung_keys
+from scalefit.lr_sweeps import best_lr_runs, final_by_run, rung_keys
 from scalefit.store import Store
 
 __all__ = ["LADDER_LAWS", "ladder_backtest", "replicate_groups", "seed_scatter"]
@@ -107,8 +107,7 @@ def seed_scatter(store: str | os.PathLike | Store, metric: str = "val/loss") -> 
     (max - min) / mean within one rung.
     """
     st = _open(store)
-    pts = st.points[st.points["metric"] == metric].sort_values("step")
-    final = pts.groupby("run")["value"].last()
+    final = final_by_run(st.points, metric)
     runs = st.runs.set_index("run")
     names = [n for n in final.index if n in runs.index and math.isfinite(final[n]) and final[n] > 0]
     groups = replicate_groups(runs, names)
