@@ -264,13 +264,12 @@ def _variant_fits(ds: Dataset, law, fkw: dict) -> list[dict]:
 
 
 def _calibration(scores, ds: Dataset, law, theta, level: float, holdout: str) -> dict:
-    from scalefit.fitting.calibration import calibration
+    from scalefit.fitting.calibration import calibration, fitted_upper
 
     with np.errstate(all="ignore"):
         pred = law._predict(law.check_inputs(ds.X), theta)
         resid = np.log(ds.y / pred)
-    upper = {k: float(np.max(v)) for k, v in ds.X.items() if np.size(v)}
-    return calibration(scores, resid, upper, level, holdout)
+    return calibration(scores, resid, fitted_upper(ds.X), level, holdout)
 
 
 def _law_spec(requested, law) -> str:

@@ -26,7 +26,7 @@ import numpy as np
 
 from scalefit._keywords import checked_keywords, keyword_names
 from scalefit.errors import ScalefitError, UsageError
-from scalefit.fitting.calibration import backtest_scores, decades_beyond
+from scalefit.fitting.calibration import backtest_scores, decades_beyond, fitted_upper
 
 __all__ = ["parse_holdout", "expand_holdout", "split", "backtest", "compare", "AUTO_LAWS",
            "size_levels", "is_size_grid", "default_holdout"]
@@ -194,8 +194,7 @@ def _one_backtest(ds, law, spec: str, fit_kw: dict | None) -> dict:
         pred = law._predict(law.check_inputs(test.X), core["theta"])
     rel = np.abs(pred - test.y) / np.abs(test.y)
     rel = np.where(np.isfinite(rel), rel, np.inf)
-    upper = {k: float(np.max(v)) for k, v in train.X.items() if np.size(v)}
-    dist = decades_beyond(test.X, upper)
+    dist = decades_beyond(test.X, fitted_upper(train.X))
     pts = [{"run": test.runs[g], "inputs": {k: float(v[i]) for k, v in test.X.items()},
             "value": float(test.y[i]), "pred": float(pred[i]), "rel_error": float(rel[i]),
             "decades_beyond": float(dist[i]), "holdout": spec}

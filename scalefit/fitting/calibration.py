@@ -4,8 +4,10 @@ A parameter bootstrap says how well the data pin the law's parameters; it does n
 the law itself is off when it extrapolates, nor how noisy one run is. Both show in a backtest:
 refit without the largest runs and look at how far the held-out runs fall from their
 predictions. The error grows with the distance of the extrapolation, so it is measured per
-decade beyond the fitted range, counted from ``OFFSET_DECADES`` before its edge (a run just
-beyond the edge still has the error of a run the fit has not seen), and the interval at a new
+decade beyond the fitted range (in each input, and in N·D: a run with more compute than any
+fitted one is an extrapolation even where its N and D each lie inside), counted from
+``OFFSET_DECADES`` before its edge (a run just beyond the edge still has the error of a run
+the fit has not seen), and the interval at a new
 point is as wide as that rate times the point's own distance, or as the runs' own scatter, or
 the bootstrap's interval, whichever is widest. The choice of law is uncertain too: the
 interval also covers the prediction of the law's plausible variant (Chinchilla's law with free
@@ -20,20 +22,39 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["OFFSET_DECADES", "decades_beyond", "backtest_scores", "calibration", "widen"]
+__all__ = ["OFFSET_DECADES", "decades_beyond", "fitted_upper", "backtest_scores",
+           "calibration", "widen"]
 
 #: distances are counted from this far (in decades) inside the fitted range's edge
 OFFSET_DECADES = 0.2
+#: the product of model size and tokens (compute up to a constant), a direction of the fitted
+#: range of its own: a run larger than any fitted one in both is beyond the range even where
+#: each of them alone is not
+COMPUTE_KEY = "N*D"
+
+
+def _with_compute(X: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    out = {k: np.asarray(v, float) for k, v in X.items()}
+    if "N" in out and "D" in out and COMPUTE_KEY not in out:
+        out[COMPUTE_KEY] = out["N"] * out["D"]
+    return out
+
+
+def fitted_upper(X: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """The fitted range's upper edge: the largest value of each input, and of N·D where the
+    law takes both."""
+    return {k: float(np.max(v)) for k, v in _with_compute(X).items() if np.size(v)}
 
 
 def decades_beyond(X: Mapping[str, np.ndarray], upper: Mapping[str, float]) -> np.ndarray:
     """How far each point lies beyond the fitted range: the largest log10(x / max fitted x) over
-    the inputs, 0 inside the range."""
+    the inputs (and N·D, when ``upper`` has it), 0 inside the range."""
+    X = _with_compute(X)
     dist = None
     for k, hi in upper.items():
         if k not in X or not (hi and math.isfinite(hi) and hi > 0):
             continue
-        x = np.asarray(X[k], float)
+        x = X[k]
         with np.errstate(divide="ignore", invalid="ignore"):
             d = np.where(x > 0, np.log10(x / hi), 0.0)
         d = np.maximum(np.nan_to_num(d, nan=0.0), 0.0)
