@@ -94,10 +94,11 @@ def best_lr_runs(data, metric: str | None = None) -> tuple[list[str], list[dict]
 
 
 def final_by_run(points: pd.DataFrame, metric: str) -> pd.Series:
-    """Run name -> the value of ``metric`` at the run's last step (NaN kept), as a fit of final
-    values reads it."""
+    """Run name -> the value of ``metric`` at the run's last step, as a fit of final values
+    reads it: a run that ends in NaN (diverged) maps to NaN, not to an earlier value."""
     pts = points[points["metric"] == metric].sort_values("step", kind="stable")
-    return pts.groupby("run")["value"].last()
+    # not groupby().last(), which skips NaN
+    return pts.drop_duplicates("run", keep="last").set_index("run")["value"]
 
 
 def _tags(raw) -> dict:

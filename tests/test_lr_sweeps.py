@@ -32,7 +32,8 @@ def _loss(n, tokens, lr_mult, d):
     return (E + A / n**ALPHA + B / tokens**BETA) * (1 + CURV * off**2)
 
 
-def _store(path, mults=MULTS, seeds=1, sigma=0.0):
+def _store(path, mults=MULTS, seeds=1, sigma=0.0, diverged=()):
+    """A toy sweep; the runs named in ``diverged`` log NaN after their final value."""
     rng = np.random.default_rng(0)
     runs, points = [], []
     for d, n in SIZES:
@@ -54,6 +55,10 @@ def _store(path, mults=MULTS, seeds=1, sigma=0.0):
                     y = _loss(n, tokens, lm, d) * math.exp(sigma * rng.standard_normal())
                     points.append({"run": f"toy/{rung}", "step": steps, "tokens": tokens,
                                    "metric": "val/loss", "value": y})
+                    if f"toy/{rung}" in diverged:
+                        points.append({"run": f"toy/{rung}", "step": steps + 1,
+                                       "tokens": tokens + 512, "metric": "val/loss",
+                                       "value": float("nan")})
     st = scalefit.Store(path)
     st.add(pd.DataFrame(runs), pd.DataFrame(points))
     return scalefit.Store(path, create=False)
@@ -84,6 +89,18 @@ def test_the_best_lrs_forecast_the_largest_size_where_one_rule_does_not(tmp_path
     assert best.params_["alpha"] == pytest.approx(ALPHA, rel=1e-3)
     assert ladder_backtest(st, laws=("chinchilla",))[0]["mean_rel_error"] == pytest.approx(
         best.backtest["mean_rel_error"], abs=1e-9)
+
+
+def test_a_run_that_ends_in_nan_is_left_out_not_judged_by_an_earlier_value(tmp_path):
+    """Width 48's best LR (1.78x) diverges after logging its best loss: its final value is
+    NaN, which a fit of final values drops, so the sweep must not choose it either."""
+    bad = "toy/L2-d48-t10-lr1.78"
+    st = _store(tmp_path / "s", diverged=(bad,))
+    keep, swept = best_lr_runs(st, "val/loss")
+    assert bad not in keep
+    assert "toy/L2-d48-t10-lr1" in keep  # the better of the two LRs left
+    rung = next(r for r in swept if "toy/L2-d48-t10-lr1" in r["runs"])
+    assert rung["lrs"] == pytest.approx([0.0056, 0.01])
 
 
 def test_seed_means_choose_the_lr_not_the_luckiest_seed(tmp_path):
