@@ -4,12 +4,12 @@ A parameter bootstrap says how well the data pin the law's parameters; it does n
 the law itself is off when it extrapolates, nor how noisy one run is. Both show in a backtest:
 refit without the largest runs and look at how far the held-out runs fall from their
 predictions. The error grows with the distance of the extrapolation, so it is measured per
-decade beyond the fitted range (in each input, and in N·D: a run with more compute than any
-fitted one is an extrapolation even where its N and D each lie inside), counted from
-``OFFSET_DECADES`` before its edge (a run just beyond the edge still has the error of a run
-the fit has not seen), and the interval at a new
-point is as wide as that rate times the point's own distance, or as the runs' own scatter, or
-the bootstrap's interval, whichever is widest. The choice of law is uncertain too: the
+decade beyond the fitted range, counted from ``OFFSET_DECADES`` before its edge (a run just
+beyond the edge still has the error of a run the fit has not seen). The range has an edge in
+each input and, where the law takes N and D, one in N·D: a run with more compute than any
+fitted one is an extrapolation even where its N and its D each lie inside. The interval at a
+new point is as wide as that rate times the point's own distance, or as the runs' own scatter,
+or the bootstrap's interval, whichever is widest. The choice of law is uncertain too: the
 interval also covers the prediction of the law's plausible variant (Chinchilla's law with free
 or tied exponents), fitted to the same runs. The rate is a split-conformal quantile: the
 ceil((n+1)·level)-th smallest of the n held-out scores.
