@@ -144,7 +144,9 @@ def test_forecast_of_the_fit_command_shows_points_frontier_band_and_70b(tmp_path
     # Chinchilla's 70B/1.4T point with its predicted interval
     p = res["predictions"][0]
     assert p["lo"] < p["value"] < p["hi"]
-    assert 1.9 < p["value"] < 2.1 and p["hi"] - p["lo"] < 0.2
+    # 70B / 1.4T lies 0.64 decades beyond the fitted N and about 1.65 beyond the fitted N·D:
+    # the calibrated interval widens with the larger (about +-6.5%, [1.851, 2.104])
+    assert 1.9 < p["value"] < 2.1 and 0.2 < p["hi"] - p["lo"] < 0.3
     stars = [ln for ln in ax.get_lines() if ln.get_marker() == "*"]
     assert len(stars) == 1
     sx, sy = stars[0].get_data()
