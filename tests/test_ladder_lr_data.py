@@ -118,6 +118,18 @@ def test_three_seeds_choose_the_lrs_and_the_law_still_misses(three_lrs_three_see
     assert chin["E"] == pytest.approx(0.0, abs=1e-6)
     assert rows["power:x=C"]["mean_rel_error"] == pytest.approx(0.0363, abs=1e-3)
     assert rows["kaplan_nd"]["mean_rel_error"] == pytest.approx(0.0146, abs=1e-3)
+    # the widest size at tuned LRs ends below the additive law's extrapolation; the fit puts
+    # almost all the gain on D, and leaving out the narrowest widths does not bring it near 1%
+    bt = scalefit.fit(three_lrs_three_seeds, law="chinchilla", metric="val/loss",
+                      holdout="size:1", runs=keep, bootstrap=0).backtest
+    assert all(p["pred"] > p["value"] for p in bt["points"])
+    assert bt["train_params"]["alpha"] == pytest.approx(0.054, abs=0.005)
+    assert bt["train_params"]["beta"] == pytest.approx(0.309, abs=0.005)
+    for drop, err in ((("-d32-",), 0.0284), (("-d32-", "-d48-"), 0.0357)):
+        runs = [n for n in keep if not any(d in n for d in drop)]
+        e = scalefit.fit(three_lrs_three_seeds, law="chinchilla", metric="val/loss",
+                         holdout="size:1", runs=runs, bootstrap=0).backtest["mean_rel_error"]
+        assert e == pytest.approx(err, abs=1e-3)
 
 
 def test_three_seeds_at_the_rule_alone(three_lrs_three_seeds):
