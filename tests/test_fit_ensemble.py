@@ -172,3 +172,28 @@ def test_members_keep_the_runs_the_user_chose():
     for m in ens["members"]:
         own = scalefit.fit(table, m["law"], runs=keep)
         assert m["params"] == pytest.approx(own.params_, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_the_variant_the_intervals_cover_is_the_member_fitted_once(monkeypatch):
+    """The exponent variant fitted to every run serves both the interval and the average."""
+    import scalefit.fitting.api as api
+
+    calls = []
+    real = api.fit_dataset
+    monkeypatch.setattr(api, "fit_dataset", lambda *a, **k: calls.append(1) or real(*a, **k))
+    res = scalefit.fit(DATA / "chinchilla.csv", "auto", bootstrap=0)
+    alt = res.backtest["calibration"]["alternatives"][0]
+    member = next(m for m in res.backtest["ensemble"]["members"] if m["label"] == alt["law"])
+    assert member["params"] == alt["params"]
+    # the fit itself, its variant, and the two members fitted without the smallest sizes
+    assert len(calls) == 4
+
+
+def test_the_variant_the_intervals_cover_keeps_the_users_bounds():
+    res = scalefit.fit(DATA / "chinchilla.csv", "chinchilla", bounds={"E": (1.85, 1.95)},
+                       holdout="auto", bootstrap=0)
+    alt = res.backtest["calibration"]["alternatives"][0]
+    assert alt["law"] == "overtrain"
+    # fitted free, the tied-exponent variant's E sits at 1.818, outside what the user allowed
+    assert alt["params"]["E"] == pytest.approx(1.85, abs=1e-6)

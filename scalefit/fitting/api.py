@@ -15,6 +15,7 @@ from scalefit.fitting.bootstrap import delta_interval_params, delta_method, perc
 from scalefit.fitting.core import fit_dataset, fit_keywords, merge_ties, prepare
 from scalefit.fitting.dataset import Dataset, data_source
 from scalefit.fitting.optimize import blas_threads
+from scalefit.laws import get_law
 from scalefit.result import FitResult
 
 __all__ = ["fit", "fit_dataset", "prepare", "blas_threads"]
@@ -114,7 +115,7 @@ def fit(data, law: str = "chinchilla", *, metric: str | None = None, bootstrap: 
         _problem=problem, _v=opt.v, _cov=unc["dm"]["cov"])
     if holdout:
         _attach_backtest(result, ds, lw, fkw, theta, holdout, level, auto,
-                         variants=not (fix or expr or params is not None))
+                         variants=not (fix or expr or params is not None), kw=kw)
     if auto is not None and auto.get("ensemble") and result.backtest:
         _attach_ensemble(result, data, auto["ensemble"], kw)
     result.diagnostics = _diagnostics(lw, ds, problem, opt, unc["dm"], unc["boot"],
@@ -158,7 +159,7 @@ def _uncertainty(problem, opt, names: list[str], ds: Dataset, bootstrap: int, se
 
 
 def _attach_backtest(result: FitResult, ds: Dataset, lw, fkw: dict, theta, holdout: str,
-                     level: float, auto: dict | None, *, variants: bool) -> None:
+                     level: float, auto: dict | None, *, variants: bool, kw: dict) -> None:
     """Refit without the held-out runs, keep the errors on them and the prediction intervals
     they calibrate (plus the law's variant, when the user fixed nothing)."""
     from scalefit.fitting.backtest import backtest, default_holdout, why_holdout
@@ -187,7 +188,7 @@ def _attach_backtest(result: FitResult, ds: Dataset, lw, fkw: dict, theta, holdo
     for key in ("_pred", "_y", "_fold"):  # arrays for law="auto"'s average, not JSON
         bt.pop(key, None)
     bt["calibration"] = _calibration(bt.pop("_scores"), ds, lw, theta, level, holdout)
-    alt = _variant_fits(ds, lw, fkw) if variants else None
+    alt = _variant_fits(ds, lw, kw) if variants else None
     if alt:
         bt["calibration"]["alternatives"] = alt
     if why:
@@ -203,10 +204,15 @@ def _attach_ensemble(result: FitResult, data, ens: dict, kw: dict) -> None:
     """law="auto"'s average: fit each member of the chosen family to its runs (the chosen one
     is the result itself) and keep their parameters and weights beside the backtest, so that
     ``predict`` averages them (also from a saved fit)."""
+    # the law's variant fitted to every run is already in the calibration: fitted once
+    done = {a["law"]: a["params"] for a in
+            (result.backtest.get("calibration") or {}).get("alternatives") or []}
+    done[result.law] = dict(result.params_)
     members = []
     for m in ens["members"]:
-        if m["law"] == result.law and not m.get("runs"):
-            params = dict(result.params_)
+        if m["law"] in done and not m.get("runs") and (m["law"] == result.law
+                                                       or kw.get("starts") is None):
+            params = dict(done[m["law"]])
         else:
             try:
                 # a member's own runs (without the smallest sizes), else the fit's
@@ -248,14 +254,19 @@ def _note_undertrained(ds: Dataset) -> None:
 _VARIANTS = {"chinchilla": "overtrain", "overtrain": "chinchilla"}
 
 
-def _variant_fits(ds: Dataset, law, fkw: dict) -> list[dict]:
+def _variant_fits(ds: Dataset, law, kw: dict) -> list[dict]:
     """Full-data fits of the law's plausible variant, whose predictions the intervals also
-    cover: the choice between free and tied exponents is itself uncertain."""
+    cover: the choice between free and tied exponents is itself uncertain. The variant is
+    fitted as the law was (objective, and the user's bounds on the parameters it shares), from
+    its own starting grid."""
     other = _VARIANTS.get(law.name)
     if other is None:
         return []
+    names = get_law(other).param_names
+    bounds = {k: v for k, v in (kw.get("bounds") or {}).items() if k in names}
     try:
-        core = fit_dataset(ds, other, objective=fkw["objective"], keep=fkw["keep"])
+        lw, _, fkw = prepare(ds, other, **{**kw, "bounds": bounds or None, "starts": None})
+        core = fit_dataset(ds, lw, **fit_keywords(fkw))
     except ScalefitError:
         return []
     alt = core["law"]
