@@ -176,11 +176,11 @@ def ladder_store(name: str) -> list[Split]:
     """A shipped ladder store: fit the final val/loss of every size but the largest, predict
     the largest size's runs."""
     import scalefit
+    from scalefit.lr_sweeps import final_by_run
 
     st = scalefit.Store(DATA / name, create=False)
     runs = st.runs.set_index("run")
-    val = st.points[st.points["metric"] == "val/loss"].sort_values("step")
-    final = val.groupby("run")["value"].last()
+    final = final_by_run(st.points, "val/loss")
     r = list(final.index)
     df = _table(r, runs.loc[r, "params"], runs.loc[r, "tokens_total"], final.to_numpy(),
                 runs.loc[r, "flops_total"])
