@@ -125,11 +125,17 @@ def test_three_seeds_choose_the_lrs_and_the_law_still_misses(three_lrs_three_see
     assert all(p["pred"] > p["value"] for p in bt["points"])
     assert bt["train_params"]["alpha"] == pytest.approx(0.054, abs=0.005)
     assert bt["train_params"]["beta"] == pytest.approx(0.309, abs=0.005)
-    for drop, err in ((("-d32-",), 0.0284), (("-d32-", "-d48-"), 0.0357)):
-        runs = [n for n in keep if not any(d in n for d in drop)]
-        e = scalefit.fit(three_lrs_three_seeds, law="chinchilla", metric="val/loss",
-                         holdout="size:1", runs=runs, bootstrap=0).backtest["mean_rel_error"]
-        assert e == pytest.approx(err, abs=1e-3)
+    runs = [n for n in keep if "-d32-" not in n]
+    e = scalefit.fit(three_lrs_three_seeds, law="chinchilla", metric="val/loss",
+                     holdout="size:1", runs=runs, bootstrap=0).backtest["mean_rel_error"]
+    assert e == pytest.approx(0.0284, abs=1e-3)
+    # widths 64 and 96 alone give six (N, D) points for five parameters: the fit lands on a
+    # different optimum of a flat valley with the CPU's kernels and the library versions
+    # (3.57% on one machine, 4.14% on another), so only the claim is pinned
+    runs = [n for n in runs if "-d48-" not in n]
+    e = scalefit.fit(three_lrs_three_seeds, law="chinchilla", metric="val/loss",
+                     holdout="size:1", runs=runs, bootstrap=0).backtest["mean_rel_error"]
+    assert 0.025 < e < 0.06
 
 
 def test_three_seeds_at_the_rule_alone(three_lrs_three_seeds):
