@@ -82,7 +82,7 @@ def _param_and_lr(param: str | None, base_width: int | None,
 
 
 def _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps=None, vocab_size=256,
-          param="sp", base_width=None, lr=None, lr_steps=None):
+          param="sp", base_width=None, lr=None, lr_steps=None, beta2=None):
     from scalefit.ladder.plan import make_plan, plan_budget
 
     if (preset is None) == (budget is None):
@@ -93,13 +93,14 @@ def _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps=None, voca
     if preset is not None:
         return make_plan(preset, device=device, schedule=schedule, seeds=seeds,
                          lr_mults=_lr_mults(lr_mult), max_steps=max_steps, vocab_size=vocab_size,
-                         param=param, base_width=base_width, lr=lr, lr_steps=lr_steps)
+                         param=param, base_width=base_width, lr=lr, lr_steps=lr_steps,
+                         beta2=beta2)
     try:
         flops = float(budget)
     except ValueError:
         raise UsageError(f"cannot read {budget!r} as FLOPs", where="--budget", hint="e.g. 1e15") from None
     return plan_budget(flops, device=device or "cpu", schedule=schedule, vocab_size=vocab_size,
-                       param=param, base_width=base_width, lr=lr)
+                       param=param, base_width=base_width, lr=lr, beta2=beta2)
 
 
 def _fmt_time(s: float) -> str:
@@ -164,6 +165,7 @@ _PRESET_PARAM_HELP = _PARAM_HELP[:-2] + "); default: the preset's (mup for cpu-s
 _BASE_HELP = "μP's base width (default: the narrowest rung's, or the sweep's)."
 _LR_FROM_HELP = ("A sweep JSON from `scalefit ladder sweep`: every rung trains at its best LR, in "
                  "its parametrisation.")
+_BETA2_HELP = "AdamW's second-moment decay for every rung (default 0.95)."
 
 
 @ladder_app.command("plan")
@@ -180,11 +182,12 @@ def plan_cmd(
     param: str = typer.Option(None, "--param", help=_PRESET_PARAM_HELP),
     base_width: int = typer.Option(None, "--base-width", help=_BASE_HELP),
     lr_from: str = typer.Option(None, "--lr-from", help=_LR_FROM_HELP),
+    beta2: float = typer.Option(None, "--beta2", help=_BETA2_HELP),
 ) -> None:
     """Print the rungs of a ladder: shapes, tokens, FLOPs and a time estimate."""
     param, base_width, lr, lr_steps = _param_and_lr(param, base_width, lr_from)
     plan = _plan(preset, budget, device, schedule, seeds, lr_mult, param=param,
-                 base_width=base_width, lr=lr, lr_steps=lr_steps)
+                 base_width=base_width, lr=lr, lr_steps=lr_steps, beta2=beta2)
     if probe and not _have_torch():
         # the plan itself is arithmetic; only timing a few steps needs the trainer
         plan.notes.append("no time estimate: timing the rungs needs torch "
@@ -238,6 +241,7 @@ def run_cmd(
     param: str = typer.Option(None, "--param", help=_PRESET_PARAM_HELP),
     base_width: int = typer.Option(None, "--base-width", help=_BASE_HELP),
     lr_from: str = typer.Option(None, "--lr-from", help=_LR_FROM_HELP),
+    beta2: float = typer.Option(None, "--beta2", help=_BETA2_HELP),
 ) -> None:
     """Train a ladder and write its runs and curves into STORE as training goes."""
     _need_torch()
@@ -246,7 +250,7 @@ def run_cmd(
     param, base_width, lr, lr_steps = _param_and_lr(param, base_width, lr_from)
     plan, c = _plan_and_corpus(preset, budget, device, schedule, seeds, lr_mult, max_steps,
                                corpus, offline, rung, param=param, base_width=base_width, lr=lr,
-                               lr_steps=lr_steps)
+                               lr_steps=lr_steps, beta2=beta2)
     _console().print(f"corpus: {c.describe()}")
     if workers is None:
         workers = 1 if plan.device.startswith("cuda") else min(os.cpu_count() or 1,

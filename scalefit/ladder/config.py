@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["PARAMS", "GPTConfig", "mup_init_scale", "mup_lr_mult", "param_role"]
+__all__ = ["BETA2", "PARAMS", "GPTConfig", "mup_init_scale", "mup_lr_mult", "param_role"]
 
 PARAMS = ("sp", "mup")
+BETA2 = 0.95  # AdamW's second-moment decay unless a rung sets its own
 
 
 @dataclass(frozen=True)

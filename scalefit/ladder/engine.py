@@ -90,7 +90,8 @@ class PlainEngine(Engine):
         torch.manual_seed(rung.seed)
         cfg = rung.config
         self.raw = GPT(cfg).to(self.device)
-        self.opt = adamw(self.raw, rung.lr, rung.weight_decay, _lr_mult(cfg))
+        self.opt = adamw(self.raw, rung.lr, rung.weight_decay, _lr_mult(cfg),
+                         betas=(0.9, rung.beta2))
         self.clip = rung.grad_clip
         model = self.raw
         if compile:
@@ -135,8 +136,9 @@ class StackedEngine(Engine):
         self.k = len(rungs)
         cfg = rungs[0].config
         self.raw = StackedGPT.from_seeds(cfg, [r.seed for r in rungs]).to(self.device)
+        # rungs stack only when they share shape_key, beta2 included
         self.opt = StackedAdamW(list(self.raw.named_parameters()), self.k, rungs[0].weight_decay,
-                                lr_mult=_lr_mult(cfg))
+                                betas=(0.9, rungs[0].beta2), lr_mult=_lr_mult(cfg))
         self.clip = rungs[0].grad_clip
         self.model = torch.compile(self.raw) if compile else self.raw
 

@@ -1,6 +1,7 @@
 """The ladder's optimizers: torch's fused AdamW for one model, :class:`StackedAdamW` for ``K``.
 
-Both decay every weight except the RMSNorm gains, with betas (0.9, 0.95) and eps 1e-8. Under
+Both decay every weight except the RMSNorm gains, with betas (0.9, 0.95) (a rung may set
+its own beta2) and eps 1e-8. Under
 μP (``lr_mult``: a parameter name -> factor on the LR, see
 :func:`scalefit.ladder.config.mup_lr_mult`) each weight steps at its own multiple of the LR;
 weight decay, decoupled as in torch, follows that weight's LR as the ``mup`` package's MuAdam
@@ -15,13 +16,16 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from scalefit.ladder.config import BETA2
+
 __all__ = ["BETAS", "StackedAdamW", "adamw"]
 
-BETAS = (0.9, 0.95)
+BETAS = (0.9, BETA2)
 
 
 def adamw(model: nn.Module, lr: float, weight_decay: float,
-          lr_mult: Callable[[str], float] | None = None) -> torch.optim.AdamW:
+          lr_mult: Callable[[str], float] | None = None,
+          betas: tuple[float, float] = BETAS) -> torch.optim.AdamW:
     """torch's AdamW over ``model``, the RMSNorm gains in a group without weight decay.
 
     With ``lr_mult`` the parameters are grouped by their LR factor, kept in each group's
@@ -33,7 +37,7 @@ def adamw(model: nn.Module, lr: float, weight_decay: float,
     groups = [{"params": ps, "weight_decay": weight_decay if decay else 0.0, "lr_mult": m}
               for (decay, m), ps in sorted(by.items(), key=lambda kv: (not kv[0][0], kv[0][1]))]
     # one fused kernel for the whole update (CUDA and CPU alike)
-    return torch.optim.AdamW(groups, lr=lr, betas=BETAS, eps=1e-8, fused=True)
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=1e-8, fused=True)
 
 
 class StackedAdamW:

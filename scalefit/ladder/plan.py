@@ -22,7 +22,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from scalefit.errors import UsageError
-from scalefit.ladder.config import PARAMS, GPTConfig
+from scalefit.ladder.config import BETA2, PARAMS, GPTConfig
 
 __all__ = ["PRESETS", "Plan", "Rung", "batch_for", "lr_for", "make_plan", "plan_budget"]
 
@@ -66,6 +66,7 @@ class Rung:
     tags: dict = field(default_factory=dict)
     param: str = "sp"  # parametrisation: "sp" or "mup" (see GPTConfig)
     base_width: int = 0  # μP's base width
+    beta2: float = BETA2  # AdamW's second-moment decay
 
     @property
     def config(self) -> GPTConfig:
@@ -88,7 +89,7 @@ class Rung:
     def shape_key(self) -> tuple:
         return (self.n_layer, self.d_model, self.n_head, self.seq_len, self.vocab_size,
                 self.batch_size, self.steps, self.eval_every, self.val_batches, self.val_batch_size,
-                self.param, self.base_width)
+                self.param, self.base_width, self.beta2)
 
     def schedule_obj(self):
         from scalefit.schedules import parse_schedule
@@ -99,6 +100,8 @@ class Rung:
         d = asdict(self)
         if self.param == "sp":  # SP rungs keep the fields (and store hashes) they always had
             del d["param"], d["base_width"]
+        if self.beta2 == BETA2:  # as do rungs at the default beta2
+            del d["beta2"]
         return d
 
 
@@ -304,7 +307,7 @@ def make_plan(preset: str, *, device: str | None = None, schedule: str | None = 
               seeds: int = 1, lr_mults: tuple[float, ...] = (1.0,), vocab_size: int = 256,
               max_steps: int | None = None, shapes: tuple | None = None, param: str | None = None,
               base_width: int | None = None, lr: float | None = None,
-              lr_steps: int | None = None) -> Plan:
+              lr_steps: int | None = None, beta2: float | None = None) -> Plan:
     """The plan of a named preset (see :data:`PRESETS`).
 
     ``seeds`` > 1 or several ``lr_mults`` add same-shape variants that train as one stacked
@@ -314,7 +317,8 @@ def make_plan(preset: str, *, device: str | None = None, schedule: str | None = 
     of the rule's (a swept, transferred one); a μP preset's own swept LR is the default at its
     default base width. A swept LR moves with each rung's length where the preset has a horizon
     exponent: ``lr · (steps / lr_steps)^-exponent``, ``lr_steps`` being the sweep's run length
-    (the preset's own for its swept LR).
+    (the preset's own for its swept LR). ``beta2``: AdamW's second-moment decay for every rung
+    (default 0.95).
     """
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}", where="--preset",
@@ -348,8 +352,24 @@ def make_plan(preset: str, *, device: str | None = None, schedule: str | None = 
                     if max_steps is not None and r.steps > max_steps:
                         r = _truncate(r, max_steps, p)
                     rungs.append(r)
-    return Plan(preset, device or p.device, rungs,
-                notes=[p.description, *_param_notes(param, base_width, lr, horizon, rungs)])
+    return _with_beta2(Plan(preset, device or p.device, rungs,
+                            notes=[p.description, *_param_notes(param, base_width, lr, horizon,
+                                                                rungs)]), beta2)
+
+
+def _with_beta2(plan: Plan, beta2: float | None) -> Plan:
+    """Every rung of ``plan`` at AdamW beta2 ``beta2`` (None: the default)."""
+    if beta2 is None:
+        return plan
+    if not (0.0 < beta2 < 1.0):
+        raise UsageError(f"beta2 must lie between 0 and 1, got {beta2!r}", where="--beta2",
+                         hint=f"e.g. --beta2 0.99 (the default is {BETA2})")
+    beta2 = float(beta2)
+    plan.rungs = [replace(r, beta2=beta2, tags={**r.tags, "beta2": beta2} if beta2 != BETA2
+                          else r.tags) for r in plan.rungs]
+    if beta2 != BETA2:
+        plan.notes.append(f"AdamW beta2 {beta2:g} for every rung (default {BETA2:g})")
+    return plan
 
 
 def _param_notes(param: str, base_width: int, lr: float | None, horizon=None,
@@ -388,10 +408,10 @@ def _truncate(r: Rung, steps: int, p: Preset) -> Rung:
 
 def plan_budget(flops: float, *, device: str = "cpu", n_sizes: int = 5, schedule: str | None = None,
                 vocab_size: int = 256, param: str | None = "sp", base_width: int | None = None,
-                lr: float | None = None) -> Plan:
+                lr: float | None = None, beta2: float | None = None) -> Plan:
     """An IsoFLOP grid: ``n_sizes`` shapes around the compute-optimal size for ``flops``, each
     trained on ``flops / flops_per_token`` tokens (Chinchilla approach 2). ``param``,
-    ``base_width`` and ``lr`` as in :func:`make_plan`."""
+    ``base_width``, ``lr`` and ``beta2`` as in :func:`make_plan`."""
     if not (flops > 0 and math.isfinite(flops)):
         raise UsageError(f"budget must be a positive number of FLOPs, got {flops!r}", where="--budget")
     p = PRESETS["cpu-tiny" if device == "cpu" else "gpu-small"]
@@ -422,4 +442,4 @@ def plan_budget(flops: float, *, device: str = "cpu", n_sizes: int = 5, schedule
     tiny = [r.name for r in rungs if r.tokens < 5 * r.params]
     if tiny:
         plan.notes.append(f"rungs under 5 tokens/param: {', '.join(tiny)}")
-    return plan
+    return _with_beta2(plan, beta2)

@@ -1,0 +1,84 @@
+"""AdamW's beta2 per rung: `ladder plan/run --beta2`, the optimizers, stacking and the store."""
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from scalefit.cli import run as cli
+from scalefit.errors import UsageError
+from scalefit.ladder.config import BETA2
+from scalefit.ladder.plan import make_plan, plan_budget
+
+
+def test_the_plan_carries_beta2_and_keeps_default_rungs_as_they_were():
+    default = make_plan("cpu-small")
+    assert {r.beta2 for r in default.rungs} == {BETA2} == {0.95}
+    assert all("beta2" not in r.to_dict() and "beta2" not in r.tags for r in default.rungs)
+    plan = make_plan("cpu-small", beta2=0.99)
+    assert {r.beta2 for r in plan.rungs} == {0.99}
+    r = plan.rungs[0]
+    assert r.to_dict()["beta2"] == 0.99 and r.tags["beta2"] == 0.99
+    assert r.tags["tokens_per_param"] == 5  # the preset's tags stay
+    assert r.shape_key != default.rungs[0].shape_key  # never stacked with a 0.95 rung
+    assert any("beta2 0.99" in n for n in plan.notes)
+    # the same LRs, schedules and batches: only the optimizer differs
+    assert [(a.lr, a.schedule, a.batch_size) for a in plan.rungs] == \
+        [(b.lr, b.schedule, b.batch_size) for b in default.rungs]
+    assert {r.beta2 for r in plan_budget(1e13, beta2=0.98).rungs} == {0.98}
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.0, -0.5, 1.5, float("nan")])
+def test_beta2_outside_zero_one_is_refused(bad):
+    with pytest.raises(UsageError, match="beta2 must lie between 0 and 1"):
+        make_plan("cpu-tiny", beta2=bad)
+
+
+def test_cli_plan_prints_beta2_and_refuses_a_bad_one(capsys):
+    assert cli(["ladder", "plan", "--preset", "cpu-small", "--no-probe", "--json",
+                "--beta2", "0.99"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert {r["beta2"] for r in plan["rungs"]} == {0.99}
+    assert cli(["ladder", "plan", "--preset", "cpu-small", "--no-probe", "--beta2", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--beta2" in err and "between 0 and 1" in err
+
+
+def test_optimizers_take_the_rungs_beta2():
+    torch = pytest.importorskip("torch")
+    from scalefit.ladder.engine import make_engine
+
+    rung = make_plan("cpu-smoke", beta2=0.99).rungs[0]
+    plain = make_engine([rung], "cpu")
+    assert {g["betas"] for g in plain.opt.param_groups} == {(0.9, 0.99)}
+    stacked = make_engine([rung, replace(rung, seed=1)], "cpu")
+    assert stacked.opt.betas == (0.9, 0.99)
+    # beta2 changes the steps: one rung trained a few steps at each beta2 ends elsewhere
+    g = torch.Generator().manual_seed(0)
+    xs = [torch.randint(0, 256, (rung.batch_size, rung.seq_len), generator=g) for _ in range(6)]
+    weights = {}
+    for b2 in (0.95, 0.99):
+        eng = make_engine([replace(rung, beta2=b2)], "cpu")
+        for x in xs:
+            eng.train_step([x], [x.roll(-1, 1)], [rung.lr])
+        weights[b2] = torch.cat([p.detach().flatten() for p in eng.raw.parameters()])
+    step = (weights[0.95] - weights[0.99]).abs().max()
+    assert float(step) > 0.1 * rung.lr  # a visible share of a step, not rounding
+
+
+def test_stacked_training_at_beta2_matches_plain_training():
+    torch = pytest.importorskip("torch")
+    from scalefit.ladder.engine import make_engine
+
+    rungs = [replace(r, beta2=0.99) for r in make_plan("cpu-smoke").rungs[:1]]
+    rungs = [rungs[0], replace(rungs[0], seed=1, lr=rungs[0].lr / 3)]
+    stacked = make_engine(rungs, "cpu")
+    plains = [make_engine([r], "cpu") for r in rungs]
+    g = torch.Generator().manual_seed(1)
+    for _ in range(5):
+        xs = [torch.randint(0, 256, (2, 16), generator=g) for _ in rungs]
+        ys = [torch.randint(0, 256, (2, 16), generator=g) for _ in rungs]
+        ls = stacked.train_step(xs, ys, [r.lr for r in rungs])
+        for i, (p, r) in enumerate(zip(plains, rungs, strict=True)):
+            assert float(ls[i]) == pytest.approx(float(p.train_step([xs[i]], [ys[i]], [r.lr])[0]),
+                                                 abs=1e-5)
