@@ -18,6 +18,8 @@ def test_the_plan_carries_beta2_and_keeps_default_rungs_as_they_were():
     plan = make_plan("cpu-small", beta2=0.99)
     assert {r.beta2 for r in plan.rungs} == {0.99}
     r = plan.rungs[0]
+    assert r.name == "L3-d32-t5-beta0.99"  # beside the 0.95 run in one store
+    assert plan.select(["L3-d32-t5"]) == [r]
     assert r.to_dict()["beta2"] == 0.99 and r.tags["beta2"] == 0.99
     assert r.tags["tokens_per_param"] == 5  # the preset's tags stay
     assert r.shape_key != default.rungs[0].shape_key  # never stacked with a 0.95 rung

@@ -365,9 +365,10 @@ def _with_beta2(plan: Plan, beta2: float | None) -> Plan:
         raise UsageError(f"beta2 must lie between 0 and 1, got {beta2!r}", where="--beta2",
                          hint=f"e.g. --beta2 0.99 (the default is {BETA2})")
     beta2 = float(beta2)
-    plan.rungs = [replace(r, beta2=beta2, tags={**r.tags, "beta2": beta2} if beta2 != BETA2
-                          else r.tags) for r in plan.rungs]
     if beta2 != BETA2:
+        # a name of its own, so that a store can hold the same rung at two beta2s
+        plan.rungs = [replace(r, name=f"{r.name}-beta{beta2:g}", beta2=beta2,
+                              tags={**r.tags, "beta2": beta2}) for r in plan.rungs]
         plan.notes.append(f"AdamW beta2 {beta2:g} for every rung (default {BETA2:g})")
     return plan
 
