@@ -9,8 +9,10 @@ LR, which is what Porian et al. (2024, "Resolving Discrepancies in Compute-Optim
 Language Models") fit.
 
 Two runs are the same rung when they share their parameter count, tokens, batch, context,
-schedule shape (the LR curve divided by its peak) and tags other than the seed, the run name
-and the LR multiplier; they are replicates when they also share the peak LR.
+schedule shape (the LR curve divided by its peak) and tags other than the seed, the run name,
+the LR multiplier and AdamW's ``beta2``; they are replicates when they also share the peak LR
+and ``beta2``. A rung trained at several ``beta2`` (``scalefit ladder run --beta2``) is chosen
+among its (LR, beta2) settings the same way.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ __all__ = ["best_lr_runs", "final_by_run", "rung_keys"]
 
 #: tags that name one run of a rung rather than the rung
 _RUN_TAGS = ("seed", "rung")
-#: tags that name the LR of a run within a sweep
-_LR_TAGS = ("lr_mult",)
+#: tags that name a run's setting within a sweep: its LR, and the optimizer's beta2
+_LR_TAGS = ("lr_mult", "beta2")
 
 
 def rung_keys(runs: pd.DataFrame, names: Sequence[str], *, ignore_lr: bool = False
@@ -52,8 +54,9 @@ def rung_keys(runs: pd.DataFrame, names: Sequence[str], *, ignore_lr: bool = Fal
 
 def best_lr_runs(data, metric: str | None = None) -> tuple[list[str], list[dict]]:
     """The runs of ``data`` (a Store or read logs) at each rung's best LR, and one record per
-    rung swept over two LRs or more: ``{"runs", "lrs", "losses", "seeds", "best_lr"}`` with
-    the seed-mean final ``metric`` at each LR (ascending LR).
+    rung swept over two settings or more: ``{"runs", "lrs", "beta2s", "losses", "seeds",
+    "best_lr", "best_beta2"}`` with the seed-mean final ``metric`` at each (LR, beta2) setting
+    (ascending; ``beta2`` None where the runs do not record one).
 
     Runs without a final value of ``metric`` are left out. Raises UsageError when no rung was
     trained at two LRs or more: there is nothing to choose.
@@ -67,26 +70,29 @@ def best_lr_runs(data, metric: str | None = None) -> tuple[list[str], list[dict]
     if not names:
         raise UsageError(f"no run has a final {metric!r}", where="--best-lr")
     rungs = rung_keys(runs, names, ignore_lr=True)
-    by: dict[str, dict[float, list[str]]] = {}
+    by: dict[str, dict[tuple, list[str]]] = {}
     for n in names:
         lr = _plain(runs.loc[n].get("lr_max"))
         if lr is None:
             raise UsageError(f"run {n!r} has no peak LR (lr_max), so its LR sweep cannot be "
                              "read", where="--best-lr",
                              hint="log the LR with the loss, or choose runs with --runs")
-        by.setdefault(rungs[n], {}).setdefault(lr, []).append(n)
+        beta2 = _plain(_tags(runs.loc[n].get("tags")).get("beta2"))
+        by.setdefault(rungs[n], {}).setdefault((lr, beta2), []).append(n)
     keep, swept = [], []
-    for at_lr in by.values():
-        lrs = sorted(at_lr)
-        mean = [float(np.mean([final[n] for n in at_lr[lr]])) for lr in lrs]
-        best = lrs[int(np.argmin(mean))]
-        keep += at_lr[best]
-        if len(lrs) > 1:
-            swept.append({"runs": sorted(at_lr[best]), "lrs": lrs, "losses": mean,
-                          "seeds": [len(at_lr[lr]) for lr in lrs], "best_lr": best})
+    for at in by.values():
+        settings = sorted(at, key=lambda k: (k[0], -1.0 if k[1] is None else k[1]))
+        mean = [float(np.mean([final[n] for n in at[k]])) for k in settings]
+        best = settings[int(np.argmin(mean))]
+        keep += at[best]
+        if len(settings) > 1:
+            swept.append({"runs": sorted(at[best]), "lrs": [k[0] for k in settings],
+                          "beta2s": [k[1] for k in settings], "losses": mean,
+                          "seeds": [len(at[k]) for k in settings], "best_lr": best[0],
+                          "best_beta2": best[1]})
     if not swept:
-        raise UsageError("no runs differ only in their LR, so there is no best LR to choose",
-                         where="--best-lr",
+        raise UsageError("no runs differ only in their LR (or beta2), so there is no best LR to "
+                         "choose", where="--best-lr",
                          hint="train each size at several LRs (`scalefit ladder run --lr-mult "
                               "0.56,1,1.78`), or fit without --best-lr")
     order = {n: i for i, n in enumerate(runs.index)}

@@ -209,3 +209,51 @@ def test_a_saved_best_lr_fit_names_its_store_and_runs(tmp_path):
     assert out.exit_code == 0, out.output
     runs = json.loads((tmp_path / "h.json").read_text())["settings"]["data_options"]["runs"]
     assert sorted(runs) == sorted(keep[:12] + ["toy/L2-d64-t5-lr1"])
+
+
+def _beta2_store(path):
+    """Every toy rung at the rule's LR with beta2 0.95 (untagged, as a default run) and 0.99
+    (tagged, ``-beta0.99``), the three wider better at 0.99; two seeds at 0.95."""
+    runs, points = [], []
+    for d, n in SIZES:
+        tokens, steps = 10 * n, int(10 * n / 512)
+        for b2, seeds in ((None, 2), (0.99, 1)):
+            for s in range(seeds):
+                rung = f"L2-d{d}-t10" + ("" if b2 is None else "-beta0.99") + f"-s{s}"
+                tags = {"rung": rung, "seed": s, "tokens_per_param": 10}
+                if b2 is not None:
+                    tags["beta2"] = b2
+                runs.append({"run": f"toy/{rung}", "params": n, "tokens_total": tokens,
+                             "flops_total": 6 * n * tokens, "lr_max": 0.01, "batch_size": 4,
+                             "seq_len": 128, "schedule": f"cosine:peak=0.01,warmup=10,"
+                                                         f"steps={steps},final=0.001",
+                             "tags": json.dumps(tags)})
+                gain = 1.0 if b2 is None else (0.95 if d >= 32 else 1.03)
+                noise = 0.01 * s if b2 is None else 0.0
+                points.append({"run": f"toy/{rung}", "step": steps, "tokens": tokens,
+                               "metric": "val/loss",
+                               "value": _loss(n, tokens, 1.0, 16) * gain * (1 + noise)})
+    st = scalefit.Store(path)
+    st.add(pd.DataFrame(runs), pd.DataFrame(points))
+    return scalefit.Store(path, create=False)
+
+
+def test_beta2_is_chosen_per_rung_like_the_lr(tmp_path):
+    st = _beta2_store(tmp_path / "s")
+    keep, swept = best_lr_runs(st, "val/loss")
+    assert len(swept) == 5
+    for s in swept:
+        d = int(s["runs"][0].split("-d")[1].split("-")[0])
+        assert s["lrs"] == [0.01, 0.01] and s["beta2s"] == [None, 0.99]
+        assert s["seeds"] == [2, 1]  # the 0.95 runs are each other's seeds, not the 0.99 run's
+        assert s["best_lr"] == 0.01 and s["best_beta2"] == (0.99 if d >= 32 else None)
+        assert s["losses"][1] / s["losses"][0] == pytest.approx((0.95 if d >= 32 else 1.03)
+                                                                / 1.005)
+    assert sorted(keep) == sorted(
+        [f"toy/L2-d{d}-t10-s0" for d in (16, 24)] + [f"toy/L2-d{d}-t10-s1" for d in (16, 24)]
+        + [f"toy/L2-d{d}-t10-beta0.99-s0" for d in (32, 48, 64)])
+    res = CliRunner().invoke(app, ["fit", "--store", str(tmp_path / "s"), "--law", "chinchilla",
+                                   "--best-lr", "--bootstrap", "0"])
+    assert res.exit_code == 0, res.output
+    assert "toy/L2-d64-t10-beta0.99-s0: LR 0.01 beta2 0.99" in res.output
+    assert "0.01: " in res.output  # the other setting, the default beta2, beside it

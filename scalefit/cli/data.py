@@ -100,11 +100,17 @@ def keep_best_lr(data, metric: str | None):
     typer.echo(f"--best-lr: {len(swept)} sizes trained at several LRs; each fitted at its best "
                f"({len(names)} of {len(data.runs)} runs):")
     for s in swept:
-        others = ", ".join(f"{lr:.3g}: {v:.4g}" for lr, v in zip(s["lrs"], s["losses"], strict=True)
-                           if lr != s["best_lr"])
-        best = s["losses"][s["lrs"].index(s["best_lr"])]
-        typer.echo(f"  {s['runs'][0]}: LR {s['best_lr']:.3g} ({best:.4g}; {others})")
+        labels = [_setting(lr, b2) for lr, b2 in zip(s["lrs"], s["beta2s"], strict=True)]
+        chosen = _setting(s["best_lr"], s["best_beta2"])
+        others = ", ".join(f"{label}: {v:.4g}" for label, v in zip(labels, s["losses"], strict=True)
+                           if label != chosen)
+        best = s["losses"][labels.index(chosen)]
+        typer.echo(f"  {s['runs'][0]}: LR {chosen} ({best:.4g}; {others})")
     return data, names
+
+
+def _setting(lr: float, beta2: float | None) -> str:
+    return f"{lr:.3g}" if beta2 is None else f"{lr:.3g} beta2 {beta2:g}"
 
 
 def _read(data):
