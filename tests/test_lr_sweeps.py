@@ -255,5 +255,6 @@ def test_beta2_is_chosen_per_rung_like_the_lr(tmp_path):
     res = CliRunner().invoke(app, ["fit", "--store", str(tmp_path / "s"), "--law", "chinchilla",
                                    "--best-lr", "--bootstrap", "0"])
     assert res.exit_code == 0, res.output
-    assert "toy/L2-d64-t10-beta0.99-s0: LR 0.01 beta2 0.99" in res.output
-    assert "0.01: " in res.output  # the other setting, the default beta2, beside it
+    assert "5 sizes trained at several LRs or beta2s" in res.output
+    assert "toy/L2-d64-t10-beta0.99-s0: LR 0.01 beta2 0.99 (" in res.output
+    assert "0.01 beta2 default: " in res.output  # the other setting beside it

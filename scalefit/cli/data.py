@@ -97,11 +97,13 @@ def keep_best_lr(data, metric: str | None):
 
     data = _read(data)
     names, swept = best_lr_runs(data, metric)
-    typer.echo(f"--best-lr: {len(swept)} sizes trained at several LRs; each fitted at its best "
+    what = "LRs or beta2s" if any(b is not None for s in swept for b in s["beta2s"]) else "LRs"
+    typer.echo(f"--best-lr: {len(swept)} sizes trained at several {what}; each fitted at its best "
                f"({len(names)} of {len(data.runs)} runs):")
     for s in swept:
-        labels = [_setting(lr, b2) for lr, b2 in zip(s["lrs"], s["beta2s"], strict=True)]
-        chosen = _setting(s["best_lr"], s["best_beta2"])
+        tagged = any(b is not None for b in s["beta2s"])
+        labels = [_setting(lr, b2, tagged) for lr, b2 in zip(s["lrs"], s["beta2s"], strict=True)]
+        chosen = _setting(s["best_lr"], s["best_beta2"], tagged)
         others = ", ".join(f"{label}: {v:.4g}" for label, v in zip(labels, s["losses"], strict=True)
                            if label != chosen)
         best = s["losses"][labels.index(chosen)]
@@ -109,8 +111,12 @@ def keep_best_lr(data, metric: str | None):
     return data, names
 
 
-def _setting(lr: float, beta2: float | None) -> str:
-    return f"{lr:.3g}" if beta2 is None else f"{lr:.3g} beta2 {beta2:g}"
+def _setting(lr: float, beta2: float | None, tagged: bool) -> str:
+    """An (LR, beta2) setting as the --best-lr lines print it; ``tagged``: some setting of the
+    rung records a beta2, so one that does not is the trainer's default."""
+    if not tagged:
+        return f"{lr:.3g}"
+    return f"{lr:.3g} beta2 {'default' if beta2 is None else f'{beta2:g}'}"
 
 
 def _read(data):
