@@ -67,20 +67,3 @@ def test_optimizers_take_the_rungs_beta2():
     step = (weights[0.95] - weights[0.99]).abs().max()
     assert float(step) > 0.1 * rung.lr  # a visible share of a step, not rounding
 
-
-def test_stacked_training_at_beta2_matches_plain_training():
-    torch = pytest.importorskip("torch")
-    from scalefit.ladder.engine import make_engine
-
-    rungs = [replace(r, beta2=0.99) for r in make_plan("cpu-smoke").rungs[:1]]
-    rungs = [rungs[0], replace(rungs[0], seed=1, lr=rungs[0].lr / 3)]
-    stacked = make_engine(rungs, "cpu")
-    plains = [make_engine([r], "cpu") for r in rungs]
-    g = torch.Generator().manual_seed(1)
-    for _ in range(5):
-        xs = [torch.randint(0, 256, (2, 16), generator=g) for _ in rungs]
-        ys = [torch.randint(0, 256, (2, 16), generator=g) for _ in rungs]
-        ls = stacked.train_step(xs, ys, [r.lr for r in rungs])
-        for i, (p, r) in enumerate(zip(plains, rungs, strict=True)):
-            assert float(ls[i]) == pytest.approx(float(p.train_step([xs[i]], [ys[i]], [r.lr])[0]),
-                                                 abs=1e-5)

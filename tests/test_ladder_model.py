@@ -76,15 +76,16 @@ def test_stacked_forward_matches_plain_models():
         torch.testing.assert_close(stacked.extract(i)(x[i]), plain(x[i]), atol=1e-5, rtol=1e-5)
 
 
-def _rung(seed, lr):
+def _rung(seed, lr, beta2=0.95):
     return Rung(name=f"r{seed}", n_layer=1, d_model=32, n_head=2, seq_len=16, batch_size=4,
                 steps=10, lr=lr, warmup=1, schedule=f"constant:peak={lr},steps=10", eval_every=5,
-                seed=seed)
+                seed=seed, beta2=beta2)
 
 
-def test_stacked_training_matches_plain_training():
+@pytest.mark.parametrize("beta2", [0.95, 0.99])
+def test_stacked_training_matches_plain_training(beta2):
     # different seeds and LRs; per-model clipping and AdamW must equal torch's AdamW per model
-    rungs = [_rung(0, 3e-2), _rung(1, 1e-2)]
+    rungs = [_rung(0, 3e-2, beta2), _rung(1, 1e-2, beta2)]
     stacked = make_engine(rungs)
     plains = [make_engine([r]) for r in rungs]
     g = torch.Generator().manual_seed(0)

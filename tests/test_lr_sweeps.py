@@ -32,6 +32,16 @@ def _loss(n, tokens, lr_mult, d):
     return (E + A / n**ALPHA + B / tokens**BETA) * (1 + CURV * off**2)
 
 
+def _add_run(runs, points, rung, n, tokens, steps, peak, tags, value):
+    """One toy run of ``n`` parameters and ``tokens`` at peak LR ``peak``, its final val/loss."""
+    runs.append({"run": f"toy/{rung}", "params": n, "tokens_total": tokens,
+                 "flops_total": 6 * n * tokens, "lr_max": peak, "batch_size": 4, "seq_len": 128,
+                 "schedule": f"cosine:peak={peak!r},warmup=10,steps={steps},final={peak / 10!r}",
+                 "tags": json.dumps(tags)})
+    points.append({"run": f"toy/{rung}", "step": steps, "tokens": tokens, "metric": "val/loss",
+                   "value": value})
+
+
 def _store(path, mults=MULTS, seeds=1, sigma=0.0, diverged=()):
     """A toy sweep; the runs named in ``diverged`` log NaN after their final value."""
     rng = np.random.default_rng(0)
@@ -46,15 +56,8 @@ def _store(path, mults=MULTS, seeds=1, sigma=0.0, diverged=()):
                     peak = 0.01 * lm
                     tags = {"preset": "toy", "rung": rung, "seed": s, "lr_mult": lm,
                             "tokens_per_param": tpp}
-                    runs.append({"run": f"toy/{rung}", "params": n, "tokens_total": tokens,
-                                 "flops_total": 6 * n * tokens, "lr_max": peak,
-                                 "batch_size": 4, "seq_len": 128,
-                                 "schedule": f"cosine:peak={peak!r},warmup=10,steps={steps},"
-                                             f"final={peak / 10!r}",
-                                 "tags": json.dumps(tags)})
                     y = _loss(n, tokens, lm, d) * math.exp(sigma * rng.standard_normal())
-                    points.append({"run": f"toy/{rung}", "step": steps, "tokens": tokens,
-                                   "metric": "val/loss", "value": y})
+                    _add_run(runs, points, rung, n, tokens, steps, peak, tags, y)
                     if f"toy/{rung}" in diverged:
                         points.append({"run": f"toy/{rung}", "step": steps + 1,
                                        "tokens": tokens + 512, "metric": "val/loss",
@@ -223,16 +226,10 @@ def _beta2_store(path):
                 tags = {"rung": rung, "seed": s, "tokens_per_param": 10}
                 if b2 is not None:
                     tags["beta2"] = b2
-                runs.append({"run": f"toy/{rung}", "params": n, "tokens_total": tokens,
-                             "flops_total": 6 * n * tokens, "lr_max": 0.01, "batch_size": 4,
-                             "seq_len": 128, "schedule": f"cosine:peak=0.01,warmup=10,"
-                                                         f"steps={steps},final=0.001",
-                             "tags": json.dumps(tags)})
                 gain = 1.0 if b2 is None else (0.95 if d >= 32 else 1.03)
                 noise = 0.01 * s if b2 is None else 0.0
-                points.append({"run": f"toy/{rung}", "step": steps, "tokens": tokens,
-                               "metric": "val/loss",
-                               "value": _loss(n, tokens, 1.0, 16) * gain * (1 + noise)})
+                _add_run(runs, points, rung, n, tokens, steps, 0.01, tags,
+                         _loss(n, tokens, 1.0, 16) * gain * (1 + noise))
     st = scalefit.Store(path)
     st.add(pd.DataFrame(runs), pd.DataFrame(points))
     return scalefit.Store(path, create=False)
