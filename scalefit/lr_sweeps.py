@@ -38,7 +38,7 @@ _LR_TAGS = ("lr_mult", "beta2")
 def rung_keys(runs: pd.DataFrame, names: Sequence[str], *, ignore_lr: bool = False
               ) -> dict[str, str]:
     """Run name -> a key shared by the runs that differ only in their seed (and, with
-    ``ignore_lr``, in their peak LR). ``runs`` is a runs table indexed by run name."""
+    ``ignore_lr``, in their peak LR and beta2). ``runs`` is a runs table indexed by run name."""
     drop = _RUN_TAGS + (_LR_TAGS if ignore_lr else ())
     keys = {}
     for name in names:
@@ -59,7 +59,7 @@ def best_lr_runs(data, metric: str | None = None) -> tuple[list[str], list[dict]
     (ascending; ``beta2`` None where the runs do not record one).
 
     Runs without a final value of ``metric`` are left out. Raises UsageError when no rung was
-    trained at two LRs or more: there is nothing to choose.
+    trained at two settings or more: there is nothing to choose.
     """
     from scalefit.fitting.dataset import choose_metric
 
