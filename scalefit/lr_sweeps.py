@@ -32,14 +32,14 @@ __all__ = ["best_lr_runs", "final_by_run", "rung_keys"]
 #: tags that name one run of a rung rather than the rung
 _RUN_TAGS = ("seed", "rung")
 #: tags that name a run's setting within a sweep: its LR, and the optimizer's beta2
-_LR_TAGS = ("lr_mult", "beta2")
+_SETTING_TAGS = ("lr_mult", "beta2")
 
 
 def rung_keys(runs: pd.DataFrame, names: Sequence[str], *, ignore_lr: bool = False
               ) -> dict[str, str]:
     """Run name -> a key shared by the runs that differ only in their seed (and, with
     ``ignore_lr``, in their peak LR and beta2). ``runs`` is a runs table indexed by run name."""
-    drop = _RUN_TAGS + (_LR_TAGS if ignore_lr else ())
+    drop = _RUN_TAGS + (_SETTING_TAGS if ignore_lr else ())
     keys = {}
     for name in names:
         row = runs.loc[name]

@@ -14,6 +14,7 @@ import typer
 
 from scalefit.cli.app import app, console
 from scalefit.errors import UsageError
+from scalefit.ladder.config import BETA2
 
 ladder_app = typer.Typer(help="Train a ladder of small GPTs (needs torch) and log it to a store.",
                          no_args_is_help=True)
@@ -165,7 +166,7 @@ _PRESET_PARAM_HELP = _PARAM_HELP[:-2] + "); default: the preset's (mup for cpu-s
 _BASE_HELP = "μP's base width (default: the narrowest rung's, or the sweep's)."
 _LR_FROM_HELP = ("A sweep JSON from `scalefit ladder sweep`: every rung trains at its best LR, in "
                  "its parametrisation.")
-_BETA2_HELP = "AdamW's second-moment decay for every rung (default 0.95)."
+_BETA2_HELP = f"AdamW's second-moment decay for every rung (default {BETA2})."
 
 
 @ladder_app.command("plan")

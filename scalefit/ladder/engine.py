@@ -19,7 +19,7 @@ import torch
 from scalefit.errors import UsageError
 from scalefit.ladder.config import mup_lr_mult
 from scalefit.ladder.model import GPT, StackedGPT
-from scalefit.ladder.optim import StackedAdamW, adamw
+from scalefit.ladder.optim import BETAS, StackedAdamW, adamw
 from scalefit.ladder.plan import Plan, Rung
 
 __all__ = ["PRECISIONS", "Engine", "PlainEngine", "StackedEngine", "estimate_seconds", "make_engine",
@@ -91,7 +91,7 @@ class PlainEngine(Engine):
         cfg = rung.config
         self.raw = GPT(cfg).to(self.device)
         self.opt = adamw(self.raw, rung.lr, rung.weight_decay, _lr_mult(cfg),
-                         betas=(0.9, rung.beta2))
+                         betas=(BETAS[0], rung.beta2))
         self.clip = rung.grad_clip
         model = self.raw
         if compile:
@@ -138,7 +138,7 @@ class StackedEngine(Engine):
         self.raw = StackedGPT.from_seeds(cfg, [r.seed for r in rungs]).to(self.device)
         # rungs stack only when they share shape_key, beta2 included
         self.opt = StackedAdamW(list(self.raw.named_parameters()), self.k, rungs[0].weight_decay,
-                                betas=(0.9, rungs[0].beta2), lr_mult=_lr_mult(cfg))
+                                betas=(BETAS[0], rungs[0].beta2), lr_mult=_lr_mult(cfg))
         self.clip = rungs[0].grad_clip
         self.model = torch.compile(self.raw) if compile else self.raw
 
