@@ -125,14 +125,44 @@ def test_stacked_lr_sweep_through_the_cli(tmp_path, corpus, capsys):
     assert rc == 0, out.err
     assert "next: scalefit fit --store" not in out.out  # two runs of one size: nothing to backtest
     st = Store(tmp_path / "s")
-    assert sorted(st.run_names()) == ["cpu-smoke/L1-d32-t10-lr0.3", "cpu-smoke/L1-d32-t10-lr1"]
+    # the rule's LR keeps the rung's plain name
+    assert sorted(st.run_names()) == ["cpu-smoke/L1-d32-t10", "cpu-smoke/L1-d32-t10-lr0.3"]
     runs = st.runs.set_index("run")
-    lo, hi = (json.loads(runs.loc[f"cpu-smoke/L1-d32-t10-lr{m}", "schedule"]) for m in ("0.3", "1"))
+    lo, hi = (json.loads(runs.loc[f"cpu-smoke/L1-d32-t10{m}", "schedule"]) for m in ("-lr0.3", ""))
     assert lo["family"] == hi["family"] == "wsd"
     assert lo["peak"] == pytest.approx(0.3 * hi["peak"])
     assert json.loads(runs.iloc[0]["meta"])["stacked_models"] == 2
-    lrs = st.select(runs=["cpu-smoke/L1-d32-t10-lr1"], metric="train/loss")["lr"].to_numpy()
+    lrs = st.select(runs=["cpu-smoke/L1-d32-t10"], metric="train/loss")["lr"].to_numpy()
     assert lrs.max() == pytest.approx(hi["peak"]) and lrs[-1] < hi["peak"]
+
+
+def test_resume_adds_seeds_and_lrs_to_a_finished_ladder(tmp_path, corpus, capsys):
+    """A ladder trained once, then again with --seeds 2 --lr-mult 0.5,1 --resume: the first run
+    keeps its name, its log and its points; only the three new runs train."""
+    base = ["ladder", "run", "--preset", "cpu-smoke", "--store", str(tmp_path / "s"), "--corpus",
+            str(corpus.path), "--rung", "L1-d32-t10", "--max-steps", "20", "--workers", "1",
+            "--threads", "1", "--quiet"]
+    assert cli(base) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    first = "cpu-smoke/L1-d32-t10"
+    log = tmp_path / "s" / "ladder-runs" / first.replace("/", "__") / "log.jsonl"
+    text, mtime = log.read_text(), log.stat().st_mtime_ns
+    curve = _curve(tmp_path / "s", first)
+    assert cli(base + ["--seeds", "2", "--lr-mult", "0.5,1"]) == 2  # without --resume: refused
+    assert "--resume" in capsys.readouterr().err
+    assert cli(base + ["--seeds", "2", "--lr-mult", "0.5,1", "--resume", "--stack", "always"]) == 0
+    out = capsys.readouterr().out
+    assert f"{first}: params" in out and "(done before)" in out
+    assert out.count("(done before)") == 1 and out.count("run ") >= 4
+    assert log.read_text() == text and log.stat().st_mtime_ns == mtime
+    st = Store(tmp_path / "s")
+    assert sorted(st.run_names()) == sorted(
+        [first, f"{first}-s1", f"{first}-lr0.5", f"{first}-lr0.5-s1"])
+    got = _curve(tmp_path / "s", first)
+    for m in curve:
+        np.testing.assert_array_equal(got[m], curve[m])  # not trained twice, not duplicated
+    runs = st.runs.set_index("run")
+    assert json.loads(runs.loc[f"{first}-s1", "meta"])["stacked_models"] == 3
 
 
 def test_cli_plan_and_errors(capsys):

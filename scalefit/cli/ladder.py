@@ -364,7 +364,8 @@ def _done_lines(plan):
             done += 1
             r = by[name.split("/", 1)[1]]
             loss = "-" if v is None else f"{v:.4f}"
-            when = "done before" if res["skipped"] else f"{res['seconds']:.1f} s"
+            before = res["skipped"] or name in res.get("done_before", ())
+            when = "done before" if before else f"{res['seconds']:.1f} s"
             typer.echo(f"run {done}/{total} {name}: params {r.params:,} tokens {r.tokens:,} "
                        f"val/loss {loss} ({when})")
 

@@ -343,9 +343,11 @@ def make_plan(preset: str, *, device: str | None = None, schedule: str | None = 
         for m in mults:
             for lm in lr_mults:
                 for s in range(seeds):
+                    # the rule's LR and seed 0 keep the plain name, so that more seeds or LRs
+                    # added to a finished ladder (--resume) train only the new runs
                     name = f"L{L}-d{d}-t{m:g}"
-                    name += f"-lr{lm:g}" if len(lr_mults) > 1 else ""
-                    name += f"-s{s}" if seeds > 1 else ""
+                    name += f"-lr{lm:g}" if lm != 1.0 else ""
+                    name += f"-s{s}" if s else ""
                     r = _rung(name, L, d, H, p.seq_len, m * n, p, vocab_size, s, schedule, lm,
                               batch=bs, lr=lr, tags={"tokens_per_param": m, "lr_mult": lm},
                               param=param, base_width=base_width, horizon=horizon)

@@ -43,7 +43,7 @@ from scalefit.ladder.engine import (
     rank_and_world,
 )
 from scalefit.ladder.plan import Plan, Rung, make_plan
-from scalefit.ladder.runlog import GroupLog, run_name, save_checkpoint
+from scalefit.ladder.runlog import GroupLog, run_dir, run_name, save_checkpoint
 
 # make_engine, PlainEngine, resolve_corpus and run_name are re-exported for older callers
 __all__ = ["PlainEngine", "main", "make_engine", "resolve_corpus", "run_name", "train_group"]
@@ -67,8 +67,25 @@ def train_group(
 ) -> dict:
     """Train one group of rungs to the end (or to step ``stop_after``) and log it to the store.
 
-    Returns ``{"runs": names, "final": {name: val loss}, "seconds": wall, "skipped": bool}``.
+    Returns ``{"runs": names, "final": {name: val loss}, "seconds": wall, "skipped": bool}``,
+    and ``"done_before"`` (names) where ``resume`` found some of the group's runs finished: more
+    seeds or LRs added to a ladder train only the new runs.
     """
+    if resume and len(rungs) > 1:
+        before = [r for r in rungs if (run_dir(Path(store_path), run_name(preset, r))
+                                       / "done.json").exists()]
+        if 0 < len(before) < len(rungs):
+            # seeds or LRs added to a finished ladder: train the new runs only
+            new = train_group([r for r in rungs if r not in before], corpus=corpus,
+                              store_path=store_path, preset=preset, device=device, resume=True,
+                              compile=compile, precision=precision,
+                              keep_checkpoint=keep_checkpoint, progress=progress,
+                              stop_after=stop_after)
+            old = GroupLog(store_path, preset, before, corpus, device, compile,
+                           writer=False).finished(True)
+            return {**new, "runs": [run_name(preset, r) for r in rungs],
+                    "final": {**old, **new["final"]}, "done_before": sorted(old)}
+
     rank, world = rank_and_world()
     master = rank == 0  # the one process that writes logs, checkpoints and the store
     r0, K = rungs[0], len(rungs)  # the rungs share shape, batch, steps and eval points
