@@ -67,3 +67,69 @@ def test_optimizers_take_the_rungs_beta2():
     step = (weights[0.95] - weights[0.99]).abs().max()
     assert float(step) > 0.1 * rung.lr  # a visible share of a step, not rounding
 
+
+
+def _sweep_tokens():
+    import sysconfig
+    from pathlib import Path
+
+    import numpy as np
+
+    raw = b"".join(p.read_bytes() for p in sorted(Path(sysconfig.get_paths()["stdlib"])
+                                                      .glob("*.py")))[:400_000]
+    if len(raw) < 200_000:
+        pytest.skip("the standard library's sources are not installed")
+    tok = np.frombuffer(raw, dtype=np.uint8)
+    return tok[:360_000], tok[360_000:]
+
+
+def test_a_sweep_at_beta2_trains_at_it_and_the_run_it_feeds_takes_it(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from scalefit.ladder import data
+    from scalefit.ladder.sweep import lr_sweep
+
+    train, val = _sweep_tokens()
+    kw = dict(widths=[16], lrs=[4e-3, 1.6e-2, 6.4e-2], n_layer=1, head_dim=8, seq_len=16,
+              batch_size=2, steps=30, val_batches=2, val_batch_size=4)
+    default, slow = lr_sweep(train, val, **kw), lr_sweep(train, val, beta2=0.99, **kw)
+    assert default["beta2"] == 0.95 and slow["beta2"] == 0.99
+    # the same runs but for the optimizer's second moment: every loss moves
+    for a, b in zip(default["widths"][0]["losses"], slow["widths"][0]["losses"], strict=True):
+        assert a != pytest.approx(b, rel=1e-6)
+
+    class _Corpus:
+        vocab_size, hash = 256, "test"
+
+    c = _Corpus()
+    c.train, c.val = train, val
+    monkeypatch.setattr(data, "resolve_corpus", lambda *a, **k: c)
+    out = tmp_path / "sweep.json"
+    assert cli(["ladder", "sweep", "--out", str(out), "--widths", "16", "--lrs",
+                "4e-3,1.6e-2,6.4e-2", "--steps", "8", "--batch", "2", "--seq-len", "16",
+                "--head-dim", "8", "--layers", "1", "--threads", "1", "--beta2", "0.99"]) == 0
+    assert json.loads(out.read_text())["beta2"] == 0.99
+
+
+def test_lr_from_a_sweep_takes_its_beta2(tmp_path, capsys):
+    sweep = {"best_lr": 0.01, "param": "mup", "base_width": 32, "steps": 400}
+    p = tmp_path / "sweep.json"
+
+    def plan(*extra):
+        code = cli(["ladder", "plan", "--preset", "cpu-small", "--lr-from", str(p), "--no-probe",
+                    "--json", *extra])
+        out = capsys.readouterr()
+        return code, json.loads(out.out) if code == 0 else out.err
+
+    for b2, want in ((None, BETA2), (0.95, BETA2), (0.99, 0.99)):
+        p.write_text(json.dumps(sweep if b2 is None else {**sweep, "beta2": b2}))
+        code, got = plan()
+        assert code == 0
+        assert {r.get("beta2", BETA2) for r in got["rungs"]} == {want}
+        assert all(r["name"].endswith("-beta0.99") == (want == 0.99) for r in got["rungs"])
+    code, got = plan("--beta2", "0.99")  # repeating the sweep's beta2 is fine
+    assert code == 0 and {r["beta2"] for r in got["rungs"]} == {0.99}
+    code, err = plan("--beta2", "0.95")
+    assert code == 2 and "contradicts the sweep's 0.99" in err
+    p.write_text(json.dumps({**sweep, "beta2": 1.5}))
+    code, err = plan()
+    assert code == 2 and "beta2 must lie between 0 and 1" in err and "sweep.json" in err

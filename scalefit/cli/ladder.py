@@ -62,13 +62,14 @@ def _lr_mults(text: str) -> tuple[float, ...]:
     return vals
 
 
-def _param_and_lr(param: str | None, base_width: int | None,
-                  lr_from: str | None) -> tuple[str, int | None, float | None, int | None]:
-    """The parametrisation, base width, peak LR and the steps it was swept at: from the
-    options, or from a sweep file (``--lr-from``), whose parametrisation the options may repeat
-    but not contradict."""
-    if lr_from is None:
-        return param, base_width, None, None  # None: the preset's parametrisation
+def _param_and_lr(param: str | None, base_width: int | None, lr_from: str | None,
+                  beta2: float | None = None) -> dict:
+    """The parametrisation, base width, peak LR, the steps it was swept at and AdamW's beta2,
+    as ``_plan``'s keywords: from the options, or from a sweep file (``--lr-from``), whose
+    settings the options may repeat but not contradict."""
+    if lr_from is None:  # param None: the preset's parametrisation
+        return {"param": param, "base_width": base_width, "lr": None, "lr_steps": None,
+                "beta2": beta2}
     from scalefit.ladder.sweep import read_sweep
 
     sw = read_sweep(lr_from)
@@ -79,7 +80,13 @@ def _param_and_lr(param: str | None, base_width: int | None,
     if base_width is not None and base is not None and base_width != base:
         raise UsageError(f"--base-width {base_width} contradicts the sweep's {base}",
                          where="--base-width", hint="drop --base-width: the sweep sets it")
-    return sw["param"], base if base is not None else base_width, float(sw["best_lr"]), sw.get("steps")
+    swept_b2 = sw.get("beta2")  # the LR is the best at the beta2 it was swept at
+    if beta2 is not None and swept_b2 is not None and beta2 != swept_b2:
+        raise UsageError(f"--beta2 {beta2:g} contradicts the sweep's {swept_b2:g}", where="--beta2",
+                         hint=f"drop --beta2, or sweep with --beta2 {beta2:g}")
+    return {"param": sw["param"], "base_width": base if base is not None else base_width,
+            "lr": float(sw["best_lr"]), "lr_steps": sw.get("steps"),
+            "beta2": beta2 if beta2 is not None else swept_b2}
 
 
 def _plan(preset, budget, device, schedule, seeds, lr_mult, max_steps=None, vocab_size=256,
@@ -186,9 +193,8 @@ def plan_cmd(
     beta2: float = typer.Option(None, "--beta2", help=_BETA2_HELP),
 ) -> None:
     """Print the rungs of a ladder: shapes, tokens, FLOPs and a time estimate."""
-    param, base_width, lr, lr_steps = _param_and_lr(param, base_width, lr_from)
-    plan = _plan(preset, budget, device, schedule, seeds, lr_mult, param=param,
-                 base_width=base_width, lr=lr, lr_steps=lr_steps, beta2=beta2)
+    plan = _plan(preset, budget, device, schedule, seeds, lr_mult,
+                 **_param_and_lr(param, base_width, lr_from, beta2))
     if probe and not _have_torch():
         # the plan itself is arithmetic; only timing a few steps needs the trainer
         plan.notes.append("no time estimate: timing the rungs needs torch "
@@ -248,10 +254,9 @@ def run_cmd(
     _need_torch()
     _check_choice(stack, "--stack", ("auto", "never", "always"))
     _check_choice(precision, "--precision", ("auto", "fp32", "bf16"))
-    param, base_width, lr, lr_steps = _param_and_lr(param, base_width, lr_from)
     plan, c = _plan_and_corpus(preset, budget, device, schedule, seeds, lr_mult, max_steps,
-                               corpus, offline, rung, param=param, base_width=base_width, lr=lr,
-                               lr_steps=lr_steps, beta2=beta2)
+                               corpus, offline, rung,
+                               **_param_and_lr(param, base_width, lr_from, beta2))
     _console().print(f"corpus: {c.describe()}")
     if workers is None:
         workers = 1 if plan.device.startswith("cuda") else min(os.cpu_count() or 1,
@@ -451,6 +456,8 @@ def sweep_cmd(
     figure: str = typer.Option(None, "--figure", help="Loss against LR per width (default: OUT "
                                "with .png)."),
     threads: int = typer.Option(None, "--threads", help="torch threads."),
+    beta2: float = typer.Option(None, "--beta2", help="AdamW's second-moment decay of every "
+                                f"run (default {BETA2}); `ladder run --lr-from` trains at it."),
 ) -> None:
     """Sweep the peak LR at small widths; write the best LR (at the base width) and a figure."""
     _need_torch()
@@ -466,13 +473,14 @@ def sweep_cmd(
     sw = lr_sweep(c.train, c.val, widths=ws, lrs=lr_list, param=param, base_width=base_width,
                   n_layer=layers, head_dim=head_dim, seq_len=seq_len, batch_size=batch,
                   steps=steps, schedule=schedule, seeds=seeds, vocab_size=c.vocab_size,
-                  log=lambda m: _console().print(m))
+                  beta2=beta2, log=lambda m: _console().print(m))
     sw["corpus_hash"] = c.hash
     path = write_sweep(sw, out)
     fig_path = figure or str(path.with_suffix(".png"))
     fig = plot_sweep(sw)
     fig.savefig(fig_path, dpi=150)
-    typer.echo(f"best LR {sw['best_lr']:.4g} at d_model {sw['base_width']} ({param}); sweep: {path}"
-               f"  figure: {fig_path}")
+    b2 = f", beta2 {sw['beta2']:g}" if sw["beta2"] != BETA2 else ""
+    typer.echo(f"best LR {sw['best_lr']:.4g} at d_model {sw['base_width']} ({param}{b2}); sweep: "
+               f"{path}  figure: {fig_path}")
     typer.echo(f"next: scalefit ladder run --preset PRESET --lr-from {path} --store DIR "
                "(a preset whose rungs have the swept depth and head size)")

@@ -359,14 +359,19 @@ def make_plan(preset: str, *, device: str | None = None, schedule: str | None = 
                                                                 rungs)]), beta2)
 
 
+def check_beta2(beta2, where: str = "--beta2") -> float:
+    """``beta2`` as a float strictly between 0 and 1, or a UsageError naming ``where``."""
+    if isinstance(beta2, bool) or not isinstance(beta2, int | float) or not 0.0 < beta2 < 1.0:
+        raise UsageError(f"beta2 must lie between 0 and 1, got {beta2!r}", where=where,
+                         hint=f"e.g. --beta2 0.99 (the default is {BETA2})")
+    return float(beta2)
+
+
 def _with_beta2(plan: Plan, beta2: float | None) -> Plan:
     """Every rung of ``plan`` at AdamW beta2 ``beta2`` (None: the default)."""
     if beta2 is None:
         return plan
-    if not (0.0 < beta2 < 1.0):
-        raise UsageError(f"beta2 must lie between 0 and 1, got {beta2!r}", where="--beta2",
-                         hint=f"e.g. --beta2 0.99 (the default is {BETA2})")
-    beta2 = float(beta2)
+    beta2 = check_beta2(beta2)
     if beta2 != BETA2:
         # a name of its own, so that a store can hold the same rung at two beta2s
         plan.rungs = [replace(r, name=f"{r.name}-beta{beta2:g}", beta2=beta2,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from scalefit.errors import InputError, UsageError
-from scalefit.ladder.config import PARAMS
+from scalefit.ladder.config import BETA2, PARAMS
 
 __all__ = ["best_lr", "lr_sweep", "lrs_within_noise", "plot_sweep", "read_sweep", "write_sweep"]
 
@@ -96,20 +96,24 @@ def lr_sweep(
     val_batches: int = 4,
     val_batch_size: int = 32,
     device: str = "cpu",
+    beta2: float | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict:
     """Train every (width, LR, seed) for ``steps`` steps on ``train`` tokens; return the sweep
     (see :func:`write_sweep`): per width its LRs, final validation losses (mean over seeds) and
-    best LR, and ``best_lr``: the base width's when it was swept, else the first width's."""
+    best LR, and ``best_lr``: the base width's when it was swept, else the first width's.
+    ``beta2``: AdamW's second-moment decay of every run (None: the ladder's default), recorded
+    so that ``ladder run --lr-from`` trains at the beta2 the LR was found at."""
     import torch
 
     from scalefit.ladder.data import get_batch
     from scalefit.ladder.engine import make_engine
-    from scalefit.ladder.plan import Rung, fill_schedule
+    from scalefit.ladder.plan import Rung, check_beta2, fill_schedule
 
     widths = [int(w) for w in widths]
     lrs = [float(x) for x in lrs]
     _check_args(widths, lrs, param, head_dim, steps, seeds)
+    beta2 = BETA2 if beta2 is None else check_beta2(beta2)
     base = widths[0] if base_width is None else int(base_width)
     if param == "mup" and base <= 0:
         raise UsageError(f"the base width must be positive, got {base}", where="--base-width")
@@ -124,7 +128,7 @@ def lr_sweep(
                       steps=steps, lr=lr, warmup=warmup,
                       schedule=fill_schedule(schedule, peak=lr, warmup=warmup, steps=steps),
                       eval_every=steps, seed=s, vocab_size=vocab_size,
-                      param=param, base_width=base if param == "mup" else 0)
+                      param=param, base_width=base if param == "mup" else 0, beta2=beta2)
                  for s in range(seeds) for lr in lrs]
         k = len(rungs)
         sched = np.stack([r.schedule_obj().lr(np.arange(steps)) for r in rungs])
@@ -166,7 +170,7 @@ def lr_sweep(
             "best_lr": by[base]["best_lr"] if base in by else out_widths[0]["best_lr"],
             "n_layer": n_layer, "head_dim": head_dim, "seq_len": seq_len,
             "batch_size": batch_size, "steps": steps, "warmup": warmup, "schedule": schedule,
-            "seeds": seeds, "vocab_size": vocab_size, "widths": out_widths}
+            "seeds": seeds, "vocab_size": vocab_size, "beta2": beta2, "widths": out_widths}
 
 
 def _num(v: float) -> float | None:
@@ -203,8 +207,8 @@ def write_sweep(sweep: dict, path: str | os.PathLike) -> Path:
 
 def read_sweep(path: str | os.PathLike) -> dict:
     """A sweep written by :func:`write_sweep`, checked: a positive finite ``best_lr``, a known
-    ``param``, under μP a positive integer ``base_width``, and ``steps`` (the run length the LR
-    was swept at) a positive integer when given."""
+    ``param``, under μP a positive integer ``base_width``, ``steps`` (the run length the LR
+    was swept at) a positive integer and ``beta2`` in (0, 1) when given."""
     path = Path(path)
     hint = "give a file written by `scalefit ladder sweep --out`"
     try:
@@ -230,6 +234,11 @@ def read_sweep(path: str | os.PathLike) -> dict:
     steps = d.get("steps")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0):
         raise InputError(f"steps must be a positive integer, got {steps!r}", where=f"{path}: steps",
+                         hint=hint)
+    b2 = d.get("beta2")  # absent in sweeps written before it was recorded: the default
+    if b2 is not None and (isinstance(b2, bool) or not isinstance(b2, int | float)
+                           or not 0.0 < b2 < 1.0):
+        raise InputError(f"beta2 must lie between 0 and 1, got {b2!r}", where=f"{path}: beta2",
                          hint=hint)
     return d
 
@@ -266,7 +275,10 @@ def plot_sweep(sweeps: dict | Sequence[dict], ax=None):
         ax_.set_xlabel("peak LR")
         name = {"mup": "μP", "sp": "SP"}[sw["param"]]
         base = f", base width {sw['base_width']}" if sw["param"] == "mup" else ""
-        ax_.set_title(f"{name}{base}: {sw['n_layer']} layers, {sw['steps']} steps", fontsize=9)
+        b2 = sw.get("beta2")
+        b2 = f", beta2 {b2:g}" if b2 is not None and b2 != BETA2 else ""
+        ax_.set_title(f"{name}{base}: {sw['n_layer']} layers, {sw['steps']} steps{b2}",
+                      fontsize=9)
         add_grid(ax_)
     axes[0].set_ylabel("final validation loss (nats/token)")
     add_legend(axes[-1])
