@@ -137,3 +137,15 @@ def test_bounds_and_lmfit_parameters():
     p["beta"].set(value=0.37, vary=False)
     res2 = scalefit.fit(table(noise=0.001), "chinchilla", params=p)
     assert res2.params_["beta"] == 0.37
+
+
+def test_refined_starts_that_tie_keep_the_first_in_screening_order():
+    from scalefit.fitting.optimize import TIE_RTOL, _rank_refined
+
+    # equal fits (a flat valley) within the tie tolerance: the first start wins, whatever the
+    # last bits say; a clearly better one still wins; non-finite objectives go last
+    assert _rank_refined(np.array([2.0 + 1e-14, 2.0, 3.0])) == [0, 1, 2]
+    assert _rank_refined(np.array([2.0, 2.0 + 1e-14, 3.0])) == [0, 1, 2]
+    assert _rank_refined(np.array([3.0, 2.0 * (1 + 10 * TIE_RTOL), 2.0])) == [2, 1, 0]
+    assert _rank_refined(np.array([np.nan, 5.0, 1.0, 1.0])) == [2, 3, 1, 0]
+    assert _rank_refined(np.array([np.inf, np.nan])) == [0, 1]

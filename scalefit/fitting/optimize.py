@@ -450,7 +450,7 @@ class OptimResult:
     u: np.ndarray
     fun: float
     n_starts: int
-    refined: np.ndarray  # objectives reached by the refined starts, best first
+    refined: np.ndarray  # objectives reached by the refined starts, the kept one first
     converged: bool
     message: str
     nfev: int = 0
@@ -514,8 +514,7 @@ def _multistart(problem, starts, keep, vp, chunk, maxiter, max_screen) -> OptimR
                                 "maxcor": 20})
         nfev += int(res.nfev)
         results.append(res)
-    order_r = sorted(range(len(results)),
-                     key=lambda k: results[k].fun if np.isfinite(results[k].fun) else np.inf)
+    order_r = _rank_refined(np.array([r.fun for r in results], float))
     results = [results[k] for k in order_r]
     raw = [V[chosen[k]] for k in order_r]
     best = results[0]
@@ -535,6 +534,27 @@ def _multistart(problem, starts, keep, vp, chunk, maxiter, max_screen) -> OptimR
         refined = refined[order]
     return OptimResult(v=v, u=problem.full(v), fun=fbest, n_starts=len(V),
                        refined=refined, converged=conv, message=msg, nfev=nfev, all_fun=vals)
+
+
+#: refined starts whose objectives are within this relative distance of the best tie
+TIE_RTOL = 1e-9
+
+
+def _rank_refined(f: np.ndarray) -> list[int]:
+    """Indices of the refined starts, the one whose optimum is kept first, then by objective.
+
+    Starts whose objectives tie with the best (within ``TIE_RTOL``) are equally good fits; of
+    those the first in screening order is kept. Taking the strictly lowest instead lets the
+    last bits of the data choose: where the data do not determine a parameter (a flat valley,
+    e.g. Chinchilla's N term fitted to two model sizes), starts end at different points of equal
+    fit, and which one wins moved a backtest error from 1.0% to 2.6% with relative changes of
+    1e-15 in the losses (Gadre et al.'s RedPajama runs)."""
+    f = np.where(np.isfinite(f), f, np.inf)
+    best = float(np.min(f)) if f.size else np.inf
+    if not np.isfinite(best):
+        return list(range(f.size))
+    first = int(np.argmax(f <= best + TIE_RTOL * max(abs(best), 1e-300)))
+    return [first] + sorted((k for k in range(f.size) if k != first), key=lambda k: f[k])
 
 
 # ---------------------------------------------------------------------- polish and check
