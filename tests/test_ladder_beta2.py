@@ -69,26 +69,11 @@ def test_optimizers_take_the_rungs_beta2():
 
 
 
-def _sweep_tokens():
-    import sysconfig
-    from pathlib import Path
-
-    import numpy as np
-
-    raw = b"".join(p.read_bytes() for p in sorted(Path(sysconfig.get_paths()["stdlib"])
-                                                      .glob("*.py")))[:400_000]
-    if len(raw) < 200_000:
-        pytest.skip("the standard library's sources are not installed")
-    tok = np.frombuffer(raw, dtype=np.uint8)
-    return tok[:360_000], tok[360_000:]
-
-
-def test_a_sweep_at_beta2_trains_at_it_and_the_run_it_feeds_takes_it(tmp_path, monkeypatch):
+def test_a_sweep_at_beta2_trains_at_it_and_the_run_it_feeds_takes_it(tmp_path, stdlib_corpus):
     pytest.importorskip("torch")
-    from scalefit.ladder import data
     from scalefit.ladder.sweep import lr_sweep
 
-    train, val = _sweep_tokens()
+    train, val = stdlib_corpus.train, stdlib_corpus.val
     kw = dict(widths=[16], lrs=[4e-3, 1.6e-2, 6.4e-2], n_layer=1, head_dim=8, seq_len=16,
               batch_size=2, steps=30, val_batches=2, val_batch_size=4)
     default, slow = lr_sweep(train, val, **kw), lr_sweep(train, val, beta2=0.99, **kw)
@@ -96,13 +81,6 @@ def test_a_sweep_at_beta2_trains_at_it_and_the_run_it_feeds_takes_it(tmp_path, m
     # the same runs but for the optimizer's second moment: every loss moves
     for a, b in zip(default["widths"][0]["losses"], slow["widths"][0]["losses"], strict=True):
         assert a != pytest.approx(b, rel=1e-6)
-
-    class _Corpus:
-        vocab_size, hash = 256, "test"
-
-    c = _Corpus()
-    c.train, c.val = train, val
-    monkeypatch.setattr(data, "resolve_corpus", lambda *a, **k: c)
     out = tmp_path / "sweep.json"
     assert cli(["ladder", "sweep", "--out", str(out), "--widths", "16", "--lrs",
                 "4e-3,1.6e-2,6.4e-2", "--steps", "8", "--batch", "2", "--seq-len", "16",

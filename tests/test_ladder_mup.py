@@ -1,8 +1,6 @@
 """μP in the ladder: the coordinate check, the stacked engine, the LR sweep and its transfer."""
 
 import json
-import sysconfig
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,19 +15,10 @@ from scalefit.ladder.model import GPT  # noqa: E402
 from scalefit.ladder.plan import Rung, make_plan  # noqa: E402
 from scalefit.ladder.sweep import best_lr, lr_sweep, read_sweep  # noqa: E402
 
-STDLIB = Path(sysconfig.get_paths()["stdlib"])
-
 
 @pytest.fixture(scope="module")
-def tokens():
-    """2 MB of the standard library's top-level modules as bytes: real text that does not change
-    as this project is edited, and no corpus to build. 90% train, 10% validation."""
-    raw = b"".join(p.read_bytes() for p in sorted(STDLIB.glob("*.py")))[:2_000_000]
-    if len(raw) < 1_000_000:
-        pytest.skip("the standard library's sources are not installed")
-    tok = np.frombuffer(raw, dtype=np.uint8)
-    cut = int(len(tok) * 0.9)
-    return tok[:cut], tok[cut:]
+def tokens(stdlib_tokens):
+    return stdlib_tokens
 
 
 def _rung(d, param, lr, steps, seed=0, n_head=2, seq_len=32, batch=8, base=32):
@@ -207,18 +196,8 @@ def test_read_sweep_rejects_bad_files(tmp_path):
     assert read_sweep(p)["base_width"] == 32
 
 
-def test_sweep_cli_writes_json_and_figure_that_run_reads(tmp_path, tokens, monkeypatch):
+def test_sweep_cli_writes_json_and_figure_that_run_reads(tmp_path, stdlib_corpus):
     """A seconds-long sweep through the CLI, then `plan --lr-from` picks up its LR and μP."""
-    from scalefit.ladder import data
-
-    train, val = tokens
-
-    class _Corpus:
-        vocab_size, hash = 256, "test"
-
-    c = _Corpus()
-    c.train, c.val = train, val
-    monkeypatch.setattr(data, "resolve_corpus", lambda *a, **k: c)
     out = tmp_path / "sweep.json"
     code = cli(["ladder", "sweep", "--out", str(out), "--widths", "16,32", "--lrs",
                 "2e-3,8e-3,3.2e-2", "--param", "mup", "--steps", "8", "--batch", "2",
