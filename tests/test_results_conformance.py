@@ -125,10 +125,12 @@ def test_the_result_types_share_their_names(final_fit, curve_fit, iso, task):
     assert curve_fit.params is curve_fit.params_ and curve_fit.law_.name == curve_fit.law_obj.name
     assert iso.params_["a"] == iso.a and iso.stderr_["a"] == iso.a_se
     assert task.params_["step1.alpha"] == task.step1["alpha"]
-    # a bootstrap gives intervals, around the estimate
+    # a bootstrap gives intervals, around the estimate (up to rounding: the sigmoid's b sits
+    # at its bound 1, where the fit may stop one ulp inside it and the resamples on it)
     for res in (final_fit, iso, task):
         for k, (lo, hi) in res.ci_.items():
-            assert lo <= res.params_[k] <= hi, (type(res).__name__, k)
+            tol = 1e-12 * max(abs(lo), abs(hi))
+            assert lo - tol <= res.params_[k] <= hi + tol, (type(res).__name__, k)
 
 
 def test_summary_is_still_text_where_text_was_expected(curve_fit, iso):
