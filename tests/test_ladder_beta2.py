@@ -111,3 +111,17 @@ def test_lr_from_a_sweep_takes_its_beta2(tmp_path, capsys):
     p.write_text(json.dumps({**sweep, "beta2": 1.5}))
     code, err = plan()
     assert code == 2 and "beta2 must lie between 0 and 1" in err and "sweep.json" in err
+
+
+def test_the_names_an_older_version_gave_each_rung():
+    from scalefit.ladder.plan import legacy_names
+
+    plan = make_plan("cpu-small", seeds=2, lr_mults=(0.5, 1.0), beta2=0.99)
+    got = {r.name: legacy_names(r) for r in plan.rungs if r.name.startswith("L3-d32-t5-")}
+    assert got == {
+        "L3-d32-t5-lr0.5-beta0.99": ["L3-d32-t5-lr0.5-s0-beta0.99"],
+        "L3-d32-t5-lr0.5-s1-beta0.99": [],
+        "L3-d32-t5-beta0.99": ["L3-d32-t5-s0-beta0.99", "L3-d32-t5-lr1-beta0.99",
+                               "L3-d32-t5-lr1-s0-beta0.99"],
+        "L3-d32-t5-s1-beta0.99": ["L3-d32-t5-lr1-s1-beta0.99"],
+    }

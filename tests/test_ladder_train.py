@@ -165,6 +165,21 @@ def test_resume_adds_seeds_and_lrs_to_a_finished_ladder(tmp_path, corpus, capsys
     assert json.loads(runs.loc[f"{first}-s1", "meta"])["stacked_models"] == 3
 
 
+def test_resume_refuses_a_store_that_names_seed_0_the_older_way(tmp_path, corpus, capsys):
+    """An older scalefit named seed 0 `-s0`: resuming would train it again under its plain
+    name, and the store would hold it twice. Refused before anything trains."""
+    old = tmp_path / "s" / "ladder-runs" / "cpu-smoke__L1-d32-t10-s0"
+    old.mkdir(parents=True)
+    (old / "done.json").write_text("{}")
+    args = ["ladder", "run", "--preset", "cpu-smoke", "--store", str(tmp_path / "s"), "--corpus",
+            str(corpus.path), "--rung", "L1-d32-t10", "--max-steps", "5", "--workers", "1",
+            "--seeds", "2", "--resume", "--quiet"]
+    assert cli(args) == 2
+    err = capsys.readouterr().err
+    assert "'cpu-smoke/L1-d32-t10' as 'L1-d32-t10-s0'" in err and "new --store" in err
+    assert sorted(p.name for p in old.parent.iterdir()) == ["cpu-smoke__L1-d32-t10-s0"]
+
+
 def test_cli_plan_and_errors(capsys):
     assert cli(["ladder", "plan", "--preset", "cpu-tiny", "--no-probe", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)

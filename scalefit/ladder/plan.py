@@ -359,6 +359,19 @@ def make_plan(preset: str, *, device: str | None = None, schedule: str | None = 
                                                                 rungs)]), beta2)
 
 
+def legacy_names(rung: Rung) -> list[str]:
+    """The names an older scalefit gave ``rung`` (before seed 0 and the rule's LR kept the
+    plain name): ``-s0`` after seed 0, ``-lr1`` for the rule's LR, when a plan had several."""
+    sfx = f"-beta{rung.beta2:g}" if rung.beta2 != BETA2 and rung.name.endswith(
+        f"-beta{rung.beta2:g}") else ""
+    core = rung.name[:len(rung.name) - len(sfx)]
+    seed = f"-s{rung.seed}" if rung.seed and core.endswith(f"-s{rung.seed}") else ""
+    head = core[:len(core) - len(seed)]
+    lrs = [""] + (["-lr1"] if rung.tags.get("lr_mult") == 1.0 else [])
+    seeds = [seed] + (["-s0"] if not rung.seed else [])
+    return [n for n in (f"{head}{lr}{s}{sfx}" for lr in lrs for s in seeds) if n != rung.name]
+
+
 def check_beta2(beta2, where: str = "--beta2") -> float:
     """``beta2`` as a float strictly between 0 and 1, or a UsageError naming ``where``."""
     if isinstance(beta2, bool) or not isinstance(beta2, int | float) or not 0.0 < beta2 < 1.0:

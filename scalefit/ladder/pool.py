@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
 import torch
 
-from scalefit.errors import InputError
+from scalefit.errors import InputError, StoreError
 from scalefit.ladder.data import Corpus, open_corpus
-from scalefit.ladder.plan import Plan, Rung
+from scalefit.ladder.plan import Plan, Rung, legacy_names
+from scalefit.ladder.runlog import run_dir, run_name
 from scalefit.ladder.train import train_group
 
 __all__ = ["run_plan"]
@@ -45,6 +48,8 @@ def run_plan(
     cuda = plan.device.startswith("cuda")
     if compile is None:
         compile = cuda
+    if resume:
+        _refuse_legacy_names(plan, Path(store_path))
     groups = sorted(plan.groups(stack), key=lambda g: -sum(r.flops for r in g))
     _check_vocab(groups, corpus)
     kwargs = {"store_path": str(store_path), "preset": plan.preset, "device": plan.device,
@@ -67,6 +72,22 @@ def run_plan(
                 on_done(results[-1])
         return results
     return _train_in_workers(groups, corpus, kwargs, workers, threads, progress, on_done)
+
+
+def _refuse_legacy_names(plan: Plan, store: Path) -> None:
+    """A run of the plan that this store holds under the name an older scalefit gave it would
+    be trained again under its new name, and the store would hold it twice: refuse."""
+    for r in plan.rungs:
+        if run_dir(store, run_name(plan.preset, r)).exists():
+            continue
+        for old in legacy_names(r):
+            if run_dir(store, run_name(plan.preset, replace(r, name=old))).exists():
+                raise StoreError(
+                    f"this store holds run {run_name(plan.preset, r)!r} as {old!r}, the name an "
+                    "older scalefit gave it (seed 0 and the rule's LR now keep the plain name); "
+                    "resuming would train it again under the new name", where=str(store),
+                    hint="finish this store with the scalefit that started it, or train into a "
+                         "new --store")
 
 
 def _check_vocab(groups: list[list[Rung]], corpus: Corpus) -> None:
