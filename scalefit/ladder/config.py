@@ -20,10 +20,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["BETA2", "PARAMS", "GPTConfig", "mup_init_scale", "mup_lr_mult", "param_role"]
+__all__ = ["BETA2", "PARAMS", "GPTConfig", "mup_init_scale", "mup_lr_mult", "param_role",
+           "valid_beta2"]
 
 PARAMS = ("sp", "mup")
 BETA2 = 0.95  # AdamW's second-moment decay unless a rung sets its own
+
+
+def valid_beta2(value) -> bool:
+    """Whether ``value`` can be AdamW's beta2: a number strictly between 0 and 1."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and 0.0 < value < 1.0
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from scalefit.errors import UsageError
-from scalefit.ladder.config import BETA2, PARAMS, GPTConfig
+from scalefit.ladder.config import BETA2, PARAMS, GPTConfig, valid_beta2
 
 __all__ = ["PRESETS", "Plan", "Rung", "batch_for", "lr_for", "make_plan", "plan_budget"]
 
@@ -374,7 +374,7 @@ def legacy_names(rung: Rung) -> list[str]:
 
 def check_beta2(beta2, where: str = "--beta2") -> float:
     """``beta2`` as a float strictly between 0 and 1, or a UsageError naming ``where``."""
-    if isinstance(beta2, bool) or not isinstance(beta2, int | float) or not 0.0 < beta2 < 1.0:
+    if not valid_beta2(beta2):
         raise UsageError(f"beta2 must lie between 0 and 1, got {beta2!r}", where=where,
                          hint=f"e.g. --beta2 0.99 (the default is {BETA2})")
     return float(beta2)

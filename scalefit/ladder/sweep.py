@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from scalefit.errors import InputError, UsageError
-from scalefit.ladder.config import BETA2, PARAMS
+from scalefit.ladder.config import BETA2, PARAMS, valid_beta2
 
 __all__ = ["best_lr", "lr_sweep", "lrs_within_noise", "plot_sweep", "read_sweep", "write_sweep"]
 
@@ -236,8 +236,7 @@ def read_sweep(path: str | os.PathLike) -> dict:
         raise InputError(f"steps must be a positive integer, got {steps!r}", where=f"{path}: steps",
                          hint=hint)
     b2 = d.get("beta2")  # absent in sweeps written before it was recorded: the default
-    if b2 is not None and (isinstance(b2, bool) or not isinstance(b2, int | float)
-                           or not 0.0 < b2 < 1.0):
+    if b2 is not None and not valid_beta2(b2):
         raise InputError(f"beta2 must lie between 0 and 1, got {b2!r}", where=f"{path}: beta2",
                          hint=hint)
     return d

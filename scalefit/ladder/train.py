@@ -43,7 +43,7 @@ from scalefit.ladder.engine import (
     rank_and_world,
 )
 from scalefit.ladder.plan import Plan, Rung, make_plan
-from scalefit.ladder.runlog import GroupLog, run_dir, run_name, save_checkpoint
+from scalefit.ladder.runlog import GroupLog, run_name, save_checkpoint
 
 # make_engine, PlainEngine, resolve_corpus and run_name are re-exported for older callers
 __all__ = ["PlainEngine", "main", "make_engine", "resolve_corpus", "run_name", "train_group"]
@@ -72,19 +72,19 @@ def train_group(
     seeds or LRs added to a ladder train only the new runs.
     """
     if resume and len(rungs) > 1:
-        before = [r for r in rungs if (run_dir(Path(store_path), run_name(preset, r))
-                                       / "done.json").exists()]
-        if 0 < len(before) < len(rungs):
+        probe = GroupLog(store_path, preset, rungs, corpus, device, compile, writer=False)
+        done = [(d / "done.json").exists() for d in probe.dirs]
+        if any(done) and not all(done):
             # seeds or LRs added to a finished ladder: train the new runs only
-            new = train_group([r for r in rungs if r not in before], corpus=corpus,
-                              store_path=store_path, preset=preset, device=device, resume=True,
-                              compile=compile, precision=precision,
+            new = train_group([r for r, f in zip(rungs, done, strict=True) if not f],
+                              corpus=corpus, store_path=store_path, preset=preset, device=device,
+                              resume=True, compile=compile, precision=precision,
                               keep_checkpoint=keep_checkpoint, progress=progress,
                               stop_after=stop_after)
-            old = GroupLog(store_path, preset, before, corpus, device, compile,
-                           writer=False).finished(True)
-            return {**new, "runs": [run_name(preset, r) for r in rungs],
-                    "final": {**old, **new["final"]}, "done_before": sorted(old)}
+            old = GroupLog(store_path, preset, [r for r, f in zip(rungs, done, strict=True) if f],
+                           corpus, device, compile, writer=False).finished(True)
+            return {**new, "runs": probe.names, "final": {**old, **new["final"]},
+                    "done_before": sorted(old)}
 
     rank, world = rank_and_world()
     master = rank == 0  # the one process that writes logs, checkpoints and the store
