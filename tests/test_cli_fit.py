@@ -1,6 +1,7 @@
 """`scalefit fit`, `predict`, `laws` and `compare` from the command line."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,27 @@ CSV = ROOT / "data" / "chinchilla.csv"
 
 
 def test_fit_with_no_options(in_tmp, capsys):
-    assert run(["fit", str(CSV), "--bootstrap", "40"]) == 0
+    # the default law is auto: on Epoch's points no law beats Chinchilla's form clearly, so the
+    # forecast averages its four fits, weighted by their size-wise backtests
+    assert run(["fit", str(CSV), "--bootstrap", "40", "--predict", "N=7e10,D=1.4e12"]) == 0
+    out = capsys.readouterr().out
+    assert "predictions: the weighted average of 4 fits of Chinchilla's form" in out
+    assert "backtest (size:7,10)" in out and "  chosen: overtrain" in out
+    assert "240 points" in out and "95% bootstrap" in out
+    assert "left out 5 run(s) marked exclude" in out
+    m = re.search(r"loss at N=7e\+10, D=1\.4e\+12: (\S+)  \[(\S+), (\S+)\]", out)
+    assert m, out
+    value, lo, hi = map(float, m.groups())
+    assert value == pytest.approx(1.981, abs=2e-3) and lo < value < hi
+    fig = in_tmp / "chinchilla_auto_forecast.png"  # <data stem>_<law asked for>
+    assert fig.exists() and fig.stat().st_size > 10_000
+
+
+def test_fit_law_chinchilla_is_epochs_replication(in_tmp, capsys):
+    assert run(["fit", str(CSV), "--law", "chinchilla", "--bootstrap", "40"]) == 0
     out = capsys.readouterr().out
     assert "chinchilla: L = E + A/N^alpha + B/D^beta" in out
+    assert re.search(r"E +1\.8172 ", out) and re.search(r"alpha +0\.34731 ", out), out
     assert "240 points" in out and "95% bootstrap" in out
     assert "left out 5 run(s) marked exclude" in out
     assert "N_opt ∝ C^a" in out and "D_opt ∝ C^b" in out
@@ -27,7 +46,8 @@ def test_fit_with_no_options(in_tmp, capsys):
 
 
 def test_fit_json_then_predict(in_tmp, capsys):
-    code = run(["fit", str(CSV), "--bootstrap", "30", "--predict", "N=7e10,D=1.4e12",
+    code = run(["fit", str(CSV), "--law", "chinchilla", "--bootstrap", "30", "--predict",
+                "N=7e10,D=1.4e12",
                 "--optimal", "1e24", "--holdout", "largest:5", "--fix", "alpha=0.35",
                 "--json", "fit.json", "--plot", "figs/f.svg"])
     assert code == 0

@@ -279,11 +279,11 @@ def test_fit_writes_its_forecast_beside_json_named_by_data_and_law(tmp_path, mon
     shutil.copy(CHIN, other)
     assert run(["fit", str(other), "--bootstrap", "0", "--holdout", "none",
                 "--json", "out/fit.json"]) == 0
-    fig = tmp_path / "out" / "gopher_chinchilla_forecast.png"
+    fig = tmp_path / "out" / "gopher_auto_forecast.png"  # the default law, auto
     assert fig.is_file() and fig.stat().st_size > 10_000
     assert f"wrote {fig.resolve()}" in capsys.readouterr().out
     assert run(["fit", str(CHIN), "--bootstrap", "0", "--holdout", "none"]) == 0
-    here = tmp_path / "chinchilla_chinchilla_forecast.png"
+    here = tmp_path / "chinchilla_auto_forecast.png"
     assert here.is_file() and f"wrote {here.resolve()}" in capsys.readouterr().out
     # the first figure is still there: fits of different data do not overwrite each other
     assert fig.is_file() and not (tmp_path / "chinchilla_forecast.png").exists()

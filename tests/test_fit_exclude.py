@@ -14,12 +14,12 @@ CHIN = Path(__file__).resolve().parents[1] / "data" / "chinchilla.csv"
 
 
 def test_embedded_chinchilla_marks_epochs_five_dropped_points():
-    res = scalefit.fit(CHIN, bootstrap=0)
+    res = scalefit.fit(CHIN, "chinchilla", bootstrap=0)
     # Besiroglu et al. drop the 5 highest losses; the embedded table marks exactly those
     assert res.n_points == 240
     assert res.objective_ == pytest.approx(1.01827e-3, rel=1e-4)
     assert any("exclude" in n for n in res.diagnostics["notes"])
-    full = scalefit.fit(CHIN, bootstrap=0, include_excluded=True)
+    full = scalefit.fit(CHIN, "chinchilla", bootstrap=0, include_excluded=True)
     assert full.n_points == 245
     assert full.params_["B"] > 5 * res.params_["B"]  # the outliers pull B far off
 

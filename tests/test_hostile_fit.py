@@ -206,9 +206,9 @@ def test_duplicated_runs():
     out = _fit("a run named twice", _table(X, y, names=["a", "a"] + [f"r{i}" for i in range(18)]))
     assert isinstance(out, InputError) and "names a run more than once" in str(out)
     # the same runs twice under other names: the same minimum, twice the points
-    once = _fit("runs once", _table(X, y))
+    once = _fit("runs once", _table(X, y), "chinchilla")
     twice = _fit("every run twice", pd.concat([_table(X, y), _table(X, y, names=[
-        f"copy{i}" for i in range(20)])], ignore_index=True))
+        f"copy{i}" for i in range(20)])], ignore_index=True), "chinchilla")
     assert twice.n_points == 2 * once.n_points
     for k, v in once.params_.items():
         assert twice.params_[k] == pytest.approx(v, rel=1e-4), k

@@ -168,7 +168,8 @@ def test_forecast_of_the_fit_command_shows_points_frontier_band_and_70b(tmp_path
 def test_forecast_of_epochs_240_points(chin):
     df = pd.read_csv(CHIN).sort_values("loss", kind="stable").iloc[:-5]
     df = df.assign(N=df["Model Size"], D=df["Training FLOP"] / (6 * df["Model Size"]))
-    res = scalefit.fit(df[["N", "D", "loss"]], bootstrap=0, predict={"N": 70e9, "D": 1.4e12})
+    res = scalefit.fit(df[["N", "D", "loss"]], "chinchilla", bootstrap=0,
+                       predict={"N": 70e9, "D": 1.4e12})
     ax = plot.forecast(res)
     assert len(collections(ax, "runs")[0].get_offsets()) == 240
     assert "95% band" not in legend_labels(ax)  # no bootstrap, no band label

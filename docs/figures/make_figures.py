@@ -20,12 +20,12 @@ DPI = 110  # a small PNG, still sharp on screen
 
 COMMANDS = [
     # Chinchilla's law on Epoch's 240 runs: 70B/1.4T and a 1e24 budget, backtest on held-out sizes
-    ["fit", "data/chinchilla.csv", "--bootstrap", "200", "--seed", "0",
+    ["fit", "data/chinchilla.csv", "--law", "chinchilla", "--bootstrap", "200", "--seed", "0",
      "--predict", "N=70e9,D=1.4e12", "--optimal", "1e24",
      "--plot", "docs/figures/chinchilla_forecast.png"],
     # the CPU ladder store: logged FLOPs on the axis, held-out sizes against their own predictions
-    ["fit", "--store", "data/ladder-cpu-tiny", "--metric", "val/loss", "--bootstrap", "200",
-     "--seed", "0", "--plot", "docs/figures/ladder_cpu_tiny_forecast.png"],
+    ["fit", "--store", "data/ladder-cpu-tiny", "--law", "chinchilla", "--metric", "val/loss",
+     "--bootstrap", "200", "--seed", "0", "--plot", "docs/figures/ladder_cpu_tiny_forecast.png"],
     # Porian et al. 2024 IsoFLOP profiles (tuned hyperparameters, RefinedWeb, 12 budgets)
     ["isoflop", "data/porian2024/isoflop_tuned_rw.csv",
      "--plot", "docs/figures/porian2024_isoflop.png"],

@@ -163,8 +163,10 @@ def fit_cmd(
     loss_col: LossColOption = None,
     step_col: str | None = typer.Option(None, "--step-col", help="Step column of the logs."),
     lr_col: str | None = typer.Option(None, "--lr-col", help="Learning-rate column of the logs."),
-    law: str = typer.Option("chinchilla", "--law", "-l",
-                            help="Law name (see `scalefit laws`), or 'auto' to pick by backtest."),
+    law: str = typer.Option("auto", "--law", "-l",
+                            help="auto: the law and variant that backtest best (or the "
+                                 "backtest-weighted average of Chinchilla's form); or a law "
+                                 "name (see `scalefit laws`), e.g. chinchilla."),
     metric: str | None = typer.Option(None, "--metric", "-m", help="Metric to fit."),
     bootstrap: int = typer.Option(DEFAULT_BOOTSTRAP, "--bootstrap", "-b",
                                   help="Run resamples for intervals (0: delta method only). "
@@ -271,7 +273,9 @@ def fit_cmd(
     if not no_plot:
         from scalefit.plot import forecast, save
 
-        path = Path(plot) if plot else forecast_path(inputs, store, res.law_.name, json_out)
+        # named by the law asked for: `auto` keeps one name whichever law its backtest picks
+        named = "auto" if law.strip() == "auto" else res.law_.name
+        path = Path(plot) if plot else forecast_path(inputs, store, named, json_out)
         path.parent.mkdir(parents=True, exist_ok=True)
         save(forecast(res), path, dpi=150)
         typer.echo(f"wrote {path.resolve()}")
