@@ -6,7 +6,8 @@ Runs each command in a fresh process, interleaved, ``--repeat`` times, and keeps
 user + system CPU time of each (from ``os.wait4``, so only that process counts). The
 reference is ``python -c 'import numpy, scipy, pandas'``, the floor of any command that reads
 a table and fits it; the ratio is measured in the same run. Target: ``fit --holdout none`` at
-most 1.5x the reference. ``--backtest`` also times the default ``fit`` (with its backtest),
+most 1.5x the reference (``fit --law chinchilla --holdout none``). ``--backtest`` also times
+the default ``fit`` (law auto: the candidates' backtests, then the fit),
 ``--no-bootstrap`` the fit without its 200-resample bootstrap; ``--importtime K`` prints the K
 modules with the largest cumulative import time of one ``python -X importtime`` run of the fit. ``--root DIR`` times the scalefit of another checkout
 (``git archive REV | tar -x -C DIR``): ``python -m`` finds the package in the working directory.
@@ -24,7 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "chinchilla.csv"
 
 REFERENCE = [sys.executable, "-c", "import numpy, scipy, pandas"]
-FIT = [sys.executable, "-m", "scalefit", "fit", str(DATA), "--no-plot", "--holdout", "none"]
+# one law, no backtest: the shortest fit (the default, law auto, backtests its candidates)
+FIT = [sys.executable, "-m", "scalefit", "fit", str(DATA), "--law", "chinchilla", "--no-plot",
+       "--holdout", "none"]
 FIT_DEFAULT = [sys.executable, "-m", "scalefit", "fit", str(DATA), "--no-plot"]
 FIT_NO_BOOT = [*FIT, "--bootstrap", "0"]
 
@@ -67,11 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--root", type=Path, default=ROOT,
                     help="checkout whose scalefit is timed (default: this one)")
     a = ap.parse_args(argv)
-    cmds = {"import numpy, scipy, pandas": REFERENCE, "fit --holdout none": FIT}
+    cmds = {"import numpy, scipy, pandas": REFERENCE, "fit -l chinchilla --holdout none": FIT}
     if a.backtest:
-        cmds["fit (default, backtest)"] = FIT_DEFAULT
+        cmds["fit (default: auto)"] = FIT_DEFAULT
     if a.no_bootstrap:
-        cmds["fit --holdout none -b 0"] = FIT_NO_BOOT
+        cmds["fit -l chinchilla --holdout none -b 0"] = FIT_NO_BOOT
     best: dict[str, tuple[float, float, float]] = {}
     for _ in range(a.repeat):
         for name, cmd in cmds.items():  # interleaved, so load changes hit all alike
@@ -81,9 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     ref = best["import numpy, scipy, pandas"][2]
     print(f"scalefit from {a.root}; best of {a.repeat}, CPU seconds (user + system):")
     for name, (u, s, tot) in best.items():
-        print(f"  {name:<28} {tot:6.3f}  (user {u:.3f}, sys {s:.3f})  {tot / ref:5.2f}x")
+        print(f"  {name:<38} {tot:6.3f}  (user {u:.3f}, sys {s:.3f})  {tot / ref:5.2f}x")
     if a.importtime:
-        print("\nslowest imports of `fit --holdout none` (cumulative / self, ms):")
+        print("\nslowest imports of `fit -l chinchilla --holdout none` (cumulative / self, ms):")
         for cum, own, mod in importtime_top(FIT, a.importtime, a.root):
             print(f"  {cum / 1000:8.1f} {own / 1000:8.1f}  {mod}")
 
