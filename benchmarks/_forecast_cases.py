@@ -201,6 +201,24 @@ def gadre(corpus: str, max_fit_n: float = 0.5e9, min_mult: float = 1.0) -> list[
     return [_final_split(df, df["N"].to_numpy() > max_fit_n)]
 
 
+# ----------------------------------------------------------------------------- Li et al.
+#: tokens per optimizer step of Li et al.'s runs (the token counts are multiples of it)
+MISFITTING_BATCH = 1_048_576
+
+
+def misfitting(max_fit_n: float = 0.5e9, min_steps: int = 1000) -> list[Split]:
+    """Li, Kudugunta & Zettlemoyer 2025: 11 sizes (12M-1B non-embedding parameters), each at
+    several token counts and peak LRs. Each size and token count at its best LR, runs of at
+    least ``min_steps`` steps (the shorter ones end in their warm-up's wake, 4-6 nats); fit
+    every size up to 0.4B, predict the 1B runs."""
+    df = pd.read_csv(DATA / "misfitting2025" / "misfitting_final_losses.csv")
+    df = df[df["D"] >= min_steps * MISFITTING_BATCH]
+    best = df.loc[df.groupby(["model", "D"])["loss"].idxmin()].reset_index(drop=True)
+    t = _table(best["model"] + "-" + best["D"].astype(str), best["N_no_emb"], best["D"],
+               best["loss"])
+    return [_final_split(t, t["N"].to_numpy() > max_fit_n)]
+
+
 # ----------------------------------------------------------------------------- schedules
 def multipower(size: str) -> list[Split]:
     from scalefit.curves import multipower_curves
@@ -242,6 +260,10 @@ def cases() -> list[Case]:
             out.append(Case(f"gadre {label}", "gadre2024",
                             "fit <=0.41B at 1-32x, predict 1.4B, 6.9B", "final",
                             lambda c=corpus: gadre(c)))
+    if (DATA / "misfitting2025" / "misfitting_final_losses.csv").exists():
+        out.append(Case("misfitting 1B", "misfitting2025",
+                        "best LR per size x tokens, >= 1k steps; fit <= 0.4B, predict 1B",
+                        "final", misfitting))
     for size in ("25M", "100M", "400M"):
         out.append(Case(f"multipower {size}", "multipower",
                         "fit cosine+constant, final loss of 5 schedules", "schedule",

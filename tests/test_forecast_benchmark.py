@@ -62,3 +62,22 @@ def test_naive_nearest_tokens_per_param():
                        "C": [0.0, 0.0], "loss": [2.0, 1.9]})
     f = forecast.m_naive(forecast.Split(train=tr, test=te))
     assert list(f.pred) == [2.5, 2.2]
+
+
+def test_li_et_al_case_reads_the_best_lr_of_each_run_length():
+    """Li et al. 2025's runs: 261 rows, each size and token count at its best LR, runs of at
+    least 1,000 steps; Chinchilla's textbook fit to the sizes up to 0.4B misses the two 1B runs
+    by 0.76% (mean)."""
+    import pandas as pd
+    from _forecast_cases import DATA, misfitting
+
+    raw = pd.read_csv(DATA / "misfitting2025" / "misfitting_final_losses.csv")
+    assert len(raw) == 261 and raw["model"].nunique() == 11
+    (split,) = misfitting()
+    assert (len(split.train), len(split.test)) == (49, 2)
+    assert split.train["N"].max() == 393268480 and (split.train["D"] >= 1000 * 2**20).all()
+    # the 1B runs at 10 and 20 thousand steps, each the lowest of its peak LRs
+    assert list(split.test["loss"]) == pytest.approx([2.788925, 2.685065], abs=1e-6)
+    f = forecast.m_textbook(split)
+    err = abs(f.pred / split.test["loss"].to_numpy() - 1)
+    assert err.mean() == pytest.approx(0.0076, abs=0.0005)
