@@ -221,17 +221,22 @@ class GroupLog:
 
         Without ``resume``, a finished run or one with a log is an error: nothing is overwritten.
         """
-        if all((d / "done.json").exists() for d in self.dirs):
+        done = self.done_losses()
+        if len(done) == len(self.names):
             if not resume:
                 raise StoreError(f"run {self.names[0]!r} is already complete in this store",
                                  where=str(self.store_dir),
                                  hint="pass --resume to skip finished runs, or use a new --store")
-            return {n: json.loads((d / "done.json").read_text()).get("final_val_loss")
-                    for n, d in zip(self.names, self.dirs, strict=True)}
+            return done
         if not resume and any(lg.exists() and lg.stat().st_size for lg in self.logs):
             raise StoreError(f"run {self.names[0]!r} has a log in this store", where=str(self.dirs[0]),
                              hint="pass --resume to continue it, or use a new --store")
         return None
+
+    def done_losses(self) -> dict[str, float]:
+        """Run name -> final val loss, for the runs of the group that have finished."""
+        return {n: json.loads((d / "done.json").read_text()).get("final_val_loss")
+                for n, d in zip(self.names, self.dirs, strict=True) if (d / "done.json").exists()}
 
     def restart_at(self, step: int) -> None:
         """Drop log rows past ``step`` (those of a killed run after its checkpoint); write rung.json."""

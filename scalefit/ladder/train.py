@@ -73,16 +73,14 @@ def train_group(
     """
     if resume and len(rungs) > 1:
         probe = GroupLog(store_path, preset, rungs, corpus, device, compile, writer=False)
-        done = [(d / "done.json").exists() for d in probe.dirs]
-        if any(done) and not all(done):
+        old = probe.done_losses()
+        if 0 < len(old) < len(rungs):
             # seeds or LRs added to a finished ladder: train the new runs only
-            new = train_group([r for r, f in zip(rungs, done, strict=True) if not f],
+            new = train_group([r for r, n in zip(rungs, probe.names, strict=True) if n not in old],
                               corpus=corpus, store_path=store_path, preset=preset, device=device,
                               resume=True, compile=compile, precision=precision,
                               keep_checkpoint=keep_checkpoint, progress=progress,
                               stop_after=stop_after)
-            old = GroupLog(store_path, preset, [r for r, f in zip(rungs, done, strict=True) if f],
-                           corpus, device, compile, writer=False).finished(True)
             return {**new, "runs": probe.names, "final": {**old, **new["final"]},
                     "done_before": sorted(old)}
 
