@@ -260,6 +260,12 @@ def cases() -> list[Case]:
             out.append(Case(f"gadre {label}", "gadre2024",
                             "fit <=0.41B at 1-32x, predict 1.4B, 6.9B", "final",
                             lambda c=corpus: gadre(c)))
+    # added after `auto` was designed: the same protocol on Porian et al.'s OpenWebText2 runs
+    # and on their cosine-decay runs (LR decayed over each run's own length) on both corpora
+    for config, label in (("tuned_owt2", "OWT2 tuned"), ("kaplan_like_owt2", "OWT2 kaplan-like"),
+                          ("cosine_rw", "RW cosine"), ("cosine_owt2", "OWT2 cosine")):
+        out.append(Case(f"porian {label}", "porian2024", "hold out 2 largest sizes, D/N >= 1",
+                        "final", lambda c=config: porian(c)))
     if (DATA / "misfitting2025" / "misfitting_final_losses.csv").exists():
         out.append(Case("misfitting 1B", "misfitting2025",
                         "best LR per size x tokens, >= 1k steps; fit <= 0.4B, predict 1B",

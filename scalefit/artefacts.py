@@ -581,7 +581,8 @@ def _backtest(c: _Check, bt) -> None:
             c.text(run, f"{key}.runs[{j}]")
         for k in ("mean_rel_error", "max_rel_error"):
             c.num(r.get(k), f"{key}.{k}", null=True)
-        c.text(r.get("error"), f"{key}.error", null=True)
+        for k in ("error", "as", "note"):
+            c.text(r.get(k), f"{key}.{k}", null=True)
     cal = c.obj(bt.get("calibration"), "backtest.calibration", null=True)
     if cal:
         for k in ("method", "holdout"):

@@ -617,7 +617,8 @@ def _summary(r: FitResult) -> Summary:
         for row in rows:
             lines.append(f"  {row.get('label') or row['law']:<{width}} mean {_pct_s(row.get('mean_rel_error'))}"
                          f"  max {_pct_s(row.get('max_rel_error'))}"
-                         + (f"  ({row['error']})" if row.get("error") else ""))
+                         + (f"  ({row['error']})" if row.get("error") else "")
+                         + (f"  ({row['note']})" if row.get("note") else ""))
         if bt.get("reason"):
             lines.append(f"  chosen: {bt['reason']}")
         cal = bt.get("calibration")
@@ -634,7 +635,7 @@ def _summary(r: FitResult) -> Summary:
     ens = r.ensemble
     if ens:
         facts.append("predictions: the weighted average of " + str(len(ens["members"]))
-                     + " fits of Chinchilla's form (" + ", ".join(
+                     + " fits of laws with an irreducible loss (" + ", ".join(
                          f"{m['label']} {float(m['weight']):.2f}" for m in ens["members"])
                      + f"); the parameters below are {law.name}'s, the best backtest")
     return Summary(

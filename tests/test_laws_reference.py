@@ -104,3 +104,22 @@ def test_bnsl_one_break_slopes():
     slope_hi = np.log(y[3] / y[2]) / np.log(10)
     assert slope_lo == pytest.approx(-0.2, abs=1e-6)
     assert slope_hi == pytest.approx(-0.7, abs=1e-6)
+
+
+def test_kaplan_nd_e_is_kaplans_joint_law_plus_a_constant():
+    """``kaplan_nd_e`` with Kaplan et al.'s table 2 values (alpha_N 0.076, alpha_D 0.103,
+    N_c 6.4e13, D_c 1.8e13): E = 0 gives their eq. (1.5) (``kaplan_nd``), and E adds itself."""
+    kap = {"N_c": 6.4e13, "D_c": 1.8e13, "alpha_N": 0.076, "alpha_D": 0.103}
+    X = {"N": np.array([1e8, 1e9, 1e10]), "D": np.array([2e9, 2e10, 3e11])}
+    closed = ((kap["N_c"] / X["N"]) ** (kap["alpha_N"] / kap["alpha_D"])
+              + kap["D_c"] / X["D"]) ** kap["alpha_D"]
+    law = get_law("kaplan_nd_e")
+    np.testing.assert_allclose(law.predict(X, {"E": 0.0, **kap}), closed, rtol=1e-13)
+    np.testing.assert_allclose(get_law("kaplan_nd").predict(X, kap), closed, rtol=1e-13)
+    np.testing.assert_allclose(law.predict(X, {"E": 1.7, **kap}), closed + 1.7, rtol=1e-13)
+    # overfitting is avoided while D grows like N^0.74 (Kaplan et al., eq. 4.4)
+    assert law.derived({"E": 1.7, **kap})["D_exponent"] == pytest.approx(0.738, abs=1e-3)
+    # without data limits the N term is Kaplan's L(N) = (N_c/N)^alpha_N, eq. (1.1)
+    big_d = {"N": np.array([1e9]), "D": np.array([1e30])}
+    assert law.predict(big_d, {"E": 0.0, **kap})[0] == pytest.approx(
+        (6.4e13 / 1e9) ** 0.076, rel=1e-9)

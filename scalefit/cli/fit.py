@@ -165,7 +165,8 @@ def fit_cmd(
     lr_col: str | None = typer.Option(None, "--lr-col", help="Learning-rate column of the logs."),
     law: str = typer.Option("auto", "--law", "-l",
                             help="auto: the law and variant that backtest best (or the "
-                                 "backtest-weighted average of Chinchilla's form); or a law "
+                                 "backtest-weighted average of the laws with an irreducible "
+                                 "loss); or a law "
                                  "name (see `scalefit laws`), e.g. chinchilla."),
     metric: str | None = typer.Option(None, "--metric", "-m", help="Metric to fit."),
     bootstrap: int = typer.Option(DEFAULT_BOOTSTRAP, "--bootstrap", "-b",

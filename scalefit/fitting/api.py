@@ -44,11 +44,11 @@ def fit(data, law: str = "auto", *, metric: str | None = None, bootstrap: int = 
         and/or C and a loss column), a points table, or a store.
     law : str
         ``"auto"`` (default): the candidate law and variant with the smallest backtest error,
-        or, when none is clearly better than Chinchilla's form, the average of that form's
-        fits (free or tied exponents, with or without the smallest sizes) weighted by
-        1/backtest error²; over the public data of benchmarks/forecast.py its forecasts of
-        held-out runs missed by 1.89% against Chinchilla's law's 2.51%, though not on every
-        data set. Or a registered law (``"chinchilla"``,
+        or, when none is clearly better than the laws with an irreducible loss (Chinchilla's
+        form with free or tied exponents, Kaplan's joint form plus a constant), the average of
+        their fits (with or without the smallest sizes) weighted by 1/backtest error²; over the
+        public data of benchmarks/forecast.py its forecasts of held-out runs missed by 1.56%
+        against Chinchilla's law's 2.31%, though not on every data set. Or a registered law (``"chinchilla"``,
         ``"kaplan:x=C"`` ...): that law alone, whose parameters are the answer. Without
         ``holdout`` the backtest is chosen from the data: whole model sizes held out
         (``size:1-2``) when the runs form a grid of sizes, else the largest 20% of runs by
@@ -191,7 +191,7 @@ def _attach_backtest(result: FitResult, ds: Dataset, lw, fkw: dict, theta, holdo
     if not result.backtest:
         return
     bt = result.backtest
-    for key in ("_pred", "_y", "_fold"):  # arrays for law="auto"'s average, not JSON
+    for key in ("_pred", "_y", "_fold", "_fold_params"):  # for law="auto", not JSON
         bt.pop(key, None)
     bt["calibration"] = _calibration(bt.pop("_scores"), ds, lw, theta, level, holdout)
     alt = _variant_fits(ds, lw, kw) if variants else None
@@ -234,9 +234,11 @@ def _attach_ensemble(result: FitResult, data, ens: dict, kw: dict) -> None:
     result.backtest["ensemble"] = {**{k: v for k, v in ens.items() if k != "members"},
                                    "members": members}
     if result.dataset is not None:
+        from scalefit.fitting.backtest import FAMILY
+
         result.dataset.notes.append(
-            f"law='auto' predicts with the average of {len(members)} fits of Chinchilla's "
-            "form, weighted by 1/backtest error² (" + ", ".join(
+            f"law='auto' predicts with the average of {len(members)} fits of the {FAMILY}, "
+            "weighted by 1/backtest error² (" + ", ".join(
                 f"{m['label']} {m['weight']:.2f}" for m in members) + "); the parameters "
             "shown are the best-backtesting member's")
 

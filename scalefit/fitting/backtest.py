@@ -32,7 +32,8 @@ __all__ = ["parse_holdout", "expand_holdout", "split", "backtest", "compare", "A
            "size_levels", "is_size_grid", "default_holdout"]
 
 #: laws tried by ``law="auto"`` (each only if the data has its inputs and enough points)
-AUTO_LAWS = ("chinchilla", "overtrain", "power:x=C", "kaplan_nd", "data_constrained")
+AUTO_LAWS = ("chinchilla", "overtrain", "kaplan_nd_e", "power:x=C", "kaplan_nd",
+             "data_constrained")
 
 _SIZE_TOL = 1.02  # sizes within 2% of each other are one size
 
@@ -230,7 +231,8 @@ def backtest(ds, law, spec: str, *, fit_kw: dict | None = None) -> dict:
            # several laws' backtests the way one law's is averaged)
            "_pred": np.concatenate([f["pred"] for f in folds]),
            "_y": np.concatenate([f["y"] for f in folds]),
-           "_fold": np.concatenate([np.full(len(f["y"]), i) for i, f in enumerate(folds)])}
+           "_fold": np.concatenate([np.full(len(f["y"]), i) for i, f in enumerate(folds)]),
+           "_fold_params": [f["train_params"] for f in folds]}
     if len(folds) > 1:
         out["folds"] = [{"holdout": f["holdout"], "n_train": f["n_train"],
                          "n_heldout": f["n_heldout"], "mean_rel_error": m,
@@ -321,6 +323,8 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
                    "n_heldout": bt["n_heldout"], "heldout_runs": bt["heldout_runs"]}
             if "folds" in bt:
                 row["folds"] = bt["folds"]
+            if screen:
+                _flag_vanished_constant(row, bt, ds)
             rows.append(row)
         except ScalefitError as exc:
             rows.append({"law": str(name), "error": str(exc), "mean_rel_error": None,
@@ -341,9 +345,10 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
         if ens is not None:
             out["ensemble"] = ens
             reason = (reason or _why_best(rows)) + (
-                f"; predictions average the {len(ens['members'])} fits of Chinchilla's form "
-                "(free or tied exponents, with or without the smallest sizes), weighted by "
-                "1/backtest error²; the average's own backtest error is "
+                f"; predictions average the {len(ens['members'])} fits of that family"
+                + (" (to every run and without the smallest sizes)"
+                   if any(m.get("variant") for m in ens["members"]) else "")
+                + ", weighted by 1/backtest error²; the average's own backtest error is "
                 f"{100 * ens['mean_rel_error']:.2f}% (with weights from that same backtest)"
                 if ens.get("mean_rel_error") is not None else "")
     if why:
@@ -353,13 +358,40 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
     return out
 
 
-#: laws with an irreducible loss and separate N and D terms: the default family of ``auto``
-PREFERRED = ("chinchilla", "overtrain")
+#: laws of N and D with an irreducible loss: the default family of ``auto`` (Chinchilla's form
+#: with free or tied exponents, Kaplan's joint form plus a constant)
+PREFERRED = ("chinchilla", "overtrain", "kaplan_nd_e")
+#: how messages name that family
+FAMILY = "laws with an irreducible loss (" + ", ".join(PREFERRED) + ")"
+#: family members that are another law when their irreducible loss ``E`` is 0: Kaplan's joint
+#: form plus a constant, fitted with the constant at 0, is Kaplan's form, which (like every law
+#: without an irreducible loss) extrapolates worse than its backtest suggests and must backtest
+#: clearly better to be chosen
+WITHOUT_E = {"kaplan_nd_e": "kaplan_nd"}
+#: ``E`` below this fraction of the smallest loss counts as 0 (at its bound)
+E_ZERO = 1e-6
 #: another law, or the family fitted to fewer runs, replaces the preferred family fitted to every
 #: run only when its backtest error is this much smaller
 MARGIN = 0.8
 #: the run-selection variant of ``auto`` leaves out this fraction of the smallest model sizes
 SMALL_FRACTION = 0.25
+
+
+def _in_family(row: dict) -> bool:
+    """Whether a ranking row is a member of ``auto``'s family (:data:`PREFERRED`)."""
+    return row["law"] in PREFERRED and not row.get("as")
+
+
+def _flag_vanished_constant(row: dict, bt: dict, ds) -> None:
+    """Mark ``row`` as the law of :data:`WITHOUT_E` when every backtest fit put ``E`` at 0."""
+    other = WITHOUT_E.get(row["law"])
+    params = bt.get("_fold_params") or []
+    if other is None or not params:
+        return
+    floor = E_ZERO * float(np.min(np.abs(ds.y)))
+    if all(float(p.get("E", np.inf)) <= floor for p in params):
+        row["as"] = other
+        row["note"] = f"E at 0 in the backtest: this is {other}, outside the family"
 
 
 def _label(row: dict) -> str:
@@ -390,7 +422,7 @@ def _without_smallest(data, ds, rows: list[dict], holdout, kw: dict,
                else f"without the {n_drop} smallest sizes")
     out = []
     for r in rows:
-        if r["law"] not in PREFERRED or r["mean_rel_error"] is None:
+        if not _in_family(r) or r["mean_rel_error"] is None:
             continue
         row = {"law": r["law"], "variant": variant, "label": f"{r['law']} {variant}",
                "runs": keep}
@@ -401,24 +433,26 @@ def _without_smallest(data, ds, rows: list[dict], holdout, kw: dict,
             out.append({**row, "error": str(exc), "mean_rel_error": None, "max_rel_error": None})
             continue
         done[_label(row)] = bt
-        out.append({**row, "n_params": r.get("n_params"), "n_free": r.get("n_free"),
-                    "mean_rel_error": bt["mean_rel_error"], "max_rel_error": bt["max_rel_error"],
-                    "n_heldout": bt["n_heldout"], "heldout_runs": bt["heldout_runs"],
-                    **({"folds": bt["folds"]} if "folds" in bt else {})})
+        row = {**row, "n_params": r.get("n_params"), "n_free": r.get("n_free"),
+               "mean_rel_error": bt["mean_rel_error"], "max_rel_error": bt["max_rel_error"],
+               "n_heldout": bt["n_heldout"], "heldout_runs": bt["heldout_runs"],
+               **({"folds": bt["folds"]} if "folds" in bt else {})}
+        _flag_vanished_constant(row, bt, ds_v)
+        out.append(row)
     return out
 
 
 def _ensemble(rows: list[dict], pick: dict, done: dict[str, dict]) -> dict | None:
     """``auto``'s average: when no other law and no run selection backtests clearly better
-    than Chinchilla's form fitted to every run, the members of that family (free or tied
-    exponents, fitted to every run or without the smallest sizes) differ by less than the
+    than the family of :data:`PREFERRED` laws fitted to every run, the members of that family
+    (fitted to every run or without the smallest sizes) differ by less than the
     backtest can tell apart, and their average, weighted by the inverse square of each one's
     backtest error, forecasts better than any one of them chosen on a few held-out runs
     (forecast combination, Bates & Granger 1969). ``None`` when the pick came from outside the
     family, or the family has one member."""
-    if pick["law"] not in PREFERRED or pick.get("variant"):
+    if not _in_family(pick) or pick.get("variant"):
         return None
-    fam = [r for r in rows if r["law"] in PREFERRED and r["mean_rel_error"] is not None
+    fam = [r for r in rows if _in_family(r) and r["mean_rel_error"] is not None
            and _label(r) in done]
     if len(fam) < 2:
         return None
@@ -452,15 +486,15 @@ def _held_sizes(ds, spec: str) -> int:
 
 
 def _choose(rows: list[dict]) -> tuple[dict | None, str | None]:
-    """``auto``'s choice: the better of Chinchilla's law with free or tied exponents fitted to
-    every run, unless another law, or the family fitted without the smallest sizes, backtests
-    clearly better (below ``MARGIN`` times its error). A handful of held-out runs ranks laws
-    noisily; Chinchilla's form has an irreducible loss and keeps N and D apart, and laws without
-    them (Kaplan's) extrapolate worse than their backtests suggest."""
+    """``auto``'s choice: the best of the :data:`PREFERRED` laws fitted to every run, unless
+    another law, or the family fitted without the smallest sizes, backtests clearly better
+    (below ``MARGIN`` times its error). A handful of held-out runs ranks laws noisily; laws
+    without an irreducible loss (Kaplan's original forms, a power law in compute) extrapolate
+    worse than their backtests suggest."""
     ok = [r for r in rows if r["mean_rel_error"] is not None]
     if not ok:
         return None, None
-    fam = [r for r in ok if r["law"] in PREFERRED and not r.get("variant")]
+    fam = [r for r in ok if _in_family(r) and not r.get("variant")]
     if not fam:
         return ok[0], None
     pick = fam[0]
@@ -470,8 +504,8 @@ def _choose(rows: list[dict]) -> tuple[dict | None, str | None]:
                      f"({100 * top['mean_rel_error']:.2f}% mean relative error), clearly "
                      f"better than {pick['law']} fitted to every run "
                      f"({100 * pick['mean_rel_error']:.2f}%)")
-    text = (f"{pick['law']} predicted the held-out runs best of Chinchilla's form with free or "
-            f"tied exponents ({100 * pick['mean_rel_error']:.2f}% mean relative error")
+    text = (f"{pick['law']} predicted the held-out runs best of the {FAMILY} "
+            f"({100 * pick['mean_rel_error']:.2f}% mean relative error")
     if top is not pick:
         text += (f"; {_label(top)} at {100 * top['mean_rel_error']:.2f}% is not better by "
                  f"{100 * (1 - MARGIN):.0f}% or more, too little to leave the family")

@@ -123,6 +123,40 @@ class KaplanND(Law):
 
 
 
+@register
+class KaplanNDE(KaplanND):
+    """L(N, D) = E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D.
+
+    Kaplan's joint law for the reducible loss, plus an irreducible loss ``E`` (the "power law
+    plus constant" of Henighan et al. 2020). Unlike Chinchilla's sum of two power laws, the N and
+    D terms combine inside one power: how much a model gains from more tokens depends on its
+    size (a bigger model is further from its data limit at the same D). With ``E = 0`` it is
+    ``kaplan_nd``.
+
+    Sources: Kaplan et al. 2020, "Scaling Laws for Neural Language Models", eq. (1.5) (the
+    reducible part); Henighan et al. 2020, "Scaling Laws for Autoregressive Generative
+    Modeling", eq. (1.1) (the constant).
+    """
+
+    name = "kaplan_nd_e"
+    formula = "L = E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D"
+    source = "Kaplan et al. 2020, eq. (1.5); Henighan et al. 2020, eq. (1.1)"
+    params = (Param("E", 0.0, np.inf, grid=(0.5, 1.0, 2.0), doc="irreducible loss"),
+              *KaplanND.params)
+    #: its fit to Hoffmann et al.'s runs (data/chinchilla.csv), over their range
+    example = {"params": {"E": 1.5047, "N_c": 5.077e8, "D_c": 1.071e10, "alpha_N": 0.23785,
+                          "alpha_D": 0.25297},
+               "inputs": {"N": (4e7, 1.6e10), "D": (5e9, 5e11)}}
+
+    def _predict(self, X, theta):
+        theta = np.asarray(theta, float)
+        return theta[..., 0, None] + super()._predict(X, theta[..., 1:])
+
+    def _jacobian(self, X, theta):
+        theta = np.asarray(theta, float)
+        J = super()._jacobian(X, theta[..., 1:])
+        return np.concatenate([np.ones_like(J[..., :1]), J], -1)
+
 
 @register
 class KaplanNS(Law):

@@ -99,6 +99,7 @@ TOLERANCES: dict[str, dict[str, float | None]] = {
     "kaplan:x=C": {"*": 0.1},
     "kaplan:x=D": {"*": 0.1},
     "kaplan_nd": {"*": 0.05, "N_c": 0.25, "D_c": 0.15},
+    "kaplan_nd_e": {"*": 0.05, "N_c": 0.25, "D_c": 0.25},
     "kaplan_ns": {"*": 0.05, "N_c": 0.2, "B_star": 0.3},
     "data_constrained": {"*": 0.1, "A": 0.5, "B": 0.2, "rd_star": 0.15, "rn_star": 0.4},
     "data_constrained:G=0.2258": {"*": 0.1, "A": 0.25, "B": 0.2, "rn_star": 0.4},
