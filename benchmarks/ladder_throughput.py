@@ -16,6 +16,10 @@ at the same thread setting:
 - ``compiled`` (GPU, or ``--compile``): torch.compile (on top of bf16 autocast on GPU); on CPU
   also ``wk+comp``: the workers, each compiled.
 
+On CPU, ``GEMMs 1t`` is a ceiling, not a path: the tokens/s of one model's step if it did only
+its dense fp32 matrix products (forward and backward) at one thread; its ``/ng`` is the most any
+one-model path can reach against nanoGPT at that shape.
+
 Tokens/s counts training tokens of all models together. On GPU (no nanoGPT column there), MFU
 is model FLOPs (6·N_matmul + 12·L·d·T per token) per second over the device's dense bf16 peak.
 
@@ -113,6 +117,34 @@ def _tokens_per_s(rungs, device, steps, compile=False) -> float:
     return len(rungs) * steps * r.batch_size * r.seq_len / (time.perf_counter() - t0)
 
 
+def _gemm_ceiling_tokens_per_s(rung, steps: int) -> float:
+    """Tokens/s of one model's training step if it did nothing but its dense fp32 GEMMs, on the
+    current thread setting: for each weight (qkv, attention output, the MLP's two, the head)
+    the forward product and the backward's two (input and weight gradients), at the rung's
+    batch x context rows. Attention scores, norms, the loss and the optimizer are left out, so
+    no eager, stacked or compiled path of one model can beat it: its ratio to nanoGPT is the
+    most such a path can reach at this shape."""
+    cfg = rung.config
+    d, m = cfg.d_model, rung.batch_size * rung.seq_len
+    shapes = [(d, 3 * d), (d, d), (d, cfg.mlp_ratio * d), (cfg.mlp_ratio * d, d)] * cfg.n_layer
+    shapes.append((d, cfg.vocab_size))
+    g = torch.Generator().manual_seed(0)
+    mats = [(torch.randn(m, i, generator=g), torch.randn(i, o, generator=g),
+             torch.randn(m, o, generator=g)) for i, o in shapes]
+
+    def step():
+        for x, w, dy in mats:
+            torch.mm(x, w)  # forward
+            torch.mm(dy, w.t())  # input gradient
+            torch.mm(x.t(), dy)  # weight gradient
+
+    step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * m / (time.perf_counter() - t0)
+
+
 def _worker(args):
     rung, steps, barrier, what = args
     torch.set_num_threads(1)
@@ -183,7 +215,7 @@ def main() -> None:
             shapes.append(r)
     head = f"{'rung':<10}{'params':>9}"
     if not cuda:
-        head += f"{'ng 1t':>9}{'plain 1t':>10}{'/ng':>6}"
+        head += f"{'ng 1t':>9}{'plain 1t':>10}{'/ng':>6}{'GEMMs 1t':>10}{'/ng':>6}"
     else:
         head += f"{'plain':>10}"
     head += "".join(f"{f'K={k}':>10}" for k in args.stack)
@@ -209,6 +241,8 @@ def main() -> None:
                 for th in sorted(set(stack_threads) | {1}):
                     torch.set_num_threads(th)
                     add(("ng", th), _nanogpt_tokens_per_s(r, device, args.steps))
+                torch.set_num_threads(1)
+                add("gemms", _gemm_ceiling_tokens_per_s(r, args.steps))
             torch.set_num_threads(base_threads)
             add("plain", _tokens_per_s([r], device, args.steps))
             for k in args.stack:
@@ -235,6 +269,7 @@ def main() -> None:
         if not cuda:
             ratio = {k: best[k] / best[v] for k, v in ref.items() if k in best}
             line += f"{best[('ng', 1)]:>9,.0f}{plain:>10,.0f}{ratio['plain']:>6.2f}"
+            line += f"{best['gemms']:>10,.0f}{best['gemms'] / best[('ng', 1)]:>6.2f}"
         else:
             line += f"{plain:>10,.0f}"
         per_k = {k: max(best[(k, th)] for th in stack_threads) for k in args.stack}
