@@ -260,10 +260,16 @@ def cases() -> list[Case]:
             out.append(Case(f"gadre {label}", "gadre2024",
                             "fit <=0.41B at 1-32x, predict 1.4B, 6.9B", "final",
                             lambda c=corpus: gadre(c)))
-    # added after `auto` was designed: the same protocol on Porian et al.'s OpenWebText2 runs
-    # and on their cosine-decay runs (LR decayed over each run's own length) on both corpora
+    # added after `auto` was designed: the same protocol on Porian et al.'s OpenWebText2 runs,
+    # on their cosine-decay runs (LR decayed over each run's own length) on both corpora, and
+    # (added after kaplan_nd_e joined auto) on their steps between the Kaplan-like setup and
+    # cosine decay: the head counted in N, then a short warm-up
     for config, label in (("tuned_owt2", "OWT2 tuned"), ("kaplan_like_owt2", "OWT2 kaplan-like"),
-                          ("cosine_rw", "RW cosine"), ("cosine_owt2", "OWT2 cosine")):
+                          ("cosine_rw", "RW cosine"), ("cosine_owt2", "OWT2 cosine"),
+                          ("standard_count_rw", "RW head counted"),
+                          ("short_warmup_rw", "RW short warm-up"),
+                          ("standard_count_owt2", "OWT2 head counted"),
+                          ("short_warmup_owt2", "OWT2 short warm-up")):
         out.append(Case(f"porian {label}", "porian2024", "hold out 2 largest sizes, D/N >= 1",
                         "final", lambda c=config: porian(c)))
     if (DATA / "misfitting2025" / "misfitting_final_losses.csv").exists():
