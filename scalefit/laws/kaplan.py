@@ -122,7 +122,6 @@ class KaplanND(Law):
         return {"D_exponent": float(v) if np.ndim(v) == 0 else v}
 
 
-
 @register
 class KaplanNDE(KaplanND):
     """L(N, D) = E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D.
