@@ -206,6 +206,9 @@ def test_kaplan_nd_e_with_its_constant_at_zero_leaves_the_family():
     """Kaplan's joint form plus a constant, with the constant at 0 in every backtest fit, is
     Kaplan's form: it is chosen only by backtesting clearly better, and is not averaged."""
     from scalefit.fitting.backtest import _choose, _flag_vanished_constant
+    from scalefit.laws import get_law
+
+    kap, chin = get_law("kaplan_nd_e"), get_law("chinchilla")
 
     class DS:
         y = np.array([2.0, 2.5])
@@ -213,7 +216,7 @@ def test_kaplan_nd_e_with_its_constant_at_zero_leaves_the_family():
     y = [2.0, 2.1]
     at_zero = {"_fold_params": [{"E": 0.0, "N_c": 1e9}, {"E": 1e-9, "N_c": 2e9}]}
     row = _row("kaplan_nd_e", 0.018)
-    _flag_vanished_constant(row, at_zero, DS)
+    _flag_vanished_constant(row, at_zero, DS, kap)
     assert row["as"] == "kaplan_nd" and "E at 0" in row["note"]
     rows = [row, _row("chinchilla", 0.02), _row("overtrain", 0.03)]
     pick, _ = _choose(rows)
@@ -224,7 +227,7 @@ def test_kaplan_nd_e_with_its_constant_at_zero_leaves_the_family():
     assert [m["law"] for m in ens["members"]] == ["chinchilla", "overtrain"]
     # with a constant in one fold it stays a member, and here the best one
     kept = _row("kaplan_nd_e", 0.018)
-    _flag_vanished_constant(kept, {"_fold_params": [{"E": 0.0}, {"E": 0.4}]}, DS)
+    _flag_vanished_constant(kept, {"_fold_params": [{"E": 0.0}, {"E": 0.4}]}, DS, kap)
     assert "as" not in kept
     pick, _ = _choose([kept, *rows[1:]])
     assert pick is kept
@@ -232,5 +235,5 @@ def test_kaplan_nd_e_with_its_constant_at_zero_leaves_the_family():
     assert {m["law"] for m in ens["members"]} == {"kaplan_nd_e", "chinchilla", "overtrain"}
     # other laws are never flagged
     other = _row("chinchilla", 0.02)
-    _flag_vanished_constant(other, at_zero, DS)
+    _flag_vanished_constant(other, at_zero, DS, chin)
     assert "as" not in other

@@ -324,7 +324,7 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
             if "folds" in bt:
                 row["folds"] = bt["folds"]
             if screen:
-                _flag_vanished_constant(row, bt, ds)
+                _flag_vanished_constant(row, bt, ds, law)
             rows.append(row)
         except ScalefitError as exc:
             rows.append({"law": str(name), "error": str(exc), "mean_rel_error": None,
@@ -363,11 +363,6 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
 PREFERRED = ("chinchilla", "overtrain", "kaplan_nd_e")
 #: how messages name that family
 FAMILY = "laws with an irreducible loss (" + ", ".join(PREFERRED) + ")"
-#: family members that are another law when their irreducible loss ``E`` is 0: Kaplan's joint
-#: form plus a constant, fitted with the constant at 0, is Kaplan's form, which (like every law
-#: without an irreducible loss) extrapolates worse than its backtest suggests and must backtest
-#: clearly better to be chosen
-WITHOUT_E = {"kaplan_nd_e": "kaplan_nd"}
 #: ``E`` below this fraction of the smallest loss counts as 0 (at its bound)
 E_ZERO = 1e-6
 #: another law, or the family fitted to fewer runs, replaces the preferred family fitted to every
@@ -382,9 +377,12 @@ def _in_family(row: dict) -> bool:
     return row["law"] in PREFERRED and not row.get("as")
 
 
-def _flag_vanished_constant(row: dict, bt: dict, ds) -> None:
-    """Mark ``row`` as the law of :data:`WITHOUT_E` when every backtest fit put ``E`` at 0."""
-    other = WITHOUT_E.get(row["law"])
+def _flag_vanished_constant(row: dict, bt: dict, ds, law) -> None:
+    """Mark ``row`` as ``law.without_e`` when every backtest fit put ``E`` at 0: e.g. Kaplan's
+    joint form plus a constant, with the constant at 0, is Kaplan's form, which (like every law
+    without an irreducible loss) extrapolates worse than its backtest suggests and must backtest
+    clearly better to be chosen."""
+    other = law.without_e
     params = bt.get("_fold_params") or []
     if other is None or not params:
         return
@@ -437,7 +435,7 @@ def _without_smallest(data, ds, rows: list[dict], holdout, kw: dict,
                "mean_rel_error": bt["mean_rel_error"], "max_rel_error": bt["max_rel_error"],
                "n_heldout": bt["n_heldout"], "heldout_runs": bt["heldout_runs"],
                **({"folds": bt["folds"]} if "folds" in bt else {})}
-        _flag_vanished_constant(row, bt, ds_v)
+        _flag_vanished_constant(row, bt, ds_v, law)
         out.append(row)
     return out
 

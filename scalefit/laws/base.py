@@ -64,6 +64,8 @@ class Law:
     #: ``{"params": {name: value}, "inputs": {name: (low, high)}}`` (inputs drawn log-uniformly).
     #: A plain ``{name: value}`` mapping is read as the parameters alone.
     example: ClassVar[dict] = {}
+    #: the registered law this one is when its irreducible loss ``E`` is 0 (None: no such law)
+    without_e: ClassVar[str | None] = None
 
     # ------------------------------------------------------------ declaration helpers
     @property

@@ -140,6 +140,7 @@ class KaplanNDE(KaplanND):
     name = "kaplan_nd_e"
     formula = "L = E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D"
     source = "Kaplan et al. 2020, eq. (1.5); Henighan et al. 2020, eq. (1.1)"
+    without_e = "kaplan_nd"
     params = (Param("E", 0.0, np.inf, grid=(0.5, 1.0, 2.0), doc="irreducible loss"),
               *KaplanND.params)
     #: its fit to Hoffmann et al.'s runs (data/chinchilla.csv), over their range

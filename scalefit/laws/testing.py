@@ -322,6 +322,10 @@ def _declaration(ctx: _Context) -> dict:
         loose = [i.name for i in law.inputs if not (i.column or i.tag)]
         if loose:
             ctx.fail(c, f"inputs {loose} name neither a runs-table column nor a tag")
+    other = getattr(law, "without_e", None)
+    if other is not None and (other not in law_kinds() or "E" not in names):
+        ctx.fail(c, f"without_e names {other!r}, but the law has no parameter E or no law of "
+                    "that name is registered", hint="name the registered law it is at E = 0")
     for p in law.params:
         if not p.lower < p.upper:
             ctx.fail(c, f"parameter {p.name!r}: lower bound {p.lower} is not below upper "
