@@ -6,7 +6,9 @@ that the fitting was not tuned on.
 Each case (benchmarks/_forecast_cases.py) splits a data set from data/ into fitted and held-out
 runs; each method fits the fitted runs and predicts the held-out targets. Printed per case and
 method: the mean and max relative error |y_hat - y|/y on the held-out targets, and for methods
-with intervals the coverage of their 95% intervals (fraction of held-out targets inside). Then a
+with intervals the coverage of their 95% intervals (fraction of held-out targets inside), their
+mean half-width and their interval score (width plus 40x any miss, relative to the target: a
+proper score, which neither too wide nor too narrow an interval wins). Then a
 summary per method over all final-loss cases (mean of the case means), the ratio auto/textbook,
 and the same over the schedule cases. ``oracle`` is no forecaster: it picks, per case, the
 candidate of ``law="auto"`` (or auto's own forecast) closest to the held-out runs, so
@@ -280,7 +282,7 @@ def run_case(case: Case, methods: list[str], log=print) -> dict:
         if m is None:
             continue
         t0 = time.perf_counter()
-        rel, inside = [], []
+        rel, inside, width, score = [], [], [], []
         try:
             for s, ys in zip(splits, y, strict=True):
                 f = m.run(s)
@@ -290,12 +292,18 @@ def run_case(case: Case, methods: list[str], log=print) -> dict:
                                      f"({int(np.sum(~np.isfinite(pred)))} not finite)")
                 rel.append(np.abs(pred - ys) / np.abs(ys))
                 if f.lo is not None and f.hi is not None and inside is not None:
-                    inside.append((f.lo <= ys) & (ys <= f.hi))
+                    lo, hi = np.asarray(f.lo, float), np.asarray(f.hi, float)
+                    inside.append((lo <= ys) & (ys <= hi))
+                    width.append((hi - lo) / (2 * np.abs(ys)))
+                    score.append(interval_score(ys, lo, hi) / np.abs(ys))
                 else:
                     inside = None
             r = np.concatenate(rel)
             out = {"mean": float(r.mean()), "max": float(r.max()),
-                   "coverage": None if not inside else float(np.concatenate(inside).mean())}
+                   "coverage": None if not inside else float(np.concatenate(inside).mean()),
+                   "half_width": None if not inside else float(np.concatenate(width).mean()),
+                   "interval_score": (None if not inside
+                                      else float(np.concatenate(score).mean()))}
         except Exception as exc:  # noqa: BLE001 (an option this version lacks is "n/a")
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             out = {"mean": None, "max": None, "coverage": None,
@@ -306,6 +314,15 @@ def run_case(case: Case, methods: list[str], log=print) -> dict:
     return row
 
 
+def interval_score(y, lo, hi, level: float = LEVEL) -> np.ndarray:
+    """Gneiting & Raftery's (2007, eq. 43) interval score of central ``level`` intervals: the
+    width, plus 2/alpha times the distance by which y falls outside (lower is better; a proper
+    score, so neither too wide nor too narrow an interval pays)."""
+    a = 1.0 - level
+    y, lo, hi = (np.asarray(v, float) for v in (y, lo, hi))
+    return (hi - lo) + (2 / a) * np.maximum(lo - y, 0.0) + (2 / a) * np.maximum(y - hi, 0.0)
+
+
 def _pct(v) -> str:
     return "n/a" if v is None else f"{100 * v:.2f}%"
 
@@ -314,7 +331,10 @@ def _fmt_result(r: dict) -> str:
     cov = "-" if r.get("coverage") is None else f"{100 * r['coverage']:.0f}%"
     if r.get("mean") is None:
         cov = "n/a"
-    return f"mean {_pct(r.get('mean')):>7s}  max {_pct(r.get('max')):>7s}  cov95 {cov:>4s}"
+    text = f"mean {_pct(r.get('mean')):>7s}  max {_pct(r.get('max')):>7s}  cov95 {cov:>4s}"
+    if r.get("half_width") is not None:
+        text += f"  half-width {_pct(r['half_width']):>6s}  score {_pct(r['interval_score']):>6s}"
+    return text
 
 
 def summary(rows: list[dict], methods: list[str]) -> dict:
@@ -331,10 +351,14 @@ def summary(rows: list[dict], methods: list[str]) -> dict:
                 continue
             means = [x["mean"] for x in res if x["mean"] is not None]
             covs = [x["coverage"] for x in res if x.get("coverage") is not None]
+            widths = [x["half_width"] for x in res if x.get("half_width") is not None]
+            scores = [x["interval_score"] for x in res if x.get("interval_score") is not None]
             out[kind][name] = {"mean_of_means": float(np.mean(means)) if means else None,
                                "max_of_max": max((x["max"] for x in res if x["max"] is not None),
                                                  default=None),
                                "mean_coverage": float(np.mean(covs)) if covs else None,
+                               "mean_half_width": float(np.mean(widths)) if widths else None,
+                               "mean_interval_score": float(np.mean(scores)) if scores else None,
                                "n_cases": len(means), "of": len(res)}
         a = out[kind].get("auto", {}).get("mean_of_means")
         t = out[kind].get("textbook", {}).get("mean_of_means")
@@ -354,8 +378,8 @@ def summary(rows: list[dict], methods: list[str]) -> dict:
 
 def table(rows: list[dict], methods: list[str]) -> str:
     head = ("| case | data set | protocol | n train / held-out | method | mean rel err "
-            "| max rel err | 95% coverage |")
-    lines = [head, "|" + "---|" * 8]
+            "| max rel err | 95% coverage | half-width | interval score |")
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
         first = True
         for name in methods:
@@ -366,7 +390,10 @@ def table(rows: list[dict], methods: list[str]) -> str:
                    "-" if x.get("coverage") is None else f"{100 * x['coverage']:.0f}%")
             lead = (f"| {r['case']} | {r['dataset']} | {r['protocol']} | "
                     f"{r['n_train']} / {r['n_heldout']} |") if first else "| | | | |"
-            lines.append(f"{lead} {name} | {_pct(x['mean'])} | {_pct(x['max'])} | {cov} |")
+            band = ("- | -" if x.get("half_width") is None
+                    else f"{_pct(x['half_width'])} | {_pct(x['interval_score'])}")
+            lines.append(f"{lead} {name} | {_pct(x['mean'])} | {_pct(x['max'])} | {cov} "
+                         f"| {band} |")
             first = False
     return "\n".join(lines)
 
@@ -381,6 +408,9 @@ def summary_text(summ: dict) -> str:
                 continue
             cov = ("" if s["mean_coverage"] is None
                    else f", mean 95% coverage {100 * s['mean_coverage']:.0f}%")
+            if s.get("mean_half_width") is not None:
+                cov += (f", half-width {_pct(s['mean_half_width'])}, interval score "
+                        f"{_pct(s['mean_interval_score'])}")
             lines.append(f"  {name:12s} {_pct(s['mean_of_means']):>7s} "
                          f"(max {_pct(s['max_of_max'])}; {s['n_cases']}/{s['of']} cases{cov})")
         if "auto/textbook" in per:

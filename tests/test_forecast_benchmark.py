@@ -165,3 +165,9 @@ def test_oracle_is_the_best_of_autos_candidates_by_hindsight(tmp_path):
     s = res["summary"]["final"]
     assert s["auto/textbook"] == pytest.approx(auto["mean"] / tb["mean"], rel=1e-9)
     assert s["oracle/textbook"] == pytest.approx(orc["mean"] / tb["mean"], rel=1e-9)
+
+
+def test_interval_score_by_hand():
+    """Width, plus 2/alpha = 40 times the miss at 95% (Gneiting & Raftery 2007, eq. 43)."""
+    s = forecast.interval_score([2.0, 2.0, 2.0], [1.9, 2.05, 1.0], [2.1, 2.2, 1.5])
+    assert s == pytest.approx([0.2, 0.15 + 40 * 0.05, 0.5 + 40 * 0.5])
