@@ -471,6 +471,7 @@ def _record(c: _Check, p, key: str) -> None:
     for k in ("label", "kind", "interval"):
         c.text(p.get(k), f"{key}.{k}", null=True)
     c.texts(p.get("warnings"), f"{key}.warnings", null=True)
+    c.numbers(p.get("members"), f"{key}.members")
     for k in ("N", "D"):
         if p.get(k) is not None and not isinstance(p.get(k), (int, float)):
             _value_record(c, p[k], f"{key}.{k}")

@@ -44,6 +44,9 @@ class Prediction:
     method: str | None = None  # "bootstrap" or "delta", "+backtest" when calibrated
     #: how the interval was calibrated, or why it was not
     calibration: str | None = None
+    #: law="auto"'s average: what each of its members predicts (label -> value), so that the
+    #: share of the interval that is disagreement between laws shows
+    members: dict[str, np.ndarray] | None = None
 
     def __float__(self) -> float:
         return float(np.asarray(self.value).reshape(-1)[0])
@@ -72,6 +75,9 @@ class Prediction:
                 rec["interval"] = self.method
             if self.calibration:
                 rec["calibration"] = self.calibration
+            if self.members:
+                rec["members"] = {k: _f(np.atleast_1d(x)[i if np.size(x) > 1 else 0])
+                                  for k, x in self.members.items()}
             out.append(rec)
         return out
 
@@ -225,7 +231,8 @@ class FitResult:
 
         shown = {k: np.asarray(v, float) for k, v in given.items()}
         shown.update({k: np.asarray(v, float) for k, v in X.items()})
-        pred = Prediction(shown, rs(value), rs(lo), rs(hi), method, calibrated)
+        pred = Prediction(shown, rs(value), rs(lo), rs(hi), method, calibrated,
+                          members=_member_values(self.backtest, members, rs))
         # a units slip or a far extrapolation gives confident nonsense: say so, in the record
         # and through the warnings system
         pred.warnings = (input_warnings(shown, self.input_range())
@@ -396,6 +403,16 @@ def _ensemble_predictions(backtest, given: dict) -> list[tuple[float, np.ndarray
             return []
         out.append((w, pred))
     return out
+
+
+def _member_values(backtest, members: list, rs) -> dict | None:
+    """label -> prediction of each member of law="auto"'s average (``members`` from
+    :func:`_ensemble_predictions`, in the order of ``backtest["ensemble"]["members"]``)."""
+    if not members:
+        return None
+    recs = backtest["ensemble"]["members"]
+    return {str(m.get("label") or m.get("law")): rs(p)
+            for m, (_, p) in zip(recs, members, strict=True)}
 
 
 def _variant_predictions(cal: Mapping, given: dict) -> list[np.ndarray]:
@@ -600,6 +617,9 @@ def _summary(r: FitResult) -> Summary:
                 qi = (f"  [{_g(q.get('lo'), 3)}, {_g(q.get('hi'), 3)}]"
                       if q.get("lo") is not None else "")
                 extra.append(f"optimal {k} = {_g(q.get('value'), 4)}{qi}")
+        if isinstance(p.get("members"), dict) and p["members"]:
+            extra.append("members of the average: " + ", ".join(
+                f"{k} {_g(v, 5)}" for k, v in p["members"].items()))
         preds.append(PredictionRow(str(p.get("label", r.metric)), dict(p.get("inputs") or {}),
                                    p.get("value"), p.get("lo"), p.get("hi"),
                                    tuple(p.get("warnings") or ()), tuple(extra)))

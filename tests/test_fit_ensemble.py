@@ -57,6 +57,14 @@ def test_prediction_is_the_weighted_average_of_independent_member_fits(auto_fit)
     # the interval covers every member's prediction, and says it averages them
     assert p.lo <= min(preds) and max(preds) <= p.hi
     assert "averages 6 fits" in p.calibration
+    # each member's own prediction is reported with it, in the record and in the summary
+    assert list(p.members) == [m["label"] for m in members]
+    np.testing.assert_allclose(list(p.members.values()), preds, rtol=1e-6)
+    (rec,) = p.to_records()
+    assert rec["members"] == pytest.approx(p.members, rel=1e-12)
+    res = scalefit.fit(DATA / "chinchilla.csv", "auto", bootstrap=0, predict=X)
+    line = next(x for x in str(res.summary()).splitlines() if "members of the average" in x)
+    assert "kaplan_nd_e " in line and "chinchilla without the 10 smallest sizes " in line
 
 
 @pytest.mark.slow
@@ -93,6 +101,15 @@ def test_a_tampered_member_is_refused_naming_the_key(auto_fit, tmp_path, edit, k
     d = json.loads(auto_fit.to_json())
     edit(d["backtest"]["ensemble"]["members"][1])
     with pytest.raises(InputError, match=rf"backtest\.ensemble\.members\[1\]\.{key}"):
+        scalefit.FitResult.from_dict(d)
+
+
+@pytest.mark.slow
+def test_a_tampered_member_prediction_is_refused(auto_fit):
+    d = json.loads(auto_fit.to_json())
+    d["predictions"] = auto_fit.predict(**X).to_records()
+    d["predictions"][0]["members"]["chinchilla"] = "1.97"
+    with pytest.raises(InputError, match=r"predictions\[0\]\.members\.chinchilla"):
         scalefit.FitResult.from_dict(d)
 
 
