@@ -254,3 +254,19 @@ def test_kaplan_nd_e_with_its_constant_at_zero_leaves_the_family():
     other = _row("chinchilla", 0.02)
     _flag_vanished_constant(other, at_zero, DS, chin)
     assert "as" not in other
+
+
+@pytest.mark.slow
+def test_predict_from_a_saved_average_prints_its_members(auto_fit, tmp_path):
+    from typer.testing import CliRunner
+
+    from scalefit.cli import app
+
+    path = tmp_path / "fit.json"
+    auto_fit.to_json(path)
+    res = CliRunner().invoke(app, ["predict", str(path), "--at", "N=7e10,D=1.4e12"])
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.stdout.splitlines() if "members of the average" in x)
+    members = auto_fit.predict(**X).members
+    for label, value in members.items():
+        assert f"{label} {value:.5g}" in line

@@ -355,6 +355,9 @@ def predict_cmd(
         ins = ", ".join(f"{k}={v:.4g}" for k, v in r["inputs"].items())
         iv = f"  [{r['lo']:.5g}, {r['hi']:.5g}]" if r.get("lo") is not None else ""
         typer.echo(f"{res.metric} at {ins}: {r['value']:.5g}{iv}")
+        if r.get("members"):
+            typer.echo("  members of the average: " + ", ".join(
+                f"{k} {v:.5g}" for k, v in r["members"].items()))
         for w in r.get("warnings") or []:
             typer.echo(f"  warning: {w}")
     if records and records[0].get("calibration"):
