@@ -590,8 +590,10 @@ def _backtest(c: _Check, bt) -> None:
             c.text(cal.get(k), f"backtest.calibration.{k}", null=True)
         c.num(cal.get("level"), "backtest.calibration.level", null=True, lo=0, hi=1)
         c.integer(cal.get("n_points"), "backtest.calibration.n_points", null=True)
-        for k in ("rate_per_decade", "noise"):
+        for k in ("rate_per_decade", "noise", "rate_per_span"):
             c.num(cal.get(k), f"backtest.calibration.{k}", null=True, lo=0)
+        c.num(cal.get("span_decades"), "backtest.calibration.span_decades", null=True, lo=0,
+              hi=100)
         c.num(cal.get("offset_decades"), "backtest.calibration.offset_decades", null=True,
               lo=0, hi=10)
         for k, x in (c.obj(cal.get("upper"), "backtest.calibration.upper", null=True)

@@ -210,7 +210,8 @@ class FitResult:
             calibrated = (f"{100 * self.level:.0f}% interval calibrated on the backtest "
                           f"{cal.get('holdout')} ({cal.get('n_points')} held-out points): "
                           f"{100 * cal['rate_per_decade']:.2f}% per decade beyond the fitted "
-                          f"range, run scatter {100 * float(cal.get('noise') or 0):.2f}%")
+                          f"range{_span_note(cal)}, run scatter "
+                          f"{100 * float(cal.get('noise') or 0):.2f}%")
             if members:
                 calibrated += (f"; the value averages {len(members)} fits (the backtest's "
                                "ensemble), whose predictions it also covers")
@@ -403,6 +404,15 @@ def _ensemble_predictions(backtest, given: dict) -> list[tuple[float, np.ndarray
             return []
         out.append((w, pred))
     return out
+
+
+def _span_note(cal: Mapping) -> str:
+    """How the rate was scaled, for calibrations that record it (fits saved before did not)."""
+    span, per_span = cal.get("span_decades"), cal.get("rate_per_span")
+    if span is None or per_span is None:
+        return ""
+    return (f" ({100 * float(per_span):.2f}% per length of the sizes' range, which spans "
+            f"{float(span):.2f} decades here)")
 
 
 def _member_values(backtest, members: list, rs) -> dict | None:
@@ -645,7 +655,7 @@ def _summary(r: FitResult) -> Summary:
         if isinstance(cal, Mapping) and cal.get("rate_per_decade") is not None:
             lines.append(f"  prediction intervals calibrated on it: held-out error "
                          f"{_pct_s(cal['rate_per_decade'])} per decade beyond the fitted "
-                         f"range, run scatter {_pct_s(cal.get('noise'))}")
+                         f"range{_span_note(cal)}, run scatter {_pct_s(cal.get('noise'))}")
         sections.append(Section(f"backtest ({bt.get('holdout')}): {held}; "
                                 f"mean relative error {_pct_s(bt.get('mean_rel_error'))}, "
                                 f"max {_pct_s(bt.get('max_rel_error'))}", lines))

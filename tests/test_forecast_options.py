@@ -273,3 +273,28 @@ def test_auto_fits_every_run_when_the_small_sizes_follow_the_law(grid):
     assert res.settings["data_options"]["runs"] is None
     variants = [r for r in res.backtest["ranking"] if r.get("variant")]
     assert variants and all(r["mean_rel_error"] is not None for r in variants)
+
+
+def test_a_rate_measured_over_fewer_sizes_is_scaled_to_the_fits_range():
+    """A backtest fit over 1 decade of sizes that misses by 2% at 0.3 decades beyond its edge
+    (0.1 + the 0.2 offset) scores 2%/0.3 per span's length; a fit whose sizes span 2 decades
+    widens its predictions by half that per decade."""
+    from scalefit.fitting.calibration import (
+        MIN_SPAN_DECADES,
+        backtest_scores,
+        calibration,
+        fitted_span,
+    )
+
+    assert fitted_span({"N": np.array([1e7, 1e8, 1e9]), "D": np.array([1e9, 1e12, 1e9])}) \
+        == pytest.approx(2.0)
+    assert fitted_span({"C": np.array([1e18, 1e19])}) == pytest.approx(1.0)
+    assert fitted_span({"N": np.array([1e8, 1e8])}) == MIN_SPAN_DECADES  # one size: no range
+    y, pred = np.array([1.0]), np.array([np.exp(-0.02)])
+    s = backtest_scores(y, pred, np.array([0.1]), span=1.0)
+    assert s == pytest.approx([0.02 / 0.3])
+    assert backtest_scores(y, pred, np.array([0.1]), span=2.0) == pytest.approx(2 * s)
+    cal = calibration(s, np.zeros(3), {"N": 1e9}, 0.95, "size:1", span=2.0)
+    assert cal["rate_per_span"] == pytest.approx(0.02 / 0.3)
+    assert cal["rate_per_decade"] == pytest.approx(0.01 / 0.3)
+    assert cal["span_decades"] == 2.0

@@ -283,12 +283,12 @@ def _variant_fits(ds: Dataset, law, kw: dict) -> list[dict]:
 
 
 def _calibration(scores, ds: Dataset, law, theta, level: float, holdout: str) -> dict:
-    from scalefit.fitting.calibration import calibration, fitted_upper
+    from scalefit.fitting.calibration import calibration, fitted_span, fitted_upper
 
     with np.errstate(all="ignore"):
         pred = law._predict(law.check_inputs(ds.X), theta)
         resid = np.log(ds.y / pred)
-    return calibration(scores, resid, fitted_upper(ds.X), level, holdout)
+    return calibration(scores, resid, fitted_upper(ds.X), level, holdout, fitted_span(ds.X))
 
 
 def _law_spec(requested, law) -> str:

@@ -26,7 +26,7 @@ import numpy as np
 
 from scalefit._keywords import checked_keywords, keyword_names
 from scalefit.errors import ScalefitError, UsageError
-from scalefit.fitting.calibration import backtest_scores, decades_beyond, fitted_upper
+from scalefit.fitting.calibration import backtest_scores, decades_beyond, fitted_span, fitted_upper
 
 __all__ = ["parse_holdout", "expand_holdout", "split", "backtest", "compare", "AUTO_LAWS",
            "size_levels", "is_size_grid", "default_holdout"]
@@ -202,7 +202,7 @@ def _one_backtest(ds, law, spec: str, fit_kw: dict | None) -> dict:
            for i, g in enumerate(test.groups)]
     return {"holdout": spec, "n_train": int(train.n), "n_heldout": int(test.n),
             "heldout_runs": names, "rel": rel, "points": pts, "pred": pred, "y": test.y,
-            "scores": backtest_scores(test.y, pred, dist),
+            "scores": backtest_scores(test.y, pred, dist, fitted_span(train.X)),
             "train_params": dict(zip(law.param_names, map(float, core["theta"]), strict=True)),
             "law": law.name, "train": train}
 

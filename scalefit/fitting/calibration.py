@@ -13,6 +13,15 @@ or the bootstrap's interval, whichever is widest. The choice of law is uncertain
 interval also covers the prediction of the law's plausible variant (Chinchilla's law with free
 or tied exponents), fitted to the same runs. The rate is a split-conformal quantile: the
 ceil((n+1)·level)-th smallest of the n held-out scores.
+
+A backtest fits fewer sizes than the fit it calibrates, and a slope pinned over a shorter range
+errs more per decade of extrapolation: in a least-squares line the prediction's error far
+beyond the data grows as distance / range of the fitted x. So each held-out score counts the
+distance in units of its own fit's range of model sizes (``fitted_span``: decades of N, or of
+C for laws of compute alone), and the rate applied to a prediction is the quantile of those
+scores over the range of the fit that predicts. On the forecast benchmark this took the 95%
+intervals from covering 98.4% of 189 held-out runs to 95.8%, 13% narrower, at a better
+interval score (``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -22,7 +31,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["OFFSET_DECADES", "decades_beyond", "fitted_upper", "backtest_scores",
+__all__ = ["OFFSET_DECADES", "MIN_SPAN_DECADES", "decades_beyond", "fitted_upper", "fitted_span",
+           "backtest_scores",
            "calibration", "widen"]
 
 #: distances are counted from this far (in decades) inside the fitted range's edge
@@ -38,6 +48,20 @@ def _with_compute(X: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     if "N" in out and "D" in out and COMPUTE_KEY not in out:
         out[COMPUTE_KEY] = out["N"] * out["D"]
     return out
+
+
+#: the narrowest range of sizes a rate is scaled by (a fit of one size has none)
+MIN_SPAN_DECADES = 0.3
+
+
+def fitted_span(X: Mapping[str, np.ndarray]) -> float:
+    """Decades spanned by the fitted model sizes (N, else C, else the first input), at least
+    ``MIN_SPAN_DECADES``: the baseline an extrapolation's slope was measured over."""
+    key = next((k for k in ("N", "C") if k in X), next(iter(X), None))
+    v = np.asarray(X[key], float) if key is not None else np.array([])
+    v = v[np.isfinite(v) & (v > 0)]
+    span = float(np.log10(v.max() / v.min())) if v.size else 0.0
+    return max(span, MIN_SPAN_DECADES)
 
 
 def fitted_upper(X: Mapping[str, np.ndarray]) -> dict[str, float]:
@@ -65,27 +89,34 @@ def decades_beyond(X: Mapping[str, np.ndarray], upper: Mapping[str, float]) -> n
     return dist
 
 
-def backtest_scores(y: np.ndarray, pred: np.ndarray, distance: np.ndarray) -> np.ndarray:
-    """|log(y / ŷ)| per decade of extrapolation (counted from ``OFFSET_DECADES`` inside)."""
+def backtest_scores(y: np.ndarray, pred: np.ndarray, distance: np.ndarray,
+                    span: float = 1.0) -> np.ndarray:
+    """|log(y / ŷ)| per decade of extrapolation (counted from ``OFFSET_DECADES`` inside), times
+    the ``span`` (decades) of the sizes the predicting fit saw: error per span's length."""
     with np.errstate(divide="ignore", invalid="ignore"):
         err = np.abs(np.log(np.asarray(y, float) / np.asarray(pred, float)))
     err = np.where(np.isfinite(err), err, np.inf)
-    return err / (np.asarray(distance, float) + OFFSET_DECADES)
+    return err * float(span) / (np.asarray(distance, float) + OFFSET_DECADES)
 
 
 def calibration(scores: np.ndarray, log_residuals: np.ndarray, upper: Mapping[str, float],
-                level: float, holdout: str) -> dict:
-    """The calibration record kept with a fit (JSON-ready)."""
+                level: float, holdout: str, span: float = 1.0) -> dict:
+    """The calibration record kept with a fit (JSON-ready). ``scores`` are per span of the
+    backtest fits' sizes (:func:`backtest_scores`); ``span`` is this fit's, which turns their
+    quantile into the rate per decade its predictions widen by."""
     s = np.sort(np.asarray(scores, float))
     n = int(s.size)
     k = math.ceil((n + 1) * level)
     # fewer held-out points than the level can resolve: the largest score, not infinity
-    rate = float(s[min(k, n) - 1]) if n else float("nan")
+    per_span = float(s[min(k, n) - 1]) if n else float("nan")
+    rate = per_span / float(span)
     r = np.asarray(log_residuals, float)
     r = r[np.isfinite(r)]
     noise = float(1.4826 * np.median(np.abs(r - np.median(r)))) if r.size else 0.0
     return {"method": "backtest", "holdout": holdout, "level": float(level), "n_points": n,
             "rate_per_decade": rate if math.isfinite(rate) else None,
+            "rate_per_span": per_span if math.isfinite(per_span) else None,
+            "span_decades": float(span),
             "noise": noise, "offset_decades": OFFSET_DECADES,
             "upper": {k_: float(v) for k_, v in upper.items()},
             "exact_quantile": bool(n and k <= n)}
