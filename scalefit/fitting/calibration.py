@@ -32,8 +32,7 @@ from collections.abc import Mapping
 import numpy as np
 
 __all__ = ["OFFSET_DECADES", "MIN_SPAN_DECADES", "decades_beyond", "fitted_upper", "fitted_span",
-           "backtest_scores",
-           "calibration", "widen"]
+           "backtest_scores", "calibration", "widen"]
 
 #: distances are counted from this far (in decades) inside the fitted range's edge
 OFFSET_DECADES = 0.2
