@@ -10,7 +10,7 @@ with intervals the coverage of their 95% intervals (fraction of held-out targets
 mean half-width and their interval score (width plus 40x any miss, relative to the target: a
 proper score, which neither too wide nor too narrow an interval wins). Then a
 summary per method over all final-loss cases (mean of the case means), the ratio auto/textbook,
-and the same over the schedule cases. ``oracle`` is no forecaster: it picks, per case, the
+and the same over the schedule cases. ``oracle`` is no forecaster: it picks, per split, the
 candidate of ``law="auto"`` (or auto's own forecast) closest to the held-out runs, so
 oracle/textbook is the most that choosing among those candidates could reach.
 
@@ -416,7 +416,7 @@ def summary_text(summ: dict) -> str:
         if "auto/textbook" in per:
             lines.append(f"  auto/textbook: {per['auto/textbook']:.3f}")
         if "oracle/textbook" in per:
-            lines.append(f"  oracle/textbook: {per['oracle/textbook']:.3f} (per case the best of "
+            lines.append(f"  oracle/textbook: {per['oracle/textbook']:.3f} (per split the best of "
                          "auto's candidates and its average, chosen by hindsight: what choosing "
                          "among them can reach)")
     return "\n".join(lines)
