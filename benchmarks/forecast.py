@@ -103,6 +103,8 @@ def _fit_result(split: Split, law: str, **kw):
 
     _, boot, _ = _cli_defaults()
     kw = {"bootstrap": boot, "level": LEVEL, **split.fit_kw, **kw}
+    if law == "auto" and str(kw.get("holdout", "auto")).strip().lower() == "auto":
+        kw.pop("holdout", None)  # law="auto" chooses the same backtest without one
     key = (id(split), law, repr(sorted(kw.items())))
     if key not in _FITS:
         with warnings.catch_warnings():
