@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["BudgetPlan", "PlanResult", "plan", "published_fit", "published_curve_fit",
            "PUBLISHED", "allocate"]
 
-#: the shipped Chinchilla fit (``scalefit fit data/chinchilla.csv --bootstrap 1000 --seed 0``),
+#: the shipped Chinchilla fit (``scalefit fit data/chinchilla.csv --law chinchilla --bootstrap 1000 --seed
+#: 0``, before intervals scaled by the range of sizes: its calibration has no span_decades),
 #: package data, so that an installed scalefit plans with its intervals too
 PUBLISHED_FIT_PATH = Path(__file__).resolve().parent / "published" / "chinchilla_fit.json"
 
@@ -44,8 +45,8 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "law": "chinchilla",
         "params": {"E": 1.8172, "A": 477.8, "B": 2143.0, "alpha": 0.3473, "beta": 0.3672},
         "source": "Chinchilla's law as Besiroglu et al. 2024 (Epoch) refit it to Hoffmann et "
-                  "al. 2022's points: `scalefit fit data/chinchilla.csv --bootstrap 1000 "
-                  "--seed 0`, shipped as scalefit/published/chinchilla_fit.json",
+                  "al. 2022's points: `scalefit fit data/chinchilla.csv --law chinchilla "
+                  "--bootstrap 1000 --seed 0`, shipped as scalefit/published/chinchilla_fit.json",
     },
     "lr": {"law": "steplaw", "params": {"c": 1.79, "a": -0.713, "b": 0.307},
            "source": "Step Law, Li et al. 2025, eq. (1): eta = 1.79 N^-0.713 D^0.307"},
