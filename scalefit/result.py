@@ -192,7 +192,7 @@ class FitResult:
         members = _ensemble_predictions(self.backtest, given)
         if members:
             # law="auto"'s average; the chosen member's interval moves with it
-            avg = sum(w * p for w, p in members)
+            avg = sum(w * p for w, p, _ in members)
             with np.errstate(all="ignore"):
                 shift = avg / value
             if lo is not None:
@@ -204,7 +204,7 @@ class FitResult:
             from scalefit.fitting.calibration import widen
 
             lo, hi, _ = widen(value, lo, hi, Xc, cal, self.level)
-            for alt_pred in _variant_predictions(cal, given) + [p for _, p in members]:
+            for alt_pred in _variant_predictions(cal, given) + [p for _, p, _ in members]:
                 lo, hi = np.fmin(lo, alt_pred), np.fmax(hi, alt_pred)
             method = f"{method}+backtest" if method else "backtest"
             calibrated = (f"{100 * self.level:.0f}% interval calibrated on the backtest "
@@ -233,7 +233,7 @@ class FitResult:
         shown = {k: np.asarray(v, float) for k, v in given.items()}
         shown.update({k: np.asarray(v, float) for k, v in X.items()})
         pred = Prediction(shown, rs(value), rs(lo), rs(hi), method, calibrated,
-                          members=_member_values(self.backtest, members, rs))
+                          members={label: rs(p) for _, p, label in members} or None)
         # a units slip or a far extrapolation gives confident nonsense: say so, in the record
         # and through the warnings system
         pred.warnings = (input_warnings(shown, self.input_range())
@@ -394,15 +394,17 @@ def _ensemble_laws(backtest) -> list[tuple[float, object, np.ndarray]]:
     return [(float(wi), law, theta) for wi, (law, theta) in zip(w / w.sum(), laws, strict=True)]
 
 
-def _ensemble_predictions(backtest, given: dict) -> list[tuple[float, np.ndarray]]:
-    """(weight, prediction) of each member of law="auto"'s average at ``given``, or [] when
-    there is none or a member cannot predict there."""
+def _ensemble_predictions(backtest, given: dict) -> list[tuple[float, np.ndarray, str]]:
+    """(weight, prediction, label) of each member of law="auto"'s average at ``given``, or []
+    when there is none or a member cannot predict there."""
+    laws = _ensemble_laws(backtest)
+    recs = backtest["ensemble"]["members"] if laws else []
     out = []
-    for w, law, theta in _ensemble_laws(backtest):
+    for (w, law, theta), rec in zip(laws, recs, strict=True):
         pred = _predict_recorded(law, theta, given)
         if pred is None:
             return []
-        out.append((w, pred))
+        out.append((w, pred, str(rec.get("label") or rec.get("law"))))
     return out
 
 
@@ -415,14 +417,10 @@ def _span_note(cal: Mapping) -> str:
             f"{float(span):.2f} decades here)")
 
 
-def _member_values(backtest, members: list, rs) -> dict | None:
-    """label -> prediction of each member of law="auto"'s average (``members`` from
-    :func:`_ensemble_predictions`, in the order of ``backtest["ensemble"]["members"]``)."""
-    if not members:
-        return None
-    recs = backtest["ensemble"]["members"]
-    return {str(m.get("label") or m.get("law")): rs(p)
-            for m, (_, p) in zip(recs, members, strict=True)}
+def members_text(members: Mapping[str, float]) -> str:
+    """The line under a prediction of law="auto"'s average: what each member predicts."""
+    return "members of the average: " + ", ".join(f"{k} {_g(v, 5)}"
+                                                  for k, v in members.items())
 
 
 def _variant_predictions(cal: Mapping, given: dict) -> list[np.ndarray]:
@@ -628,8 +626,7 @@ def _summary(r: FitResult) -> Summary:
                       if q.get("lo") is not None else "")
                 extra.append(f"optimal {k} = {_g(q.get('value'), 4)}{qi}")
         if isinstance(p.get("members"), dict) and p["members"]:
-            extra.append("members of the average: " + ", ".join(
-                f"{k} {_g(v, 5)}" for k, v in p["members"].items()))
+            extra.append(members_text(p["members"]))
         preds.append(PredictionRow(str(p.get("label", r.metric)), dict(p.get("inputs") or {}),
                                    p.get("value"), p.get("lo"), p.get("hi"),
                                    tuple(p.get("warnings") or ()), tuple(extra)))

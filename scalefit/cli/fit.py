@@ -324,7 +324,7 @@ def predict_cmd(
 ) -> None:
     """Predict from a saved fit, with bootstrap intervals when the fit has them."""
     from scalefit.errors import UsageError
-    from scalefit.result import load_artefact
+    from scalefit.result import load_artefact, members_text
 
     res = load_artefact(fit_json)
     if getattr(res, "kind", None) == "curve":
@@ -356,8 +356,7 @@ def predict_cmd(
         iv = f"  [{r['lo']:.5g}, {r['hi']:.5g}]" if r.get("lo") is not None else ""
         typer.echo(f"{res.metric} at {ins}: {r['value']:.5g}{iv}")
         if r.get("members"):
-            typer.echo("  members of the average: " + ", ".join(
-                f"{k} {v:.5g}" for k, v in r["members"].items()))
+            typer.echo(f"  {members_text(r['members'])}")
         for w in r.get("warnings") or []:
             typer.echo(f"  warning: {w}")
     if records and records[0].get("calibration"):
