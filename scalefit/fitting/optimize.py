@@ -199,6 +199,10 @@ def _default_value(p) -> float:
 
 
 # ---------------------------------------------------------------------- problem
+#: a prior's width costs as much as a residual of this size at every point (see Param)
+PRIOR_REF = 0.01
+
+
 class Problem:
     """A law, its data and its parameters, seen by the optimiser as a function of the free
     parameters ``v`` (internal space). ``value_grad(V)`` works on a batch (S, F)."""
@@ -234,6 +238,29 @@ class Problem:
                 lo.append(lp.min)
                 hi.append(lp.max)
         self.lower, self.upper = np.array(lo, float), np.array(hi, float)
+        # penalties the law declares (Param.prior) on its free parameters: (column, centre,
+        # width, log); each costs n·rho(1%) per width squared (see Param)
+        self.priors = [(j, *law.params[i].prior, law.params[i].log)
+                       for j, i in enumerate(self.free) if law.params[i].prior is not None]
+        self._rho_ref = float(objective.rho(np.array([PRIOR_REF]))[0][0])
+
+    def _prior_scale(self, w) -> np.ndarray | float:
+        """``n·rho(1%)``: the points' total weight (per row of a weight batch) times the loss
+        of a 1% residual."""
+        n = self.y.size if w is None else np.asarray(w, float).sum(-1)
+        return n * self._rho_ref
+
+    def _prior_terms(self, V: np.ndarray, w):
+        """Standardised distances from the priors' centres ``z`` (..., K), their derivatives in
+        ``V``'s columns (..., K) and the scale ``n·rho(1%)``."""
+        V = np.asarray(V, float)
+        cols = [j for j, *_ in self.priors]
+        x = V[..., cols]
+        logs = np.array([lg for *_, lg in self.priors])
+        nat = np.where(logs, np.exp(x), x)
+        mu = np.array([m for _, m, _, _ in self.priors])
+        wd = np.array([s for _, _, s, _ in self.priors])
+        return (nat - mu) / wd, np.where(logs, nat, 1.0) / wd, self._prior_scale(w)
 
     def subset(self, idx: np.ndarray) -> Problem:
         """The same problem on a subset of the points."""
@@ -275,12 +302,21 @@ class Problem:
         """
         w = self.weights if weights is None else weights
         U = self.full(V)
+        if self.priors:
+            z, dz, scale = self._prior_terms(V, w)
+            pen = scale * np.sum(z * z, -1)
         if not grad:
-            return evaluate(self.law, self.X, self.y, U, self.objective, weights=w, grad=False,
-                            logmask=self.logmask)
+            f = evaluate(self.law, self.X, self.y, U, self.objective, weights=w, grad=False,
+                         logmask=self.logmask)
+            return f + pen if self.priors else f
         f, gU = evaluate(self.law, self.X, self.y, U, self.objective, weights=w,
                          logmask=self.logmask)
         g = gU[..., self.free]
+        if self.priors:
+            f = f + pen
+            g = np.array(g, float, copy=True)
+            cols = [j for j, *_ in self.priors]
+            g[..., cols] += 2.0 * np.asarray(scale)[..., None] * z * dz
         if self.exprs:  # chain rule through the expressions, by finite differences
             for j in range(self.F):
                 h = 1e-7 * np.maximum(1.0, np.abs(np.asarray(V)[..., j]))
@@ -322,6 +358,10 @@ class Problem:
             sw = None if self.weights is None else np.sqrt(np.asarray(self.weights, float))
             if sw is not None:
                 r = r * sw
+            if self.priors:  # the penalties as residuals: 1/2 s² each, as the data's
+                z, dz, scale = self._prior_terms(v, self.weights)
+                root = np.sqrt(2.0 * scale)
+                r = np.concatenate([r, root * z])
             if not jac:
                 return r
             J = self.law._jacobian(self.X, theta) * np.where(self.logmask, theta, 1.0)
@@ -330,6 +370,10 @@ class Problem:
             if sw is not None:
                 J = J * sw[:, None]
             J = J @ self.dfull_dfree(v)
+            if self.priors:
+                Jp = np.zeros((len(self.priors), self.F))
+                Jp[np.arange(len(self.priors)), [j for j, *_ in self.priors]] = root * dz
+                J = np.vstack([J, Jp])
         return r, J
 
     def clip(self, V: np.ndarray) -> np.ndarray:

@@ -87,3 +87,32 @@ class Chinchilla(Law):
         loss = self._predict({"N": np.atleast_1d(n_opt), "D": np.atleast_1d(d_opt)},
                              np.array([params[p] for p in self.param_names]))
         return {"N": n_opt, "D": d_opt, "loss": loss.reshape(np.shape(C))}
+
+
+#: centre and width of the exponents' prior in ``chinchilla_prior``. The centre is the mean of
+#: the four published fits of Chinchilla's form to Hoffmann et al.'s runs (alpha 0.34, beta
+#: 0.28: Hoffmann et al. 2022; 0.35, 0.37: Besiroglu et al. 2024); the width, 0.5, lets an
+#: exponent move 0.5 from it at the cost of a 1% error at every point (see ``Param.prior``).
+EXPONENT_PRIOR = (0.33, 0.5)
+
+
+@register
+class ChinchillaPrior(Chinchilla):
+    """Chinchilla's law, fitted with its exponents pulled towards the published ones.
+
+    The same L(N, D) = E + A / N^alpha + B / D^beta, but the fit pays for exponents far from
+    :data:`EXPONENT_PRIOR` (a ridge penalty, as a Gaussian prior on alpha and beta in a MAP
+    fit). Runs that span a few model sizes, or sizes the law's asymptotics have not reached,
+    leave the exponents of a free fit barely determined: it trades alpha against E and A
+    freely and extrapolates whichever way the smallest runs bend. With the prior the data
+    still decide where they can, and the published exponents where they cannot.
+    """
+
+    name = "chinchilla_prior"
+    source = ("Hoffmann et al. 2022 (approach 3), with a prior on the exponents centred on "
+              "their and Besiroglu et al. 2024's fits")
+    params = Chinchilla.params[:3] + (
+        Param("alpha", 0.0, 5.0, grid=EXP_GRID, doc="parameter exponent",
+              prior=EXPONENT_PRIOR),
+        Param("beta", 0.0, 5.0, grid=EXP_GRID, doc="data exponent", prior=EXPONENT_PRIOR),
+    )

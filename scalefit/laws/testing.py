@@ -79,7 +79,7 @@ MAX_CURVE_DEV = 0.01
 #: relative error allowed on each column of the Jacobian
 JACOBIAN_RTOL = 1e-5
 #: start grids larger than this make every fit slow; Hoffmann et al.'s grid is the exception
-MAX_STARTS = {"*": 500, "chinchilla": 4500, "overtrain": 4500}
+MAX_STARTS = {"*": 500, "chinchilla": 4500, "chinchilla_prior": 4500, "overtrain": 4500}
 
 #: recovery tolerance by law spec: relative error allowed per parameter (``"*"`` is the law's
 #: default; ``None``: not checked). With 0.5% noise per point exponents come back to about 1%,
@@ -92,6 +92,7 @@ MAX_STARTS = {"*": 500, "chinchilla": 4500, "overtrain": 4500}
 TOLERANCES: dict[str, dict[str, float | None]] = {
     "*": {"*": 0.05},
     "chinchilla": {"*": 0.1, "A": 0.6, "B": 0.6},
+    "chinchilla_prior": {"*": 0.1, "A": 0.6, "B": 0.6},
     "power": {"*": 0.05, "A": 0.4},
     "power:x=C": {"*": 0.05, "A": 0.4},
     "power:x=D": {"*": 0.05, "A": 0.4},
@@ -333,6 +334,10 @@ def _declaration(ctx: _Context) -> dict:
         if p.log and p.lower < 0.0:
             ctx.fail(c, f"parameter {p.name!r} is fitted in log space but its lower bound "
                         f"{p.lower} is negative", lower=p.lower)
+        if p.prior is not None and not (len(p.prior) == 2 and p.lower <= p.prior[0] <= p.upper
+                                        and np.isfinite(p.prior[1]) and p.prior[1] > 0):
+            ctx.fail(c, f"parameter {p.name!r}: prior {p.prior} is not (centre within the "
+                        "bounds, positive finite width)")
     grid = np.asarray(law.start_grid(), dtype=float)
     if grid.ndim != 2 or grid.shape[1] != len(names):
         ctx.fail(c, f"start grid has shape {grid.shape}; expected (S, {len(names)})")
