@@ -1,7 +1,7 @@
 """law="auto"'s average: when a law with an irreducible loss wins the backtest (Chinchilla's form
-with free or tied exponents, Kaplan's joint form plus a constant), the family's members, fitted to
-every run or without the smallest sizes, are averaged, weighted by the inverse square of their
-backtest errors."""
+with free, prior-pulled or tied exponents, Kaplan's joint form plus a constant), the family's
+members, fitted to every run or without the smallest sizes, are averaged, weighted by the
+inverse square of their backtest errors."""
 
 import json
 from pathlib import Path
@@ -26,8 +26,9 @@ def auto_fit():
 def test_members_weights_are_inverse_squared_backtest_errors(auto_fit):
     ens = auto_fit.backtest["ensemble"]
     members = ens["members"]
-    assert {m["law"] for m in members} == {"chinchilla", "overtrain", "kaplan_nd_e"}
-    assert len(members) == 6
+    assert {m["law"] for m in members} == {"chinchilla", "chinchilla_prior", "overtrain",
+                                         "kaplan_nd_e"}
+    assert len(members) == 8
     ranking = {r.get("label") or r["law"]: r["mean_rel_error"] for r in
                auto_fit.backtest["ranking"]}
     err = np.array([ranking[m["label"]] for m in members])
@@ -56,7 +57,7 @@ def test_prediction_is_the_weighted_average_of_independent_member_fits(auto_fit)
     assert max(preds) / min(preds) - 1 > 1e-3
     # the interval covers every member's prediction, and says it averages them
     assert p.lo <= min(preds) and max(preds) <= p.hi
-    assert "averages 6 fits" in p.calibration
+    assert "averages 8 fits" in p.calibration
     # each member's own prediction is reported with it, in the record and in the summary
     assert list(p.members) == [m["label"] for m in members]
     np.testing.assert_allclose(list(p.members.values()), preds, rtol=1e-6)
@@ -77,7 +78,7 @@ def test_ensemble_backtest_is_the_average_of_the_members_held_out_predictions(au
     assert ens["mean_rel_error"] == pytest.approx(0.0061, abs=5e-4)
     assert best == pytest.approx(0.0067, abs=5e-4)
     text = str(auto_fit.summary())
-    assert "predictions average the 6 fits" in text
+    assert "predictions average the 8 fits" in text
     assert "the parameters shown are the best-backtesting member's" in text
 
 
@@ -169,7 +170,7 @@ def test_the_forecast_figure_says_it_shows_the_average(auto_fit):
     from scalefit import plot
 
     ax = plot.forecast(auto_fit)
-    assert ax.get_title().startswith("average of 6 fits (overtrain weighs most)")
+    assert ax.get_title().startswith("average of 8 fits (overtrain weighs most)")
     assert auto_fit.ensemble["members"][0]["weight"] > 0
     assert scalefit.fit(DATA / "chinchilla.csv", "chinchilla").ensemble is None
 
@@ -185,8 +186,8 @@ def test_members_keep_the_runs_the_user_chose():
     keep = table.loc[table["N"] < 5e9, "run"].tolist()
     res = scalefit.fit(table, "auto", runs=keep)
     ens = res.ensemble
-    assert ens is not None and {m["law"] for m in ens["members"]} == {"chinchilla", "overtrain",
-                                                                     "kaplan_nd_e"}
+    assert ens is not None and {m["law"] for m in ens["members"]} == {
+        "chinchilla", "chinchilla_prior", "overtrain", "kaplan_nd_e"}
     assert all(m["n_runs"] == len(keep) for m in ens["members"])
     for m in ens["members"]:
         own = scalefit.fit(table, m["law"], runs=keep)
@@ -205,9 +206,9 @@ def test_the_variant_the_intervals_cover_is_the_member_fitted_once(monkeypatch):
     alt = res.backtest["calibration"]["alternatives"][0]
     member = next(m for m in res.backtest["ensemble"]["members"] if m["label"] == alt["law"])
     assert member["params"] == alt["params"]
-    # the fit itself, its variant, kaplan_nd_e, and the three members fitted without the
-    # smallest sizes
-    assert len(calls) == 6
+    # the fit itself, its variant, chinchilla_prior, kaplan_nd_e, and the four members fitted
+    # without the smallest sizes
+    assert len(calls) == 8
 
 
 def test_the_variant_the_intervals_cover_keeps_the_users_bounds():

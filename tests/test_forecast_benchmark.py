@@ -128,8 +128,9 @@ def test_auto_forecasts_the_added_porian_cases_better_than_the_textbook():
 def test_on_pythia_kaplans_form_with_a_vanished_constant_is_not_averaged():
     """Pythia's checkpoints: kaplan_nd_e's constant goes to 0 in its backtest, where it is Kaplan's
     form, which wins the backtest (5.30% against 6.33%) but not by 20%. `auto` averages
-    Chinchilla's forms alone and forecasts the 12B model's last checkpoints at 1.31%; averaging
-    kaplan_nd_e in too gave 1.73%. The flag survives a saved fit."""
+    Chinchilla's forms alone and forecasts the 12B model's last checkpoints at 1.25% (1.31%
+    before chinchilla_prior joined them); averaging kaplan_nd_e in too gave 1.73%. The flag
+    survives a saved fit."""
     from _forecast_cases import pythia_checkpoints
 
     import scalefit
@@ -138,10 +139,11 @@ def test_on_pythia_kaplans_form_with_a_vanished_constant_is_not_averaged():
     res = scalefit.fit(split.data, "auto", **split.fit_kw)
     row = next(r for r in res.backtest["ranking"] if r["law"] == "kaplan_nd_e")
     assert row["as"] == "kaplan_nd" and row["mean_rel_error"] == pytest.approx(0.053, abs=0.002)
-    assert {m["law"] for m in res.ensemble["members"]} == {"chinchilla", "overtrain"}
+    assert {m["law"] for m in res.ensemble["members"]} == {"chinchilla", "chinchilla_prior",
+                                                       "overtrain"}
     t = split.test
     pred = res.predict(N=t["N"].to_numpy(), D=t["D"].to_numpy()).value
-    assert abs(pred / t["loss"].to_numpy() - 1).mean() == pytest.approx(0.0131, abs=5e-4)
+    assert abs(pred / t["loss"].to_numpy() - 1).mean() == pytest.approx(0.0125, abs=5e-4)
     back = scalefit.FitResult.from_json(res.to_json())
     assert "E at 0 in the backtest: this is kaplan_nd" in str(back.summary())
 
@@ -149,7 +151,7 @@ def test_on_pythia_kaplans_form_with_a_vanished_constant_is_not_averaged():
 @pytest.mark.slow
 def test_oracle_is_the_best_of_autos_candidates_by_hindsight(tmp_path):
     """Porian et al.'s RefinedWeb grid with the head counted: `auto` averages its family and
-    misses the two largest sizes by 1.20%; of its candidates, Chinchilla's law without the three
+    misses the two largest sizes by 0.84%; of its candidates, Chinchilla's law without the three
     smallest sizes comes within 0.33% (measured), which only hindsight picks. The oracle row
     says so, stays out of auto/textbook and gives oracle/textbook."""
     out = tmp_path / "o.json"
@@ -159,7 +161,7 @@ def test_oracle_is_the_best_of_autos_candidates_by_hindsight(tmp_path):
     res = json.loads(out.read_text())
     (row,) = res["cases"]
     auto, tb, orc = (row["methods"][k] for k in ("auto", "textbook", "oracle"))
-    assert auto["mean"] == pytest.approx(0.0120, abs=5e-4)
+    assert auto["mean"] == pytest.approx(0.0084, abs=5e-4)
     assert orc["mean"] == pytest.approx(0.0033, abs=5e-4)
     assert orc["coverage"] is None
     s = res["summary"]["final"]

@@ -118,7 +118,7 @@ def test_auto_on_a_grid_uses_sizes_and_screens_laws_in_compute_alone(grid):
     assert res.backtest["holdout"] == "size:1-2" or res.backtest["holdout"].startswith("size:")
     ranking = {r["law"]: r for r in res.backtest["ranking"]}
     assert "not a candidate" in ranking["power:x=C"]["error"]
-    assert res.law in ("overtrain", "chinchilla")
+    assert res.law in ("overtrain", "chinchilla", "chinchilla_prior")
     assert "predicted the held-out runs best" in res.backtest["reason"]
     text = str(res.summary())
     assert "chosen:" in text and "holding out whole sizes" in text
@@ -223,8 +223,8 @@ def test_auto_does_not_move_with_the_last_bits_of_the_losses():
         res = scalefit.fit(t, "auto", bootstrap=0)
         preds.append(res.predict(N=test["N"].to_numpy(), D=test["D"].to_numpy()).value)
         weights.append({m["label"]: m["weight"] for m in res.backtest["ensemble"]["members"]})
-    # kaplan_nd_e's constant goes to 0 in its backtest here: four members of Chinchilla's form
-    assert len(weights[0]) == 4 and "chinchilla without the smallest size" in weights[0]
+    # kaplan_nd_e's constant goes to 0 in its backtest here: six members of Chinchilla's form
+    assert len(weights[0]) == 6 and "chinchilla without the smallest size" in weights[0]
     for w, p in zip(weights[1:], preds[1:], strict=True):
         assert w.keys() == weights[0].keys()
         assert all(w[k] == pytest.approx(weights[0][k], abs=1e-5) for k in w)  # was: by 0.2
@@ -250,7 +250,8 @@ def test_auto_leaves_out_the_smallest_size_when_it_bends_away_from_the_law():
     assert kept is not None and len(kept) == len(bent) - int(small.sum())
     assert not set(kept) & set(bent.loc[small, "run"])
     rows = [r for r in res.backtest["ranking"] if r.get("variant")]
-    assert {r["law"] for r in rows} == {"chinchilla", "overtrain", "kaplan_nd_e"}
+    assert {r["law"] for r in rows} == {"chinchilla", "chinchilla_prior", "overtrain",
+                                        "kaplan_nd_e"}
     assert all(r["variant"] == "without the smallest size" for r in rows)
     assert "without the smallest size" in res.backtest["reason"]
     assert any("without the smallest size" in n for n in res.dataset.notes)

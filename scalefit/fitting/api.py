@@ -45,10 +45,11 @@ def fit(data, law: str = "auto", *, metric: str | None = None, bootstrap: int = 
     law : str
         ``"auto"`` (default): the candidate law and variant with the smallest backtest error,
         or, when none is clearly better than the laws with an irreducible loss (Chinchilla's
-        form with free or tied exponents, Kaplan's joint form plus a constant), the average of
-        their fits (with or without the smallest sizes) weighted by 1/backtest error²; over the
-        public data of benchmarks/forecast.py its forecasts of held-out runs missed by 1.44%
-        against Chinchilla's law's 2.09%, though not on every data set. Or a registered law
+        form with free exponents, with exponents pulled towards the published ones
+        (``chinchilla_prior``) or with tied exponents, Kaplan's joint form plus a constant),
+        the average of their fits (with or without the smallest sizes) weighted by 1/backtest
+        error²; over the public data of benchmarks/forecast.py its forecasts of held-out runs
+        missed by 1.38% against Chinchilla's law's 2.09%, though not on every data set. Or a registered law
         (``"chinchilla"``, ``"kaplan:x=C"`` ...): that law alone, whose parameters are the
         answer. Without ``holdout`` the backtest is chosen from the data: whole model sizes
         held out (``size:1-2``) when the runs form a grid of sizes, else the largest 20% of

@@ -32,8 +32,8 @@ __all__ = ["parse_holdout", "expand_holdout", "split", "backtest", "compare", "A
            "size_levels", "is_size_grid", "default_holdout"]
 
 #: laws tried by ``law="auto"`` (each only if the data has its inputs and enough points)
-AUTO_LAWS = ("chinchilla", "overtrain", "kaplan_nd_e", "power:x=C", "kaplan_nd",
-             "data_constrained")
+AUTO_LAWS = ("chinchilla", "chinchilla_prior", "overtrain", "kaplan_nd_e", "power:x=C",
+             "kaplan_nd", "data_constrained")
 
 _SIZE_TOL = 1.02  # sizes within 2% of each other are one size
 
@@ -359,8 +359,9 @@ def compare(data, laws: Sequence[str], holdout: str | None = "largest:3", *,
 
 
 #: laws of N and D with an irreducible loss: the default family of ``auto`` (Chinchilla's form
-#: with free or tied exponents, Kaplan's joint form plus a constant)
-PREFERRED = ("chinchilla", "overtrain", "kaplan_nd_e")
+#: with free exponents, exponents pulled towards the published ones, or tied exponents; Kaplan's
+#: joint form plus a constant)
+PREFERRED = ("chinchilla", "chinchilla_prior", "overtrain", "kaplan_nd_e")
 #: how messages name that family
 FAMILY = "laws with an irreducible loss (" + ", ".join(PREFERRED) + ")"
 #: ``E`` below this fraction of the smallest loss counts as 0 (at its bound)
