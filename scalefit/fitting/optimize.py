@@ -238,29 +238,27 @@ class Problem:
                 lo.append(lp.min)
                 hi.append(lp.max)
         self.lower, self.upper = np.array(lo, float), np.array(hi, float)
-        # penalties the law declares (Param.prior) on its free parameters: (column, centre,
-        # width, log); each costs n·rho(1%) per width squared (see Param)
-        self.priors = [(j, *law.params[i].prior, law.params[i].log)
-                       for j, i in enumerate(self.free) if law.params[i].prior is not None]
+        # penalties the law declares (Param.prior) on its free parameters: the columns of V
+        # they act on, centres, widths, whether V holds their log; each costs n·rho(1%) per
+        # width squared (see Param)
+        with_prior = [(j, law.params[i]) for j, i in enumerate(self.free)
+                      if law.params[i].prior is not None]
+        self.priors = [j for j, _ in with_prior]
+        self._prior_mu = np.array([p.prior[0] for _, p in with_prior], float)
+        self._prior_width = np.array([p.prior[1] for _, p in with_prior], float)
+        self._prior_log = np.array([p.log for _, p in with_prior], bool)
         self._rho_ref = float(objective.rho(np.array([PRIOR_REF]))[0][0])
-
-    def _prior_scale(self, w) -> np.ndarray | float:
-        """``n·rho(1%)``: the points' total weight (per row of a weight batch) times the loss
-        of a 1% residual."""
-        n = self.y.size if w is None else np.asarray(w, float).sum(-1)
-        return n * self._rho_ref
 
     def _prior_terms(self, V: np.ndarray, w):
         """Standardised distances from the priors' centres ``z`` (..., K), their derivatives in
-        ``V``'s columns (..., K) and the scale ``n·rho(1%)``."""
-        V = np.asarray(V, float)
-        cols = [j for j, *_ in self.priors]
-        x = V[..., cols]
-        logs = np.array([lg for *_, lg in self.priors])
-        nat = np.where(logs, np.exp(x), x)
-        mu = np.array([m for _, m, _, _ in self.priors])
-        wd = np.array([s for _, _, s, _ in self.priors])
-        return (nat - mu) / wd, np.where(logs, nat, 1.0) / wd, self._prior_scale(w)
+        ``V``'s prior columns (..., K), and the scale ``n·rho(1%)`` (``n`` the points' total
+        weight, per row of a weight batch)."""
+        x = np.asarray(V, float)[..., self.priors]
+        nat = np.where(self._prior_log, np.exp(x), x)
+        dnat = np.where(self._prior_log, nat, 1.0)
+        n = self.y.size if w is None else np.asarray(w, float).sum(-1)
+        return ((nat - self._prior_mu) / self._prior_width, dnat / self._prior_width,
+                n * self._rho_ref)
 
     def subset(self, idx: np.ndarray) -> Problem:
         """The same problem on a subset of the points."""
@@ -315,8 +313,7 @@ class Problem:
         if self.priors:
             f = f + pen
             g = np.array(g, float, copy=True)
-            cols = [j for j, *_ in self.priors]
-            g[..., cols] += 2.0 * np.asarray(scale)[..., None] * z * dz
+            g[..., self.priors] += 2.0 * np.asarray(scale)[..., None] * z * dz
         if self.exprs:  # chain rule through the expressions, by finite differences
             for j in range(self.F):
                 h = 1e-7 * np.maximum(1.0, np.abs(np.asarray(V)[..., j]))
@@ -372,7 +369,7 @@ class Problem:
             J = J @ self.dfull_dfree(v)
             if self.priors:
                 Jp = np.zeros((len(self.priors), self.F))
-                Jp[np.arange(len(self.priors)), [j for j, *_ in self.priors]] = root * dz
+                Jp[np.arange(len(self.priors)), self.priors] = root * dz
                 J = np.vstack([J, Jp])
         return r, J
 
