@@ -161,3 +161,19 @@ def test_a_bad_prior_fails_the_law_checks():
     with pytest.raises(LawCheckError, match="prior"):
         check_law(Broken(), checks=["declaration"])
 
+
+
+def test_the_summary_and_the_law_list_name_the_prior(capsys):
+    from scalefit.cli import run
+
+    res = scalefit.fit("data/chinchilla.csv", "chinchilla_prior", bootstrap=0)
+    text = str(res.summary())
+    assert "with the priors' penalty: alpha 0.33 ± 0.5, beta 0.33 ± 0.5" in text
+    # a saved fit says the same
+    assert "alpha 0.33 ± 0.5" in str(scalefit.FitResult.from_json(res.to_json()).summary())
+    assert "with the priors' penalty" not in str(
+        scalefit.fit("data/chinchilla.csv", "chinchilla", bootstrap=0).summary())
+    assert run(["laws"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines()
+                if ln.strip().startswith("chinchilla_prior"))
+    assert "[E, A, B, alpha ~ 0.33 ± 0.5, beta ~ 0.33 ± 0.5]" in line

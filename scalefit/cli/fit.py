@@ -424,7 +424,9 @@ def laws_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) 
             continue
         typer.echo(("" if kind == KINDS[0] else "\n") + _KIND_HEADINGS[kind] + ":")
         for r in group:
-            params = ", ".join(p["name"] for p in r.get("params", []))
+            params = ", ".join(p["name"] + (f" ~ {p['prior'][0]:g} ± {p['prior'][1]:g}"
+                                            if p.get("prior") else "")
+                               for p in r.get("params", []))
             typer.echo(f"  {r['name'].ljust(w)}  {r.get('formula', '')}"
                        + (f"   [{params}]" if params else ""))
 

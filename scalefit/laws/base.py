@@ -234,7 +234,9 @@ class Law:
             "inputs": [{"name": i.name, "doc": i.doc, "column": i.column, "tag": i.tag}
                        for i in self.inputs],
             "params": [{"name": p.name, "lower": p.lower, "upper": p.upper, "log": p.log,
-                        "linear": p.linear, "doc": p.doc} for p in self.params],
+                        "linear": p.linear, "doc": p.doc,
+                        **({"prior": list(p.prior)} if p.prior is not None else {})}
+                       for p in self.params],
             "output": self.output,
         }
 
