@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Param", "law_spec"]
+__all__ = ["Param", "law_spec", "prior_text"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,11 @@ class Param:
             hi = np.log(self.upper) if np.isfinite(self.upper) else np.inf
             return lo, hi
         return self.lower, self.upper
+
+
+def prior_text(prior) -> str:
+    """A prior ``(centre, width)`` as people read it: ``0.33 ± 0.5``."""
+    return f"{prior[0]:g} ± {prior[1]:g}"
 
 
 def law_spec(name: str, options: Mapping[str, Any], init: Callable[..., Any] | None = None

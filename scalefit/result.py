@@ -22,6 +22,7 @@ from scalefit.artefacts import (
     write_artefact,
 )
 from scalefit.errors import InputError, ScalefitError, UsageError
+from scalefit.lawspec import prior_text
 from scalefit.summary import ParamRow, PredictionRow, Section, Summary, fmt, one_line
 from scalefit.units import PredictionWarning, input_warnings
 from scalefit.version import __version__
@@ -658,14 +659,13 @@ def _summary(r: FitResult) -> Summary:
                                 f"max {_pct_s(bt.get('max_rel_error'))}", lines))
     objective = (r.settings.get("objective") or {}).get("name", "")
     try:
-        priors = [p for p in r.law_.params if getattr(p, "prior", None) is not None]
+        priors = [p for p in r.law_.params if p.prior is not None]
     except ScalefitError:  # a law this version does not know (a saved fit)
         priors = []
     facts = [f"metric {r.metric!r}: {r.n_points} points from {r.n_runs} runs; "
              f"objective {objective} = {r.objective_:.6g}"
              + (" (with the priors' penalty: " + ", ".join(
-                 f"{p.name} {p.prior[0]:g} ± {p.prior[1]:g}" for p in priors) + ")"
-                if priors else "")]
+                 f"{p.name} {prior_text(p.prior)}" for p in priors) + ")" if priors else "")]
     ens = r.ensemble
     if ens:
         facts.append("predictions: the weighted average of " + str(len(ens["members"]))

@@ -400,6 +400,7 @@ def laws_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) 
     """List the scaling laws scalefit can fit, grouped by kind."""
     from scalefit.laws import get_law
     from scalefit.laws.base import KINDS, law_kinds
+    from scalefit.lawspec import prior_text
 
     rows = []
     for name, kind in law_kinds().items():
@@ -424,9 +425,8 @@ def laws_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) 
             continue
         typer.echo(("" if kind == KINDS[0] else "\n") + _KIND_HEADINGS[kind] + ":")
         for r in group:
-            params = ", ".join(p["name"] + (f" ~ {p['prior'][0]:g} ± {p['prior'][1]:g}"
-                                            if p.get("prior") else "")
-                               for p in r.get("params", []))
+            params = ", ".join(p["name"] + (f" ~ {prior_text(p['prior'])}" if p.get("prior")
+                                            else "") for p in r.get("params", []))
             typer.echo(f"  {r['name'].ljust(w)}  {r.get('formula', '')}"
                        + (f"   [{params}]" if params else ""))
 

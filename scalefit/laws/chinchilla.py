@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 
@@ -114,8 +115,6 @@ class ChinchillaPrior(Chinchilla):
     name = "chinchilla_prior"
     source = ("Hoffmann et al. 2022 (approach 3), with a prior on the exponents centred on "
               "their and Besiroglu et al. 2024's fits")
-    params = Chinchilla.params[:3] + (
-        Param("alpha", 0.0, 5.0, grid=EXP_GRID, doc="parameter exponent",
-              prior=EXPONENT_PRIOR),
-        Param("beta", 0.0, 5.0, grid=EXP_GRID, doc="data exponent", prior=EXPONENT_PRIOR),
-    )
+    # Chinchilla's declarations, the exponents with the prior
+    params = tuple(replace(p, prior=EXPONENT_PRIOR) if p.name in ("alpha", "beta") else p
+                   for p in Chinchilla.params)
