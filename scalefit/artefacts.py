@@ -586,7 +586,7 @@ def _backtest(c: _Check, bt) -> None:
             c.text(r.get(k), f"{key}.{k}", null=True)
     cal = c.obj(bt.get("calibration"), "backtest.calibration", null=True)
     if cal:
-        for k in ("method", "holdout"):
+        for k in ("method", "holdout", "of"):
             c.text(cal.get(k), f"backtest.calibration.{k}", null=True)
         c.num(cal.get("level"), "backtest.calibration.level", null=True, lo=0, hi=1)
         c.integer(cal.get("n_points"), "backtest.calibration.n_points", null=True)

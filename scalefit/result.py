@@ -208,7 +208,8 @@ class FitResult:
             for alt_pred in _variant_predictions(cal, given) + [p for _, p, _ in members]:
                 lo, hi = np.fmin(lo, alt_pred), np.fmax(hi, alt_pred)
             method = f"{method}+backtest" if method else "backtest"
-            calibrated = (f"{100 * self.level:.0f}% interval calibrated on the backtest "
+            whose = "the average's backtest" if cal.get("of") == "average" else "the backtest"
+            calibrated = (f"{100 * self.level:.0f}% interval calibrated on {whose} "
                           f"{cal.get('holdout')} ({cal.get('n_points')} held-out points): "
                           f"{100 * cal['rate_per_decade']:.2f}% per decade beyond the fitted "
                           f"range{_span_note(cal)}, run scatter "
@@ -651,7 +652,8 @@ def _summary(r: FitResult) -> Summary:
             lines.append(f"  chosen: {bt['reason']}")
         cal = bt.get("calibration")
         if isinstance(cal, Mapping) and cal.get("rate_per_decade") is not None:
-            lines.append(f"  prediction intervals calibrated on it: held-out error "
+            on = "the average's backtest" if cal.get("of") == "average" else "it"
+            lines.append(f"  prediction intervals calibrated on {on}: held-out error "
                          f"{_pct_s(cal['rate_per_decade'])} per decade beyond the fitted "
                          f"range{_span_note(cal)}, run scatter {_pct_s(cal.get('noise'))}")
         sections.append(Section(f"backtest ({bt.get('holdout')}): {held}; "

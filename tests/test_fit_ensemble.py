@@ -4,6 +4,7 @@ members, fitted to every run or without the smallest sizes, are averaged, weight
 inverse square of their backtest errors."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,25 @@ def test_ensemble_backtest_is_the_average_of_the_members_held_out_predictions(au
 
 
 @pytest.mark.slow
+def test_the_averages_interval_is_calibrated_on_its_own_backtest(auto_fit):
+    from scalefit.fitting.backtest import AUTO_LAWS, compare
+
+    cal = auto_fit.backtest["calibration"]
+    assert cal["of"] == "average"
+    auto = compare(DATA / "chinchilla.csv", list(AUTO_LAWS), None, screen=True)
+    n = cal["n_points"]
+    k = math.ceil((n + 1) * cal["level"])
+    own = np.sort(auto["ensemble"]["_scores"])
+    best = np.sort(auto["_best_backtest"]["_scores"])
+    assert own.size == best.size == n
+    # the conformal quantile of the average's held-out scores, not of its best member's
+    assert cal["rate_per_span"] == pytest.approx(own[min(k, n) - 1], rel=1e-9)
+    assert abs(cal["rate_per_span"] / best[min(k, n) - 1] - 1) > 0.05
+    assert "calibrated on the average's backtest" in str(auto_fit.summary())
+    assert "calibrated on the average's backtest" in auto_fit.predict(**X).calibration
+
+
+@pytest.mark.slow
 def test_the_average_survives_a_round_trip(auto_fit, tmp_path):
     path = tmp_path / "fit.json"
     auto_fit.to_json(path)
@@ -120,9 +140,10 @@ def _row(law, err, variant=None):
             "runs": ["a", "b"] if variant else None}
 
 
-def _bt(pred, y):
+def _bt(pred, y, scale=None):
     return {"_pred": np.asarray(pred, float), "_y": np.asarray(y, float),
-            "_fold": np.zeros(len(y), int)}
+            "_fold": np.zeros(len(y), int),
+            "_scale": np.ones(len(y)) if scale is None else np.asarray(scale, float)}
 
 
 def test_no_average_when_another_law_or_a_run_selection_won():
@@ -133,12 +154,16 @@ def test_no_average_when_another_law_or_a_run_selection_won():
     variant = _row("overtrain", 0.01, "without the smallest size")
     assert _ensemble([variant, *rows[1:]], variant, {**done, _label(variant): _bt(y, y)}) is None
     # the family alone, chosen: averaged, with the average's own backtest
-    ens = _ensemble(rows[1:], rows[1], {"chinchilla": _bt([2.02, 2.121], y),
-                                        "overtrain": _bt([1.94, 2.037], y)})
+    ens = _ensemble(rows[1:], rows[1], {"chinchilla": _bt([2.02, 2.121], y, [2.0, 0.5]),
+                                        "overtrain": _bt([1.94, 2.037], y, [9.0, 9.0])})
     w = np.array([0.02 ** -2, 0.03 ** -2]) / (0.02 ** -2 + 0.03 ** -2)
     pred = w[0] * np.array([2.02, 2.121]) + w[1] * np.array([1.94, 2.037])
     assert ens["mean_rel_error"] == pytest.approx(np.mean(np.abs(pred - y) / y), rel=1e-12)
     assert [m["weight"] for m in ens["members"]] == pytest.approx(list(w), rel=1e-12)
+    # the scores that calibrate the intervals are the average's own errors, at the scale of the
+    # chosen member's backtest (per decade beyond its fitted range, per span of its sizes)
+    np.testing.assert_allclose(ens["_scores"], np.abs(np.log(np.array(y) / pred)) * [2.0, 0.5],
+                               rtol=1e-12)
 
 
 def _label(row):

@@ -192,9 +192,13 @@ def _attach_backtest(result: FitResult, ds: Dataset, lw, fkw: dict, theta, holdo
     if not result.backtest:
         return
     bt = result.backtest
-    for key in ("_pred", "_y", "_fold", "_fold_params"):  # for law="auto", not JSON
+    for key in ("_pred", "_y", "_fold", "_fold_params", "_scale"):  # for law="auto", not JSON
         bt.pop(key, None)
-    bt["calibration"] = _calibration(bt.pop("_scores"), ds, lw, theta, level, holdout)
+    scores, of = bt.pop("_scores"), lw.name
+    ens = (auto or {}).get("ensemble") or {}
+    if ens.get("_scores") is not None:  # law="auto" predicts with the average: calibrate on it
+        scores, of = ens.pop("_scores"), "average"
+    bt["calibration"] = {**_calibration(scores, ds, lw, theta, level, holdout), "of": of}
     alt = _variant_fits(ds, lw, kw) if variants else None
     if alt:
         bt["calibration"]["alternatives"] = alt

@@ -26,7 +26,13 @@ import numpy as np
 
 from scalefit._keywords import checked_keywords, keyword_names
 from scalefit.errors import ScalefitError, UsageError
-from scalefit.fitting.calibration import backtest_scores, decades_beyond, fitted_span, fitted_upper
+from scalefit.fitting.calibration import (
+    backtest_scores,
+    decades_beyond,
+    fitted_span,
+    fitted_upper,
+    score_scale,
+)
 
 __all__ = ["parse_holdout", "expand_holdout", "split", "backtest", "compare", "AUTO_LAWS",
            "size_levels", "is_size_grid", "default_holdout"]
@@ -196,13 +202,16 @@ def _one_backtest(ds, law, spec: str, fit_kw: dict | None) -> dict:
     rel = np.abs(pred - test.y) / np.abs(test.y)
     rel = np.where(np.isfinite(rel), rel, np.inf)
     dist = decades_beyond(test.X, fitted_upper(train.X))
+    span = fitted_span(train.X)
     pts = [{"run": test.runs[g], "inputs": {k: float(v[i]) for k, v in test.X.items()},
             "value": float(test.y[i]), "pred": float(pred[i]), "rel_error": float(rel[i]),
             "decades_beyond": float(dist[i]), "holdout": spec}
            for i, g in enumerate(test.groups)]
     return {"holdout": spec, "n_train": int(train.n), "n_heldout": int(test.n),
             "heldout_runs": names, "rel": rel, "points": pts, "pred": pred, "y": test.y,
-            "scores": backtest_scores(test.y, pred, dist, fitted_span(train.X)),
+            "scores": backtest_scores(test.y, pred, dist, span),
+            # what turns an |log error| into a score at each point (for an average's scores)
+            "scale": score_scale(dist, span),
             "train_params": dict(zip(law.param_names, map(float, core["theta"]), strict=True)),
             "law": law.name, "train": train}
 
@@ -227,6 +236,7 @@ def backtest(ds, law, spec: str, *, fit_kw: dict | None = None) -> dict:
            "train_params": folds[0]["train_params"], "points": pts[:200],
            # per held-out point: |log error| per decade of extrapolation, for calibration
            "_scores": np.concatenate([f["scores"] for f in folds]),
+           "_scale": np.concatenate([f["scale"] for f in folds]),
            # per held-out point and fold: the prediction, the value, the fold (to average
            # several laws' backtests the way one law's is averaged)
            "_pred": np.concatenate([f["pred"] for f in folds]),
@@ -474,6 +484,11 @@ def _ensemble(rows: list[dict], pick: dict, done: dict[str, dict]) -> dict | Non
         fold = bts[0]["_fold"]
         out["mean_rel_error"] = float(np.mean([rel[fold == f].mean() for f in np.unique(fold)]))
         out["max_rel_error"] = float(rel.max())
+        # the average is what predicts, so its own held-out errors calibrate its intervals,
+        # scaled as the chosen member's (fitted to every run, as the fit they calibrate)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            err = np.abs(np.log(y / pred))
+        out["_scores"] = np.where(np.isfinite(err), err, np.inf) * done[_label(pick)]["_scale"]
     return out
 
 

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 import numpy as np
 
 __all__ = ["OFFSET_DECADES", "MIN_SPAN_DECADES", "decades_beyond", "fitted_upper", "fitted_span",
-           "backtest_scores", "calibration", "widen"]
+           "backtest_scores", "score_scale", "calibration", "widen"]
 
 #: distances are counted from this far (in decades) inside the fitted range's edge
 OFFSET_DECADES = 0.2
@@ -88,6 +88,13 @@ def decades_beyond(X: Mapping[str, np.ndarray], upper: Mapping[str, float]) -> n
     return dist
 
 
+def score_scale(distance: np.ndarray, span: float = 1.0) -> np.ndarray:
+    """What turns a held-out point's |log error| into its score: the ``span`` (decades) of the
+    sizes the predicting fit saw over the point's distance beyond them (counted from
+    ``OFFSET_DECADES`` inside)."""
+    return float(span) / (np.asarray(distance, float) + OFFSET_DECADES)
+
+
 def backtest_scores(y: np.ndarray, pred: np.ndarray, distance: np.ndarray,
                     span: float = 1.0) -> np.ndarray:
     """|log(y / ŷ)| per decade of extrapolation (counted from ``OFFSET_DECADES`` inside), times
@@ -95,7 +102,7 @@ def backtest_scores(y: np.ndarray, pred: np.ndarray, distance: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore"):
         err = np.abs(np.log(np.asarray(y, float) / np.asarray(pred, float)))
     err = np.where(np.isfinite(err), err, np.inf)
-    return err * float(span) / (np.asarray(distance, float) + OFFSET_DECADES)
+    return err * score_scale(distance, span)
 
 
 def calibration(scores: np.ndarray, log_residuals: np.ndarray, upper: Mapping[str, float],
