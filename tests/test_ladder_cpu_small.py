@@ -1,4 +1,5 @@
-"""The cpu-small preset (μP by default) and the backtest table at the end of `ladder run`."""
+"""The cpu-small and cpu-tiny presets (μP by default) and the backtest table at the end of
+`ladder run`."""
 
 from __future__ import annotations
 
@@ -45,7 +46,21 @@ def test_cpu_small_in_sp_and_at_another_base_width():
     other = make_plan("cpu-small", base_width=64)
     assert {r.base_width for r in other.rungs} == {64}
     assert PRESETS["cpu-small"].mup_lr not in {r.lr for r in other.rungs}
-    assert {r.param for r in make_plan("cpu-tiny").rungs} == {"sp"}  # unchanged default
+
+
+def test_cpu_tiny_is_mup_at_its_swept_lr():
+    plan = make_plan("cpu-tiny")
+    assert {(r.param, r.base_width) for r in plan.rungs} == {("mup", 20)}
+    pre = PRESETS["cpu-tiny"]
+    for r in plan.rungs:
+        want = pre.mup_lr * (r.steps / pre.lr_steps) ** -pre.lr_horizon_exp
+        assert r.lr == pytest.approx(want, rel=1e-12)
+    by = {r.name: r.lr for r in plan.rungs}
+    assert by["L2-d20-t10"] == pytest.approx(0.0354, rel=3e-3)  # 190 steps
+    assert by["L2-d96-t20"] == pytest.approx(0.01125, rel=3e-3)  # 8,659 steps
+    # --param sp keeps the rule it had: half the LR rule
+    for r in make_plan("cpu-tiny", param="sp").rungs:
+        assert r.param == "sp" and r.lr == pytest.approx(0.5 * lr_for(r.params), rel=1e-12)
 
 
 def test_a_sweeps_lr_moves_with_run_length_where_the_preset_says(tmp_path, capsys):
@@ -55,7 +70,7 @@ def test_a_sweeps_lr_moves_with_run_length_where_the_preset_says(tmp_path, capsy
     for r in plan.rungs:
         assert r.lr == pytest.approx(0.02 * (r.steps / 400) ** -0.37, rel=1e-12)
     assert {r.lr for r in make_plan("cpu-small", lr=0.02).rungs} == {0.02}  # length unknown
-    assert {r.lr for r in make_plan("cpu-tiny", lr=0.02, lr_steps=400).rungs} == {0.02}
+    assert {r.lr for r in make_plan("cpu-smoke", lr=0.02, lr_steps=400).rungs} == {0.02}
     bad = dict(sweep, steps=-3)
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     assert cli(["ladder", "plan", "--preset", "cpu-small", "--lr-from",
@@ -77,7 +92,7 @@ def test_cli_plan_defaults_to_the_presets_parametrisation(capsys):
     rungs = json.loads(capsys.readouterr().out)["rungs"]
     assert all("param" not in r for r in rungs)  # SP rungs are stored as before
     assert cli(["ladder", "plan", "--preset", "cpu-tiny", "--no-probe", "--json"]) == 0
-    assert all("param" not in r for r in json.loads(capsys.readouterr().out)["rungs"])
+    assert {r["param"] for r in json.loads(capsys.readouterr().out)["rungs"]} == {"mup"}
 
 
 @pytest.mark.slow  # four fits of the shipped cpu-tiny store
@@ -90,7 +105,7 @@ def test_ladder_backtest_is_the_fits_size_holdout():
         assert row["heldout_runs"] == bt["heldout_runs"]
         assert sorted(row["heldout_runs"]) == ["cpu-tiny/L2-d96-t10", "cpu-tiny/L2-d96-t20"]
         assert row["mean_rel_error"] == pytest.approx(bt["mean_rel_error"], rel=1e-6)
-    # cpu-tiny (SP): the power law in compute holds to about 1%, Chinchilla's loses E
+    # cpu-tiny (μP): the power law in compute holds to about 1%, Chinchilla's loses E
     assert rows["power:x=C"]["mean_rel_error"] < 0.02
     assert rows["chinchilla"]["mean_rel_error"] > 0.03
     assert "E" in rows["chinchilla"]["at_bound"]
@@ -104,6 +119,6 @@ def test_the_backtest_table_names_laws_runs_and_errors(capsys):
     out = capsys.readouterr().out
     assert "chinchilla" in out and "power:x=C" in out
     assert "L2-d96-t10, L2-d96-t20" in out
-    # the power law's error as the fit reports it (measured 1.30%), and Chinchilla's E at 0
-    assert "1.30%" in out and "at a bound: E" in out
+    # the power law's error as the fit reports it (measured 1.24%), and Chinchilla's E at 0
+    assert "1.24%" in out and "at a bound: E" in out
     assert "--holdout size:1" in out.replace("\n", " ")

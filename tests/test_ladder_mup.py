@@ -150,12 +150,14 @@ def test_stacked_mup_training_matches_plain_training():
 
 
 def test_plan_param_and_transferred_lr():
-    sp = make_plan("cpu-tiny")
+    sp = make_plan("cpu-tiny", param="sp")
     assert {r.param for r in sp.rungs} == {"sp"}
     assert "param" not in sp.rungs[0].to_dict()  # SP rungs keep their stored hashes
-    mu = make_plan("cpu-tiny", param="mup")
-    assert {r.base_width for r in mu.rungs} == {20}
-    assert len({r.lr for r in mu.rungs}) == 1  # one LR for every width: the base width's
+    assert {r.base_width for r in make_plan("cpu-tiny").rungs} == {20}  # the preset's μP
+    # no LR was swept at base width 32: every width takes the rule's LR at the base width
+    mu = make_plan("cpu-tiny", param="mup", base_width=32)
+    assert {r.base_width for r in mu.rungs} == {32}
+    assert len({r.lr for r in mu.rungs}) == 1
     mu = make_plan("cpu-tiny", param="mup", base_width=32, lr=4e-3, lr_mults=(0.5, 1.0))
     assert {r.lr for r in mu.rungs} == {2e-3, 4e-3}
     assert mu.rungs[0].to_dict()["base_width"] == 32

@@ -13,13 +13,16 @@ from _ladder_stores import final_val_losses
 import scalefit
 
 DATA = Path(__file__).resolve().parents[1] / "data"
+#: the store holding seed 0 of the runs in ladder-seeds.csv: cpu-tiny's seeds were trained in
+#: SP, the preset's parametrisation then
+SEED0 = {"cpu-small": "ladder-cpu-small", "cpu-tiny": "ladder-cpu-tiny-sp"}
 
 
 def _three_seeds(preset: str) -> pd.DataFrame:
     """One row per rung with three seeds: its inputs and the losses of seeds 0, 1, 2."""
     extra = pd.read_csv(DATA / "ladder-seeds.csv")
     extra = extra[extra["preset"] == preset]
-    runs, final, _ = final_val_losses(scalefit.Store(DATA / f"ladder-{preset}", create=False))
+    runs, final, _ = final_val_losses(scalefit.Store(DATA / SEED0[preset], create=False))
     piv = extra.pivot_table(index="rung", columns="seed", values="val_loss")
     piv = piv[piv.notna().sum(axis=1) == 2]
     names = [f"{preset}/{r}" for r in piv.index]
