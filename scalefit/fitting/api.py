@@ -49,7 +49,7 @@ def fit(data, law: str = "auto", *, metric: str | None = None, bootstrap: int = 
         (``chinchilla_prior``) or with tied exponents, Kaplan's joint form plus a constant),
         the average of their fits (with or without the smallest sizes) weighted by 1/backtest
         error²; over the public data of benchmarks/forecast.py its forecasts of held-out runs
-        missed by 1.38% against Chinchilla's law's 2.09%, though not on every data set. Or a registered law
+        missed by 1.25% against Chinchilla's law's 1.98%, though not on every data set. Or a registered law
         (``"chinchilla"``, ``"kaplan:x=C"`` ...): that law alone, whose parameters are the
         answer. Without ``holdout`` the backtest is chosen from the data: whole model sizes
         held out (``size:1-2``) when the runs form a grid of sizes, else the largest 20% of
