@@ -124,7 +124,7 @@ def fit(data, law: str = "auto", *, metric: str | None = None, bootstrap: int = 
         _attach_backtest(result, ds, lw, fkw, theta, holdout, level, auto,
                          variants=not (fix or expr or params is not None), kw=kw)
     if auto is not None and auto.get("ensemble") and result.backtest:
-        _attach_ensemble(result, data, auto["ensemble"], kw)
+        _attach_ensemble(result, data, auto["ensemble"], kw, ds, lw, theta, level)
     result.diagnostics = _diagnostics(lw, ds, problem, opt, unc["dm"], unc["boot"],
                                       n_free=problem.F)
     for p in _as_list_of_maps(predict):
@@ -194,11 +194,8 @@ def _attach_backtest(result: FitResult, ds: Dataset, lw, fkw: dict, theta, holdo
     bt = result.backtest
     for key in ("_pred", "_y", "_fold", "_fold_params", "_scale"):  # for law="auto", not JSON
         bt.pop(key, None)
-    scores, of = bt.pop("_scores"), lw.name
-    ens = (auto or {}).get("ensemble") or {}
-    if ens.get("_scores") is not None:  # law="auto" predicts with the average: calibrate on it
-        scores, of = ens.pop("_scores"), "average"
-    bt["calibration"] = {**_calibration(scores, ds, lw, theta, level, holdout), "of": of}
+    bt["calibration"] = {**_calibration(bt.pop("_scores"), ds, lw, theta, level, holdout),
+                         "of": lw.name}
     alt = _variant_fits(ds, lw, kw) if variants else None
     if alt:
         bt["calibration"]["alternatives"] = alt
@@ -211,10 +208,13 @@ def _attach_backtest(result: FitResult, ds: Dataset, lw, fkw: dict, theta, holdo
                 bt[key] = auto[key]
 
 
-def _attach_ensemble(result: FitResult, data, ens: dict, kw: dict) -> None:
+def _attach_ensemble(result: FitResult, data, ens: dict, kw: dict, ds: Dataset, lw, theta,
+                     level: float) -> None:
     """law="auto"'s average: fit each member of the chosen family to its runs (the chosen one
     is the result itself) and keep their parameters and weights beside the backtest, so that
-    ``predict`` averages them (also from a saved fit)."""
+    ``predict`` averages them (also from a saved fit). The average is then what predicts, so
+    its own held-out errors calibrate the intervals (``ds``, ``lw``, ``theta``: the chosen
+    law's fit, whose residuals give the run scatter)."""
     # the law's variant fitted to every run is already in the calibration: fitted once
     done = {a["law"]: a["params"] for a in
             (result.backtest.get("calibration") or {}).get("alternatives") or []}
@@ -227,17 +227,23 @@ def _attach_ensemble(result: FitResult, data, ens: dict, kw: dict) -> None:
         else:
             try:
                 # a member's own runs (without the smallest sizes), else the fit's
-                lw, ds_m, fkw = prepare(data, m["law"], **{**kw, "runs": m.get("runs")
-                                                           or kw.get("runs")})
-                core = fit_dataset(ds_m, lw, **fit_keywords(fkw))
+                law_m, ds_m, fkw = prepare(data, m["law"], **{**kw, "runs": m.get("runs")
+                                                              or kw.get("runs")})
+                core = fit_dataset(ds_m, law_m, **fit_keywords(fkw))
             except ScalefitError:
                 return  # a member that cannot be refitted: predict from the chosen law alone
-            params = dict(zip(lw.param_names, map(float, core["theta"]), strict=True))
+            params = dict(zip(law_m.param_names, map(float, core["theta"]), strict=True))
         members.append({**{k: v for k, v in m.items() if k != "runs"},
                         "n_runs": len(m["runs"]) if m.get("runs") else result.n_runs,
                         "params": params})
-    result.backtest["ensemble"] = {**{k: v for k, v in ens.items() if k != "members"},
+    result.backtest["ensemble"] = {**{k: v for k, v in ens.items()
+                                      if k != "members" and not k.startswith("_")},
                                    "members": members}
+    if ens.get("_scores") is not None:
+        cal = result.backtest["calibration"]
+        result.backtest["calibration"] = {
+            **cal, **_calibration(ens["_scores"], ds, lw, theta, level, cal["holdout"]),
+            "of": "average"}
     if result.dataset is not None:
         from scalefit.fitting.backtest import FAMILY
 
