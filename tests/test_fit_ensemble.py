@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import scalefit
-from scalefit.errors import InputError
+from scalefit.errors import FitError, InputError
 from scalefit.fitting.backtest import _ensemble
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -100,6 +100,24 @@ def test_the_averages_interval_is_calibrated_on_its_own_backtest(auto_fit):
     assert abs(cal["rate_per_span"] / best[min(k, n) - 1] - 1) > 0.05
     assert "calibrated on the average's backtest" in str(auto_fit.summary())
     assert "calibrated on the average's backtest" in auto_fit.predict(**X).calibration
+
+
+@pytest.mark.slow
+def test_without_every_member_the_chosen_law_predicts_on_its_own_calibration(monkeypatch):
+    import scalefit.fitting.api as api
+
+    real = api.fit_dataset
+
+    def failing(ds, law, **kw):  # one member cannot be refitted to every run
+        if law.name == "kaplan_nd_e":
+            raise FitError("no fit")
+        return real(ds, law, **kw)
+
+    monkeypatch.setattr(api, "fit_dataset", failing)
+    res = scalefit.fit(DATA / "chinchilla.csv", "auto", bootstrap=0)
+    assert "ensemble" not in res.backtest and res.predict(**X).members is None
+    assert res.backtest["calibration"]["of"] == res.law == "overtrain"
+    assert "calibrated on it:" in str(res.summary())
 
 
 @pytest.mark.slow
