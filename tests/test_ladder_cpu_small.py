@@ -16,16 +16,21 @@ from scalefit.ladder.plan import PRESETS, lr_for, make_plan
 TINY = Path(__file__).resolve().parents[1] / "data" / "ladder-cpu-tiny"
 
 
-def test_cpu_small_is_mup_at_its_swept_lr():
-    plan = make_plan("cpu-small")
-    assert {r.param for r in plan.rungs} == {"mup"}
-    assert {r.base_width for r in plan.rungs} == {32}
-    # the swept LR moves with each rung's length: lr · (steps / lr_steps)^-exponent
-    pre = PRESETS["cpu-small"]
+def _mup_lrs_by_rung(preset: str, base_width: int) -> dict[str, float]:
+    """The preset's rungs, checked to be μP from ``base_width`` at the swept LR moved with each
+    rung's length, lr · (steps / lr_steps)^-exponent; their LRs by name."""
+    plan = make_plan(preset)
+    assert {(r.param, r.base_width) for r in plan.rungs} == {("mup", base_width)}
+    pre = PRESETS[preset]
     for r in plan.rungs:
         want = pre.mup_lr * (r.steps / pre.lr_steps) ** -pre.lr_horizon_exp
         assert r.lr == pytest.approx(want, rel=1e-12)
-    by = {r.name: r.lr for r in plan.rungs}
+    return {r.name: r.lr for r in plan.rungs}
+
+
+def test_cpu_small_is_mup_at_its_swept_lr():
+    plan = make_plan("cpu-small")
+    by = _mup_lrs_by_rung("cpu-small", 32)
     assert by["L3-d32-t5"] == pytest.approx(0.0541, rel=2e-3)  # 363 steps
     assert by["L3-d160-t10"] == pytest.approx(0.0128, rel=5e-3)  # 18,022 steps
     sizes = sorted({r.params for r in plan.rungs})
@@ -49,13 +54,7 @@ def test_cpu_small_in_sp_and_at_another_base_width():
 
 
 def test_cpu_tiny_is_mup_at_its_swept_lr():
-    plan = make_plan("cpu-tiny")
-    assert {(r.param, r.base_width) for r in plan.rungs} == {("mup", 20)}
-    pre = PRESETS["cpu-tiny"]
-    for r in plan.rungs:
-        want = pre.mup_lr * (r.steps / pre.lr_steps) ** -pre.lr_horizon_exp
-        assert r.lr == pytest.approx(want, rel=1e-12)
-    by = {r.name: r.lr for r in plan.rungs}
+    by = _mup_lrs_by_rung("cpu-tiny", 20)
     assert by["L2-d20-t10"] == pytest.approx(0.0354, rel=3e-3)  # 190 steps
     assert by["L2-d96-t20"] == pytest.approx(0.01125, rel=3e-3)  # 8,659 steps
     # --param sp keeps the rule it had: half the LR rule
