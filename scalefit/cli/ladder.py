@@ -169,7 +169,7 @@ def corpus_cmd(
 
 _PARAM_HELP = ("sp (standard) or mup (μP: per-layer init and LR scaled from --base-width, so "
                "one LR transfers across widths).")
-_PRESET_PARAM_HELP = _PARAM_HELP[:-2] + "); default: the preset's (mup for cpu-small, else sp)."
+_PRESET_PARAM_HELP = _PARAM_HELP[:-2] + "); default: the preset's (mup for cpu-tiny and cpu-small, else sp)."
 _BASE_HELP = "μP's base width (default: the narrowest rung's, or the sweep's)."
 _LR_FROM_HELP = ("A sweep JSON from `scalefit ladder sweep`: every rung trains at its best LR, in "
                  "its parametrisation.")
