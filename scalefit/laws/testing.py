@@ -79,7 +79,9 @@ MAX_CURVE_DEV = 0.01
 #: relative error allowed on each column of the Jacobian
 JACOBIAN_RTOL = 1e-5
 #: start grids larger than this make every fit slow; Hoffmann et al.'s grid is the exception
-MAX_STARTS = {"*": 500, "chinchilla": 4500, "chinchilla_prior": 4500, "overtrain": 4500}
+#: (a law that subclasses a registered one, e.g. ``chinchilla_prior``, takes its parent's entry here
+#: and in TOLERANCES unless it has its own)
+MAX_STARTS = {"*": 500, "chinchilla": 4500, "overtrain": 4500}
 
 #: recovery tolerance by law spec: relative error allowed per parameter (``"*"`` is the law's
 #: default; ``None``: not checked). With 0.5% noise per point exponents come back to about 1%,
@@ -118,9 +120,6 @@ TOLERANCES: dict[str, dict[str, float | None]] = {
     "ensemble": {"*": None, "unseen": 2.5e-3, "fit": 1.2e-3},  # measured 0.16%
 }
 
-# the same law, fitted with a prior on its exponents
-TOLERANCES["chinchilla_prior"] = TOLERANCES["chinchilla"]
-
 #: synthetic points per law spec (more for laws with many weakly identified parameters)
 N_POINTS = {"*": 80, "bnsl:breaks=2": 150, "bnsl:breaks=3": 250, "kaplan_ns": 200,
             "data_constrained": 200, "data_constrained:G=0.2258": 200}
@@ -152,6 +151,16 @@ class LawCheckError(ScalefitError, AssertionError):
 
 
 # ---------------------------------------------------------------------------- entry point
+
+def _by_lineage(table: dict, law):
+    """``table``'s entry for ``law``'s name, else for the nearest registered law it subclasses
+    (a variant declared from its parent's parameters shares its parent's limits); None."""
+    for cls in type(law).__mro__:
+        name = getattr(cls, "name", "")
+        if name and name in table:
+            return table[name]
+    return None
+
 def check_law(law: Law | Any | str, *, rng: np.random.Generator | int | None = None,
               checks: Iterable[str] | None = None, skip: Iterable[str] = (),
               params: Mapping[str, float] | None = None,
@@ -240,12 +249,11 @@ class _Context:
                                           for k, v in X.items()}
         spec = self.label
         curve = not isinstance(law, Law)
-        default = TOLERANCES.get(spec) or TOLERANCES.get(getattr(law, "name", "")) or (
+        default = TOLERANCES.get(spec) or _by_lineage(TOLERANCES, law) or (
             TOLERANCES["curve*"] if curve else TOLERANCES["*"])
         self.tol = dict(default if tol is None else {**default, **tol})
         self.n_points = int(n_points or N_POINTS.get(spec, N_POINTS["*"]))
-        self.max_starts = int(max_starts or MAX_STARTS.get(getattr(law, "name", ""),
-                                                           MAX_STARTS["*"]))
+        self.max_starts = int(max_starts or _by_lineage(MAX_STARTS, law) or MAX_STARTS["*"])
 
     def fail(self, check: str, message: str, hint: str | None = None, **numbers):
         raise LawCheckError(self.label, check, message, numbers=numbers, hint=hint)
