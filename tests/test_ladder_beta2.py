@@ -89,7 +89,7 @@ def test_a_sweep_at_beta2_trains_at_it_and_the_run_it_feeds_takes_it(tmp_path, s
 
 
 def test_lr_from_a_sweep_takes_its_beta2(tmp_path, capsys):
-    sweep = {"best_lr": 0.01, "param": "mup", "base_width": 32, "steps": 400}
+    sweep = {"format": 2, "best_lr": 0.01, "param": "mup", "base_width": 32, "steps": 400}
     p = tmp_path / "sweep.json"
 
     def plan(*extra):

@@ -63,7 +63,7 @@ def test_cpu_tiny_is_mup_at_its_swept_lr():
 
 
 def test_a_sweeps_lr_moves_with_run_length_where_the_preset_says(tmp_path, capsys):
-    sweep = {"format": 1, "param": "mup", "base_width": 32, "best_lr": 0.02, "steps": 400}
+    sweep = {"format": 2, "param": "mup", "base_width": 32, "best_lr": 0.02, "steps": 400}
     (tmp_path / "sw.json").write_text(json.dumps(sweep))
     plan = make_plan("cpu-small", lr=0.02, lr_steps=400)
     for r in plan.rungs:

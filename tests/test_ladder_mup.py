@@ -55,7 +55,7 @@ def _coord_check(tokens, param, widths=(32, 64, 128), steps=10, lr=1e-2, seeds=(
         rows = []
         for s in seeds:
             torch.manual_seed(s)
-            eng = make_engine([_rung(d, param, lr, steps, seed=s)])
+            eng = make_engine([_rung(d, param, lr, steps, seed=s, n_head=d // 16)])
             rng = np.random.default_rng(s)
             for _ in range(steps):
                 x, y = _batch(train, rng, 8, 32)
@@ -71,15 +71,16 @@ def _ratio(table, key):
 
 
 def test_coordinate_check_flat_under_mup_growing_under_sp(tokens):
-    """Yang et al. 2022's coord check: 10 Adam steps at LR 1e-2, widths 32-128 (two heads, so the
-    head size grows too), two seeds. Measured (mean |x|, d = 32 / 64 / 128):
-    SP   residual after block 0: 1.13 / 5.35 / 19.7, block 1: 2.11 / 11.1 / 35.8,
-         logits 1.96 / 3.62 / 4.46;
-    μP   residual after block 0: 1.14 / 1.36 / 1.12, block 1: 2.11 / 2.98 / 2.32,
+    """Yang et al. 2022's coord check: 10 Adam steps at LR 1e-2, widths 32-128 at the ladders'
+    fixed head size (16: 2, 4, 8 heads), two seeds. Measured (mean |x|, d = 32 / 64 / 128):
+    SP   residual after block 0: 1.15 / 5.34 / 18.7, block 1: 2.11 / 11.5 / 32.3,
+         logits 1.95 / 3.62 / 4.23;
+    μP   residual after block 0: 1.15 / 1.36 / 1.11, block 1: 2.11 / 2.97 / 2.31,
          logits 1.95 / 2.16 / 2.12.
-    So μP's max/min stays at 1.42 or less (1.11 for the logits: two seeds' noise, hence the
-    bounds 1.8 and 1.3) where SP's residual stream grows 17x and its logits 2.3x over a 4x range
-    of widths."""
+    So μP's max/min stays at 1.41 or less (1.11 for the logits: two seeds' noise, hence the
+    bounds 1.8 and 1.3) where SP's residual stream grows 15-16x and its logits 2.2x over a 4x
+    range of widths. (With two heads whose size grows with width and μP's 1/head_dim attention
+    scale, the numbers were within 0.1 of these.)"""
     torch.set_num_threads(1)
     mup = _coord_check(tokens, "mup")
     sp = _coord_check(tokens, "sp")
@@ -92,7 +93,7 @@ def test_coordinate_check_flat_under_mup_growing_under_sp(tokens):
     assert sp[128]["logits"] / sp[32]["logits"] > 1.5, sp
 
 
-def test_base_width_model_is_sp_but_for_attention():
+def test_base_width_model_is_sp():
     sp = GPTConfig(2, 32, 2, seq_len=16)
     mu = GPTConfig(2, 32, 2, seq_len=16, param="mup", base_width=32)
     torch.manual_seed(0)
@@ -101,7 +102,21 @@ def test_base_width_model_is_sp_but_for_attention():
     b = GPT(mu)
     for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters(), strict=True):
         assert torch.equal(p, q), n
-    assert sp.attn_scale is None and mu.attn_scale == pytest.approx(1 / 16)
+    assert sp.attn_scale is None and mu.attn_scale is None
+    x = torch.randint(0, 256, (2, 16))
+    torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
+
+
+def test_mup_attention_scale_falls_as_one_over_head_size_from_the_base():
+    # heads that widen from a base head size of 16: sqrt(16) / head_dim, SP's at the base
+    grown = GPTConfig(2, 128, 2, seq_len=16, param="mup", base_width=32, base_head_dim=16)
+    assert grown.attn_scale == pytest.approx(4 / 64)
+    # heads of a fixed size, added as the ladders widen: SP's scale (SDPA's default)
+    assert GPTConfig(2, 128, 8, seq_len=16, param="mup", base_width=32).attn_scale is None
+    assert GPTConfig(2, 128, 8, seq_len=16, param="mup", base_width=32,
+                     base_head_dim=16).attn_scale is None
+    with pytest.raises(ValueError, match="base_head_dim"):
+        GPTConfig(2, 32, 2, param="mup", base_width=32, base_head_dim=-4)
     wide = GPTConfig(2, 128, 2, seq_len=16, param="mup", base_width=32)
     torch.manual_seed(0)
     c = GPT(wide)
@@ -194,7 +209,14 @@ def test_read_sweep_rejects_bad_files(tmp_path):
         p.write_text(text)
         with pytest.raises(InputError, match=where):
             read_sweep(p)
+    # a μP sweep from before μP kept SP's attention scale tuned another model's LR
     p.write_text('{"best_lr": 1e-3, "param": "mup", "base_width": 32}')
+    with pytest.raises(InputError, match="format 1") as e:
+        read_sweep(p)
+    assert "sweep` again" in e.value.hint
+    p.write_text('{"format": 1, "best_lr": 1e-3, "param": "sp"}')
+    assert read_sweep(p)["param"] == "sp"
+    p.write_text('{"format": 2, "best_lr": 1e-3, "param": "mup", "base_width": 32}')
     assert read_sweep(p)["base_width"] == 32
 
 
@@ -229,11 +251,12 @@ def _transfer(tokens, param):
 def test_best_lr_transfers_across_widths_under_mup_not_sp(tokens):
     """Best LR (five-point parabola around the minimum of the final validation loss) at widths
     16, 32, 64: 2 layers, head size 8, batch 8 x 32, 200 steps at a constant LR after 20 of
-    warmup, two seeds, LRs 2e-3 to 6.4e-2. Measured: μP 0.0109 / 0.0112 / 0.0095 (1.17x),
-    SP 0.0094 / 0.0038 / 0.0020 (4.7x; the widest at the grid's lower end, so at least that).
-    Under a cosine decay to 10% the anneal flattens the high-LR side of the curve at this
-    length, and the narrowest μP width has two near-equal minima (8e-3 and 3.2e-2): μP
-    0.0226 / 0.0113 / 0.0113 (2.0x), SP 0.0226 / 0.0113 / 0.0020 (11x)."""
+    warmup, two seeds, LRs 2e-3 to 6.4e-2. Measured: μP 0.0099 / 0.0098 / 0.0092 (1.08x),
+    SP 0.0099 / 0.0040 / 0.0020 (4.9x; the widest at the grid's lower end, so at least that).
+    (With μP's attention at 1/head_dim, before it kept SP's scale at a fixed head size: μP
+    0.0109 / 0.0112 / 0.0095, 1.17x. Under a cosine decay to 10% the anneal flattened the
+    high-LR side of the curve at this length: μP 0.0226 / 0.0113 / 0.0113, SP 0.0226 / 0.0113 /
+    0.0020.)"""
     torch.set_num_threads(1)
     mu = [w["best_lr"] for w in _transfer(tokens, "mup")["widths"]]
     sp = [w["best_lr"] for w in _transfer(tokens, "sp")["widths"]]

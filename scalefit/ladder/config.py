@@ -12,12 +12,13 @@ For ``L`` layers of width ``d``, vocabulary ``V`` and context ``T``:
 ``param`` picks the parametrisation: ``sp`` (standard: GPT-2 init, one LR for every weight,
 attention scaled by 1/sqrt(head_dim)) or ``mup`` (μP, Yang et al. 2022, "Tensor Programs V",
 Table 3), relative to a model of width ``base_width``: see :func:`mup_init_scale` and
-:func:`mup_lr_mult`. At ``d_model == base_width`` a μP model is the SP model but for its
-attention scale (1/head_dim).
+:func:`mup_lr_mult`, and :attr:`GPTConfig.attn_scale`. At ``d_model == base_width`` a μP model
+is the SP model.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 __all__ = ["BETA2", "PARAMS", "GPTConfig", "mup_init_scale", "mup_lr_mult", "param_role",
@@ -45,6 +46,8 @@ class GPTConfig:
     init_std: float = 0.02
     param: str = "sp"  # "sp" or "mup"
     base_width: int = 0  # μP: the width whose init and LRs the others are scaled from
+    # μP: the base model's head size; 0 = this model's (the ladders widen by adding heads)
+    base_head_dim: int = 0
 
     def __post_init__(self):
         if self.d_model % self.n_head or (self.d_model // self.n_head) % 2:
@@ -53,6 +56,9 @@ class GPTConfig:
             raise ValueError(f"param={self.param!r}: use one of {', '.join(PARAMS)}")
         if self.param == "mup" and not self.base_width > 0:
             raise ValueError("param='mup' needs a positive base_width (the width tuned on)")
+        if self.base_head_dim < 0:
+            raise ValueError(f"base_head_dim={self.base_head_dim} must be positive (0: the model's "
+                             "own head size)")
 
     @property
     def width_mult(self) -> float:
@@ -61,9 +67,19 @@ class GPTConfig:
 
     @property
     def attn_scale(self) -> float | None:
-        """The attention logits' scale: μP's 1/head_dim (q·k of aligned vectors grows like
-        head_dim), or None for SDPA's default 1/sqrt(head_dim)."""
-        return 1.0 / self.head_dim if self.param == "mup" else None
+        """The attention logits' scale, or None for SDPA's default 1/sqrt(head_dim) (SP).
+
+        μP scales the logits by ``attn_mult / head_dim``, since q·k of aligned vectors grows
+        like the head size when heads widen; ``attn_mult = sqrt(base_head_dim)`` makes the base
+        model's scale SP's (Yang et al. 2022; μP code exposes the constant as an attention
+        multiplier).
+        Heads of a fixed size (``base_head_dim`` 0 or equal to ``head_dim``), as the ladders
+        widen, keep SP's scale: their q·k does not grow with width, and ``1/head_dim`` only
+        weakens every width's attention (measured in docs/ladder.md)."""
+        base = self.base_head_dim or self.head_dim
+        if self.param != "mup" or base == self.head_dim:
+            return None
+        return math.sqrt(base) / self.head_dim
 
     @property
     def head_dim(self) -> int:

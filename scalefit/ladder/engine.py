@@ -26,9 +26,10 @@ __all__ = ["PRECISIONS", "Engine", "PlainEngine", "StackedEngine", "estimate_sec
            "oom_as_usage_error", "probe_throughput", "rank_and_world", "resolve_precision"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
-#: checkpoints' model format: 2 since the qkv weight keeps q and k rows as RoPE pairs and the MLP
+#: checkpoints' model format: 3 since μP models of a fixed head size keep SP's attention scale
+#: (format 2: 1/head_dim); 2 since the qkv weight keeps q and k rows as RoPE pairs and the MLP
 #: uses exact GELU (format 1: half-split rows, tanh GELU)
-MODEL_FORMAT = 2
+MODEL_FORMAT = 3
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -72,7 +73,8 @@ class Engine:
         if state.get("format", 1) != MODEL_FORMAT:
             raise UsageError(
                 f"checkpoint of model format {state.get('format', 1)}; this scalefit reads format "
-                f"{MODEL_FORMAT} (qkv rows stored as RoPE pairs, exact GELU)", where="--resume",
+                f"{MODEL_FORMAT} (qkv rows stored as RoPE pairs, exact GELU, μP attention scaled as SP's "
+                f"at a fixed head size)", where="--resume",
                 hint="train the run again without --resume")
         self.raw.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optim"])

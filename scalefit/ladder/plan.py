@@ -203,9 +203,9 @@ PRESETS: dict[str, Preset] = {
     # tokens per step at half the rule's LR, and all keep two layers: one-layer models (no
     # induction heads) fall off the trend of deeper ones. μP by default, from base width 20:
     # swept (`scalefit ladder sweep --param mup --widths 20 --head-dim 10 --seeds 2`, LRs 4e-3
-    # to 0.128 in factors of 2) at 600, 1,000 and 3,000 steps, best 0.0226, 0.025 and 0.0148;
-    # the line through them in log-log gives 0.0215 at 1,000 steps and an exponent of 0.30, so
-    # each rung trains at 0.0215 · (steps / 1000)^-0.30 (0.035 for the shortest, 0.011 for the
+    # to 0.128 in factors of 2) at 600, 1,000 and 3,000 steps, best 0.0132, 0.0226 and 0.0131;
+    # the line through them in log-log gives 0.016 at 1,000 steps and an exponent of 0.085, so
+    # each rung trains at 0.016 · (steps / 1000)^-0.085 (0.018 for the shortest, 0.013 for the
     # longest). `--param sp` keeps the rule the SP ladder had: half the LR rule.
     "cpu-tiny": Preset("cpu", 128, (
         (2, 20, 2, (10, 20, 40)),
@@ -214,7 +214,7 @@ PRESETS: dict[str, Preset] = {
         (2, 64, 4, (10, 20, 40)),
         (2, 96, 6, (10, 20)),
     ), evals=16, val_batches=4, val_batch_size=32, batch_seqs=4, lr_scale=0.5, param="mup",
-        mup_lr=0.0215, lr_steps=1000, lr_horizon_exp=0.30,
+        mup_lr=0.016, lr_steps=1000, lr_horizon_exp=0.085,
         description="5 widths at depth 2, 9.7k-221k non-embedding params (23x), 10-40 "
                     "tokens/param, batch 4 x 128, μP; minutes on 2 CPU cores"),
     # μP by default: one LR serves every width. Swept (`scalefit ladder sweep --param mup

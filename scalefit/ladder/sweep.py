@@ -23,7 +23,9 @@ from scalefit.ladder.config import BETA2, PARAMS, valid_beta2
 
 __all__ = ["best_lr", "lr_sweep", "lrs_within_noise", "plot_sweep", "read_sweep", "write_sweep"]
 
-SWEEP_FORMAT = 1
+#: 2 since μP models of a fixed head size keep SP's attention scale: a μP sweep of format 1 tuned
+#: its LR for attention scaled by 1/head_dim, another model
+SWEEP_FORMAT = 2
 VAL_SEED = 0x5CA1EF17  # the same validation batches as the ladder's
 
 
@@ -231,6 +233,12 @@ def read_sweep(path: str | os.PathLike) -> dict:
     if param == "mup" and (isinstance(base, bool) or not isinstance(base, int) or base <= 0):
         raise InputError(f"base_width must be a positive integer, got {base!r}",
                          where=f"{path}: base_width", hint=hint)
+    fmt = d.get("format", 1)
+    if param == "mup" and fmt != SWEEP_FORMAT:
+        raise InputError(f"a μP sweep of format {fmt!r}; this scalefit reads format {SWEEP_FORMAT} "
+                         "(its μP attention keeps SP's scale at a fixed head size, where format 1 "
+                         "scaled it by 1/head_dim: another model, with another best LR)",
+                         where=f"{path}: format", hint="run `scalefit ladder sweep` again")
     steps = d.get("steps")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0):
         raise InputError(f"steps must be a positive integer, got {steps!r}", where=f"{path}: steps",
