@@ -218,16 +218,14 @@ PRESETS: dict[str, Preset] = {
         description="5 widths at depth 2, 9.7k-221k non-embedding params (23x), 10-40 "
                     "tokens/param, batch 4 x 128, μP; minutes on 2 CPU cores"),
     # μP by default: one LR serves every width. Swept (`scalefit ladder sweep --param mup
-    # --layers 3 --batch 4 --steps 1500`, LRs 2e-3 to 6.4e-2 in factors of 2) at the base width
-    # d32 (two seeds: best 0.0226, grid 0.016) and at d64 (best 0.045, grid 0.032): the optimum
-    # still drifts up with width here, so the preset takes 0.032, within 1.2% of the best loss
-    # at both. Three layers, head size 16, the cpu-tiny batch; the largest width trains at 5
-    # and 10 tokens/param only, which keeps the ladder near half an hour on 2 cores.
-    # --param sp takes half the LR rule, as cpu-tiny. The rungs run 363 to 18,022 steps, and
-    # the best LR falls with the run's length: at d32 (`ladder sweep --steps 1449` and 5778,
-    # warm-up 10%) 0.0226 and 0.0136, an exponent of 0.37; L3-d160-t5 (9,011 steps) reached
-    # 1.367 at LR 0.016 against 1.407 at 0.032 and 1.409 at 0.064. So each rung's LR is
-    # 0.032 · (steps / 1500)^-0.37: 0.054 for the shortest rung, 0.013 for the longest.
+    # --widths 32 --layers 3 --batch 4 --seeds 2`, LRs 4e-3 to 6.4e-2 in factors of 2, warm-up
+    # 10%) at the base width d32: best 0.0163 at 1,500 steps and 0.0095 at 5,778, an exponent of
+    # 0.40 (the best LR falls with the run's length); at 1,500 steps width 96 (`--base-width 32`)
+    # wants about the same LR (0.016). Three layers, head size 16, the cpu-tiny batch; the
+    # largest width trains at 5 and 10 tokens/param only, which keeps the ladder near half an
+    # hour on 2 cores. --param sp takes half the LR rule, as cpu-tiny. So each rung's LR is
+    # 0.0163 · (steps / 1500)^-0.40: 0.029 for the shortest rung (363 steps), 0.006 for the
+    # longest (18,022).
     "cpu-small": Preset("cpu", 128, (
         (3, 32, 2, (5, 10, 20)),
         (3, 48, 3, (5, 10, 20)),
@@ -235,7 +233,7 @@ PRESETS: dict[str, Preset] = {
         (3, 96, 6, (5, 10, 20)),
         (3, 160, 10, (5, 10)),
     ), evals=16, val_batches=4, val_batch_size=32, batch_seqs=4, lr_scale=0.5, param="mup",
-        mup_lr=0.032, lr_steps=1500, lr_horizon_exp=0.37,
+        mup_lr=0.0163, lr_steps=1500, lr_horizon_exp=0.40,
         description="5 widths at depth 3, 37k-923k non-embedding params (25x), 5-20 "
                     "tokens/param, batch 4 x 128, μP; about half an hour on 2 CPU cores"),
     # The batch rule, anchored at 100M, gives the smallest GPU rungs a few hundred steps: L2-d128
