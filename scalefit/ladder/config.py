@@ -72,10 +72,9 @@ class GPTConfig:
         μP scales the logits by ``attn_mult / head_dim``, since q·k of aligned vectors grows
         like the head size when heads widen; ``attn_mult = sqrt(base_head_dim)`` makes the base
         model's scale SP's (Yang et al. 2022; μP code exposes the constant as an attention
-        multiplier).
-        Heads of a fixed size (``base_head_dim`` 0 or equal to ``head_dim``), as the ladders
-        widen, keep SP's scale: their q·k does not grow with width, and ``1/head_dim`` only
-        weakens every width's attention (measured in docs/ladder.md)."""
+        multiplier). Heads of a fixed size (``base_head_dim`` 0 or equal to ``head_dim``), as
+        the ladders widen, keep SP's scale: their q·k does not grow with width, and
+        ``1/head_dim`` only weakens every width's attention (measured in docs/ladder.md)."""
         base = self.base_head_dim or self.head_dim
         if self.param != "mup" or base == self.head_dim:
             return None

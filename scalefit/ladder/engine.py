@@ -73,8 +73,8 @@ class Engine:
         if state.get("format", 1) != MODEL_FORMAT:
             raise UsageError(
                 f"checkpoint of model format {state.get('format', 1)}; this scalefit reads format "
-                f"{MODEL_FORMAT} (qkv rows stored as RoPE pairs, exact GELU, μP attention scaled as SP's "
-                f"at a fixed head size)", where="--resume",
+                f"{MODEL_FORMAT} (qkv rows stored as RoPE pairs, exact GELU, μP attention at "
+                "SP's scale for a fixed head size)", where="--resume",
                 hint="train the run again without --resume")
         self.raw.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optim"])
