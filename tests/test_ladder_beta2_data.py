@@ -1,7 +1,7 @@
-"""The cpu-small ladder at AdamW beta2 0.99 (data/ladder-cpu-small-beta2/) beside the shipped one
-at 0.95: the wider rungs want the slower second moment, and each rung at its better beta2 brings
-Chinchilla's backtest of the widest size from 8.6% to under 1% (docs/ladder.md, "AdamW's beta2
-at each width")."""
+"""The cpu-small ladder at AdamW beta2 0.99 (data/ladder-cpu-small-beta2/) beside the one at 0.95
+it was made with (data/ladder-cpu-small-20261206/, μP attention at 1/head_dim): the wider rungs
+want the slower second moment, and each rung at its better beta2 brings Chinchilla's backtest of
+the widest size from 8.6% to under 1% (docs/ladder.md, "AdamW's beta2 at each width")."""
 
 from __future__ import annotations
 
@@ -25,14 +25,15 @@ def beta2():
 @pytest.fixture(scope="module")
 def both(tmp_path_factory, beta2):
     st = scalefit.Store(tmp_path_factory.mktemp("b2") / "store")
-    for src in (scalefit.Store(DATA / "ladder-cpu-small", create=False), beta2):
+    for src in (scalefit.Store(DATA / "ladder-cpu-small-20261206", create=False), beta2):
         st.add(src.runs.drop(columns=["source", "source_hash", "ingested_at"]), src.points,
                source="merged")
     return scalefit.Store(st.path, create=False)
 
 
 def test_every_rung_again_at_beta2_099(beta2):
-    shipped, f95, _ = final_val_losses(scalefit.Store(DATA / "ladder-cpu-small", create=False))
+    shipped, f95, _ = final_val_losses(scalefit.Store(DATA / "ladder-cpu-small-20261206",
+                                                      create=False))
     runs, f99, mult = final_val_losses(beta2)
     assert sorted(runs.index) == sorted(f"{r}-beta0.99" for r in shipped.index)
     for r in runs.index:

@@ -1,5 +1,5 @@
-"""The shipped cpu-small ladder at three LRs per rung (data/ladder-cpu-small/ at the preset's
-rule, data/ladder-cpu-small-lr/ at 0.56x and 1.78x), with seeds 1 and 2 of every rung at each
+"""The cpu-small ladder of 2026-12-06 at three LRs per rung (data/ladder-cpu-small-20261206/ at
+the preset's rule of then, data/ladder-cpu-small-lr/ at 0.56x and 1.78x), with seeds 1 and 2 of every rung at each
 LR but L3-d160-t10 (data/ladder-seeds.csv at the rule, data/ladder-lr-seeds.csv at 0.56x and
 1.78x): each rung at its best LR, and the backtest that gives; the numbers docs/ladder.md
 quotes."""
@@ -23,7 +23,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 def three_lrs(tmp_path_factory):
     path = tmp_path_factory.mktemp("lrs") / "store"
     st = scalefit.Store(path)
-    for name in ("ladder-cpu-small", "ladder-cpu-small-lr"):
+    for name in ("ladder-cpu-small-20261206", "ladder-cpu-small-lr"):
         src = scalefit.Store(DATA / name, create=False)
         st.add(src.runs, src.points, source=name)
     return scalefit.Store(path, create=False)
@@ -92,7 +92,7 @@ def test_each_rung_at_its_best_lr_backtests_closer(three_lrs):
     assert rows["chinchilla"]["mean_rel_error"] == pytest.approx(0.0215, abs=1e-3)
     assert rows["chinchilla"]["E"] == pytest.approx(0.0, abs=1e-6)
     assert rows["power:x=C"]["mean_rel_error"] == pytest.approx(0.0342, abs=1e-3)  # 1.67%
-    rule = ladder_backtest(DATA / "ladder-cpu-small", laws=("chinchilla",))[0]
+    rule = ladder_backtest(DATA / "ladder-cpu-small-20261206", laws=("chinchilla",))[0]
     assert rule["mean_rel_error"] == pytest.approx(0.0860, abs=1e-3)
 
 

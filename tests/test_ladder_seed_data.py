@@ -1,5 +1,6 @@
-"""The shipped ladders' seed scatter (data/ladder-seeds.csv with the stores' seed 0), and what
-the backtest gives on seed means: the numbers docs/ladder.md quotes."""
+"""The ladders' seed scatter (data/ladder-seeds.csv, with seed 0 from the stores it was measured
+on: data/ladder-cpu-small-20261206/ and data/ladder-cpu-tiny-sp/), and what the backtest gives
+on seed means: the numbers docs/ladder.md quotes."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import scalefit
 DATA = Path(__file__).resolve().parents[1] / "data"
 #: the store holding seed 0 of the runs in ladder-seeds.csv: cpu-tiny's seeds were trained in
 #: SP, the preset's parametrisation then
-SEED0 = {"cpu-small": "ladder-cpu-small", "cpu-tiny": "ladder-cpu-tiny-sp"}
+SEED0 = {"cpu-small": "ladder-cpu-small-20261206", "cpu-tiny": "ladder-cpu-tiny-sp"}
 
 
 def _three_seeds(preset: str) -> pd.DataFrame:
@@ -57,7 +58,8 @@ def test_pooled_seed_scatter_of_the_cpu_ladders():
 def _backtest(t: pd.DataFrame, law: str) -> tuple[float, float]:
     """Fit the seed means of every size but the largest, predict the shipped largest runs'
     seed 0 (cpu-small: its L3-d160-t10 has one seed); (mean relative error, fitted E)."""
-    runs, final, _ = final_val_losses(scalefit.Store(DATA / "ladder-cpu-small", create=False))
+    runs, final, _ = final_val_losses(scalefit.Store(DATA / "ladder-cpu-small-20261206",
+                                                     create=False))
     fit_rows = t[t["N"] < t["N"].max()].assign(loss=lambda d: d[["s0", "s1", "s2"]].mean(axis=1))
     res = scalefit.fit(fit_rows[["run", "N", "D", "C", "loss"]], law=law)
     held = [n for n in runs.index if runs.loc[n, "params"] == runs["params"].max()]

@@ -43,10 +43,10 @@ def test_the_preset_as_shipped(store):
 
 
 # The backtest as measured (mean / max relative error on the two runs of the largest size) and
-# a range for E. The power law in compute predicts the largest size within 1.7% (mean); Chinchilla's
-# law misses it by 8.6%, with E at 0: the width-96 runs fall above the trend of the others
-# (the 1% this ladder was sized for is not reached).
-MEASURED = {"chinchilla": (0.0860, 0.0892), "power:x=C": (0.0167, 0.0332)}
+# a range for E. Chinchilla's law misses the largest size by 3.9% (too high, with E at 0) and the
+# power law in compute by 5.0% (too low): the 1% this ladder was sized for is not reached. (The
+# run before μP kept SP's attention scale, data/ladder-cpu-small-20261206/: 8.6% and 1.7%.)
+MEASURED = {"chinchilla": (0.0387, 0.0486), "power:x=C": (0.0504, 0.0536)}
 
 
 @pytest.mark.parametrize("law", ["chinchilla", "power:x=C"])
@@ -64,4 +64,6 @@ def test_the_largest_size_backtests_from_the_others(store, law):
         for p in bt["points"]:  # and it predicts the largest size too high
             assert p["pred"] > p["value"]
     else:
-        assert 0.1 < E < 0.5  # measured 0.255
+        assert 0.02 < E < 0.2  # measured 0.051
+        for p in bt["points"]:  # it predicts the largest size too low
+            assert p["pred"] < p["value"]
