@@ -1,8 +1,8 @@
 """The cpu-small ladder of 2026-12-06 at three LRs per rung (data/ladder-cpu-small-20261206/ at
-the preset's rule of then, data/ladder-cpu-small-lr/ at 0.56x and 1.78x), with seeds 1 and 2 of every rung at each
-LR but L3-d160-t10 (data/ladder-seeds.csv at the rule, data/ladder-lr-seeds.csv at 0.56x and
-1.78x): each rung at its best LR, and the backtest that gives; the numbers docs/ladder.md
-quotes."""
+the preset's rule of then, data/ladder-cpu-small-lr/ at 0.56x and 1.78x), with seeds 1 and 2 of
+every rung at each LR but L3-d160-t10 (data/ladder-seeds.csv at the rule,
+data/ladder-lr-seeds.csv at 0.56x and 1.78x): each rung at its best LR, and the backtest that
+gives; the numbers docs/ladder.md quotes."""
 
 from __future__ import annotations
 
