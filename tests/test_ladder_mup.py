@@ -105,18 +105,6 @@ def test_base_width_model_is_sp():
     assert sp.attn_scale is None and mu.attn_scale is None
     x = torch.randint(0, 256, (2, 16))
     torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
-
-
-def test_mup_attention_scale_falls_as_one_over_head_size_from_the_base():
-    # heads that widen from a base head size of 16: sqrt(16) / head_dim, SP's at the base
-    grown = GPTConfig(2, 128, 2, seq_len=16, param="mup", base_width=32, base_head_dim=16)
-    assert grown.attn_scale == pytest.approx(4 / 64)
-    # heads of a fixed size, added as the ladders widen: SP's scale (SDPA's default)
-    assert GPTConfig(2, 128, 8, seq_len=16, param="mup", base_width=32).attn_scale is None
-    assert GPTConfig(2, 128, 8, seq_len=16, param="mup", base_width=32,
-                     base_head_dim=16).attn_scale is None
-    with pytest.raises(ValueError, match="base_head_dim"):
-        GPTConfig(2, 32, 2, param="mup", base_width=32, base_head_dim=-4)
     wide = GPTConfig(2, 128, 2, seq_len=16, param="mup", base_width=32)
     torch.manual_seed(0)
     c = GPT(wide)
@@ -133,6 +121,18 @@ def test_mup_attention_scale_falls_as_one_over_head_size_from_the_base():
         GPTConfig(2, 32, 2, param="mup")
     with pytest.raises(ValueError, match="param"):
         GPTConfig(2, 32, 2, param="ntk")
+
+
+def test_mup_attention_scale_falls_as_one_over_head_size_from_the_base():
+    # heads that widen from a base head size of 16: sqrt(16) / head_dim, SP's at the base
+    grown = GPTConfig(2, 128, 2, seq_len=16, param="mup", base_width=32, base_head_dim=16)
+    assert grown.attn_scale == pytest.approx(4 / 64)
+    # heads of a fixed size, added as the ladders widen: SP's scale (SDPA's default)
+    assert GPTConfig(2, 128, 8, seq_len=16, param="mup", base_width=32).attn_scale is None
+    assert GPTConfig(2, 128, 8, seq_len=16, param="mup", base_width=32,
+                     base_head_dim=16).attn_scale is None
+    with pytest.raises(ValueError, match="base_head_dim"):
+        GPTConfig(2, 32, 2, param="mup", base_width=32, base_head_dim=-4)
 
 
 def test_stacked_mup_training_matches_plain_training():

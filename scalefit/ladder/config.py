@@ -57,8 +57,8 @@ class GPTConfig:
         if self.param == "mup" and not self.base_width > 0:
             raise ValueError("param='mup' needs a positive base_width (the width tuned on)")
         if self.base_head_dim < 0:
-            raise ValueError(f"base_head_dim={self.base_head_dim} must be positive (0: the model's "
-                             "own head size)")
+            raise ValueError(f"base_head_dim={self.base_head_dim} must be positive, or 0 for the "
+                             "model's own head size")
 
     @property
     def width_mult(self) -> float:
